@@ -1,0 +1,51 @@
+# Two commands matter: `make run` and `make test`. Everything else is set-up they do by themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup run test lint typecheck unit integration e2e bench demo clean
+
+# The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Azurite, pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+run: setup
+	$(PY) -m emulators.run
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest tests/unit -q
+
+integration: setup
+	$(PY) -m pytest tests/integration -q -n $(PYTEST_WORKERS)
+
+e2e: setup
+	$(PY) -m pytest tests/e2e -q -n $(PYTEST_WORKERS)
+
+test: lint typecheck unit integration e2e
+
+bench: setup
+	$(PY) scripts/bench.py
+
+demo: setup
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Trigger adapters: parse and authenticate, call one service, render the result."""

@@ -1,0 +1,8 @@
+"""Fixtures shared by every test layer; each area keeps its own in tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.platform",
+    "tests.fixtures.host",
+    "tests.fixtures.acs",
+    "tests.fixtures.entra_dataverse",
+]
