@@ -16,8 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented by Microsoft; not a secret).
 AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
-    "K1SZFPTOtr/KBHBeksoGMGw=="
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 
@@ -27,8 +26,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.1) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll `check` until it is true or the deadline passes (then TimeoutError naming `what`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,12 +43,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def spawn(args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
-          log_path: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    log_path: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start a child in its own process group, so stop() can end it and all its children."""
     out = log_path.open("ab") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(list(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        list(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -94,16 +98,33 @@ class Azurite:
         if not binary.exists():
             raise RuntimeError("Azurite is not installed: run `make setup` (npm ci)")
         self.proc = spawn(
-            [str(binary), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
-             "--silent", "--loose",
-             "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-             "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
-             "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port)],
+            [
+                str(binary),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--silent",
+                "--loose",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.blob_port),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(self.queue_port),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(self.table_port),
+            ],
             log_path=log_path,
         )
-        wait_until(lambda: all(port_open(p) for p in (self.blob_port, self.queue_port,
-                                                      self.table_port)),
-                   timeout, "Azurite")
+        wait_until(
+            lambda: all(port_open(p) for p in (self.blob_port, self.queue_port, self.table_port)),
+            timeout,
+            "Azurite",
+        )
         return self
 
     def stop(self) -> None:

@@ -16,10 +16,15 @@ from werkzeug.wrappers import Request, Response
 Handler = Callable[..., Response]
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> Response:
-    return Response(json.dumps(body), status=status, headers=headers or {},
-                    content_type=content_type)
+def json_response(
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=headers or {}, content_type=content_type
+    )
 
 
 class EmulatorApp:
@@ -42,8 +47,9 @@ class EmulatorApp:
         return json_response({"error": {"code": "NotFound", "message": request.path}}, 404)
 
     def method_not_allowed(self, request: Request) -> Response:
-        return json_response({"error": {"code": "MethodNotAllowed", "message": request.method}},
-                             405)
+        return json_response(
+            {"error": {"code": "MethodNotAllowed", "message": request.method}}, 405
+        )
 
     def dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)
@@ -54,7 +60,9 @@ class EmulatorApp:
         except MethodNotAllowed:
             return self.method_not_allowed(request)
         except HTTPException as exc:  # e.g. a redirect werkzeug would issue
-            return json_response({"error": {"code": exc.name, "message": str(exc)}}, exc.code or 400)
+            return json_response(
+                {"error": {"code": exc.name, "message": str(exc)}}, exc.code or 400
+            )
         return self._handlers[str(endpoint)](request, **values)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -71,16 +79,22 @@ class _QuietHandler(WSGIRequestHandler):
 class RunningServer:
     """A server on a background thread. `url` is its base URL (no trailing slash)."""
 
-    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, ssl_context=ssl_context,
-            request_handler=_QuietHandler)
+            host, port, app, threaded=True, ssl_context=ssl_context, request_handler=_QuietHandler
+        )
         scheme = "https" if ssl_context else "http"
         self.port = self._server.socket.getsockname()[1]
         self.url = f"{scheme}://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"emulator-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name=f"emulator-{self.port}"
+        )
 
     def start(self) -> RunningServer:
         self._thread.start()

@@ -1,0 +1,1 @@
+"""The application: configuration, pure domain, services (use cases) and adapters (I/O)."""

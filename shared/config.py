@@ -1,0 +1,301 @@
+"""Every app setting, typed, with defaults; validated once, all problems reported together."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+from urllib.parse import urlparse
+
+
+class ConfigError(ValueError):
+    """Raised when settings are missing or invalid; the message names every bad setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid app settings: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- parsers (value -> typed value)
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _url(raw: str) -> str:
+    parsed = urlparse(raw.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return raw.strip().rstrip("/")
+
+
+def _https_url(raw: str) -> str:
+    value = _url(raw)
+    if not value.startswith("https://"):
+        raise ValueError("must be an https URL")
+    return value
+
+
+def _acs_connection_string(raw: str) -> str:
+    parts = dict(part.split("=", 1) for part in raw.strip().strip(";").split(";") if "=" in part)
+    lowered = {k.lower(): v for k, v in parts.items()}
+    endpoint, key = lowered.get("endpoint", ""), lowered.get("accesskey", "")
+    if not endpoint.startswith("https://"):
+        raise ValueError("must contain endpoint=https://...")
+    if endpoint.endswith("/"):
+        raise ValueError("endpoint must not end with '/' (the signed host would differ)")
+    try:
+        base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("accesskey must be base64") from None
+    if not key:
+        raise ValueError("must contain accesskey=...")
+    return raw.strip()
+
+
+_NCRONTAB_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+def _ncrontab(raw: str) -> str:
+    parts = raw.split()
+    if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(p) for p in parts):
+        raise ValueError("must be a six-field NCRONTAB expression (seconds first)")
+    return raw.strip()
+
+
+def _region(raw: str) -> str:
+    value = raw.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError("must be a two-letter ISO 3166 region code, e.g. FI")
+    return value
+
+
+def _publisher_prefix(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z][a-z0-9]{1,7}_", value):
+        raise ValueError("must be the publisher prefix with its underscore, e.g. new_")
+    return value
+
+
+# ---------------------------------------------------------------- the settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One app setting: its environment name, parser, default (None = required) and doc line."""
+
+    env: str
+    parse: Callable[[str], Any]
+    default: str | None
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
+    s.env: s
+    for s in (
+        Setting(
+            "AzureWebJobsStorage",
+            _text,
+            None,
+            "Storage account connection string (tables and queues).",
+        ),
+        Setting("APP_VERSION", _text, "0.1.0", "Version reported by /api/health."),
+        Setting(
+            "PUBLIC_BASE_URL",
+            _url,
+            None,
+            "Public base URL of this Function App (callback and recording links).",
+        ),
+        Setting(
+            "TLS_CA_BUNDLE",
+            _text,
+            "",
+            "Extra CA bundle file for outbound HTTPS (local emulators only; empty in Azure).",
+        ),
+        Setting(
+            "PHONE_DEFAULT_REGION",
+            _region,
+            "FI",
+            "Region used to read numbers written without a country code.",
+        ),
+        Setting(
+            "ACS_CONNECTION_STRING",
+            _acs_connection_string,
+            None,
+            "ACS resource connection string: endpoint=https://...;accesskey=...",
+            secret=True,
+        ),
+        Setting(
+            "ACS_RESOURCE_ID",
+            _text,
+            None,
+            "ACS resource immutable id: the audience of ACS callback tokens.",
+        ),
+        Setting(
+            "ACS_CALLBACK_JWT_ISSUER",
+            _https_url,
+            "https://acscallautomation.communication.azure.com",
+            "Issuer of the JWTs ACS puts on mid-call callbacks.",
+        ),
+        Setting(
+            "ACS_CALLBACK_JWKS_URL",
+            _https_url,
+            "https://acscallautomation.communication.azure.com/calling/keys",
+            "Where the public keys for ACS callback JWTs are published.",
+        ),
+        Setting(
+            "ENTRA_AUTHORITY_HOST",
+            _https_url,
+            "https://login.microsoftonline.com",
+            "Entra ID authority host.",
+        ),
+        Setting("ENTRA_TENANT_ID", _text, None, "Entra ID tenant (directory) id."),
+        Setting(
+            "API_AUDIENCE",
+            _text,
+            None,
+            "Audience (application id URI) of the tokens the web phone panel sends.",
+        ),
+        Setting(
+            "DATAVERSE_URL",
+            _https_url,
+            None,
+            "Dynamics 365 organisation URL, e.g. https://contoso.crm4.dynamics.com.",
+        ),
+        Setting(
+            "DATAVERSE_CLIENT_ID",
+            _text,
+            None,
+            "Application (client) id of the app registration used as Application User.",
+        ),
+        Setting(
+            "DATAVERSE_CLIENT_SECRET",
+            _text,
+            None,
+            "Client secret of that app registration.",
+            secret=True,
+        ),
+        Setting(
+            "DATAVERSE_PUBLISHER_PREFIX",
+            _publisher_prefix,
+            "new_",
+            "Publisher prefix of the custom phone call columns.",
+        ),
+        Setting(
+            "HTTP_TIMEOUT_SECONDS",
+            _int_between(1, 120),
+            "15",
+            "Timeout for each outbound HTTP request to Dataverse, ACS and Graph.",
+        ),
+        Setting(
+            "HEALTH_TIMEOUT_SECONDS",
+            _int_between(1, 30),
+            "3",
+            "Timeout for each dependency probe of /api/health.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings; field names are the lower-cased setting names."""
+
+    azurewebjobsstorage: str
+    app_version: str
+    public_base_url: str
+    tls_ca_bundle: str
+    phone_default_region: str
+    acs_connection_string: str
+    acs_resource_id: str
+    acs_callback_jwt_issuer: str
+    acs_callback_jwks_url: str
+    entra_authority_host: str
+    entra_tenant_id: str
+    api_audience: str
+    dataverse_url: str
+    dataverse_client_id: str
+    dataverse_client_secret: str
+    dataverse_publisher_prefix: str
+    http_timeout_seconds: int
+    health_timeout_seconds: int
+
+    @property
+    def storage_connection_string(self) -> str:
+        return self.azurewebjobsstorage
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA bundle path for outbound HTTPS, or None for the system store."""
+        return self.tls_ca_bundle or None
+
+    def __repr__(self) -> str:  # never print a secret
+        shown = {
+            f.name: ("***" if SETTINGS[_env_name(f.name)].secret else getattr(self, f.name))
+            for f in fields(self)
+        }
+        return f"Settings({shown})"
+
+
+def _env_name(field_name: str) -> str:
+    for env in SETTINGS:
+        if env.lower() == field_name:
+            return env
+    raise KeyError(field_name)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise one ConfigError naming every bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, setting in SETTINGS.items():
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            if setting.default is None:
+                problems.append(f"{name} is missing")
+                continue
+            raw = setting.default
+        try:
+            values[name.lower()] = setting.parse(raw)
+        except ValueError as exc:
+            # Parsers of secret settings never echo the value in their message.
+            problems.append(f"{name} {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use."""
+    return load_settings()

@@ -1,0 +1,85 @@
+"""App settings: typed, defaulted, and every problem reported at once."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from shared.config import SETTINGS, ConfigError, Settings, load_settings
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_values() -> dict[str, str]:
+    return json.loads((ROOT / "local.settings.json").read_text())["Values"]
+
+
+def test_the_committed_local_settings_are_valid() -> None:
+    settings = load_settings(local_values())
+    assert settings.phone_default_region == "FI"
+    assert settings.http_timeout_seconds == 15  # a default
+
+
+def test_a_non_numeric_value_is_named_with_the_reason() -> None:
+    values = {**local_values(), "HTTP_TIMEOUT_SECONDS": "soon"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(values)
+    assert caught.value.problems == ["HTTP_TIMEOUT_SECONDS must be a whole number, got 'soon'"]
+
+
+def test_every_bad_setting_is_named_in_one_error() -> None:
+    values = {
+        **local_values(),
+        "HTTP_TIMEOUT_SECONDS": "0",
+        "DATAVERSE_URL": "http://x",
+        "PHONE_DEFAULT_REGION": "Finland",
+    }
+    del values["ENTRA_TENANT_ID"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(values)
+    message = str(caught.value)
+    for name in (
+        "HTTP_TIMEOUT_SECONDS",
+        "DATAVERSE_URL",
+        "PHONE_DEFAULT_REGION",
+        "ENTRA_TENANT_ID",
+    ):
+        assert name in message
+    assert len(caught.value.problems) == 4
+
+
+def test_a_secret_never_appears_in_errors_or_repr() -> None:
+    secret_key = "bm90LWJhc2U2NCEh!!"
+    values = {
+        **local_values(),
+        "ACS_CONNECTION_STRING": f"endpoint=https://x.example;accesskey={secret_key}",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(values)
+    assert secret_key not in str(caught.value)
+    settings = load_settings(local_values())
+    assert local_values()["DATAVERSE_CLIENT_SECRET"] not in repr(settings)
+
+
+def test_an_acs_endpoint_with_a_trailing_slash_is_refused() -> None:
+    values = {
+        **local_values(),
+        "ACS_CONNECTION_STRING": "endpoint=https://x.example/;accesskey=a2V5",
+    }
+    with pytest.raises(ConfigError, match="must not end with '/'"):
+        load_settings(values)
+
+
+def test_the_settings_type_has_a_field_for_every_setting() -> None:
+    assert {f.name for f in fields(Settings)} == {name.lower() for name in SETTINGS}
+
+
+def test_docs_list_every_setting_and_no_other() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Za-z_]+)` \|", doc, re.MULTILINE))
+    assert documented == set(SETTINGS)
