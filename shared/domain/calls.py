@@ -1,0 +1,294 @@
+"""The call: its state built from events that may come twice and out of order, and what to do next.
+
+Every field is set by a rule that gives the same result whatever order the events arrive in
+(earliest time wins, terminal outcomes stick), so a replayed or late event cannot undo progress.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from shared.domain.customers import CustomerRef, customer_of_record
+
+# Namespace of deterministic ids derived from our call ids (Phone Call activityid etc.).
+CALL_NAMESPACE = uuid.UUID("6f1c2a52-3f0e-4d7b-9a55-2f7a1e0c9d41")
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallKind(StrEnum):
+    POOL = "pool"  # to a service pool number: offered to its members one at a time
+    DIRECT = "direct"  # to an agent's direct number
+    OUTBOUND = "outbound"  # click-to-dial: the agent's leg first, then the customer
+
+
+class OfferOutcome(StrEnum):
+    PENDING = "pending"
+    ANSWERED = "answered"
+    NOT_ANSWERED = "notAnswered"  # declined, timed out or failed
+    CANCELLED = "cancelled"
+
+
+class Phase(StrEnum):
+    """What the agent's panel shows."""
+
+    CONNECTING = "connecting"  # the app's own leg is not up yet
+    WAITING = "waiting"  # in the pool's queue, nobody is being offered the call
+    RINGING = "ringing"  # offered to an agent (inbound) or ringing the customer (outbound)
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    DECLINED = "declined"  # an agent refused it / the customer refused an outbound call
+    UNANSWERED = "unanswered"
+    ABANDONED = "abandoned"  # the caller hung up before anyone answered
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One attempt to connect: ringing an agent (inbound) or the customer (outbound)."""
+
+    n: int
+    target: str  # ACS raw id rung
+    agent_id: str | None  # the agent offered (inbound); None when ringing the customer
+    offered_at: datetime
+    outcome: OfferOutcome = OfferOutcome.PENDING
+    settled_at: datetime | None = None
+    invitation_id: str | None = None
+
+    @property
+    def context(self) -> str:
+        """operation_context sent to ACS, so the result event finds this offer."""
+        return f"offer:{self.n}"
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A mid-call event, as much of it as the domain needs."""
+
+    id: str
+    type: str  # CallConnected, AddParticipantSucceeded, ... (without the namespace)
+    at: datetime
+    operation_context: str | None = None
+    participants: tuple[str, ...] = ()  # raw ids, for ParticipantsUpdated
+    sequence: int | None = None
+    result_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: str
+    direction: Direction
+    kind: CallKind
+    customer_number: str
+    our_number: str
+    arrived_at: datetime
+    pool_id: str | None = None
+    agent_id: str | None = None  # the dialled agent (direct), the dialling agent (outbound)
+    connection_id: str | None = None
+    # The other party's raw id: the caller (inbound) or the dialling agent's device (outbound).
+    peer_target: str | None = None
+    candidates: tuple[CustomerRef, ...] = ()
+    picked: CustomerRef | None = None
+    offers: tuple[Offer, ...] = ()
+    app_connected_at: datetime | None = None
+    first_answered_at: datetime | None = None
+    answered_by: str | None = None
+    ended_at: datetime | None = None
+    party_left_at: datetime | None = None
+    hangup_requested: bool = False
+    participants_sequence: int = -1
+    activity_id: str | None = None
+    tried: tuple[str, ...] = field(default=())  # agents offered in the current round
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def answered(self) -> bool:
+        return self.first_answered_at is not None
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def pending_offer(self) -> Offer | None:
+        return next((o for o in self.offers if o.outcome is OfferOutcome.PENDING), None)
+
+    @property
+    def phase(self) -> Phase:
+        if self.ended:
+            return Phase.ENDED
+        if self.answered:
+            return Phase.CONNECTED
+        if self.pending_offer is not None:
+            return Phase.RINGING
+        return Phase.CONNECTING if self.app_connected_at is None else Phase.WAITING
+
+    @property
+    def outcome(self) -> Outcome | None:
+        if not self.ended:
+            return None
+        if self.answered:
+            return Outcome.ANSWERED
+        if any(o.outcome is OfferOutcome.NOT_ANSWERED for o in self.offers) and (
+            self.kind is not CallKind.POOL or self.direction is Direction.OUTBOUND
+        ):
+            return Outcome.DECLINED if self.direction is Direction.OUTBOUND else Outcome.UNANSWERED
+        return Outcome.ABANDONED
+
+    @property
+    def customer(self) -> CustomerRef | None:
+        return customer_of_record(self.candidates, self.picked)
+
+    @property
+    def activity_uuid(self) -> str:
+        """The Phone Call activity's id: the same for every retry, so a repeat creates nothing."""
+        return str(uuid.uuid5(CALL_NAMESPACE, f"activity:{self.call_id}"))
+
+    @property
+    def wait_seconds(self) -> int | None:
+        if self.first_answered_at is None:
+            return None
+        return max(0, round((self.first_answered_at - self.arrived_at).total_seconds()))
+
+    @property
+    def talk_agent_id(self) -> str | None:
+        """The agent the customer talks (or talked) to."""
+        return self.answered_by if self.direction is Direction.INBOUND else self.agent_id
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def _offer_number(context: str | None) -> int | None:
+    if context and context.startswith("offer:"):
+        try:
+            return int(context.split(":", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
+def _settle(call: Call, n: int, outcome: OfferOutcome, at: datetime) -> Call:
+    offers = []
+    for offer in call.offers:
+        if offer.n == n and offer.outcome is OfferOutcome.PENDING:
+            offer = replace(offer, outcome=outcome, settled_at=at)
+        elif offer.n == n and outcome is OfferOutcome.ANSWERED:
+            # A success outranks a failure seen first (events out of order).
+            offer = replace(offer, outcome=outcome, settled_at=at)
+        offers.append(offer)
+    return replace(call, offers=tuple(offers))
+
+
+def apply_event(call: Call, event: CallEvent) -> Call:
+    """The call after `event`. Pure; order-insensitive; an unknown event changes nothing."""
+    n = _offer_number(event.operation_context)
+    offer = next((o for o in call.offers if o.n == n), None) if n is not None else None
+    match event.type:
+        case "CallConnected":
+            # Inbound: our answer took; outbound: the agent picked up the leg we created.
+            return replace(call, app_connected_at=_earliest(call.app_connected_at, event.at))
+        case "AddParticipantSucceeded" if offer is not None:
+            call = _settle(call, offer.n, OfferOutcome.ANSWERED, event.at)
+            first = _earliest(call.first_answered_at, event.at)
+            answered_by = call.answered_by
+            if call.direction is Direction.INBOUND and (
+                call.first_answered_at is None or event.at <= call.first_answered_at
+            ):
+                answered_by = offer.agent_id
+            return replace(call, first_answered_at=first, answered_by=answered_by)
+        case "AddParticipantFailed" if offer is not None:
+            return _settle(call, offer.n, OfferOutcome.NOT_ANSWERED, event.at)
+        case "CancelAddParticipantSucceeded" if offer is not None:
+            return _settle(call, offer.n, OfferOutcome.CANCELLED, event.at)
+        case "ParticipantsUpdated":
+            if event.sequence is not None and event.sequence <= call.participants_sequence:
+                return call  # stale
+            call = replace(call, participants_sequence=event.sequence or 0)
+            if call.first_answered_at is None or event.at < call.first_answered_at:
+                return call  # a roster from before the answer says nothing about leaving
+            parties = {_answered_target(call), call.peer_target} - {None}
+            if not parties <= set(event.participants) and call.party_left_at is None:
+                return replace(call, party_left_at=event.at)
+            return call
+        case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
+            return replace(call, ended_at=_earliest(call.ended_at, event.at))
+        case _:
+            return call
+
+
+def _answered_target(call: Call) -> str | None:
+    answered = next((o for o in call.offers if o.outcome is OfferOutcome.ANSWERED), None)
+    return answered.target if answered else None
+
+
+# ---------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class OfferTo:
+    """Ring this target next (the service claims the agent before it rings)."""
+
+    target: str
+    agent_id: str | None
+
+
+class NextStep(StrEnum):
+    NOTHING = "nothing"
+    OFFER = "offer"  # choose an agent and ring them (inbound), or ring the customer (outbound)
+    HANG_UP = "hangUp"  # end the call for everyone
+    CREATE_ACTIVITY = "createActivity"
+
+
+def next_step(call: Call) -> NextStep:
+    """What the call needs now. Pure: the service carries it out, once."""
+    if call.ended:
+        if call.answered and call.activity_id is None:
+            return NextStep.CREATE_ACTIVITY
+        return NextStep.NOTHING
+    if call.hangup_requested:
+        return NextStep.NOTHING
+    if call.answered:
+        # One of the two parties left: nobody is left to talk to.
+        return NextStep.HANG_UP if call.party_left_at is not None else NextStep.NOTHING
+    if call.app_connected_at is None or call.pending_offer is not None:
+        return NextStep.NOTHING
+    if call.kind is CallKind.POOL:
+        return NextStep.OFFER
+    # Direct and outbound calls have one target: one try, then the call ends.
+    return NextStep.HANG_UP if call.offers else NextStep.OFFER
+
+
+def with_offer(call: Call, target: str, agent_id: str | None, at: datetime) -> Call:
+    """The call with a new pending offer to `target`."""
+    n = max((o.n for o in call.offers), default=0) + 1
+    tried = (*call.tried, agent_id) if agent_id else call.tried
+    return replace(call, offers=(*call.offers, Offer(n, target, agent_id, at)), tried=tried)
+
+
+def choose_agent(
+    member_order: tuple[str, ...], free: set[str], tried: tuple[str, ...]
+) -> tuple[str | None, bool]:
+    """The next member to offer: the first free one not yet tried in this round.
+
+    Returns (agent id or None, whether a new round started). A new round starts when every
+    free member has been tried, so a caller keeps being offered while agents are free.
+    """
+    for agent_id in member_order:
+        if agent_id in free and agent_id not in tried:
+            return agent_id, False
+    for agent_id in member_order:
+        if agent_id in free:
+            return agent_id, True
+    return None, False

@@ -1,0 +1,202 @@
+"""Agents and service pools as the admin configures them (app settings, JSON)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A D365 user with a web phone: how to find them (Entra oid) and how to ring them."""
+
+    id: str
+    name: str
+    entra_object_id: str
+    system_user_id: str
+    acs_user_id: str | None = None
+    phone_number: str | None = None
+    direct_numbers: tuple[str, ...] = ()
+    caller_ids: tuple[str, ...] = ()
+
+    @property
+    def ring_target(self) -> str:
+        """The raw id ACS rings: the web phone's ACS identity first, else the phone number."""
+        if self.acs_user_id:
+            return self.acs_user_id
+        return f"4:{self.phone_number}"
+
+
+@dataclass(frozen=True)
+class ServicePool:
+    """A voice queue: its numbers, members in offer order, and how long each offer rings."""
+
+    id: str
+    name: str
+    numbers: tuple[str, ...]
+    members: tuple[str, ...]
+    ring_timeout_seconds: int = 20
+
+
+@dataclass(frozen=True)
+class Directory:
+    agents: tuple[Agent, ...]
+    pools: tuple[ServicePool, ...]
+
+    def agent(self, agent_id: str) -> Agent | None:
+        return next((a for a in self.agents if a.id == agent_id), None)
+
+    def agent_by_object_id(self, object_id: str) -> Agent | None:
+        oid = object_id.lower()
+        return next((a for a in self.agents if a.entra_object_id.lower() == oid), None)
+
+    def pool(self, pool_id: str) -> ServicePool | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+    def pool_by_number(self, number: str) -> ServicePool | None:
+        return next((p for p in self.pools if number in p.numbers), None)
+
+    def agent_by_direct_number(self, number: str) -> Agent | None:
+        return next((a for a in self.agents if number in a.direct_numbers), None)
+
+    def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
+        return tuple(p for p in self.pools if agent_id in p.members)
+
+
+class _Reader:
+    """Reads one JSON object, collecting every problem with its path."""
+
+    def __init__(self, data: Any, where: str, problems: list[str]) -> None:
+        self.data = data if isinstance(data, dict) else {}
+        self.where, self.problems = where, problems
+        if not isinstance(data, dict):
+            problems.append(f"{where} must be an object")
+
+    def text(
+        self,
+        key: str,
+        pattern: re.Pattern[str] | None = None,
+        *,
+        required: bool = True,
+        what: str = "",
+    ) -> str | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            if required:
+                self.problems.append(f"{self.where}.{key} is missing")
+            return None
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            self.problems.append(f"{self.where}.{key} must be {what or 'text'}, got {value!r}")
+            return None
+        return value
+
+    def numbers(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problems.append(f"{self.where}.{key} must be a list of E.164 numbers")
+            return ()
+        bad = [v for v in value if not E164.match(v)]
+        if bad:
+            self.problems.append(f"{self.where}.{key} has numbers not in E.164: {bad}")
+        return tuple(v for v in value if E164.match(v))
+
+
+def _load_list(raw: str, name: str) -> list[Any]:
+    try:
+        data = json.loads(raw) if raw.strip() else []
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"must be a JSON list of {name}")
+    return data
+
+
+def parse_agents(raw: str) -> tuple[Agent, ...]:
+    """The AGENTS setting: a JSON list of agents (see docs/configuration.md)."""
+    problems: list[str] = []
+    agents: list[Agent] = []
+    for i, item in enumerate(_load_list(raw, "agents")):
+        r = _Reader(item, f"[{i}]", problems)
+        agent_id = r.text("id", AGENT_ID, what="letters, digits, '_', '.' or '-'")
+        oid = r.text("entraObjectId", GUID, what="a GUID")
+        user = r.text("systemUserId", GUID, what="a GUID")
+        acs = r.text("acsUserId", required=False)
+        phone = r.text("phoneNumber", E164, required=False, what="an E.164 number")
+        if not acs and not phone and isinstance(item, dict):
+            problems.append(f"[{i}] needs acsUserId or phoneNumber (what to ring)")
+        if acs and not acs.startswith("8:"):
+            problems.append(f"[{i}].acsUserId must be an ACS user id (8:acs:...)")
+        direct, caller_ids = r.numbers("directNumbers"), r.numbers("callerIds")
+        if agent_id and oid and user:
+            agents.append(
+                Agent(
+                    agent_id,
+                    str(r.data.get("name") or agent_id),
+                    oid.lower(),
+                    user.lower(),
+                    acs,
+                    phone,
+                    direct,
+                    caller_ids,
+                )
+            )
+    ids = [a.id for a in agents]
+    dupes = sorted({x for x in ids if ids.count(x) > 1})
+    if dupes:
+        problems.append(f"agent ids used twice: {dupes}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(agents)
+
+
+def parse_pools(raw: str) -> tuple[ServicePool, ...]:
+    """The SERVICE_POOLS setting: a JSON list of pools (see docs/configuration.md)."""
+    problems: list[str] = []
+    pools: list[ServicePool] = []
+    for i, item in enumerate(_load_list(raw, "service pools")):
+        r = _Reader(item, f"[{i}]", problems)
+        pool_id = r.text("id", AGENT_ID, what="letters, digits, '_', '.' or '-'")
+        numbers = r.numbers("numbers")
+        members = r.data.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            problems.append(f"[{i}].members must be a list of agent ids")
+            members = []
+        timeout = r.data.get("ringTimeoutSeconds", 20)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or not 5 <= timeout <= 300:
+            problems.append(f"[{i}].ringTimeoutSeconds must be a whole number from 5 to 300")
+            timeout = 20
+        if pool_id:
+            pools.append(
+                ServicePool(
+                    pool_id, str(r.data.get("name") or pool_id), numbers, tuple(members), timeout
+                )
+            )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(pools)
+
+
+def check_directory(directory: Directory) -> list[str]:
+    """Cross-checks between agents and pools: unknown members, a number used twice."""
+    problems: list[str] = []
+    known = {a.id for a in directory.agents}
+    for pool in directory.pools:
+        unknown = [m for m in pool.members if m not in known]
+        if unknown:
+            problems.append(f"SERVICE_POOLS pool {pool.id!r} has unknown members {unknown}")
+    owners: dict[str, str] = {}
+    for pool in directory.pools:
+        for n in pool.numbers:
+            owners.setdefault(n, f"pool {pool.id}")
+    for agent in directory.agents:
+        for n in agent.direct_numbers:
+            if n in owners:
+                problems.append(f"{n} is both {owners[n]}'s and agent {agent.id}'s number")
+            owners.setdefault(n, f"agent {agent.id}")
+    return problems

@@ -1,0 +1,375 @@
+"""Call flows (§2.1.1-§2.1.4, §6): incoming calls, mid-call events, routing, the activity."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from shared.domain.activity import SubjectTemplates, phone_call_activity
+from shared.domain.calls import (
+    CALL_NAMESPACE,
+    Call,
+    CallEvent,
+    CallKind,
+    Direction,
+    NextStep,
+    OfferOutcome,
+    apply_event,
+    choose_agent,
+    next_step,
+    with_offer,
+)
+from shared.domain.directory import Agent, Directory
+from shared.domain.numbers import normalise
+from shared.services.ports import (
+    AgentStates,
+    CallRepository,
+    Crm,
+    EnrichmentQueue,
+    Telephony,
+    WaitingCalls,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """The parts of an Event Grid IncomingCall event the flow needs."""
+
+    event_id: str
+    from_raw: str
+    to_raw: str
+    server_call_id: str
+    incoming_call_context: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CallFlowOptions:
+    public_base_url: str
+    callback_secret: bytes
+    default_region: str
+    enrich_delay_seconds: int
+    templates: SubjectTemplates = field(default_factory=SubjectTemplates)
+    outbound_ring_seconds: int = 45
+
+
+class CallbackTokens:
+    """The per-call secret carried in our ACS callback URL (HMAC of the call id)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def token(self, call_id: str) -> str:
+        digest = hmac.new(self._secret, call_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def valid(self, call_id: str, token: str) -> bool:
+        return hmac.compare_digest(self.token(call_id), token or "")
+
+
+def call_id_for(server_call_id: str) -> str:
+    """One call id per ACS call, so a repeated IncomingCall finds the call it created."""
+    return str(uuid.uuid5(CALL_NAMESPACE, f"server-call:{server_call_id}"))
+
+
+class CallFlow:
+    """Carries calls from IncomingCall to the Phone Call activity; every step idempotent."""
+
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        calls: CallRepository,
+        agents: AgentStates,
+        waiting: WaitingCalls,
+        telephony: Telephony,
+        crm: Crm,
+        enrichment: EnrichmentQueue,
+        options: CallFlowOptions,
+    ) -> None:
+        self.directory, self.calls, self.agents, self.waiting = directory, calls, agents, waiting
+        self.telephony, self.crm, self.enrichment, self.options = (
+            telephony,
+            crm,
+            enrichment,
+            options,
+        )
+        self.tokens = CallbackTokens(options.callback_secret)
+
+    def callback_url(self, call_id: str) -> str:
+        return (
+            f"{self.options.public_base_url}/api/acs/callbacks/{call_id}"
+            f"?token={self.tokens.token(call_id)}"
+        )
+
+    # ------------------------------------------------------------------ inbound
+
+    def incoming(self, event: IncomingCall) -> Call | None:
+        """Answer a call to a pool or an agent's direct number; reject one to anything else."""
+        region = self.options.default_region
+        caller = normalise(event.from_raw, region)
+        called = normalise(event.to_raw, region)
+        pool = self.directory.pool_by_number(called.value)
+        agent = None if pool else self.directory.agent_by_direct_number(called.value)
+        if pool is None and agent is None:
+            log.info("rejecting a call to %s: not a pool or direct number", called.value)
+            self.telephony.reject(event.incoming_call_context)
+            return None
+        call_id = call_id_for(event.server_call_id)
+        existing = self.calls.get(call_id)
+        if existing is not None and existing.connection_id is not None:
+            return existing  # a repeated IncomingCall: already answered
+        if existing is None:
+            candidates = self.crm.find_customers(caller.value) if caller.valid else ()
+            call = Call(
+                call_id=call_id,
+                direction=Direction.INBOUND,
+                kind=CallKind.POOL if pool else CallKind.DIRECT,
+                customer_number=caller.value,
+                our_number=called.value,
+                arrived_at=event.at,
+                pool_id=pool.id if pool else None,
+                agent_id=agent.id if agent else None,
+                peer_target=f"4:{caller.value}" if caller.valid else event.from_raw,
+                candidates=candidates,
+            )
+            self.calls.add(call)
+        connection_id = self.telephony.answer(
+            event.incoming_call_context,
+            callback_url=self.callback_url(call_id),
+            operation_context="answer",
+        )
+        updated = self.calls.update(
+            call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
+        )
+        return updated[0] if updated else None
+
+    # ------------------------------------------------------------------ outbound (§6)
+
+    def dial(self, agent: Agent, number: str, caller_id: str | None, at: datetime) -> Call:
+        """Click-to-dial: ring the agent's own device first; the customer when it answers."""
+        callee = normalise(number, self.options.default_region)
+        call_id = str(uuid.uuid4())
+        candidates = self.crm.find_customers(callee.value) if callee.valid else ()
+        call = Call(
+            call_id=call_id,
+            direction=Direction.OUTBOUND,
+            kind=CallKind.OUTBOUND,
+            customer_number=callee.value,
+            our_number=caller_id or "",
+            arrived_at=at,
+            agent_id=agent.id,
+            peer_target=agent.ring_target,
+            candidates=candidates,
+        )
+        self.calls.add(call)
+        self.agents.note_call(agent.id, call_id)
+        self.agents.claim(agent.id, call_id)
+        connection_id = self.telephony.create_call(
+            agent.ring_target,
+            callback_url=self.callback_url(call_id),
+            operation_context="agent-leg",
+            caller_id=caller_id,
+        )
+        updated = self.calls.update(
+            call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
+        )
+        return updated[0] if updated else call
+
+    # ------------------------------------------------------------------ mid-call events
+
+    def on_event(self, call_id: str, event: CallEvent, now: datetime) -> Call | None:
+        """Record a mid-call event once, then do what the call needs next."""
+        result = self.calls.update(call_id, lambda c: apply_event(c, event), event_id=event.id)
+        if result is None:
+            return None
+        # A repeat still advances the call: it may be the retry of a step that failed.
+        self.release_declined(result[0], now)
+        return self.advance(result[0], now)
+
+    def advance(self, call: Call, now: datetime) -> Call:
+        """Carry out next steps until the call needs nothing more right now."""
+        for _ in range(10):  # each step changes the call; a bound guards against a loop
+            step = next_step(call)
+            if step is NextStep.NOTHING:
+                break
+            if step is NextStep.OFFER:
+                offered = self._offer(call, now)
+                if offered is None:
+                    break
+                call = offered
+            elif step is NextStep.HANG_UP:
+                call = self._hang_up(call)
+            elif step is NextStep.CREATE_ACTIVITY:
+                call = self._create_activity(call)
+        if call.ended:
+            self._release_agents(call, now)
+        return call
+
+    def hang_up(self, call: Call) -> Call:
+        return self._hang_up(call)
+
+    def _hang_up(self, call: Call) -> Call:
+        result = self.calls.update(
+            call.call_id,
+            lambda c: None if c.hangup_requested else replace(c, hangup_requested=True),
+        )
+        if result is None:
+            return call
+        updated, changed = result
+        if changed and updated.connection_id:
+            self.telephony.hang_up(updated.connection_id)
+        return updated
+
+    # ------------------------------------------------------------------ routing
+
+    def _offer(self, call: Call, now: datetime) -> Call | None:
+        if call.direction is Direction.OUTBOUND:
+            return self._ring(
+                call,
+                f"4:{call.customer_number}",
+                None,
+                now,
+                self.options.outbound_ring_seconds,
+                caller_id=call.our_number,
+            )
+        if call.kind is CallKind.DIRECT:
+            agent = self.directory.agent(call.agent_id or "")
+            if agent is None or not self.agents.claim(agent.id, call.call_id):
+                return self._hang_up(call)  # busy (or gone from the directory): unanswered
+            return self._ring(call, agent.ring_target, agent.id, now, 30)
+        pool = self.directory.pool(call.pool_id or "")
+        if pool is None:
+            return self._hang_up(call)
+        for _ in range(len(pool.members) + 1):
+            free = self.agents.free_among(pool.members)
+            agent_id, new_round = choose_agent(pool.members, free, call.tried)
+            if agent_id is None:
+                self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
+                return None
+            if new_round:
+                call = replace(call, tried=())
+            if self.agents.claim(agent_id, call.call_id):
+                agent = self.directory.agent(agent_id)
+                if agent is None:
+                    self.agents.release(agent_id, call.call_id)
+                    continue
+                return self._ring(
+                    call,
+                    agent.ring_target,
+                    agent.id,
+                    now,
+                    pool.ring_timeout_seconds,
+                    reset_round=new_round,
+                )
+        return None
+
+    def _ring(
+        self,
+        call: Call,
+        target: str,
+        agent_id: str | None,
+        now: datetime,
+        timeout: int,
+        *,
+        caller_id: str | None = None,
+        reset_round: bool = False,
+    ) -> Call | None:
+        def add_offer(current: Call) -> Call | None:
+            if next_step(current) is not NextStep.OFFER:
+                return None  # someone else offered it already, or it ended
+            base = replace(current, tried=()) if reset_round else current
+            return with_offer(base, target, agent_id, now)
+
+        result = self.calls.update(call.call_id, add_offer)
+        if result is None or not result[1]:
+            if agent_id:
+                self.agents.release(agent_id, call.call_id)
+            return None
+        updated = result[0]
+        offer = updated.offers[-1]
+        if agent_id:
+            self.agents.note_call(agent_id, call.call_id)
+        if call.pool_id:
+            self.waiting.remove(call.pool_id, call)
+        invitation = self.telephony.add_participant(
+            updated.connection_id or "",
+            target,
+            invitation_timeout=timeout,
+            operation_context=offer.context,
+            caller_id=caller_id or None,
+        )
+        if invitation:
+            self.calls.update(call.call_id, lambda c: _with_invitation(c, offer.n, invitation))
+        return updated
+
+    def _release_agents(self, call: Call, now: datetime) -> None:
+        """An ended call frees its agents; each freed agent takes the oldest waiting call."""
+        involved = {o.agent_id for o in call.offers if o.agent_id} | (
+            {call.agent_id} if call.agent_id else set()
+        )
+        for agent_id in sorted(involved):
+            if self.agents.release(agent_id, call.call_id):
+                self.dispatch_waiting(agent_id, now)
+
+    def release_declined(self, call: Call, now: datetime) -> None:
+        """Offers that failed free their agents at once (not only when the call ends)."""
+        failed = (OfferOutcome.NOT_ANSWERED, OfferOutcome.CANCELLED)
+        for offer in call.offers:
+            agent_id = offer.agent_id
+            if not agent_id or offer.outcome not in failed or agent_id == call.answered_by:
+                continue
+            if self.agents.release(agent_id, call.call_id):
+                self.dispatch_waiting(agent_id, now, skip=call.call_id)
+
+    def dispatch_waiting(self, agent_id: str, now: datetime, skip: str | None = None) -> None:
+        for pool in self.directory.pools_of(agent_id):
+            for call_id in self.waiting.oldest(pool.id, 5):
+                if call_id == skip:
+                    continue
+                waiting = self.calls.get(call_id)
+                if waiting is None or waiting.ended:
+                    if waiting is not None:
+                        self.waiting.remove(pool.id, waiting)
+                    continue
+                self.advance(waiting, now)
+                return
+
+    # ------------------------------------------------------------------ the activity (§3)
+
+    def _create_activity(self, call: Call) -> Call:
+        agent = self.directory.agent(call.talk_agent_id or "")
+        if agent is None:
+            log.warning("call %s: answering agent unknown, no activity", call.call_id)
+            return replace(call, activity_id="")
+        pool = self.directory.pool(call.pool_id or "")
+        activity = phone_call_activity(
+            call,
+            agent_user_id=agent.system_user_id,
+            agent_name=agent.name,
+            pool_name=pool.name if pool else "",
+            notes=self.calls.notes(call.call_id),
+            templates=self.options.templates,
+        )
+        self.crm.create_phone_call(activity)
+        result = self.calls.update(
+            call.call_id,
+            lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
+        )
+        self.enrichment.schedule(call.call_id, delay_seconds=self.options.enrich_delay_seconds)
+        return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:
+    offers = tuple(
+        replace(o, invitation_id=invitation) if o.n == n and not o.invitation_id else o
+        for o in call.offers
+    )
+    return None if offers == call.offers else replace(call, offers=offers)

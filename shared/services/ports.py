@@ -1,0 +1,128 @@
+"""The ports services talk to; adapters implement them, unit tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from shared.domain.activity import PhoneCallActivity
+from shared.domain.calls import Call
+from shared.domain.customers import CustomerRef
+
+
+class Telephony(Protocol):
+    """ACS Call Automation, as the call flows need it."""
+
+    def answer(
+        self, incoming_call_context: str, *, callback_url: str, operation_context: str
+    ) -> str:
+        """Answer an incoming call; returns the call connection id."""
+        ...
+
+    def reject(self, incoming_call_context: str) -> None: ...
+
+    def add_participant(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        invitation_timeout: int,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str | None:
+        """Ring `target` (an ACS raw id) into the call; returns the invitation id."""
+        ...
+
+    def cancel_add_participant(
+        self, connection_id: str, invitation_id: str, *, operation_context: str
+    ) -> None: ...
+
+    def hang_up(self, connection_id: str) -> None:
+        """End the call for everyone."""
+        ...
+
+    def create_call(
+        self,
+        target: str,
+        *,
+        callback_url: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str:
+        """Ring `target` in a new call; returns the call connection id."""
+        ...
+
+
+class Crm(Protocol):
+    """Dynamics 365 (Dataverse), as the call flows need it."""
+
+    def find_customers(self, number: str) -> tuple[CustomerRef, ...]:
+        """Contacts, accounts and leads whose phone columns hold `number`: one round trip."""
+        ...
+
+    def create_phone_call(self, activity: PhoneCallActivity) -> bool:
+        """Create the activity; False when one with its id already exists (a repeat)."""
+        ...
+
+    def update_description(self, activity_id: str, description: str) -> bool:
+        """Replace the notes of an open activity; False when it is already completed."""
+        ...
+
+
+class CallRepository(Protocol):
+    """Calls, their processed-event markers and notes (one partition per call)."""
+
+    def add(self, call: Call) -> bool:
+        """Store a new call; False if a call with its id exists."""
+        ...
+
+    def get(self, call_id: str) -> Call | None: ...
+
+    def update(
+        self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
+    ) -> tuple[Call, bool] | None:
+        """Apply `change` guarded by the call's ETag (retried on conflict).
+
+        With `event_id`, the event's marker is written in the same transaction, and an event
+        seen before changes nothing. Returns (the call now, whether this call changed it), or
+        None if the call does not exist. `change` returns None to leave the call as it is.
+        """
+        ...
+
+    def notes(self, call_id: str) -> str: ...
+
+    def save_notes(self, call_id: str, notes: str) -> None: ...
+
+
+class AgentStates(Protocol):
+    """Which agent is busy with which call; claims are ETag-guarded."""
+
+    def claim(self, agent_id: str, call_id: str) -> bool:
+        """Make the agent busy with `call_id` unless busy with another call."""
+        ...
+
+    def release(self, agent_id: str, call_id: str) -> bool:
+        """Free the agent if (and only if) busy with `call_id`; True if it was."""
+        ...
+
+    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]: ...
+
+    def note_call(self, agent_id: str, call_id: str) -> None:
+        """Remember `call_id` as the agent's latest call (what the panel shows)."""
+        ...
+
+    def latest_call(self, agent_id: str) -> str | None: ...
+
+
+class WaitingCalls(Protocol):
+    """Pool queues: calls waiting for a free agent, in arrival order."""
+
+    def add(self, pool_id: str, call: Call) -> None: ...
+
+    def remove(self, pool_id: str, call: Call) -> None: ...
+
+    def oldest(self, pool_id: str, limit: int) -> list[str]: ...
+
+
+class EnrichmentQueue(Protocol):
+    def schedule(self, call_id: str, *, delay_seconds: int) -> None: ...

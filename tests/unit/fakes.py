@@ -1,0 +1,180 @@
+"""In-memory fakes of the ports, for unit tests of services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.domain.activity import PhoneCallActivity
+from shared.domain.calls import Call
+from shared.domain.customers import CustomerRef
+
+
+@dataclass
+class FakeTelephony:
+    ops: list[tuple[str, ...]] = field(default_factory=list)
+
+    def answer(
+        self, incoming_call_context: str, *, callback_url: str, operation_context: str
+    ) -> str:
+        self.ops.append(("answer", incoming_call_context, callback_url))
+        return f"conn-{incoming_call_context}"
+
+    def reject(self, incoming_call_context: str) -> None:
+        self.ops.append(("reject", incoming_call_context))
+
+    def add_participant(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        invitation_timeout: int,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str | None:
+        self.ops.append(("add", target, operation_context, caller_id or ""))
+        return f"inv-{len(self.ops)}"
+
+    def cancel_add_participant(
+        self, connection_id: str, invitation_id: str, *, operation_context: str
+    ) -> None:
+        self.ops.append(("cancel", invitation_id))
+
+    def hang_up(self, connection_id: str) -> None:
+        self.ops.append(("hangup", connection_id))
+
+    def create_call(
+        self,
+        target: str,
+        *,
+        callback_url: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str:
+        self.ops.append(("create", target, caller_id or ""))
+        return f"conn-out-{len(self.ops)}"
+
+    def named(self, name: str) -> list[tuple[str, ...]]:
+        return [op for op in self.ops if op[0] == name]
+
+
+@dataclass
+class FakeCrm:
+    customers: dict[str, tuple[CustomerRef, ...]] = field(default_factory=dict)
+    activities: dict[str, PhoneCallActivity] = field(default_factory=dict)
+    creates: int = 0
+    lookups: int = 0
+
+    def find_customers(self, number: str) -> tuple[CustomerRef, ...]:
+        self.lookups += 1
+        return self.customers.get(number, ())
+
+    def create_phone_call(self, activity: PhoneCallActivity) -> bool:
+        self.creates += 1
+        if activity.activity_id in self.activities:
+            return False
+        self.activities[activity.activity_id] = activity
+        return True
+
+    def update_description(self, activity_id: str, description: str) -> bool:
+        from dataclasses import replace
+
+        self.activities[activity_id] = replace(
+            self.activities[activity_id], description=description
+        )
+        return True
+
+
+@dataclass
+class FakeCalls:
+    rows: dict[str, Call] = field(default_factory=dict)
+    events: set[tuple[str, str]] = field(default_factory=set)
+    note_rows: dict[str, str] = field(default_factory=dict)
+
+    def add(self, call: Call) -> bool:
+        if call.call_id in self.rows:
+            return False
+        self.rows[call.call_id] = call
+        return True
+
+    def get(self, call_id: str) -> Call | None:
+        return self.rows.get(call_id)
+
+    def update(
+        self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
+    ) -> tuple[Call, bool] | None:
+        current = self.rows.get(call_id)
+        if current is None:
+            return None
+        if event_id is not None and (call_id, event_id) in self.events:
+            return current, False
+        new = change(current)
+        if event_id is not None:
+            self.events.add((call_id, event_id))
+        if new is None or new == current:
+            return current, False
+        self.rows[call_id] = new
+        return new, True
+
+    def notes(self, call_id: str) -> str:
+        return self.note_rows.get(call_id, "")
+
+    def save_notes(self, call_id: str, notes: str) -> None:
+        self.note_rows[call_id] = notes
+
+
+@dataclass
+class FakeAgents:
+    busy: dict[str, str] = field(default_factory=dict)
+    latest: dict[str, str] = field(default_factory=dict)
+
+    def claim(self, agent_id: str, call_id: str) -> bool:
+        if self.busy.get(agent_id, call_id) != call_id:
+            return False
+        self.busy[agent_id] = call_id
+        return True
+
+    def release(self, agent_id: str, call_id: str) -> bool:
+        if self.busy.get(agent_id) == call_id:
+            del self.busy[agent_id]
+            return True
+        return False
+
+    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]:
+        return {a for a in agent_ids if a not in self.busy}
+
+    def note_call(self, agent_id: str, call_id: str) -> None:
+        self.latest[agent_id] = call_id
+
+    def latest_call(self, agent_id: str) -> str | None:
+        return self.latest.get(agent_id)
+
+
+@dataclass
+class FakeWaiting:
+    queues: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, pool_id: str, call: Call) -> None:
+        queue = self.queues.setdefault(pool_id, [])
+        if call.call_id not in queue:
+            queue.append(call.call_id)
+
+    def remove(self, pool_id: str, call: Call) -> None:
+        if call.call_id in self.queues.get(pool_id, []):
+            self.queues[pool_id].remove(call.call_id)
+
+    def oldest(self, pool_id: str, limit: int) -> list[str]:
+        return self.queues.get(pool_id, [])[:limit]
+
+
+@dataclass
+class FakeEnrichment:
+    scheduled: list[tuple[str, int]] = field(default_factory=list)
+
+    def schedule(self, call_id: str, *, delay_seconds: int) -> None:
+        self.scheduled.append((call_id, delay_seconds))
+
+
+def event_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,178 @@
+"""The call flow service against in-memory ports: routing, idempotency, the activity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain.calls import CallEvent, Outcome, Phase
+from shared.domain.customers import CustomerEntity, CustomerRef
+from shared.domain.directory import Agent, Directory, ServicePool
+from shared.services.calls import CallFlow, CallFlowOptions, IncomingCall
+from tests.unit.fakes import (
+    FakeAgents,
+    FakeCalls,
+    FakeCrm,
+    FakeEnrichment,
+    FakeTelephony,
+    FakeWaiting,
+)
+
+pytestmark = pytest.mark.unit
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+CALLER = "+358401234567"
+CONTACT = CustomerRef(CustomerEntity.CONTACT, "c-1", "Maija Meikäläinen")
+ANNA = Agent(
+    "anna",
+    "Anna",
+    "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+    "u-anna",
+    "8:acs:anna",
+    direct_numbers=("+358900200",),
+)
+BEN = Agent("ben", "Ben", "1" * 8 + "-0000-4000-8000-" + "0" * 12, "u-ben", "8:acs:ben")
+SALES = ServicePool("sales", "Sales", ("+358900100",), ("anna", "ben"), 20)
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+class World:
+    def __init__(self) -> None:
+        self.telephony, self.crm, self.calls = FakeTelephony(), FakeCrm(), FakeCalls()
+        self.agents, self.waiting, self.enrichment = FakeAgents(), FakeWaiting(), FakeEnrichment()
+        self.crm.customers[CALLER] = (CONTACT,)
+        self.flow = CallFlow(
+            directory=Directory((ANNA, BEN), (SALES,)),
+            calls=self.calls,
+            agents=self.agents,
+            waiting=self.waiting,
+            telephony=self.telephony,
+            crm=self.crm,
+            enrichment=self.enrichment,
+            options=CallFlowOptions("https://app.example", b"k" * 32, "FI", 30),
+        )
+        self.n = 0
+
+    def incoming(self, to: str = "+358900100", caller: str = "040 1234567") -> str:
+        call = self.flow.incoming(
+            IncomingCall("eg-1", f"4:{caller}", f"4:{to}", "server-1", "ctx-1", at(0))
+        )
+        assert call is not None
+        return call.call_id
+
+    def event(
+        self,
+        call_id: str,
+        kind: str,
+        t: float,
+        context: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.n += 1
+        self.flow.on_event(
+            call_id, CallEvent(event_id or f"ev-{self.n}", kind, at(t), context), at(t)
+        )
+
+
+def test_a_pool_call_is_answered_offered_and_becomes_one_activity() -> None:
+    w = World()
+    call_id = w.incoming()
+    assert w.telephony.named("answer")[0][2].startswith(
+        f"https://app.example/api/acs/callbacks/{call_id}?token="
+    )
+    w.event(call_id, "CallConnected", 1)
+    assert w.telephony.named("add") == [("add", "8:acs:anna", "offer:1", "")]
+    w.event(call_id, "AddParticipantSucceeded", 9, "offer:1")
+    assert w.calls.rows[call_id].phase is Phase.CONNECTED
+    w.calls.save_notes(call_id, "Asked about invoice 42")
+    w.event(call_id, "CallDisconnected", 70)
+
+    [activity] = w.crm.activities.values()
+    assert activity.description == "Asked about invoice 42"
+    assert activity.regarding == CONTACT and activity.from_party.id == "c-1"  # type: ignore[union-attr]
+    assert activity.to_party.id == "u-anna"  # type: ignore[union-attr]
+    assert w.enrichment.scheduled == [(call_id, 30)]
+    assert w.agents.busy == {}
+    assert w.crm.lookups == 1
+
+
+def test_every_event_three_times_out_of_order_makes_exactly_one_activity() -> None:
+    w = World()
+    call_id = w.incoming()
+    w.incoming()  # IncomingCall delivered again
+    for _ in range(3):
+        w.event(call_id, "CallConnected", 1, event_id="c")
+    for _ in range(3):  # the disconnect arrives before the answer it follows
+        w.event(call_id, "CallDisconnected", 70, event_id="d")
+        w.event(call_id, "AddParticipantSucceeded", 9, "offer:1", event_id="s")
+
+    assert len(w.telephony.named("answer")) == 1
+    assert len(w.telephony.named("add")) == 1
+    [activity] = w.crm.activities.values()
+    assert (activity.actual_start, activity.actual_end) == (at(9), at(70))
+    assert len(w.enrichment.scheduled) == 1
+    assert w.agents.busy == {}
+
+
+def test_a_declined_offer_goes_to_the_next_member() -> None:
+    w = World()
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantFailed", 5, "offer:1")
+    assert [op[1] for op in w.telephony.named("add")] == ["8:acs:anna", "8:acs:ben"]
+    assert w.agents.busy == {"ben": call_id}
+    w.event(call_id, "AddParticipantSucceeded", 8, "offer:2")
+    w.event(call_id, "CallDisconnected", 60)
+    [activity] = w.crm.activities.values()
+    assert activity.owner_user_id == "u-ben"
+
+
+def test_a_call_to_an_unknown_number_is_rejected() -> None:
+    w = World()
+    assert (
+        w.flow.incoming(IncomingCall("e", "4:+358401234567", "4:+358999", "s", "ctx", at(0)))
+        is None
+    )
+    assert w.telephony.named("reject") == [("reject", "ctx")]
+    assert w.calls.rows == {}
+
+
+def test_a_declined_direct_call_is_hung_up_and_makes_no_activity() -> None:
+    w = World()
+    call_id = w.incoming(to="+358900200")
+    w.event(call_id, "CallConnected", 1)
+    assert w.telephony.named("add") == [("add", "8:acs:anna", "offer:1", "")]
+    w.event(call_id, "AddParticipantFailed", 20, "offer:1")
+    assert len(w.telephony.named("hangup")) == 1
+    w.event(call_id, "CallDisconnected", 21)
+    assert w.crm.activities == {}
+    assert w.calls.rows[call_id].outcome is Outcome.UNANSWERED
+
+
+def test_a_call_waits_when_everyone_is_busy_and_goes_to_the_first_freed_agent() -> None:
+    w = World()
+    w.agents.busy = {"anna": "other-1", "ben": "other-2"}
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    assert w.telephony.named("add") == [] and w.waiting.queues["sales"] == [call_id]
+    w.flow.calls.add  # noqa: B018 - the freed agent's call ends:
+    w.agents.release("ben", "other-2")
+    w.flow.dispatch_waiting("ben", at(30))
+    assert w.telephony.named("add") == [("add", "8:acs:ben", "offer:1", "")]
+    assert w.waiting.queues["sales"] == []
+
+
+def test_click_to_dial_rings_the_agent_then_the_customer_with_the_caller_id() -> None:
+    w = World()
+    call = w.flow.dial(ANNA, "040 1234567", "+358900100", at(0))
+    assert w.telephony.named("create") == [("create", "8:acs:anna", "+358900100")]
+    w.event(call.call_id, "CallConnected", 3)
+    assert w.telephony.named("add") == [("add", "4:+358401234567", "offer:1", "+358900100")]
+    w.event(call.call_id, "AddParticipantSucceeded", 10, "offer:1")
+    w.event(call.call_id, "CallDisconnected", 40)
+    [activity] = w.crm.activities.values()
+    assert activity.outgoing and activity.to_party.id == "c-1"  # type: ignore[union-attr]
+    assert activity.from_party.id == "u-anna"  # type: ignore[union-attr]
