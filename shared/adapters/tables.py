@@ -161,7 +161,7 @@ class TableStore:
         again, so `mutate` must be a pure function of what it is given.
         """
         for _ in range(attempts):
-            current = self._get_with_etag(table, partition_key, row_key)
+            current = self.get_with_etag(table, partition_key, row_key)
             entity, etag = current if current else (None, None)
             new = mutate(dict(entity) if entity is not None else None)
             if new is None:
@@ -179,7 +179,7 @@ class TableStore:
             f"{table}/{partition_key}/{row_key}: still conflicting after {attempts} attempts"
         )
 
-    def _get_with_etag(self, table: str, pk: str, rk: str) -> tuple[Entity, str] | None:
+    def get_with_etag(self, table: str, pk: str, rk: str) -> tuple[Entity, str] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:

@@ -1,0 +1,261 @@
+"""The call-flow ports on Table Storage: calls, agent claims, pool queues (docs/storage.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore
+from shared.domain.calls import Call, CallKind, Direction, Offer, OfferOutcome
+from shared.domain.customers import CustomerRef
+
+CALLS, AGENTS, POOL_QUEUE = "calls", "agents", "poolqueue"
+CALL_ROW, NOTES_ROW = "call", "notes"
+AGENT_PARTITION = "agent"
+
+_DATES = ("arrived_at", "app_connected_at", "first_answered_at", "ended_at", "party_left_at")
+
+
+def call_to_entity(call: Call) -> Entity:
+    entity: Entity = {"PartitionKey": call.call_id, "RowKey": CALL_ROW}
+    for key, value in asdict(call).items():
+        if key in ("offers", "candidates", "picked", "tried"):
+            continue
+        if value is not None:
+            entity[key] = value.value if isinstance(value, Direction | CallKind) else value
+    entity["candidates"] = json.dumps([c.to_json() for c in call.candidates])
+    entity["picked"] = json.dumps(call.picked.to_json() if call.picked else None)
+    entity["tried"] = json.dumps(list(call.tried))
+    entity["offers"] = json.dumps([_offer_json(o) for o in call.offers])
+    return entity
+
+
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    return {
+        "n": offer.n,
+        "target": offer.target,
+        "agentId": offer.agent_id,
+        "offeredAt": offer.offered_at.isoformat(),
+        "outcome": offer.outcome.value,
+        "settledAt": offer.settled_at.isoformat() if offer.settled_at else None,
+        "invitationId": offer.invitation_id,
+    }
+
+
+def _offer_from(data: dict[str, Any]) -> Offer:
+    settled = data.get("settledAt")
+    return Offer(
+        data["n"],
+        data["target"],
+        data.get("agentId"),
+        datetime.fromisoformat(data["offeredAt"]),
+        OfferOutcome(data["outcome"]),
+        datetime.fromisoformat(settled) if settled else None,
+        data.get("invitationId"),
+    )
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def call_from_entity(entity: Entity) -> Call:
+    picked = json.loads(entity.get("picked") or "null")
+    arrived = _utc(entity["arrived_at"])
+    assert arrived is not None
+    return Call(
+        call_id=entity["call_id"],
+        direction=Direction(entity["direction"]),
+        kind=CallKind(entity["kind"]),
+        customer_number=entity["customer_number"],
+        our_number=entity.get("our_number", ""),
+        arrived_at=arrived,
+        pool_id=entity.get("pool_id"),
+        agent_id=entity.get("agent_id"),
+        connection_id=entity.get("connection_id"),
+        peer_target=entity.get("peer_target"),
+        candidates=tuple(CustomerRef.from_json(c) for c in json.loads(entity["candidates"])),
+        picked=CustomerRef.from_json(picked) if picked else None,
+        offers=tuple(_offer_from(o) for o in json.loads(entity["offers"])),
+        app_connected_at=_utc(entity.get("app_connected_at")),
+        first_answered_at=_utc(entity.get("first_answered_at")),
+        answered_by=entity.get("answered_by"),
+        ended_at=_utc(entity.get("ended_at")),
+        party_left_at=_utc(entity.get("party_left_at")),
+        hangup_requested=bool(entity.get("hangup_requested", False)),
+        participants_sequence=int(entity.get("participants_sequence", -1)),
+        activity_id=entity.get("activity_id"),
+        tried=tuple(json.loads(entity["tried"])),
+    )
+
+
+class TableCallRepository:
+    """A call's rows share its partition: the call, one marker per processed event, notes."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    def add(self, call: Call) -> bool:
+        try:
+            self.store.insert(CALLS, call_to_entity(call))
+        except ConcurrencyConflict:
+            return False
+        return True
+
+    def get(self, call_id: str) -> Call | None:
+        entity = self.store.get(CALLS, call_id, CALL_ROW)
+        return call_from_entity(entity) if entity else None
+
+    def update(
+        self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
+    ) -> tuple[Call, bool] | None:
+        marker = f"evt-{event_id}" if event_id else None
+        for _ in range(20):
+            found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
+            if found is None:
+                return None
+            entity, etag = found
+            current = call_from_entity(entity)
+            if marker and self.store.get(CALLS, call_id, marker) is not None:
+                return current, False  # this event was processed before
+            new = change(current)
+            ops: list[tuple[Any, ...]] = []
+            if marker:
+                ops.append(("create", {"PartitionKey": call_id, "RowKey": marker}))
+            if new is not None and new != current:
+                ops.append(
+                    (
+                        "update",
+                        call_to_entity(new),
+                        {"mode": "replace", "etag": etag, "match_condition": _if_not_modified()},
+                    )
+                )
+            if not ops:
+                return current, False
+            try:
+                self.store.transact(CALLS, ops)
+            except ConcurrencyConflict:
+                continue  # changed meanwhile, or the same event raced us: look again
+            return (new, True) if new is not None and new != current else (current, False)
+        raise RetriesExhausted(f"call {call_id}: still conflicting")
+
+    def notes(self, call_id: str) -> str:
+        entity = self.store.get(CALLS, call_id, NOTES_ROW)
+        return str(entity.get("text", "")) if entity else ""
+
+    def save_notes(self, call_id: str, notes: str) -> None:
+        self.store.upsert(
+            CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "text": notes}, replace=True
+        )
+
+
+def _if_not_modified() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfNotModified
+
+
+class TableAgentStates:
+    """One row per agent: the call it is busy with (the routing claim) and its latest call."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    def _change(self, agent_id: str, change: Callable[[Entity], Entity | None]) -> bool:
+        changed = {"value": False}
+
+        def mutate(entity: Entity | None) -> Entity | None:
+            new = change(dict(entity) if entity else {})
+            changed["value"] = new is not None
+            return new
+
+        self.store.read_modify_write(AGENTS, AGENT_PARTITION, agent_id, mutate)
+        return changed["value"]
+
+    def claim(self, agent_id: str, call_id: str) -> bool:
+        def take(entity: Entity) -> Entity | None:
+            busy = entity.get("busy_call_id") or ""
+            if busy and busy != call_id:
+                return None
+            return {**entity, "busy_call_id": call_id}
+
+        self._change(agent_id, take)
+        row = self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {}
+        return row.get("busy_call_id") == call_id
+
+    def release(self, agent_id: str, call_id: str) -> bool:
+        return self._change(
+            agent_id,
+            lambda e: {**e, "busy_call_id": ""} if e.get("busy_call_id") == call_id else None,
+        )
+
+    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]:
+        if not agent_ids:
+            return set()
+        params = {f"a{i}": a for i, a in enumerate(agent_ids)}
+        rows = self.store.query(
+            # The SDK substitutes @names only between spaces: keep spaces around parentheses.
+            AGENTS,
+            "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )",
+            {"pk": AGENT_PARTITION, **params},
+            select=["RowKey", "busy_call_id"],
+        )
+        busy = {r["RowKey"] for r in rows if r.get("busy_call_id")}
+        return set(agent_ids) - busy
+
+    def note_call(self, agent_id: str, call_id: str) -> None:
+        self._change(
+            agent_id,
+            lambda e: (
+                None if e.get("latest_call_id") == call_id else {**e, "latest_call_id": call_id}
+            ),
+        )
+
+    def latest_call(self, agent_id: str) -> str | None:
+        row = self.store.get(AGENTS, AGENT_PARTITION, agent_id)
+        return (row or {}).get("latest_call_id") or None
+
+
+class TableWaitingCalls:
+    """A pool's waiting calls, oldest first: RowKey is arrival time then call id."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def _key(call: Call) -> str:
+        return f"{call.arrived_at.astimezone(UTC):%Y%m%dT%H%M%S%f}-{call.call_id}"
+
+    def add(self, pool_id: str, call: Call) -> None:
+        self.store.upsert(
+            POOL_QUEUE,
+            {"PartitionKey": pool_id, "RowKey": self._key(call), "call_id": call.call_id},
+        )
+
+    def remove(self, pool_id: str, call: Call) -> None:
+        self.store.delete(POOL_QUEUE, pool_id, self._key(call))
+
+    def oldest(self, pool_id: str, limit: int) -> list[str]:
+        rows = self.store.query(
+            POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["call_id"], top=limit
+        )
+        return [r["call_id"] for r in rows]
+
+
+class QueueEnrichment:
+    """Schedules the delayed enrichment of a call's activity (issue: enrichment)."""
+
+    QUEUE = "enrichment"
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+
+    def schedule(self, call_id: str, *, delay_seconds: int) -> None:
+        self.sender.send(self.QUEUE, {"callId": call_id}, delay_seconds=delay_seconds)
