@@ -12,6 +12,15 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from shared.domain.directory import (
+    Agent,
+    Directory,
+    ServicePool,
+    check_directory,
+    parse_agents,
+    parse_pools,
+)
+
 
 class ConfigError(ValueError):
     """Raised when settings are missing or invalid; the message names every bad setting."""
@@ -88,6 +97,12 @@ def _ncrontab(raw: str) -> str:
     parts = raw.split()
     if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(p) for p in parts):
         raise ValueError("must be a six-field NCRONTAB expression (seconds first)")
+    return raw.strip()
+
+
+def _secret_key(raw: str) -> str:
+    if len(raw.strip()) < 32:
+        raise ValueError("must be at least 32 characters")
     return raw.strip()
 
 
@@ -211,6 +226,75 @@ SETTINGS: dict[str, Setting] = {
             "Publisher prefix of the custom phone call columns.",
         ),
         Setting(
+            "CALLBACK_SECRET",
+            _secret_key,
+            None,
+            "Key that signs the per-call token in ACS callback URLs (32+ characters).",
+            secret=True,
+        ),
+        Setting(
+            "AGENTS",
+            parse_agents,
+            "[]",
+            "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
+            "phoneNumber, directNumbers, callerIds (see below).",
+        ),
+        Setting(
+            "SERVICE_POOLS",
+            parse_pools,
+            "[]",
+            "JSON list of service pools: id, name, numbers, members (agent ids in offer "
+            "order), ringTimeoutSeconds (see below).",
+        ),
+        Setting(
+            "AGENT_ROLE",
+            _text,
+            "Phone.Agent",
+            "App role an Entra token must carry to use the agent API.",
+        ),
+        Setting(
+            "SUPERVISOR_ROLE",
+            _text,
+            "Phone.Supervisor",
+            "App role of supervisors (pools, members, dashboard, recordings).",
+        ),
+        Setting(
+            "DIRECT_RING_SECONDS",
+            _int_between(5, 300),
+            "30",
+            "How long a direct call rings the agent before it counts as unanswered.",
+        ),
+        Setting(
+            "OUTBOUND_RING_SECONDS",
+            _int_between(5, 300),
+            "45",
+            "How long click-to-dial rings the customer.",
+        ),
+        Setting(
+            "ACTIVITY_SUBJECT_INBOUND",
+            _text,
+            "Incoming call from {number}",
+            "Subject of inbound Phone Calls; {number}, {name}, {pool}, {agent} are filled.",
+        ),
+        Setting(
+            "ACTIVITY_SUBJECT_OUTBOUND",
+            _text,
+            "Outgoing call to {number}",
+            "Subject of outbound Phone Calls; same placeholders.",
+        ),
+        Setting(
+            "ENRICH_DELAY_SECONDS",
+            _int_between(0, 3600),
+            "30",
+            "Delay before the recording link and metrics are written to the activity.",
+        ),
+        Setting(
+            "ENRICH_JITTER_SECONDS",
+            _int_between(0, 600),
+            "10",
+            "Random spread (plus or minus) around that delay.",
+        ),
+        Setting(
             "HTTP_TIMEOUT_SECONDS",
             _int_between(1, 120),
             "15",
@@ -246,12 +330,27 @@ class Settings:
     dataverse_client_id: str
     dataverse_client_secret: str
     dataverse_publisher_prefix: str
+    callback_secret: str
+    agents: tuple[Agent, ...]
+    service_pools: tuple[ServicePool, ...]
+    agent_role: str
+    supervisor_role: str
+    direct_ring_seconds: int
+    outbound_ring_seconds: int
+    activity_subject_inbound: str
+    activity_subject_outbound: str
+    enrich_delay_seconds: int
+    enrich_jitter_seconds: int
     http_timeout_seconds: int
     health_timeout_seconds: int
 
     @property
     def storage_connection_string(self) -> str:
         return self.azurewebjobsstorage
+
+    @property
+    def directory(self) -> Directory:
+        return Directory(self.agents, self.service_pools)
 
     @property
     def ca_bundle(self) -> str | None:
@@ -290,6 +389,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError as exc:
             # Parsers of secret settings never echo the value in their message.
             problems.append(f"{name} {exc}")
+    if "agents" in values and "service_pools" in values:
+        problems.extend(check_directory(Directory(values["agents"], values["service_pools"])))
     if problems:
         raise ConfigError(problems)
     return Settings(**values)

@@ -1,0 +1,260 @@
+"""The Dataverse Web API v9.2: one session, throttling honoured, `$batch`, the Crm port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from shared.domain.activity import PhoneCallActivity
+from shared.domain.customers import CustomerEntity, CustomerRef
+from shared.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    import requests
+
+API = "/api/data/v9.2/"
+DUPLICATE_CODES = {"0x80040237", "0x80060892"}  # duplicate key; duplicate record id
+CLOSED_CODES = {"0x80040203", "0x8004f508"}  # invalid state for update; closed activity
+
+# Phone columns searched per entity (the handbook's reference; E.164 is stored, §1.1).
+PHONE_COLUMNS: dict[CustomerEntity, tuple[str, ...]] = {
+    CustomerEntity.CONTACT: ("telephone1", "telephone2", "telephone3", "mobilephone",
+                             "business2", "home2"),
+    CustomerEntity.ACCOUNT: ("telephone1", "telephone2", "telephone3"),
+    CustomerEntity.LEAD: ("telephone1", "telephone2", "telephone3", "mobilephone"),
+}
+ENTITY_SET = {CustomerEntity.CONTACT: "contacts", CustomerEntity.ACCOUNT: "accounts",
+              CustomerEntity.LEAD: "leads"}
+NAME_COLUMN = {CustomerEntity.CONTACT: "fullname", CustomerEntity.ACCOUNT: "name",
+               CustomerEntity.LEAD: "fullname"}
+
+
+class DataverseError(Exception):
+    """Dataverse answered with an error: its HTTP status and the `0x...` code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"Dataverse {status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class DataverseClient:
+    """HTTP to one Dataverse org. 429/503 wait their `Retry-After` (bounded), then give up."""
+
+    def __init__(self, org_url: str, token: Callable[[], str], *, ca_bundle: str | None = None,
+                 timeout_seconds: int = 15, max_attempts: int = 4,
+                 max_retry_wait_seconds: float = 20.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.org_url = org_url.rstrip("/")
+        self._token, self._ca_bundle, self._timeout = token, ca_bundle, timeout_seconds
+        self._max_attempts, self._max_wait, self._sleep = (
+            max_attempts, max_retry_wait_seconds, sleep)
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+        self.requests_sent = 0  # for the benchmark: requests that reached Dataverse
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import requests
+
+                    session = requests.Session()
+                    session.verify = self._ca_bundle or True
+                    session.headers.update({"Accept": "application/json",
+                                            "OData-MaxVersion": "4.0", "OData-Version": "4.0"})
+                    self._session = session
+        return self._session
+
+    def request(self, method: str, path: str, *, body: Any = None,
+                headers: dict[str, str] | None = None, raw: bytes | None = None) -> Response:
+        """One Web API call (path relative to /api/data/v9.2/); raises DataverseError."""
+        import requests
+
+        url = f"{self.org_url}{API}{path}"
+        waited = 0.0
+        for attempt in range(1, self._max_attempts + 1):
+            all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
+            if body is not None:
+                all_headers["Content-Type"] = "application/json"
+            data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+            try:
+                self.requests_sent += 1
+                reply = self.session.request(method, url, data=data, headers=all_headers,
+                                             timeout=self._timeout)
+            except requests.RequestException as exc:
+                raise DependencyUnavailable("Dataverse is not reachable") from exc
+            if reply.status_code in (429, 503) and attempt < self._max_attempts:
+                wait = _retry_after(reply.headers.get("Retry-After"), attempt)
+                if waited + wait <= self._max_wait:
+                    waited += wait
+                    self._sleep(wait)
+                    continue
+            if reply.status_code in (429, 503):
+                raise DependencyUnavailable(
+                    f"Dataverse is throttling or unavailable ({reply.status_code})")
+            if reply.status_code >= 400:
+                raise _error(reply.status_code, reply.text)
+            content_type = reply.headers.get("Content-Type", "")
+            parsed: Any = reply.content
+            if "json" in content_type and reply.content:
+                parsed = reply.json()
+            return Response(reply.status_code, dict(reply.headers), parsed)
+        raise DependencyUnavailable("Dataverse retries exhausted")  # pragma: no cover
+
+    def batch_get(self, paths: Sequence[str]) -> list[Response]:
+        """Several GETs in one `$batch` round trip; one Response per path, in order."""
+        boundary = f"batch_{uuid.uuid4()}"
+        parts = [
+            f"--{boundary}\r\nContent-Type: application/http\r\n"
+            f"Content-Transfer-Encoding: binary\r\n\r\n"
+            f"GET {self.org_url}{API}{p} HTTP/1.1\r\nAccept: application/json\r\n\r\n"
+            for p in paths
+        ]
+        payload = ("".join(parts) + f"--{boundary}--\r\n").encode()
+        reply = self.request("POST", "$batch", raw=payload, headers={
+            "Content-Type": f"multipart/mixed; boundary={boundary}"})
+        content_type = reply.headers.get("Content-Type", "")
+        return parse_batch_response(reply.body if isinstance(reply.body, bytes)
+                                    else str(reply.body).encode(), content_type)
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else float(2 ** (attempt - 1))
+    except ValueError:
+        return float(2 ** (attempt - 1))
+
+
+def _error(status: int, text: str) -> DataverseError:
+    try:
+        error = json.loads(text).get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    return DataverseError(status, str(error.get("code", "")), str(error.get("message", ""))[:300])
+
+
+def parse_batch_response(body: bytes, content_type: str) -> list[Response]:
+    """Split a multipart/mixed `$batch` response (changesets flattened) into Responses."""
+    boundary = next((p.split("=", 1)[1].strip('"') for p in content_type.split(";")
+                     if p.strip().startswith("boundary=")), None)
+    if boundary is None:
+        raise DataverseError(502, "", "a $batch response without a boundary")
+    text = body.decode("utf-8")
+    responses: list[Response] = []
+    for part in text.split(f"--{boundary}"):
+        part = part.strip("\r\n")
+        if not part or part == "--":
+            continue
+        head, _, rest = part.partition("\r\n\r\n")
+        if "multipart/mixed" in head:  # a changeset: recurse into it
+            inner_type = next(line.split(":", 1)[1] for line in head.split("\r\n")
+                              if line.lower().startswith("content-type"))
+            responses.extend(parse_batch_response(rest.encode(), inner_type))
+            continue
+        status_line, _, after = rest.partition("\r\n")
+        headers_text, _, payload = after.partition("\r\n\r\n")
+        status = int(status_line.split(" ")[1])
+        headers = {}
+        for line in headers_text.split("\r\n"):
+            if ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip()] = value.strip()
+        payload = payload.strip()
+        parsed: Any = json.loads(payload) if payload.startswith("{") else payload
+        responses.append(Response(status, headers, parsed))
+    return responses
+
+
+def _odata_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class DataverseCrm:
+    """The Crm port: identification in one round trip, idempotent activity writes."""
+
+    def __init__(self, client: DataverseClient, *, max_matches: int = 10) -> None:
+        self.client = client
+        self.max_matches = max_matches
+
+    def find_customers(self, number: str) -> tuple[CustomerRef, ...]:
+        paths = []
+        for entity, columns in PHONE_COLUMNS.items():
+            condition = " or ".join(f"{c} eq {_odata_string(number)}" for c in columns)
+            select = f"{entity.value}id,{NAME_COLUMN[entity]}"
+            paths.append(f"{ENTITY_SET[entity]}?$select={select}"
+                         f"&$filter={quote(condition, safe='')}&$top={self.max_matches}")
+        found: list[CustomerRef] = []
+        for entity, response in zip(PHONE_COLUMNS, self.client.batch_get(paths), strict=True):
+            if response.status >= 400:
+                body = response.body if isinstance(response.body, dict) else {}
+                error = body.get("error", {})
+                raise DataverseError(response.status, str(error.get("code", "")),
+                                     str(error.get("message", "")))
+            for row in response.body.get("value", []):
+                found.append(CustomerRef(entity, row[f"{entity.value}id"],
+                                         row.get(NAME_COLUMN[entity]) or ""))
+        return tuple(found)
+
+    def create_phone_call(self, activity: PhoneCallActivity) -> bool:
+        try:
+            self.client.request("POST", "phonecalls", body=phone_call_body(activity))
+        except DataverseError as exc:
+            if exc.code in DUPLICATE_CODES or exc.status == 409:
+                return False
+            raise
+        return True
+
+    def update_description(self, activity_id: str, description: str) -> bool:
+        try:
+            self.client.request("PATCH", f"phonecalls({activity_id})",
+                                body={"description": description}, headers={"If-Match": "*"})
+        except DataverseError as exc:
+            if exc.code in CLOSED_CODES or exc.status == 400:
+                return False
+            raise
+        return True
+
+
+def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
+    """The Web API body of a Phone Call activity (the handbook's mapping table)."""
+    parties = []
+    for party, mask in ((activity.from_party, 1), (activity.to_party, 2)):
+        if party is not None:
+            parties.append({f"partyid_{party.entity}@odata.bind": f"/{_set_of(party.entity)}"
+                            f"({party.id})", "participationtypemask": mask})
+    body: dict[str, Any] = {
+        "activityid": activity.activity_id,
+        "subject": activity.subject,
+        "description": activity.description,
+        "phonenumber": activity.phone_number,
+        "directioncode": activity.outgoing,
+        "actualstart": activity.actual_start.isoformat().replace("+00:00", "Z"),
+        "actualend": activity.actual_end.isoformat().replace("+00:00", "Z"),
+        "actualdurationminutes": activity.duration_minutes,
+        "ownerid@odata.bind": f"/systemusers({activity.owner_user_id})",
+        "phonecall_activity_parties": parties,
+    }
+    if activity.regarding is not None:
+        entity = activity.regarding.entity.value
+        body[f"regardingobjectid_{entity}_phonecall@odata.bind"] = (
+            f"/{ENTITY_SET[activity.regarding.entity]}({activity.regarding.id})")
+    return body
+
+
+def _set_of(entity: str) -> str:
+    return {"contact": "contacts", "account": "accounts", "lead": "leads",
+            "systemuser": "systemusers"}[entity]
