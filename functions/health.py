@@ -3,7 +3,6 @@
 import azure.functions as func
 
 from functions.invocation import http_invocation, json_response
-from shared import composition
 
 bp = func.Blueprint()
 
@@ -11,6 +10,8 @@ bp = func.Blueprint()
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_invocation
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
     report = composition.health()
     body = {
         "status": "healthy" if report.healthy else "unhealthy",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -71,7 +71,7 @@ def correlation_id(headers: Any) -> str:
     if _SAFE_ID.match(given):
         return given
     trace = _TRACEPARENT.match((headers.get("traceparent") or "").strip())
-    return trace.group(1) if trace else uuid.uuid4().hex
+    return trace.group(1) if trace else os.urandom(16).hex()
 
 
 def _log_line(
@@ -141,7 +141,7 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
-            cid = _message_correlation(args[0]) if args else uuid.uuid4().hex
+            cid = _message_correlation(args[0]) if args else os.urandom(16).hex()
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
@@ -157,4 +157,4 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
 
 def _message_correlation(arg: Any) -> str:
     message_id = getattr(arg, "id", None)
-    return str(message_id) if message_id else uuid.uuid4().hex
+    return str(message_id) if message_id else os.urandom(16).hex()

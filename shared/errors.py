@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,3 @@ class DependencyUnavailable(Problem):
     """A dependency (Dataverse, ACS, storage) is down or throttling; try again later."""
 
     title = "Dependency unavailable"
-
-
-@dataclass(frozen=True)
-class ProblemDetails:
-    """RFC 9457 problem details, as rendered."""
-
-    status: int
-    title: str
-    detail: str
-    errors: list[FieldError] = field(default_factory=list)

@@ -23,8 +23,9 @@ class TelephonyError(Exception):
 
 
 class AcsTelephony:
-    def __init__(self, connection_string: str, *, ca_bundle: str | None = None,
-                 timeout_seconds: int = 15) -> None:
+    def __init__(
+        self, connection_string: str, *, ca_bundle: str | None = None, timeout_seconds: int = 15
+    ) -> None:
         self._connection_string = connection_string
         self._ca_bundle = ca_bundle
         self._timeout = timeout_seconds
@@ -38,12 +39,15 @@ class AcsTelephony:
                 if self._client is None:
                     from azure.communication.callautomation import CallAutomationClient
 
-                    options: dict[str, Any] = {"connection_timeout": self._timeout,
-                                               "read_timeout": self._timeout}
+                    options: dict[str, Any] = {
+                        "connection_timeout": self._timeout,
+                        "read_timeout": self._timeout,
+                    }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
                     self._client = CallAutomationClient.from_connection_string(
-                        self._connection_string, **options)
+                        self._connection_string, **options
+                    )
         return self._client
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
@@ -55,8 +59,7 @@ class AcsTelephony:
             status = exc.status_code
             if status in (429, 500, 502, 503, 504):
                 raise DependencyUnavailable(f"ACS {operation} is unavailable ({status})") from exc
-            raise TelephonyError(operation, status, exc.error.code if exc.error else None
-                                 ) from exc
+            raise TelephonyError(operation, status, exc.error.code if exc.error else None) from exc
         except ServiceRequestError as exc:
             raise DependencyUnavailable(f"ACS {operation}: service not reachable") from exc
 
@@ -74,28 +77,51 @@ class AcsTelephony:
 
         return PhoneNumberIdentifier(number)
 
-    def answer(self, incoming_call_context: str, *, callback_url: str,
-               operation_context: str) -> str:
-        result = self._call("answer", lambda: self.client.answer_call(
-            incoming_call_context, callback_url, operation_context=operation_context))
+    def answer(
+        self, incoming_call_context: str, *, callback_url: str, operation_context: str
+    ) -> str:
+        result = self._call(
+            "answer",
+            lambda: self.client.answer_call(
+                incoming_call_context, callback_url, operation_context=operation_context
+            ),
+        )
         return str(result.call_connection_id)
 
     def reject(self, incoming_call_context: str) -> None:
         self._call("reject", lambda: self.client.reject_call(incoming_call_context))
 
-    def add_participant(self, connection_id: str, target: str, *, invitation_timeout: int,
-                        operation_context: str, caller_id: str | None = None) -> str | None:
+    def add_participant(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        invitation_timeout: int,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str | None:
         connection = self.client.get_call_connection(connection_id)
-        result = self._call("add participant", lambda: connection.add_participant(
-            self._identifier(target), invitation_timeout=invitation_timeout,
-            operation_context=operation_context, source_caller_id_number=self._phone(caller_id)))
+        result = self._call(
+            "add participant",
+            lambda: connection.add_participant(
+                self._identifier(target),
+                invitation_timeout=invitation_timeout,
+                operation_context=operation_context,
+                source_caller_id_number=self._phone(caller_id),
+            ),
+        )
         return result.invitation_id
 
-    def cancel_add_participant(self, connection_id: str, invitation_id: str, *,
-                               operation_context: str) -> None:
+    def cancel_add_participant(
+        self, connection_id: str, invitation_id: str, *, operation_context: str
+    ) -> None:
         connection = self.client.get_call_connection(connection_id)
-        self._call("cancel add participant", lambda: connection.cancel_add_participant_operation(
-            invitation_id, operation_context=operation_context))
+        self._call(
+            "cancel add participant",
+            lambda: connection.cancel_add_participant_operation(
+                invitation_id, operation_context=operation_context
+            ),
+        )
 
     def hang_up(self, connection_id: str) -> None:
         connection = self.client.get_call_connection(connection_id)
@@ -105,9 +131,21 @@ class AcsTelephony:
             if exc.status != 404:  # already gone: that is what we wanted
                 raise
 
-    def create_call(self, target: str, *, callback_url: str, operation_context: str,
-                    caller_id: str | None = None) -> str:
-        result = self._call("create call", lambda: self.client.create_call(
-            self._identifier(target), callback_url, operation_context=operation_context,
-            source_caller_id_number=self._phone(caller_id)))
+    def create_call(
+        self,
+        target: str,
+        *,
+        callback_url: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> str:
+        result = self._call(
+            "create call",
+            lambda: self.client.create_call(
+                self._identifier(target),
+                callback_url,
+                operation_context=operation_context,
+                source_caller_id_number=self._phone(caller_id),
+            ),
+        )
         return str(result.call_connection_id)

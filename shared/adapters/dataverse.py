@@ -24,15 +24,27 @@ CLOSED_CODES = {"0x80040203", "0x8004f508"}  # invalid state for update; closed 
 
 # Phone columns searched per entity (the handbook's reference; E.164 is stored, §1.1).
 PHONE_COLUMNS: dict[CustomerEntity, tuple[str, ...]] = {
-    CustomerEntity.CONTACT: ("telephone1", "telephone2", "telephone3", "mobilephone",
-                             "business2", "home2"),
+    CustomerEntity.CONTACT: (
+        "telephone1",
+        "telephone2",
+        "telephone3",
+        "mobilephone",
+        "business2",
+        "home2",
+    ),
     CustomerEntity.ACCOUNT: ("telephone1", "telephone2", "telephone3"),
     CustomerEntity.LEAD: ("telephone1", "telephone2", "telephone3", "mobilephone"),
 }
-ENTITY_SET = {CustomerEntity.CONTACT: "contacts", CustomerEntity.ACCOUNT: "accounts",
-              CustomerEntity.LEAD: "leads"}
-NAME_COLUMN = {CustomerEntity.CONTACT: "fullname", CustomerEntity.ACCOUNT: "name",
-               CustomerEntity.LEAD: "fullname"}
+ENTITY_SET = {
+    CustomerEntity.CONTACT: "contacts",
+    CustomerEntity.ACCOUNT: "accounts",
+    CustomerEntity.LEAD: "leads",
+}
+NAME_COLUMN = {
+    CustomerEntity.CONTACT: "fullname",
+    CustomerEntity.ACCOUNT: "name",
+    CustomerEntity.LEAD: "fullname",
+}
 
 
 class DataverseError(Exception):
@@ -53,14 +65,24 @@ class Response:
 class DataverseClient:
     """HTTP to one Dataverse org. 429/503 wait their `Retry-After` (bounded), then give up."""
 
-    def __init__(self, org_url: str, token: Callable[[], str], *, ca_bundle: str | None = None,
-                 timeout_seconds: int = 15, max_attempts: int = 4,
-                 max_retry_wait_seconds: float = 20.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        org_url: str,
+        token: Callable[[], str],
+        *,
+        ca_bundle: str | None = None,
+        timeout_seconds: int = 15,
+        max_attempts: int = 4,
+        max_retry_wait_seconds: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.org_url = org_url.rstrip("/")
         self._token, self._ca_bundle, self._timeout = token, ca_bundle, timeout_seconds
         self._max_attempts, self._max_wait, self._sleep = (
-            max_attempts, max_retry_wait_seconds, sleep)
+            max_attempts,
+            max_retry_wait_seconds,
+            sleep,
+        )
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
         self.requests_sent = 0  # for the benchmark: requests that reached Dataverse
@@ -74,13 +96,25 @@ class DataverseClient:
 
                     session = requests.Session()
                     session.verify = self._ca_bundle or True
-                    session.headers.update({"Accept": "application/json",
-                                            "OData-MaxVersion": "4.0", "OData-Version": "4.0"})
+                    session.headers.update(
+                        {
+                            "Accept": "application/json",
+                            "OData-MaxVersion": "4.0",
+                            "OData-Version": "4.0",
+                        }
+                    )
                     self._session = session
         return self._session
 
-    def request(self, method: str, path: str, *, body: Any = None,
-                headers: dict[str, str] | None = None, raw: bytes | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Response:
         """One Web API call (path relative to /api/data/v9.2/); raises DataverseError."""
         import requests
 
@@ -93,8 +127,9 @@ class DataverseClient:
             data = raw if raw is not None else (json.dumps(body) if body is not None else None)
             try:
                 self.requests_sent += 1
-                reply = self.session.request(method, url, data=data, headers=all_headers,
-                                             timeout=self._timeout)
+                reply = self.session.request(
+                    method, url, data=data, headers=all_headers, timeout=self._timeout
+                )
             except requests.RequestException as exc:
                 raise DependencyUnavailable("Dataverse is not reachable") from exc
             if reply.status_code in (429, 503) and attempt < self._max_attempts:
@@ -105,7 +140,8 @@ class DataverseClient:
                     continue
             if reply.status_code in (429, 503):
                 raise DependencyUnavailable(
-                    f"Dataverse is throttling or unavailable ({reply.status_code})")
+                    f"Dataverse is throttling or unavailable ({reply.status_code})"
+                )
             if reply.status_code >= 400:
                 raise _error(reply.status_code, reply.text)
             content_type = reply.headers.get("Content-Type", "")
@@ -125,11 +161,16 @@ class DataverseClient:
             for p in paths
         ]
         payload = ("".join(parts) + f"--{boundary}--\r\n").encode()
-        reply = self.request("POST", "$batch", raw=payload, headers={
-            "Content-Type": f"multipart/mixed; boundary={boundary}"})
+        reply = self.request(
+            "POST",
+            "$batch",
+            raw=payload,
+            headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        )
         content_type = reply.headers.get("Content-Type", "")
-        return parse_batch_response(reply.body if isinstance(reply.body, bytes)
-                                    else str(reply.body).encode(), content_type)
+        return parse_batch_response(
+            reply.body if isinstance(reply.body, bytes) else str(reply.body).encode(), content_type
+        )
 
 
 def _retry_after(value: str | None, attempt: int) -> float:
@@ -149,8 +190,14 @@ def _error(status: int, text: str) -> DataverseError:
 
 def parse_batch_response(body: bytes, content_type: str) -> list[Response]:
     """Split a multipart/mixed `$batch` response (changesets flattened) into Responses."""
-    boundary = next((p.split("=", 1)[1].strip('"') for p in content_type.split(";")
-                     if p.strip().startswith("boundary=")), None)
+    boundary = next(
+        (
+            p.split("=", 1)[1].strip('"')
+            for p in content_type.split(";")
+            if p.strip().startswith("boundary=")
+        ),
+        None,
+    )
     if boundary is None:
         raise DataverseError(502, "", "a $batch response without a boundary")
     text = body.decode("utf-8")
@@ -161,8 +208,11 @@ def parse_batch_response(body: bytes, content_type: str) -> list[Response]:
             continue
         head, _, rest = part.partition("\r\n\r\n")
         if "multipart/mixed" in head:  # a changeset: recurse into it
-            inner_type = next(line.split(":", 1)[1] for line in head.split("\r\n")
-                              if line.lower().startswith("content-type"))
+            inner_type = next(
+                line.split(":", 1)[1]
+                for line in head.split("\r\n")
+                if line.lower().startswith("content-type")
+            )
             responses.extend(parse_batch_response(rest.encode(), inner_type))
             continue
         status_line, _, after = rest.partition("\r\n")
@@ -195,18 +245,24 @@ class DataverseCrm:
         for entity, columns in PHONE_COLUMNS.items():
             condition = " or ".join(f"{c} eq {_odata_string(number)}" for c in columns)
             select = f"{entity.value}id,{NAME_COLUMN[entity]}"
-            paths.append(f"{ENTITY_SET[entity]}?$select={select}"
-                         f"&$filter={quote(condition, safe='')}&$top={self.max_matches}")
+            paths.append(
+                f"{ENTITY_SET[entity]}?$select={select}"
+                f"&$filter={quote(condition, safe='')}&$top={self.max_matches}"
+            )
         found: list[CustomerRef] = []
         for entity, response in zip(PHONE_COLUMNS, self.client.batch_get(paths), strict=True):
             if response.status >= 400:
                 body = response.body if isinstance(response.body, dict) else {}
                 error = body.get("error", {})
-                raise DataverseError(response.status, str(error.get("code", "")),
-                                     str(error.get("message", "")))
+                raise DataverseError(
+                    response.status, str(error.get("code", "")), str(error.get("message", ""))
+                )
             for row in response.body.get("value", []):
-                found.append(CustomerRef(entity, row[f"{entity.value}id"],
-                                         row.get(NAME_COLUMN[entity]) or ""))
+                found.append(
+                    CustomerRef(
+                        entity, row[f"{entity.value}id"], row.get(NAME_COLUMN[entity]) or ""
+                    )
+                )
         return tuple(found)
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
@@ -220,8 +276,12 @@ class DataverseCrm:
 
     def update_description(self, activity_id: str, description: str) -> bool:
         try:
-            self.client.request("PATCH", f"phonecalls({activity_id})",
-                                body={"description": description}, headers={"If-Match": "*"})
+            self.client.request(
+                "PATCH",
+                f"phonecalls({activity_id})",
+                body={"description": description},
+                headers={"If-Match": "*"},
+            )
         except DataverseError as exc:
             if exc.code in CLOSED_CODES or exc.status == 400:
                 return False
@@ -234,8 +294,12 @@ def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
     parties = []
     for party, mask in ((activity.from_party, 1), (activity.to_party, 2)):
         if party is not None:
-            parties.append({f"partyid_{party.entity}@odata.bind": f"/{_set_of(party.entity)}"
-                            f"({party.id})", "participationtypemask": mask})
+            parties.append(
+                {
+                    f"partyid_{party.entity}@odata.bind": f"/{_set_of(party.entity)}({party.id})",
+                    "participationtypemask": mask,
+                }
+            )
     body: dict[str, Any] = {
         "activityid": activity.activity_id,
         "subject": activity.subject,
@@ -251,10 +315,15 @@ def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
     if activity.regarding is not None:
         entity = activity.regarding.entity.value
         body[f"regardingobjectid_{entity}_phonecall@odata.bind"] = (
-            f"/{ENTITY_SET[activity.regarding.entity]}({activity.regarding.id})")
+            f"/{ENTITY_SET[activity.regarding.entity]}({activity.regarding.id})"
+        )
     return body
 
 
 def _set_of(entity: str) -> str:
-    return {"contact": "contacts", "account": "accounts", "lead": "leads",
-            "systemuser": "systemusers"}[entity]
+    return {
+        "contact": "contacts",
+        "account": "accounts",
+        "lead": "leads",
+        "systemuser": "systemusers",
+    }[entity]

@@ -258,3 +258,44 @@ class QueueEnrichment:
 
     def schedule(self, call_id: str, *, delay_seconds: int) -> None:
         self.sender.send(self.QUEUE, {"callId": call_id}, delay_seconds=delay_seconds)
+
+
+RECORDINGS = "recordings"
+
+
+class TableRecordings:
+    """RecordingFileStatusUpdated, kept by ACS server call id (it may come before we ask)."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    def save(
+        self,
+        server_call_id: str,
+        recording_id: str,
+        content_location: str,
+        metadata_location: str | None,
+        duration_ms: int | None,
+        at: datetime,
+    ) -> None:
+        entity: Entity = {
+            "PartitionKey": _safe_key(server_call_id),
+            "RowKey": _safe_key(recording_id),
+            "server_call_id": server_call_id,
+            "recording_id": recording_id,
+            "content_location": content_location,
+            "received_at": at,
+        }
+        if metadata_location:
+            entity["metadata_location"] = metadata_location
+        if duration_ms is not None:
+            entity["duration_ms"] = duration_ms
+        self.store.upsert(RECORDINGS, entity, replace=True)
+
+    def for_server_call(self, server_call_id: str) -> list[Entity]:
+        return self.store.partition(RECORDINGS, _safe_key(server_call_id))
+
+
+def _safe_key(value: str) -> str:
+    """Table keys may not contain / \\ # ? or control characters."""
+    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in value)[:512]

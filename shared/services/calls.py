@@ -58,6 +58,7 @@ class CallFlowOptions:
     enrich_delay_seconds: int
     templates: SubjectTemplates = field(default_factory=SubjectTemplates)
     outbound_ring_seconds: int = 45
+    direct_ring_seconds: int = 30
 
 
 class CallbackTokens:
@@ -244,7 +245,9 @@ class CallFlow:
             agent = self.directory.agent(call.agent_id or "")
             if agent is None or not self.agents.claim(agent.id, call.call_id):
                 return self._hang_up(call)  # busy (or gone from the directory): unanswered
-            return self._ring(call, agent.ring_target, agent.id, now, 30)
+            return self._ring(
+                call, agent.ring_target, agent.id, now, self.options.direct_ring_seconds
+            )
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)

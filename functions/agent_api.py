@@ -1,0 +1,108 @@
+"""The web phone panel's API for agents: the current call, notes, picking, dialling."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+
+from functions.invocation import http_invocation, json_response
+from shared.errors import FieldError, InvalidInput
+
+bp = func.Blueprint()
+
+
+def _body(req: func.HttpRequest, **fields: type) -> dict[str, Any]:
+    """The JSON object body, with each named field of the given type (None allowed if absent)."""
+    try:
+        data = json.loads(req.get_body() or b"null")
+    except ValueError:
+        raise InvalidInput("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    errors = [
+        FieldError(name, f"must be {kind.__name__}")
+        for name, kind in fields.items()
+        if name in data and data[name] is not None and not isinstance(data[name], kind)
+    ]
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field} {e.message}" for e in errors), errors=errors)
+    return data
+
+
+def _require(data: dict[str, Any], *names: str) -> None:
+    missing = [FieldError(n, "required") for n in names if data.get(n) in (None, "")]
+    if missing:
+        raise InvalidInput("missing: " + ", ".join(e.field for e in missing), errors=missing)
+
+
+@bp.route(route="me/calls/current", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def current_call(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    return json_response(
+        {"call": composition.agent_calls().current(agent)}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@bp.route(route="me/calls/{callId}/notes", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def call_notes(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    data = _body(req, notes=str)
+    if "notes" not in data:
+        raise InvalidInput("missing: notes", errors=[FieldError("notes", "required")])
+    return json_response(
+        composition.agent_calls().save_notes(agent, req.route_params["callId"], data["notes"] or "")
+    )
+
+
+@bp.route(route="me/calls/{callId}/customer", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def pick_customer(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    data = _body(req, entity=str, id=str)
+    _require(data, "entity", "id")
+    return json_response(
+        composition.agent_calls().pick_customer(
+            agent, req.route_params["callId"], data["entity"], data["id"]
+        )
+    )
+
+
+@bp.route(route="me/calls", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def dial(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    data = _body(req, number=str, callerId=str)
+    _require(data, "number")
+    view = composition.agent_calls().dial(
+        agent, data["number"], data.get("callerId"), datetime.now(UTC)
+    )
+    return json_response(view, 201)
+
+
+@bp.route(route="me/calls/{callId}/hangup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def hang_up(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    return json_response(composition.agent_calls().hang_up(agent, req.route_params["callId"]))
+
+
+@bp.route(route="me/calls/{callId}/decline", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def decline(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition  # wired on first use, not at cold start
+
+    agent = composition.access().agent(req.headers.get("Authorization"))
+    return json_response(composition.agent_calls().decline(agent, req.route_params["callId"]))

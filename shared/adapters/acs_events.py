@@ -1,0 +1,174 @@
+"""Reading ACS payloads: Event Grid deliveries and mid-call CloudEvents (the SDK has no parser)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain.calls import CallEvent
+from shared.errors import FieldError, InvalidInput
+from shared.services.calls import IncomingCall
+
+INCOMING_CALL = "Microsoft.Communication.IncomingCall"
+RECORDING_READY = "Microsoft.Communication.RecordingFileStatusUpdated"
+VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+_PREFIX = "Microsoft.Communication."
+
+
+def _json_list(body: bytes, what: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        raise InvalidInput(f"the body is not JSON ({what} are a JSON array)") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data or not all(isinstance(e, dict) for e in data):
+        raise InvalidInput(f"the body must be a non-empty JSON array of {what}")
+    return data
+
+
+def _need(obj: dict[str, Any], path: str) -> Any:
+    value: Any = obj
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None or value == "":
+        raise InvalidInput(f"{path} is missing", errors=[FieldError(path, "required")])
+    return value
+
+
+def _time(raw: Any, path: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{path} is not a date-time", errors=[FieldError(path, "ISO 8601 date-time")]
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _raw_id(identifier: Any, path: str) -> str:
+    if not isinstance(identifier, dict):
+        raise InvalidInput(
+            f"{path} must be an identifier object", errors=[FieldError(path, "identifier object")]
+        )
+    raw = identifier.get("rawId")
+    phone = (identifier.get("phoneNumber") or {}).get("value")
+    user = (identifier.get("communicationUser") or {}).get("id")
+    if raw:
+        return str(raw)
+    if phone:
+        return f"4:{phone}"
+    if user:
+        return str(user)
+    raise InvalidInput(f"{path} has no rawId", errors=[FieldError(f"{path}.rawId", "required")])
+
+
+def event_grid_events(body: bytes) -> list[dict[str, Any]]:
+    """An Event Grid delivery: every event must have id, eventType, eventTime and data."""
+    events = _json_list(body, "Event Grid events")
+    for i, event in enumerate(events):
+        for key in ("id", "eventType", "data"):
+            if key not in event:
+                raise InvalidInput(
+                    f"event [{i}] has no {key}", errors=[FieldError(f"[{i}].{key}", "required")]
+                )
+    return events
+
+
+def validation_code(events: list[dict[str, Any]]) -> str | None:
+    for event in events:
+        if event.get("eventType") == VALIDATION:
+            return str(_need(event, "data.validationCode"))
+    return None
+
+
+def incoming_call(event: dict[str, Any]) -> IncomingCall:
+    data = event["data"]
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", errors=[FieldError("data", "object")])
+    return IncomingCall(
+        event_id=str(event["id"]),
+        from_raw=_raw_id(_need(data, "from"), "data.from"),
+        to_raw=_raw_id(_need(data, "to"), "data.to"),
+        server_call_id=str(_need(data, "serverCallId")),
+        incoming_call_context=str(_need(data, "incomingCallContext")),
+        at=_time(event.get("eventTime") or _need(event, "eventTime"), "eventTime"),
+    )
+
+
+@dataclass(frozen=True)
+class RecordingReady:
+    server_call_id: str
+    recording_id: str
+    content_location: str
+    metadata_location: str | None
+    duration_ms: int | None
+    at: datetime
+
+
+def recording_ready(event: dict[str, Any]) -> RecordingReady:
+    data = event["data"]
+    chunks = _need(data, "recordingStorageInfo.recordingChunks")
+    if not isinstance(chunks, list) or not chunks or not isinstance(chunks[0], dict):
+        raise InvalidInput(
+            "recordingChunks must be a non-empty array",
+            errors=[FieldError("data.recordingStorageInfo.recordingChunks", "non-empty array")],
+        )
+    subject = str(event.get("subject", ""))
+    # subject: /recording/call/{callId}/serverCallId/{serverCallId}/recordingId/{recordingId}
+    parts = subject.strip("/").split("/")
+    named = dict(zip(parts[::2], parts[1::2], strict=False))
+    server_call_id = named.get("serverCallId") or data.get("serverCallId")
+    if not server_call_id:
+        raise InvalidInput(
+            "the event names no serverCallId (subject or data)",
+            errors=[FieldError("subject", "must contain serverCallId")],
+        )
+    duration = data.get("recordingDurationMs")
+    return RecordingReady(
+        server_call_id=str(server_call_id),
+        recording_id=str(named.get("recordingId") or chunks[0].get("documentId") or event["id"]),
+        content_location=str(_need(chunks[0], "contentLocation")),
+        metadata_location=chunks[0].get("metadataLocation"),
+        duration_ms=int(duration) if isinstance(duration, int | float) else None,
+        at=_time(event.get("eventTime") or data.get("recordingStartTime") or "", "eventTime"),
+    )
+
+
+def call_events(body: bytes) -> list[tuple[CallEvent, str | None]]:
+    """Mid-call CloudEvents as (event, serverCallId)."""
+    events = _json_list(body, "CloudEvents")
+    parsed = []
+    for i, event in enumerate(events):
+        for key in ("id", "type", "data"):
+            if key not in event:
+                raise InvalidInput(
+                    f"event [{i}] has no {key}", errors=[FieldError(f"[{i}].{key}", "required")]
+                )
+        data = event["data"] if isinstance(event["data"], dict) else {}
+        kind = str(event["type"])
+        kind = kind[len(_PREFIX) :] if kind.startswith(_PREFIX) else kind
+        participants = tuple(
+            _raw_id(p.get("identifier"), f"[{i}].data.participants")
+            for p in data.get("participants") or []
+            if isinstance(p, dict)
+        )
+        sequence = data.get("sequenceNumber")
+        result = data.get("resultInformation") or {}
+        parsed.append(
+            (
+                CallEvent(
+                    id=str(event["id"]),
+                    type=kind,
+                    at=_time(_need(event, "time"), f"[{i}].time"),
+                    operation_context=data.get("operationContext"),
+                    participants=participants,
+                    sequence=int(sequence) if isinstance(sequence, int) else None,
+                    result_code=result.get("code") if isinstance(result.get("code"), int) else None,
+                ),
+                data.get("serverCallId"),
+            )
+        )
+    return parsed

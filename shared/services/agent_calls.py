@@ -1,0 +1,215 @@
+"""The agent's side of a call (§2.1, §6): what the panel shows, notes, picking, dialling."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from shared.domain.activity import DESCRIPTION_MAX, SubjectTemplates, render_subject
+from shared.domain.calls import Call, Direction, OfferOutcome
+from shared.domain.customers import (
+    CustomerEntity,
+    CustomerRef,
+    customer_of_record,
+    identification,
+    screen_pop,
+)
+from shared.domain.directory import Agent, Directory
+from shared.domain.numbers import normalise
+from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
+from shared.services.calls import CallFlow
+from shared.services.ports import AgentStates, CallRepository, Crm, Telephony
+
+
+class AgentCalls:
+    def __init__(
+        self,
+        *,
+        flow: CallFlow,
+        directory: Directory,
+        calls: CallRepository,
+        agents: AgentStates,
+        crm: Crm,
+        telephony: Telephony,
+        templates: SubjectTemplates,
+        default_region: str,
+    ) -> None:
+        self.flow, self.directory, self.calls, self.agents = flow, directory, calls, agents
+        self.crm, self.telephony, self.templates = crm, telephony, templates
+        self.region = default_region
+
+    # ------------------------------------------------------------------ access
+
+    def _call_of(self, agent: Agent, call_id: str) -> Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id}")
+        if not _acts_on(call, agent):
+            raise NotAllowed("this call belongs to another agent")
+        return call
+
+    # ------------------------------------------------------------------ reads
+
+    def current(self, agent: Agent) -> dict[str, Any] | None:
+        """The agent's latest call as the panel shows it, or None."""
+        call_id = self.agents.latest_call(agent.id)
+        call = self.calls.get(call_id) if call_id else None
+        if call is None or not _acts_on(call, agent):
+            return None
+        return self.view(call)
+
+    def view(self, call: Call) -> dict[str, Any]:
+        pool = self.directory.pool(call.pool_id or "")
+        customer = customer_of_record(call.candidates, call.picked)
+        pop = screen_pop(call.candidates, call.picked)
+        view: dict[str, Any] = {
+            "callId": call.call_id,
+            "state": call.phase.value,
+            "outcome": call.outcome.value if call.outcome else None,
+            "direction": call.direction.value,
+            "customerNumber": call.customer_number,
+            "ourNumber": call.our_number,
+            "poolName": pool.name if pool else None,
+            "identification": identification(call.candidates).value,
+            "candidates": [c.to_json() for c in call.candidates],
+            "picked": call.picked.to_json() if call.picked else None,
+            "screenPop": {
+                "action": pop.value,
+                **({"record": customer.to_json()} if customer else {}),
+                **(
+                    {"candidates": [c.to_json() for c in call.candidates]}
+                    if pop.value == "showCandidates"
+                    else {}
+                ),
+            },
+            "arrivedAt": _iso(call.arrived_at),
+            "answeredAt": _iso(call.first_answered_at),
+            "endedAt": _iso(call.ended_at),
+            "notes": self.calls.notes(call.call_id),
+            "activityId": call.activity_id or None,
+            "activity": None,
+        }
+        if call.ended and call.answered and customer is None:
+            view["activity"] = self._prefill(call, customer)
+        return view
+
+    def _prefill(self, call: Call, customer: CustomerRef | None) -> dict[str, Any]:
+        """What the agent completes in D365 when the customer was not identified (§3)."""
+        template = (
+            self.templates.inbound
+            if call.direction is Direction.INBOUND
+            else self.templates.outbound
+        )
+        pool = self.directory.pool(call.pool_id or "")
+        agent = self.directory.agent(call.talk_agent_id or "")
+        return {
+            "activityId": call.activity_id or call.activity_uuid,
+            "entity": "phonecall",
+            "subject": render_subject(
+                template,
+                number=call.customer_number,
+                name="",
+                pool=pool.name if pool else "",
+                agent=agent.name if agent else "",
+            ),
+            "phoneNumber": call.customer_number,
+            "directionCode": call.direction is Direction.OUTBOUND,
+            "actualStart": _iso(call.first_answered_at),
+            "actualEnd": _iso(call.ended_at),
+            "description": self.calls.notes(call.call_id),
+            "regarding": None,
+            "candidates": [c.to_json() for c in call.candidates],
+            "needsCompletion": True,
+        }
+
+    # ------------------------------------------------------------------ writes
+
+    def save_notes(self, agent: Agent, call_id: str, notes: str) -> dict[str, Any]:
+        if len(notes) > DESCRIPTION_MAX:
+            raise Unprocessable(
+                f"notes are {len(notes)} characters; the activity description holds at most "
+                f"{DESCRIPTION_MAX}",
+                errors=[FieldError("notes", f"at most {DESCRIPTION_MAX} characters")],
+            )
+        call = self._call_of(agent, call_id)
+        self.calls.save_notes(call_id, notes)
+        if call.activity_id:  # notes finished after the call: the open activity follows them
+            self.crm.update_description(call.activity_id, notes)
+        return self.view(call)
+
+    def pick_customer(
+        self, agent: Agent, call_id: str, entity: str, record_id: str
+    ) -> dict[str, Any]:
+        call = self._call_of(agent, call_id)
+        try:
+            wanted = CustomerEntity(entity)
+        except ValueError:
+            raise Unprocessable(
+                "entity must be contact, account or lead",
+                errors=[FieldError("entity", "contact, account or lead")],
+            ) from None
+        choice = next(
+            (
+                c
+                for c in call.candidates
+                if c.entity is wanted and c.id.lower() == record_id.lower()
+            ),
+            None,
+        )
+        if choice is None:
+            raise Unprocessable(
+                "that record is not one of the call's candidates",
+                errors=[FieldError("id", "must be one of the candidates")],
+            )
+        if call.activity_id:
+            raise Conflict("the activity is already in D365: set Regarding there")
+        result = self.calls.update(
+            call_id, lambda c: None if c.picked == choice else replace(c, picked=choice)
+        )
+        return self.view(result[0] if result else call)
+
+    def dial(
+        self, agent: Agent, number: str, caller_id: str | None, now: datetime
+    ) -> dict[str, Any]:
+        callee = normalise(number, self.region)
+        errors = []
+        if not callee.valid:
+            errors.append(FieldError("number", "not a valid phone number"))
+        chosen = caller_id or (agent.caller_ids[0] if agent.caller_ids else None)
+        if caller_id and caller_id not in agent.caller_ids:
+            errors.append(FieldError("callerId", f"must be one of {list(agent.caller_ids)}"))
+        if errors:
+            raise Unprocessable(
+                "cannot dial: " + "; ".join(f"{e.field} {e.message}" for e in errors), errors=errors
+            )
+        return self.view(self.flow.dial(agent, callee.value, chosen, now))
+
+    def hang_up(self, agent: Agent, call_id: str) -> dict[str, Any]:
+        call = self._call_of(agent, call_id)
+        if call.ended:
+            return self.view(call)
+        return self.view(self.flow.hang_up(call))
+
+    def decline(self, agent: Agent, call_id: str) -> dict[str, Any]:
+        """Refuse an offer ringing this agent (§2.1.1 3: no action is taken in D365)."""
+        call = self._call_of(agent, call_id)
+        offer = call.pending_offer
+        if offer is None or offer.agent_id != agent.id:
+            raise Conflict("the call is not ringing you")
+        if call.direction is Direction.INBOUND and call.connection_id and offer.invitation_id:
+            self.telephony.cancel_add_participant(
+                call.connection_id, offer.invitation_id, operation_context=offer.context
+            )
+        return self.view(call)
+
+
+def _acts_on(call: Call, agent: Agent) -> bool:
+    """The dialling or dialled agent, the agent who answered, or the agent being rung now."""
+    if call.agent_id == agent.id or call.answered_by == agent.id:
+        return True
+    return any(o.agent_id == agent.id and o.outcome is OfferOutcome.PENDING for o in call.offers)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
