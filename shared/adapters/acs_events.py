@@ -90,10 +90,10 @@ def incoming_call(event: dict[str, Any]) -> IncomingCall:
         raise InvalidInput("data must be an object", errors=[FieldError("data", "object")])
     return IncomingCall(
         event_id=str(event["id"]),
-        from_raw=_raw_id(_need(data, "from"), "data.from"),
-        to_raw=_raw_id(_need(data, "to"), "data.to"),
-        server_call_id=str(_need(data, "serverCallId")),
-        incoming_call_context=str(_need(data, "incomingCallContext")),
+        from_raw=_raw_id(_need(event, "data.from"), "data.from"),
+        to_raw=_raw_id(_need(event, "data.to"), "data.to"),
+        server_call_id=str(_need(event, "data.serverCallId")),
+        incoming_call_context=str(_need(event, "data.incomingCallContext")),
         at=_time(event.get("eventTime") or _need(event, "eventTime"), "eventTime"),
     )
 
