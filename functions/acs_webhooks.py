@@ -41,7 +41,7 @@ def acs_callback(req: func.HttpRequest) -> func.HttpResponse:
     composition.acs_callback_tokens().validate(req.headers.get("Authorization"))
     events = acs_events.call_events(req.get_body())
     now = datetime.now(UTC)
-    for event, _server_call_id in events:
+    for event in events:
         flow.on_event(call_id, event, now)
     return json_response({"accepted": len(events)})
 

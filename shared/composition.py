@@ -173,6 +173,8 @@ def call_flow() -> CallFlow:
             templates=subject_templates(),
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
+            recording=s.recording_enabled,
+            pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
         ),
     )
 

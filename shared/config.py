@@ -283,6 +283,12 @@ SETTINGS: dict[str, Setting] = {
             "Subject of outbound Phone Calls; same placeholders.",
         ),
         Setting(
+            "RECORDING_ENABLED",
+            _bool,
+            "true",
+            'Record answered calls (a pool\'s "record" in SERVICE_POOLS overrides it).',
+        ),
+        Setting(
             "ENRICH_DELAY_SECONDS",
             _int_between(0, 3600),
             "30",
@@ -339,6 +345,7 @@ class Settings:
     outbound_ring_seconds: int
     activity_subject_inbound: str
     activity_subject_outbound: str
+    recording_enabled: bool
     enrich_delay_seconds: int
     enrich_jitter_seconds: int
     http_timeout_seconds: int

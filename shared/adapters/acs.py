@@ -149,3 +149,12 @@ class AcsTelephony:
             ),
         )
         return str(result.call_connection_id)
+
+    def start_recording(self, server_call_id: str, *, state_callback_url: str) -> str:
+        result = self._call(
+            "start recording",
+            lambda: self.client.start_recording(
+                server_call_id=server_call_id, recording_state_callback_url=state_callback_url
+            ),
+        )
+        return str(result.recording_id)

@@ -137,8 +137,8 @@ def recording_ready(event: dict[str, Any]) -> RecordingReady:
     )
 
 
-def call_events(body: bytes) -> list[tuple[CallEvent, str | None]]:
-    """Mid-call CloudEvents as (event, serverCallId)."""
+def call_events(body: bytes) -> list[CallEvent]:
+    """Mid-call CloudEvents, each with its serverCallId."""
     events = _json_list(body, "CloudEvents")
     parsed = []
     for i, event in enumerate(events):
@@ -158,17 +158,15 @@ def call_events(body: bytes) -> list[tuple[CallEvent, str | None]]:
         sequence = data.get("sequenceNumber")
         result = data.get("resultInformation") or {}
         parsed.append(
-            (
-                CallEvent(
-                    id=str(event["id"]),
-                    type=kind,
-                    at=_time(_need(event, "time"), f"[{i}].time"),
-                    operation_context=data.get("operationContext"),
-                    participants=participants,
-                    sequence=int(sequence) if isinstance(sequence, int) else None,
-                    result_code=result.get("code") if isinstance(result.get("code"), int) else None,
-                ),
-                data.get("serverCallId"),
+            CallEvent(
+                id=str(event["id"]),
+                type=kind,
+                at=_time(_need(event, "time"), f"[{i}].time"),
+                operation_context=data.get("operationContext"),
+                participants=participants,
+                sequence=int(sequence) if isinstance(sequence, int) else None,
+                result_code=result.get("code") if isinstance(result.get("code"), int) else None,
+                server_call_id=data.get("serverCallId"),
             )
         )
     return parsed

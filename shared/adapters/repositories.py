@@ -92,6 +92,10 @@ def call_from_entity(entity: Entity) -> Call:
         participants_sequence=int(entity.get("participants_sequence", -1)),
         activity_id=entity.get("activity_id"),
         tried=tuple(json.loads(entity["tried"])),
+        server_call_id=entity.get("server_call_id"),
+        record=bool(entity.get("record", False)),
+        recording_requested=bool(entity.get("recording_requested", False)),
+        recording_id=entity.get("recording_id"),
     )
 
 

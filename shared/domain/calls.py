@@ -81,6 +81,7 @@ class CallEvent:
     participants: tuple[str, ...] = ()  # raw ids, for ParticipantsUpdated
     sequence: int | None = None
     result_code: int | None = None
+    server_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Call:
     pool_id: str | None = None
     agent_id: str | None = None  # the dialled agent (direct), the dialling agent (outbound)
     connection_id: str | None = None
+    server_call_id: str | None = None  # ACS's id of the call (recordings are keyed by it)
     # The other party's raw id: the caller (inbound) or the dialling agent's device (outbound).
     peer_target: str | None = None
     candidates: tuple[CustomerRef, ...] = ()
@@ -108,6 +110,9 @@ class Call:
     participants_sequence: int = -1
     activity_id: str | None = None
     tried: tuple[str, ...] = field(default=())  # agents offered in the current round
+    record: bool = False  # recording is on for this call (settings, per-pool override)
+    recording_requested: bool = False
+    recording_id: str | None = None
 
     # ------------------------------------------------------------------ derived
 
@@ -193,6 +198,8 @@ def _settle(call: Call, n: int, outcome: OfferOutcome, at: datetime) -> Call:
 
 def apply_event(call: Call, event: CallEvent) -> Call:
     """The call after `event`. Pure; order-insensitive; an unknown event changes nothing."""
+    if event.server_call_id and call.server_call_id is None:
+        call = replace(call, server_call_id=event.server_call_id)
     n = _offer_number(event.operation_context)
     offer = next((o for o in call.offers if o.n == n), None) if n is not None else None
     match event.type:
@@ -249,6 +256,7 @@ class NextStep(StrEnum):
     OFFER = "offer"  # choose an agent and ring them (inbound), or ring the customer (outbound)
     HANG_UP = "hangUp"  # end the call for everyone
     CREATE_ACTIVITY = "createActivity"
+    START_RECORDING = "startRecording"  # once the agent and the customer are connected
 
 
 def next_step(call: Call) -> NextStep:
@@ -261,7 +269,11 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.answered:
         # One of the two parties left: nobody is left to talk to.
-        return NextStep.HANG_UP if call.party_left_at is not None else NextStep.NOTHING
+        if call.party_left_at is not None:
+            return NextStep.HANG_UP
+        if call.record and not call.recording_requested and call.server_call_id:
+            return NextStep.START_RECORDING
+        return NextStep.NOTHING
     if call.app_connected_at is None or call.pending_offer is not None:
         return NextStep.NOTHING
     if call.kind is CallKind.POOL:

@@ -42,6 +42,7 @@ class ServicePool:
     numbers: tuple[str, ...]
     members: tuple[str, ...]
     ring_timeout_seconds: int = 20
+    record: bool | None = None  # None: the RECORDING_ENABLED setting decides
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,19 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
         if not isinstance(timeout, int) or isinstance(timeout, bool) or not 5 <= timeout <= 300:
             problems.append(f"[{i}].ringTimeoutSeconds must be a whole number from 5 to 300")
             timeout = 20
+        record = r.data.get("record")
+        if record is not None and not isinstance(record, bool):
+            problems.append(f"[{i}].record must be true or false")
+            record = None
         if pool_id:
             pools.append(
                 ServicePool(
-                    pool_id, str(r.data.get("name") or pool_id), numbers, tuple(members), timeout
+                    pool_id,
+                    str(r.data.get("name") or pool_id),
+                    numbers,
+                    tuple(members),
+                    timeout,
+                    record,
                 )
             )
     if problems:

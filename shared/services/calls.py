@@ -59,6 +59,11 @@ class CallFlowOptions:
     templates: SubjectTemplates = field(default_factory=SubjectTemplates)
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
+    recording: bool = False  # the global setting
+    pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
+
+    def records(self, pool_id: str | None) -> bool:
+        return self.pool_recording.get(pool_id, self.recording) if pool_id else self.recording
 
 
 class CallbackTokens:
@@ -140,6 +145,8 @@ class CallFlow:
                 agent_id=agent.id if agent else None,
                 peer_target=f"4:{caller.value}" if caller.valid else event.from_raw,
                 candidates=candidates,
+                server_call_id=event.server_call_id,
+                record=self.options.records(pool.id if pool else None),
             )
             self.calls.add(call)
         connection_id = self.telephony.answer(
@@ -169,6 +176,7 @@ class CallFlow:
             agent_id=agent.id,
             peer_target=agent.ring_target,
             candidates=candidates,
+            record=self.options.records(None),
         )
         self.calls.add(call)
         self.agents.note_call(agent.id, call_id)
@@ -210,6 +218,8 @@ class CallFlow:
                 call = self._hang_up(call)
             elif step is NextStep.CREATE_ACTIVITY:
                 call = self._create_activity(call)
+            elif step is NextStep.START_RECORDING:
+                call = self._start_recording(call)
         if call.ended:
             self._release_agents(call, now)
         return call
@@ -228,6 +238,22 @@ class CallFlow:
         if changed and updated.connection_id:
             self.telephony.hang_up(updated.connection_id)
         return updated
+
+    def _start_recording(self, call: Call) -> Call:
+        result = self.calls.update(
+            call.call_id,
+            lambda c: None if c.recording_requested else replace(c, recording_requested=True),
+        )
+        if result is None or not result[1] or not call.server_call_id:
+            return result[0] if result else call
+        recording_id = self.telephony.start_recording(
+            call.server_call_id, state_callback_url=self.callback_url(call.call_id)
+        )
+        updated = self.calls.update(
+            call.call_id,
+            lambda c: None if c.recording_id else replace(c, recording_id=recording_id),
+        )
+        return updated[0] if updated else result[0]
 
     # ------------------------------------------------------------------ routing
 

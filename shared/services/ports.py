@@ -52,6 +52,10 @@ class Telephony(Protocol):
         """Ring `target` in a new call; returns the call connection id."""
         ...
 
+    def start_recording(self, server_call_id: str, *, state_callback_url: str) -> str:
+        """Start recording the call; returns the recording id."""
+        ...
+
 
 class Crm(Protocol):
     """Dynamics 365 (Dataverse), as the call flows need it."""

@@ -43,7 +43,12 @@ def new_call(**kw: object) -> Call:
 
 def test_a_call_round_trips_with_offers_and_candidates(store: TableStore) -> None:
     repo = TableCallRepository(store)
-    call = with_offer(new_call(app_connected_at=T0), "8:acs:a", "a", T0 + timedelta(seconds=2))
+    call = with_offer(
+        new_call(app_connected_at=T0, server_call_id="srv", record=True, recording_id="r1"),
+        "8:acs:a",
+        "a",
+        T0 + timedelta(seconds=2),
+    )
     assert repo.add(call) and not repo.add(call)
     assert repo.get(call.call_id) == call
 

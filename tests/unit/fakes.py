@@ -55,6 +55,10 @@ class FakeTelephony:
         self.ops.append(("create", target, caller_id or ""))
         return f"conn-out-{len(self.ops)}"
 
+    def start_recording(self, server_call_id: str, *, state_callback_url: str) -> str:
+        self.ops.append(("record", server_call_id))
+        return f"rec-{server_call_id}"
+
     def named(self, name: str) -> list[tuple[str, ...]]:
         return [op for op in self.ops if op[0] == name]
 

@@ -81,8 +81,8 @@ def test_mid_call_events_keep_context_participants_and_sequence() -> None:
             }
         ]
     ).encode()
-    [(event, server)] = acs_events.call_events(body)
-    assert (event.type, event.participants, event.sequence, server) == (
+    [event] = acs_events.call_events(body)
+    assert (event.type, event.participants, event.sequence, event.server_call_id) == (
         "ParticipantsUpdated",
         ("8:acs:a",),
         3,

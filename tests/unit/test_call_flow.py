@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +129,18 @@ def test_a_declined_offer_goes_to_the_next_member() -> None:
     w.event(call_id, "CallDisconnected", 60)
     [activity] = w.crm.activities.values()
     assert activity.owner_user_id == "u-ben"
+
+
+def test_a_recorded_call_starts_recording_once_when_the_agent_answers() -> None:
+    w = World()
+    w.flow.options = replace(w.flow.options, recording=True)
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    assert w.telephony.named("record") == []
+    for _ in range(2):
+        w.event(call_id, "AddParticipantSucceeded", 9, "offer:1", event_id="s")
+    assert w.telephony.named("record") == [("record", "server-1")]
+    assert w.calls.rows[call_id].recording_id == "rec-server-1"
 
 
 def test_a_call_to_an_unknown_number_is_rejected() -> None:
