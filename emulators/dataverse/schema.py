@@ -1,0 +1,378 @@
+"""The tables the emulator knows: columns with Edm types, lookups, state/status rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Edm types the query parser checks operands against.
+STRING, GUID, INT, BOOL, DATETIME, DECIMAL = (
+    "Edm.String",
+    "Edm.Guid",
+    "Edm.Int32",
+    "Edm.Boolean",
+    "Edm.DateTimeOffset",
+    "Edm.Decimal",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column. `writable=False` columns are silently ignored on write, as Dataverse does
+    for attributes with IsValidForCreate/IsValidForUpdate false (createdon, fullname, ...)."""
+
+    name: str
+    edm: str
+    writable: bool = True
+    max_length: int | None = None
+    custom: bool = False
+    metadata_type: str = ""  # e.g. "String", "DateTime", "Integer" (AttributeType)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A lookup column: read as `_<name>_value`, written through `<nav>@odata.bind`.
+
+    `navs` maps each navigation property to the table it points at (a polymorphic lookup such
+    as regardingobjectid has one navigation property per target table).
+    """
+
+    name: str
+    navs: dict[str, str]
+
+    @property
+    def value_column(self) -> str:
+        return f"_{self.name}_value"
+
+
+@dataclass(frozen=True)
+class StateModel:
+    """Valid statuscode values per statecode, and the default statuscode of each state."""
+
+    statuses: dict[int, tuple[int, ...]]
+    state_names: dict[int, str]
+
+    def default_status(self, state: int) -> int:
+        return self.statuses[state][0]
+
+
+@dataclass
+class Table:
+    logical_name: str
+    entity_set: str
+    primary_id: str
+    primary_name: str
+    columns: dict[str, Column]
+    lookups: dict[str, Lookup] = field(default_factory=dict)
+    collections: dict[str, tuple[str, str]] = field(default_factory=dict)  # nav -> (set, fk)
+    state: StateModel | None = None
+    activity: bool = False
+    object_type_code: int = 0
+    owned: bool = True
+
+    @property
+    def edm_type(self) -> str:
+        return f"Microsoft.Dynamics.CRM.{self.logical_name}"
+
+    def nav_target(self, nav: str) -> tuple[Lookup, str] | None:
+        for lookup in self.lookups.values():
+            if nav in lookup.navs:
+                return lookup, lookup.navs[nav]
+        return None
+
+    def lookup_by_value_column(self, name: str) -> Lookup | None:
+        for lookup in self.lookups.values():
+            if lookup.value_column == name:
+                return lookup
+        return None
+
+    def readable(self, name: str) -> bool:
+        return name in self.columns or self.lookup_by_value_column(name) is not None
+
+
+def _cols(*specs: tuple[str, str] | tuple[str, str, int] | Column) -> dict[str, Column]:
+    out: dict[str, Column] = {}
+    for spec in specs:
+        if isinstance(spec, Column):
+            out[spec.name] = spec
+        elif len(spec) == 3:
+            out[spec[0]] = Column(spec[0], spec[1], max_length=spec[2])
+        else:
+            out[spec[0]] = Column(spec[0], spec[1])
+    return out
+
+
+def _ro(name: str, edm: str) -> Column:
+    return Column(name, edm, writable=False)
+
+
+_AUDIT = (
+    _ro("createdon", DATETIME),
+    _ro("modifiedon", DATETIME),
+    _ro("versionnumber", INT),
+    Column("overriddencreatedon", DATETIME),
+)
+_AUDIT_LOOKUPS = {
+    "createdby": Lookup("createdby", {"createdby": "systemuser"}),
+    "modifiedby": Lookup("modifiedby", {"modifiedby": "systemuser"}),
+}
+_OWNER = {"ownerid": Lookup("ownerid", {"ownerid": "systemuser"})}
+_ACTIVE_INACTIVE = StateModel({0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
+
+
+def base_tables() -> dict[str, Table]:
+    """A fresh copy of the built-in tables (custom columns are added to these per emulator)."""
+    tables = [
+        Table(
+            "contact",
+            "contacts",
+            "contactid",
+            "fullname",
+            _cols(
+                ("contactid", GUID),
+                ("firstname", STRING, 50),
+                ("lastname", STRING, 50),
+                ("middlename", STRING, 50),
+                _ro("fullname", STRING),
+                ("jobtitle", STRING, 100),
+                ("emailaddress1", STRING, 100),
+                ("emailaddress2", STRING, 100),
+                ("telephone1", STRING, 50),
+                ("telephone2", STRING, 50),
+                ("telephone3", STRING, 50),
+                ("mobilephone", STRING, 50),
+                ("business2", STRING, 50),
+                ("home2", STRING, 50),
+                ("fax", STRING, 50),
+                ("address1_city", STRING, 80),
+                ("address1_country", STRING, 80),
+                ("description", STRING, 2000),
+                ("preferredcontactmethodcode", INT),
+                ("donotphone", BOOL),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "parentcustomerid": Lookup(
+                    "parentcustomerid",
+                    {"parentcustomerid_account": "account", "parentcustomerid_contact": "contact"},
+                ),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            state=_ACTIVE_INACTIVE,
+            object_type_code=2,
+        ),
+        Table(
+            "account",
+            "accounts",
+            "accountid",
+            "name",
+            _cols(
+                ("accountid", GUID),
+                ("name", STRING, 160),
+                ("accountnumber", STRING, 20),
+                ("emailaddress1", STRING, 100),
+                ("telephone1", STRING, 50),
+                ("telephone2", STRING, 50),
+                ("telephone3", STRING, 50),
+                ("fax", STRING, 50),
+                ("websiteurl", STRING, 200),
+                ("address1_city", STRING, 80),
+                ("address1_country", STRING, 80),
+                ("description", STRING, 2000),
+                ("donotphone", BOOL),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "primarycontactid": Lookup("primarycontactid", {"primarycontactid": "contact"}),
+                "parentaccountid": Lookup("parentaccountid", {"parentaccountid": "account"}),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            state=_ACTIVE_INACTIVE,
+            object_type_code=1,
+        ),
+        Table(
+            "lead",
+            "leads",
+            "leadid",
+            "fullname",
+            _cols(
+                ("leadid", GUID),
+                ("subject", STRING, 300),
+                ("firstname", STRING, 50),
+                ("lastname", STRING, 50),
+                _ro("fullname", STRING),
+                ("companyname", STRING, 100),
+                ("jobtitle", STRING, 100),
+                ("emailaddress1", STRING, 100),
+                ("telephone1", STRING, 50),
+                ("telephone2", STRING, 50),
+                ("telephone3", STRING, 50),
+                ("mobilephone", STRING, 50),
+                ("description", STRING, 2000),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "parentcontactid": Lookup("parentcontactid", {"parentcontactid": "contact"}),
+                "parentaccountid": Lookup("parentaccountid", {"parentaccountid": "account"}),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            state=StateModel(
+                {0: (1, 2), 1: (3,), 2: (4, 5, 6, 7)},
+                {0: "Open", 1: "Qualified", 2: "Disqualified"},
+            ),
+            object_type_code=4,
+        ),
+        Table(
+            "systemuser",
+            "systemusers",
+            "systemuserid",
+            "fullname",
+            _cols(
+                ("systemuserid", GUID),
+                ("firstname", STRING, 64),
+                ("lastname", STRING, 64),
+                _ro("fullname", STRING),
+                ("internalemailaddress", STRING, 100),
+                ("domainname", STRING, 1024),
+                ("azureactivedirectoryobjectid", GUID),
+                ("applicationid", GUID),
+                ("isdisabled", BOOL),
+                ("accessmode", INT),
+                ("title", STRING, 128),
+                ("mobilephone", STRING, 64),
+                ("address1_telephone1", STRING, 64),
+                ("homephone", STRING, 50),
+                *_AUDIT,
+            ),
+            {**_AUDIT_LOOKUPS},
+            object_type_code=8,
+            owned=False,
+        ),
+        Table(
+            "phonecall",
+            "phonecalls",
+            "activityid",
+            "subject",
+            _cols(
+                ("activityid", GUID),
+                ("subject", STRING, 200),
+                ("description", STRING, 2000),
+                ("phonenumber", STRING, 200),
+                ("directioncode", BOOL),
+                ("actualstart", DATETIME),
+                ("actualend", DATETIME),
+                ("actualdurationminutes", INT),
+                ("scheduledstart", DATETIME),
+                ("scheduledend", DATETIME),
+                ("scheduleddurationminutes", INT),
+                ("leftvoicemail", BOOL),
+                ("category", STRING, 250),
+                ("subcategory", STRING, 250),
+                ("prioritycode", INT),
+                _ro("activitytypecode", STRING),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "regardingobjectid": Lookup(
+                    "regardingobjectid",
+                    {
+                        "regardingobjectid_contact_phonecall": "contact",
+                        "regardingobjectid_account_phonecall": "account",
+                        "regardingobjectid_lead_phonecall": "lead",
+                    },
+                ),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            collections={"phonecall_activity_parties": ("activityparties", "_activityid_value")},
+            state=StateModel(
+                {0: (1,), 1: (2, 4), 2: (3,)}, {0: "Open", 1: "Completed", 2: "Canceled"}
+            ),
+            activity=True,
+            object_type_code=4210,
+        ),
+        Table(
+            "activityparty",
+            "activityparties",
+            "activitypartyid",
+            "partyid",
+            _cols(
+                ("activitypartyid", GUID),
+                ("participationtypemask", INT),
+                ("addressused", STRING, 320),
+                _ro("ispartydeleted", BOOL),
+            ),
+            {
+                "partyid": Lookup(
+                    "partyid",
+                    {
+                        "partyid_contact": "contact",
+                        "partyid_account": "account",
+                        "partyid_lead": "lead",
+                        "partyid_systemuser": "systemuser",
+                    },
+                ),
+                "activityid": Lookup("activityid", {"activityid_phonecall": "phonecall"}),
+            },
+            object_type_code=135,
+            owned=False,
+        ),
+        Table(
+            "queue",
+            "queues",
+            "queueid",
+            "name",
+            _cols(
+                ("queueid", GUID),
+                ("name", STRING, 400),
+                ("emailaddress", STRING, 100),
+                ("description", STRING, 2000),
+                ("queueviewtype", INT),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {**_OWNER, **_AUDIT_LOOKUPS},
+            state=_ACTIVE_INACTIVE,
+            object_type_code=2020,
+        ),
+        Table(
+            "queueitem",
+            "queueitems",
+            "queueitemid",
+            "title",
+            _cols(
+                ("queueitemid", GUID),
+                ("title", STRING, 300),
+                ("objecttypecode", INT),
+                ("enteredon", DATETIME),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "queueid": Lookup("queueid", {"queueid": "queue"}),
+                "objectid": Lookup("objectid", {"objectid_phonecall": "phonecall"}),
+                "workerid": Lookup("workerid", {"workerid_systemuser": "systemuser"}),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            state=_ACTIVE_INACTIVE,
+            object_type_code=2029,
+        ),
+    ]
+    return {t.logical_name: t for t in tables}
+
+
+# Columns Dataverse fills itself; writes to them are ignored (IsValidForCreate/Update false).
+SYSTEM_COLUMNS = frozenset({"createdon", "modifiedon", "versionnumber"})

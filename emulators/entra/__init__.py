@@ -1,0 +1,5 @@
+"""Entra ID emulator: discovery, JWKS, client-credentials tokens and user tokens for tests."""
+
+from emulators.entra.server import EntraEmulator, start
+
+__all__ = ["EntraEmulator", "start"]
