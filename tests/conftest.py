@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.host",
     "tests.fixtures.acs",
     "tests.fixtures.entra_dataverse",
+    "tests.fixtures.product",
 ]

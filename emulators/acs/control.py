@@ -24,6 +24,7 @@ CONFIG_FIELDS = {
 DELIVERY_FIELDS = {
     "duplicate": "duplicate",
     "reorder": "reorder",
+    "copies": "copies",
     "maxAttempts": "max_attempts",
     "retryDelaySeconds": "retry_delay_seconds",
     "timeoutSeconds": "timeout_seconds",

@@ -23,9 +23,11 @@ REORDER_WINDOW_SECONDS = 0.3
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    """How events go out. `duplicate` sends each event twice, `reorder` swaps neighbours."""
+    """How events go out. `duplicate` sends each event twice (`copies` times when set above 1),
+    `reorder` swaps neighbours."""
 
     duplicate: bool = False
+    copies: int = 1
     reorder: bool = False
     max_attempts: int = 4
     retry_delay_seconds: float = 0.2
@@ -35,6 +37,7 @@ class DeliverySettings:
         return {
             "duplicate": self.duplicate,
             "reorder": self.reorder,
+            "copies": self.copies,
             "maxAttempts": self.max_attempts,
             "retryDelaySeconds": self.retry_delay_seconds,
             "timeoutSeconds": self.timeout_seconds,
@@ -172,7 +175,7 @@ class Deliverer:
                 settings = self._settings
             if not current:
                 return
-            for copy_number in range(2 if settings.duplicate else 1):
+            for copy_number in range(max(settings.copies, 2 if settings.duplicate else 1)):
                 self._attempt_all(generation, item, settings, copy_number + 1)
         finally:
             with self._lock:

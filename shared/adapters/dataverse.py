@@ -89,13 +89,13 @@ class DataverseClient:
 
     @property
     def session(self) -> requests.Session:
+        # `verify` is passed on every request: REQUESTS_CA_BUNDLE would override a session's.
         if self._session is None:
             with self._lock:
                 if self._session is None:
                     import requests
 
                     session = requests.Session()
-                    session.verify = self._ca_bundle or True
                     session.headers.update(
                         {
                             "Accept": "application/json",
@@ -128,7 +128,12 @@ class DataverseClient:
             try:
                 self.requests_sent += 1
                 reply = self.session.request(
-                    method, url, data=data, headers=all_headers, timeout=self._timeout
+                    method,
+                    url,
+                    data=data,
+                    headers=all_headers,
+                    timeout=self._timeout,
+                    verify=self._ca_bundle or True,
                 )
             except requests.RequestException as exc:
                 raise DependencyUnavailable("Dataverse is not reachable") from exc
