@@ -1,4 +1,5 @@
-"""`make bench`: the performance figures, one `<name>: <value>` line each (budgets in docs)."""
+"""`make bench`: the performance figures, one `<name>: <value>` line each (budgets in the
+architecture handbook). Add a figure by writing a function and listing it in FIGURES."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 
 
 def _import_seconds(module: str, env: dict[str, str]) -> float:
-    """Wall time of a fresh interpreter importing `module`, minus a bare interpreter's start."""
+    """Wall time of a fresh interpreter importing `module`."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
@@ -23,29 +29,112 @@ def _import_seconds(module: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cold_start_ratio() -> float:
+def cold_start_ratio() -> list[str]:
     """Median over fresh processes of import function_app / import azure.functions."""
-    env = {
-        **os.environ,
-        **json.loads((ROOT / "local.settings.json").read_text())["Values"],
-        "PYTHONDONTWRITEBYTECODE": "0",
-    }
-    # Warm the bytecode caches once so both sides are measured the same way.
-    _import_seconds("function_app", env)
+    env = {**os.environ, **json.loads((ROOT / "local.settings.json").read_text())["Values"]}
+    _import_seconds("function_app", env)  # warm the bytecode caches for both sides alike
     ratios = []
     for _ in range(RUNS):
         base = _import_seconds("azure.functions", env)
         app = _import_seconds("function_app", env)
         ratios.append(app / base)
-    return statistics.median(ratios)
+    return [
+        f"cold_start_ratio: {statistics.median(ratios):.2f}  "
+        f"(budget <= 1.25; median of {RUNS} fresh processes)"
+    ]
+
+
+# ---------------------------------------------------------------------- the running product
+
+
+@dataclass
+class Rig:
+    """The whole product on loopback, with request counters on Table Storage and Dataverse."""
+
+    product: object  # tests.fixtures.product.Product
+    table_proxy: object  # emulators.common.counting_proxy.CountingProxy
+
+
+@contextmanager
+def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
+    from emulators.common.counting_proxy import CountingProxy
+    from emulators.common.processes import Azurite
+    from emulators.common.tls import ensure_local_tls
+    from emulators.dataverse import start as start_dataverse
+    from emulators.entra import start as start_entra
+    from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+    from tests.fixtures.product import run_product
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tls = ensure_local_tls(work / "tls")
+        azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
+        entra = start_entra(
+            tls=tls, tenant_id=TENANT_ID, clients={APP_CLIENT_ID: APP_CLIENT_SECRET}
+        )
+        dataverse = start_dataverse(tls=tls, jwks_url=entra.jwks_url, issuer=entra.issuer)
+        proxy = CountingProxy(azurite.table_port)
+        storage = azurite.connection_string.replace(f":{azurite.table_port}/", f":{proxy.port}/")
+        try:
+            with run_product(
+                tls=tls,
+                storage=storage,
+                entra=entra,
+                dataverse=dataverse,
+                work=work / "host",
+                extra_env=extra_env,
+            ) as product:
+                product.reset()
+                yield Rig(product, proxy)
+        finally:
+            proxy.stop()
+            dataverse.stop()
+            entra.stop()
+            azurite.stop()
+
+
+def _dataverse_requests(product: object) -> int:
+    """Requests Dataverse billed: a $batch is one, its parts are not counted again."""
+    seen = product.dataverse.requests_seen()  # type: ignore[attr-defined]
+    return sum(1 for r in seen if not r.get("inBatch") and not r.get("in_batch"))
+
+
+def inbound_call_requests() -> list[str]:
+    """Requests per answered, identified inbound pool call (steady state: a second call)."""
+    from tests.fixtures.product import ANNA, CALLER, POOL_NUMBER, connected, seed_contact, wait_for
+
+    with product_rig() as rig:
+        world = rig.product
+        seed_contact(world)  # type: ignore[arg-type]
+        figures: list[tuple[int, int]] = []
+        for n in (1, 2):
+            world.dataverse.requests_seen()  # type: ignore[attr-defined]
+            before_dv = _dataverse_requests(world)
+            rig.table_proxy.reset()  # type: ignore[attr-defined]
+            world.acs.place_call(CALLER, POOL_NUMBER)  # type: ignore[attr-defined]
+            world.answer(ANNA)  # type: ignore[attr-defined]
+            connected(world, ANNA)  # type: ignore[arg-type]
+            world.acs.hang_up(CALLER)  # type: ignore[attr-defined]
+            wait_for(lambda n=n: len(world.phonecalls()) >= n, what="the activity")  # type: ignore[attr-defined]
+            world.settle()  # type: ignore[attr-defined]
+            time.sleep(0.5)  # let the last callback's writes finish before reading the counters
+            figures.append((_dataverse_requests(world) - before_dv, rig.table_proxy.requests))  # type: ignore[attr-defined]
+    (dv1, ts1), (dv2, ts2) = figures
+    return [
+        f"dataverse_requests_per_answered_identified_inbound_call: {dv2}  "
+        f"(budget <= 2 before enrichment; first call {dv1})",
+        f"table_storage_requests_per_answered_inbound_call: {ts2}  (first call {ts1})",
+    ]
+
+
+FIGURES: list[Callable[[], list[str]]] = [cold_start_ratio, inbound_call_requests]
 
 
 def main() -> None:
     started = time.monotonic()
-    print(
-        f"cold_start_ratio: {cold_start_ratio():.2f}  (budget <= 1.25; "
-        f"median of {RUNS} fresh processes)"
-    )
+    for figure in FIGURES:
+        for line in figure():
+            print(line, flush=True)
     print(f"bench_seconds: {time.monotonic() - started:.1f}")
 
 

@@ -126,8 +126,6 @@ class TableCallRepository:
                 return None
             entity, etag = found
             current = call_from_entity(entity)
-            if marker and self.store.get(CALLS, call_id, marker) is not None:
-                return current, False  # this event was processed before
             new = change(current)
             ops: list[tuple[Any, ...]] = []
             if marker:
@@ -145,7 +143,10 @@ class TableCallRepository:
             try:
                 self.store.transact(CALLS, ops)
             except ConcurrencyConflict:
-                continue  # changed meanwhile, or the same event raced us: look again
+                # The marker is only looked for on a conflict: a new event costs two requests.
+                if marker and self.store.get(CALLS, call_id, marker) is not None:
+                    return self.get(call_id) or current, False  # processed before
+                continue  # the call changed meanwhile: look again
             return (new, True) if new is not None and new != current else (current, False)
         raise RetriesExhausted(f"call {call_id}: still conflicting")
 
