@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.config import SETTINGS  # noqa: E402
+from shared.config import SETTINGS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
