@@ -1,0 +1,175 @@
+"""`make demo`: a guided tour against `make run` — an inbound pool call from a known contact,
+answered, noted and ended; then click-to-dial to an unknown number. Prints each step and the
+Phone Call activities as stored in the Dataverse emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+SETTINGS = json.loads((ROOT / "local.settings.json").read_text())["Values"]
+# `make run`'s defaults; the tests run the demo against a `make run` on other ports.
+CA = os.environ.get("DEMO_CA", str(ROOT / ".local" / "tls" / "ca.pem"))
+APP = os.environ.get("DEMO_APP_URL", "http://127.0.0.1:7071") + "/api"
+ACS = os.environ.get("DEMO_ACS_URL", "https://127.0.0.1:7443") + "/_control"
+ENTRA = os.environ.get("DEMO_ENTRA_URL", "https://127.0.0.1:7444") + "/_control"
+DATAVERSE = os.environ.get("DEMO_DATAVERSE_URL", "https://127.0.0.1:7445") + "/_control"
+CONTACT_NUMBER = "+358401234567"
+UNKNOWN_NUMBER = "+358509876543"
+
+http = requests.Session()
+http.trust_env = False  # the machine's REQUESTS_CA_BUNDLE must not replace our local CA
+
+
+def step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def call(method: str, url: str, **kw: Any) -> Any:
+    verify = CA if url.startswith("https") else True
+    reply = http.request(method, url, verify=verify, timeout=30, **kw)
+    if reply.status_code >= 400:
+        sys.exit(f"{method} {url} answered {reply.status_code}: {reply.text[:500]}")
+    return reply.json() if reply.content else None
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def ringing(device: str) -> dict[str, Any] | None:
+    wanted = {device, f"4:{device}"}
+    return next((r for r in call("GET", f"{ACS}/ringing") if r["device"] in wanted), None)
+
+
+def main() -> None:
+    try:
+        http.get(f"{APP}/health", timeout=5)
+    except requests.RequestException:
+        sys.exit(f"Nothing answers on {APP}: start `make run` in another terminal first.")
+    agent = json.loads(SETTINGS["AGENTS"])[0]
+    pool = json.loads(SETTINGS["SERVICE_POOLS"])[0]
+
+    step(f"Seeding D365: contact Maija Meikäläinen ({CONTACT_NUMBER}), user {agent['name']}")
+    call("POST", f"{DATAVERSE}/reset")
+    call(
+        "POST",
+        f"{DATAVERSE}/seed",
+        json={
+            "systemusers": [
+                {
+                    "systemuserid": a["systemUserId"],
+                    "fullname": a["name"],
+                    "azureactivedirectoryobjectid": a["entraObjectId"],
+                }
+                for a in json.loads(SETTINGS["AGENTS"])
+            ],
+            "contacts": [
+                {"firstname": "Maija", "lastname": "Meikäläinen", "mobilephone": CONTACT_NUMBER}
+            ],
+        },
+    )
+    call("POST", f"{ACS}/reset")
+    token = call(
+        "POST",
+        f"{ENTRA}/tokens",
+        json={
+            "oid": agent["entraObjectId"],
+            "upn": f"{agent['id']}@contoso.example",
+            "name": agent["name"],
+            "roles": ["Phone.Agent"],
+            "aud": SETTINGS["API_AUDIENCE"],
+        },
+    )["access_token"]
+    me = {"Authorization": f"Bearer {token}"}
+
+    step(f"Maija calls the {pool['name']} pool at {pool['numbers'][0]}")
+    call("POST", f"{ACS}/incoming-calls", json={"from": CONTACT_NUMBER, "to": pool["numbers"][0]})
+    ring = wait_for(lambda: ringing(agent["acsUserId"]), f"{agent['name']}'s web phone to ring")
+    print(f"    {agent['name']}'s web phone rings ({ring['device']})")
+    current = call("GET", f"{APP}/me/calls/current", headers=me)["call"]
+    print(
+        f"    the panel shows: state={current['state']}, "
+        f"screen pop={json.dumps(current['screenPop'], ensure_ascii=False)}"
+    )
+
+    step(f"{agent['name']} answers")
+    call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
+    current = wait_for(
+        lambda: (
+            (c := call("GET", f"{APP}/me/calls/current", headers=me)["call"])
+            and c["state"] == "connected"
+            and c
+        ),
+        "the call to connect",
+    )
+    print(f"    connected; caller identified as {current['identification']}")
+
+    step("Notes typed during the call are saved as they are typed")
+    call(
+        "PUT",
+        f"{APP}/me/calls/{current['callId']}/notes",
+        headers=me,
+        json={"notes": "Asked for a quote for 20 seats; call back Friday."},
+    )
+
+    step("Maija hangs up: the Phone Call activity is created")
+    call("POST", f"{ACS}/participants/hang-up", json={"participant": CONTACT_NUMBER})
+    wait_for(lambda: call("GET", f"{DATAVERSE}/records/phonecalls"), "the activity")
+
+    step(f"Click-to-dial from D365 to an unknown number {UNKNOWN_NUMBER}")
+    dialled = call("POST", f"{APP}/me/calls", headers=me, json={"number": UNKNOWN_NUMBER})
+    ring = wait_for(lambda: ringing(agent["acsUserId"]), "the agent's own leg to ring")
+    call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
+    ring = wait_for(lambda: ringing(UNKNOWN_NUMBER), "the customer's phone to ring")
+    call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
+    wait_for(
+        lambda: call("GET", f"{APP}/me/calls/current", headers=me)["call"]["state"] == "connected",
+        "the outbound call to connect",
+    )
+    print(f"    connected (call {dialled['callId']}); the customer hangs up")
+    call("POST", f"{ACS}/participants/hang-up", json={"participant": UNKNOWN_NUMBER})
+    wait_for(
+        lambda: len(call("GET", f"{DATAVERSE}/records/phonecalls")) >= 2, "the second activity"
+    )
+
+    step("The Phone Call activities in D365 (the Dataverse emulator)")
+    shown = (
+        "subject",
+        "description",
+        "phonenumber",
+        "directioncode",
+        "actualstart",
+        "actualend",
+        "actualdurationminutes",
+        "_regardingobjectid_value",
+        "_ownerid_value",
+        "statecode",
+    )
+    for activity in call("GET", f"{DATAVERSE}/records/phonecalls"):
+        print(
+            json.dumps(
+                {k: activity.get(k) for k in ("activityid", *shown)}, indent=2, ensure_ascii=False
+            )
+        )
+    print("\nDemo finished.")
+
+
+if __name__ == "__main__":
+    main()
