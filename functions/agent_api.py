@@ -12,10 +12,15 @@ from shared.errors import FieldError, InvalidInput
 bp = func.Blueprint()
 
 
-def _body(req: func.HttpRequest, **fields: type) -> dict[str, Any]:
+def read_json(
+    req: func.HttpRequest, *, allow_empty: bool = False, **fields: type
+) -> dict[str, Any]:
     """The JSON object body, with each named field of the given type (None allowed if absent)."""
+    raw = req.get_body()
+    if allow_empty and not raw:
+        return {}
     try:
-        data = json.loads(req.get_body() or b"null")
+        data = json.loads(raw or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON") from None
     if not isinstance(data, dict):
@@ -53,7 +58,7 @@ def call_notes(req: func.HttpRequest) -> func.HttpResponse:
     from shared import composition  # wired on first use, not at cold start
 
     agent = composition.access().agent(req.headers.get("Authorization"))
-    data = _body(req, notes=str)
+    data = read_json(req, notes=str)
     if "notes" not in data:
         raise InvalidInput("missing: notes", errors=[FieldError("notes", "required")])
     return json_response(
@@ -67,7 +72,7 @@ def pick_customer(req: func.HttpRequest) -> func.HttpResponse:
     from shared import composition  # wired on first use, not at cold start
 
     agent = composition.access().agent(req.headers.get("Authorization"))
-    data = _body(req, entity=str, id=str)
+    data = read_json(req, entity=str, id=str)
     _require(data, "entity", "id")
     return json_response(
         composition.agent_calls().pick_customer(
@@ -82,7 +87,7 @@ def dial(req: func.HttpRequest) -> func.HttpResponse:
     from shared import composition  # wired on first use, not at cold start
 
     agent = composition.access().agent(req.headers.get("Authorization"))
-    data = _body(req, number=str, callerId=str)
+    data = read_json(req, number=str, callerId=str)
     _require(data, "number")
     view = composition.agent_calls().dial(
         agent, data["number"], data.get("callerId"), datetime.now(UTC)

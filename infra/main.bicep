@@ -110,6 +110,7 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'DATAVERSE_CLIENT_ID', value: dataverseClientId }
         { name: 'DATAVERSE_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/dataverse-client-secret/)' }
         { name: 'DATAVERSE_PUBLISHER_PREFIX', value: publisherPrefix }
+        { name: 'HOUSEKEEPING_SCHEDULE', value: '0 * * * * *' }
       ]
     }
   }

@@ -13,15 +13,19 @@ from shared.adapters.repositories import (
     TableAgentStates,
     TableCallRepository,
     TableRecordings,
+    TableSessionLeases,
     TableWaitingCalls,
 )
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
+from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
 from shared.services.access import Access
 from shared.services.agent_calls import AgentCalls
 from shared.services.calls import CallFlow, CallFlowOptions
 from shared.services.health import HealthReport, check_health
+from shared.services.presence import Presence
+from shared.services.sessions import WebPhoneSessions
 
 
 def settings() -> Settings:
@@ -197,3 +201,24 @@ def agent_calls() -> AgentCalls:
 @cache
 def recordings() -> TableRecordings:
     return TableRecordings(table_store())
+
+
+# ---------------------------------------------------------------------- the agent's phone
+
+
+@cache
+def presence() -> Presence:
+    s = settings()
+    catalog = StatusCatalog(
+        statuses={
+            **BUILT_IN,
+            **{name: AvailabilityType(kind) for name, kind in s.availability_statuses.items()},
+        },
+        lunch_minutes=s.lunch_minutes,
+    )
+    return Presence(agent_states(), s.directory, catalog, on_free=call_flow().dispatch_waiting)
+
+
+@cache
+def web_phone_sessions() -> WebPhoneSessions:
+    return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)

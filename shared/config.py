@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -98,6 +99,19 @@ def _ncrontab(raw: str) -> str:
     if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(p) for p in parts):
         raise ValueError("must be a six-field NCRONTAB expression (seconds first)")
     return raw.strip()
+
+
+def _statuses(raw: str) -> dict[str, str]:
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        raise ValueError("is not valid JSON") from None
+    kinds = ("Offwork", "Available", "DND")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and v in kinds for k, v in data.items()
+    ):
+        raise ValueError(f"must be a JSON object of status name -> one of {list(kinds)}")
+    return dict(data)
 
 
 def _secret_key(raw: str) -> str:
@@ -283,6 +297,38 @@ SETTINGS: dict[str, Setting] = {
             "Subject of outbound Phone Calls; same placeholders.",
         ),
         Setting(
+            "AVAILABILITY_STATUSES",
+            _statuses,
+            "{}",
+            "JSON object of the customer's own statuses, name -> type (Offwork, Available or "
+            'DND), e.g. {"Meeting": "DND"}; Available, Offwork, DND and Lunch always exist.',
+        ),
+        Setting(
+            "LUNCH_MINUTES",
+            _int_between(1, 240),
+            "30",
+            "How long Lunch (an Offwork status) lasts before the status before it returns.",
+        ),
+        Setting(
+            "SESSION_LEASE_SECONDS",
+            _int_between(10, 600),
+            "60",
+            "Web phone session lease; the panel heartbeats well within it (§1.4).",
+        ),
+        Setting(
+            "HOUSEKEEPING_SCHEDULE",
+            _ncrontab,
+            None,
+            "When the housekeeping timer runs (expired Lunch statuses), e.g. 0 * * * * *. "
+            "Required: the Functions runtime reads it for the timer binding.",
+        ),
+        Setting(
+            "HOLD_MUSIC_URL",
+            _text,
+            "",
+            "Audio file (https URL, WAV) the customer hears on hold; empty: ACS's default.",
+        ),
+        Setting(
             "RECORDING_ENABLED",
             _bool,
             "true",
@@ -345,6 +391,11 @@ class Settings:
     outbound_ring_seconds: int
     activity_subject_inbound: str
     activity_subject_outbound: str
+    availability_statuses: dict[str, str]
+    lunch_minutes: int
+    session_lease_seconds: int
+    housekeeping_schedule: str
+    hold_music_url: str
     recording_enabled: bool
     enrich_delay_seconds: int
     enrich_jitter_seconds: int

@@ -88,8 +88,18 @@ class AcsTelephony:
         )
         return str(result.call_connection_id)
 
-    def reject(self, incoming_call_context: str) -> None:
-        self._call("reject", lambda: self.client.reject_call(incoming_call_context))
+    def reject(self, incoming_call_context: str, *, busy: bool = False) -> None:
+        reason = "busy" if busy else None
+        self._call(
+            "reject",
+            lambda: self.client.reject_call(incoming_call_context, call_reject_reason=reason),
+        )
+
+    def redirect(self, incoming_call_context: str, target: str) -> None:
+        self._call(
+            "redirect",
+            lambda: self.client.redirect_call(incoming_call_context, self._identifier(target)),
+        )
 
     def add_participant(
         self,

@@ -117,9 +117,9 @@ def recording_ready(event: dict[str, Any]) -> RecordingReady:
             errors=[FieldError("data.recordingStorageInfo.recordingChunks", "non-empty array")],
         )
     subject = str(event.get("subject", ""))
-    # subject: /recording/call/{callId}/serverCallId/{serverCallId}/recordingId/{recordingId}
-    parts = subject.strip("/").split("/")
-    named = dict(zip(parts[::2], parts[1::2], strict=False))
+    # subject: /recording/call/{callId}/serverCallId/{serverCallId}/recordingId/{recordingId};
+    # a server call id is base64 and may itself contain '/'.
+    named = _subject_parts(subject)
     server_call_id = named.get("serverCallId") or data.get("serverCallId")
     if not server_call_id:
         raise InvalidInput(
@@ -135,6 +135,17 @@ def recording_ready(event: dict[str, Any]) -> RecordingReady:
         duration_ms=int(duration) if isinstance(duration, int | float) else None,
         at=_time(event.get("eventTime") or data.get("recordingStartTime") or "", "eventTime"),
     )
+
+
+def _subject_parts(subject: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    marker_sc, marker_rec = "/serverCallId/", "/recordingId/"
+    if marker_sc in subject:
+        rest = subject.split(marker_sc, 1)[1]
+        found["serverCallId"] = rest.split(marker_rec, 1)[0]
+    if marker_rec in subject:
+        found["recordingId"] = subject.split(marker_rec, 1)[1].strip("/")
+    return {k: v for k, v in found.items() if v}
 
 
 def call_events(body: bytes) -> list[CallEvent]:

@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore
+from shared.domain.availability import AVAILABLE, AgentState, Availability, AvailabilityType
 from shared.domain.calls import Call, CallKind, Direction, Offer, OfferOutcome
 from shared.domain.customers import CustomerRef
+from shared.domain.sessions import Lease
 
-CALLS, AGENTS, POOL_QUEUE = "calls", "agents", "poolqueue"
+CALLS, AGENTS, POOL_QUEUE, AGENT_CALLS = "calls", "agents", "poolqueue", "agentcalls"
 CALL_ROW, NOTES_ROW = "call", "notes"
 AGENT_PARTITION = "agent"
+TIMED_PARTITION = "timed"
 
 _DATES = ("arrived_at", "app_connected_at", "first_answered_at", "ended_at", "party_left_at")
 
@@ -96,6 +99,7 @@ def call_from_entity(entity: Entity) -> Call:
         record=bool(entity.get("record", False)),
         recording_requested=bool(entity.get("recording_requested", False)),
         recording_id=entity.get("recording_id"),
+        disposition=entity.get("disposition"),
     )
 
 
@@ -200,31 +204,110 @@ class TableAgentStates:
             lambda e: {**e, "busy_call_id": ""} if e.get("busy_call_id") == call_id else None,
         )
 
-    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]:
+    def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
         if not agent_ids:
-            return set()
+            return {}
         params = {f"a{i}": a for i, a in enumerate(agent_ids)}
         rows = self.store.query(
             # The SDK substitutes @names only between spaces: keep spaces around parentheses.
             AGENTS,
             "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )",
             {"pk": AGENT_PARTITION, **params},
-            select=["RowKey", "busy_call_id"],
         )
-        busy = {r["RowKey"] for r in rows if r.get("busy_call_id")}
-        return set(agent_ids) - busy
+        found = {r["RowKey"]: _agent_state(r["RowKey"], r) for r in rows}
+        return {a: found.get(a) or AgentState(a) for a in agent_ids}
 
-    def note_call(self, agent_id: str, call_id: str) -> None:
+    def state(self, agent_id: str) -> AgentState:
+        return _agent_state(agent_id, self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {})
+
+    def update(
+        self, agent_id: str, change: Callable[[AgentState], AgentState | None]
+    ) -> AgentState:
+        def mutate(entity: Entity) -> Entity | None:
+            new = change(_agent_state(agent_id, entity))
+            return None if new is None else {**entity, **_agent_fields(new)}
+
+        self._change(agent_id, mutate)
+        state = self.state(agent_id)
+        # A timed status (Lunch) is indexed so the housekeeping sweep finds it without a scan.
+        until = state.availability.until
+        if until is not None:
+            self.store.upsert(
+                AGENTS, {"PartitionKey": TIMED_PARTITION, "RowKey": agent_id, "until": until}
+            )
+        else:
+            self.store.delete(AGENTS, TIMED_PARTITION, agent_id)
+        return state
+
+    def with_expired_status(self, now: datetime) -> list[str]:
+        rows = self.store.query(AGENTS, "PartitionKey eq @pk", {"pk": TIMED_PARTITION})
+        return [r["RowKey"] for r in rows if (_utc(r.get("until")) or now) <= now]
+
+    def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
         self._change(
             agent_id,
             lambda e: (
                 None if e.get("latest_call_id") == call_id else {**e, "latest_call_id": call_id}
             ),
         )
+        # Newest first: the RowKey counts down with time.
+        key = f"{_MAX_TICKS - int(at.timestamp() * 1000):015d}-{call_id}"
+        self.store.upsert(
+            AGENT_CALLS, {"PartitionKey": agent_id, "RowKey": key, "call_id": call_id}
+        )
 
     def latest_call(self, agent_id: str) -> str | None:
         row = self.store.get(AGENTS, AGENT_PARTITION, agent_id)
         return (row or {}).get("latest_call_id") or None
+
+    def recent_calls(self, agent_id: str, limit: int) -> list[str]:
+        seen: list[str] = []
+        for row in self.store.query(
+            AGENT_CALLS, "PartitionKey eq @pk", {"pk": agent_id}, select=["call_id"], top=limit * 2
+        ):
+            if row["call_id"] not in seen:
+                seen.append(row["call_id"])
+            if len(seen) >= limit:
+                break
+        return seen
+
+
+_MAX_TICKS = 10**15 - 1
+
+
+def _agent_state(agent_id: str, row: Entity) -> AgentState:
+    availability = AVAILABLE
+    if row.get("status"):
+        then_type = row.get("then_type")
+        availability = Availability(
+            row["status"],
+            AvailabilityType(row.get("status_type", "Available")),
+            until=_utc(row.get("status_until") or None),
+            then_status=row.get("then_status") or None,
+            then_type=AvailabilityType(then_type) if then_type else None,
+        )
+    return AgentState(
+        agent_id=agent_id,
+        busy_call_id=row.get("busy_call_id") or None,
+        availability=availability,
+        inactive_pools=frozenset(json.loads(row.get("inactive_pools") or "[]")),
+        forward_to=row.get("forward_to") or None,
+        latest_call_id=row.get("latest_call_id") or None,
+    )
+
+
+def _agent_fields(state: AgentState) -> Entity:
+    """The agent row's availability, pool and forwarding columns (claims stay as they are)."""
+    a = state.availability
+    return {
+        "status": a.status,
+        "status_type": a.type.value,
+        "status_until": a.until if a.until else "",
+        "then_status": a.then_status or "",
+        "then_type": a.then_type.value if a.then_type else "",
+        "inactive_pools": json.dumps(sorted(state.inactive_pools)),
+        "forward_to": state.forward_to or "",
+    }
 
 
 class TableWaitingCalls:
@@ -304,3 +387,44 @@ class TableRecordings:
 def _safe_key(value: str) -> str:
     """Table keys may not contain / \\ # ? or control characters."""
     return "".join("_" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in value)[:512]
+
+
+SESSION_PARTITION = "session"
+
+
+class TableSessionLeases:
+    """The web phone lease of each agent: `agents` table, PartitionKey "session"."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def _lease(entity: Entity | None) -> Lease | None:
+        if not entity or not entity.get("session_id"):
+            return None
+        started, expires = _utc(entity["started_at"]), _utc(entity["expires_at"])
+        assert started is not None and expires is not None
+        return Lease(entity["session_id"], started, expires)
+
+    def swap(self, agent_id: str, decide: Callable[[Lease | None], Lease | None]) -> Lease | None:
+        def mutate(entity: Entity | None) -> Entity | None:
+            new = decide(self._lease(entity))
+            if new is None:
+                return None
+            return {
+                "session_id": new.session_id,
+                "started_at": new.started_at,
+                "expires_at": new.expires_at,
+            }
+
+        return self._lease(
+            self.store.read_modify_write(AGENTS, SESSION_PARTITION, agent_id, mutate)
+        )
+
+    def remove(self, agent_id: str, session_id: str) -> None:
+        self.store.read_modify_write(
+            AGENTS,
+            SESSION_PARTITION,
+            agent_id,
+            lambda e: {"session_id": ""} if e and e.get("session_id") == session_id else None,
+        )

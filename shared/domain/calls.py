@@ -50,6 +50,8 @@ class Outcome(StrEnum):
     DECLINED = "declined"  # an agent refused it / the customer refused an outbound call
     UNANSWERED = "unanswered"
     ABANDONED = "abandoned"  # the caller hung up before anyone answered
+    FORWARDED = "forwarded"  # a direct call to an agent in DND, sent to their forwarding target
+    BUSY = "busy"  # a direct call refused as busy (DND without a target, or on another call)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Call:
     record: bool = False  # recording is on for this call (settings, per-pool override)
     recording_requested: bool = False
     recording_id: str | None = None
+    disposition: str | None = None  # "forward" / "busy": diverted before it was answered
 
     # ------------------------------------------------------------------ derived
 
@@ -142,6 +145,8 @@ class Call:
     def outcome(self) -> Outcome | None:
         if not self.ended:
             return None
+        if self.disposition:
+            return Outcome.FORWARDED if self.disposition == "forward" else Outcome.BUSY
         if self.answered:
             return Outcome.ANSWERED
         if any(o.outcome is OfferOutcome.NOT_ANSWERED for o in self.offers) and (

@@ -24,6 +24,7 @@ class Agent:
     phone_number: str | None = None
     direct_numbers: tuple[str, ...] = ()
     caller_ids: tuple[str, ...] = ()
+    forward_to: str | None = None  # where direct calls go under DND (the agent may change it)
 
     @property
     def ring_target(self) -> str:
@@ -134,6 +135,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
         if acs and not acs.startswith("8:"):
             problems.append(f"[{i}].acsUserId must be an ACS user id (8:acs:...)")
         direct, caller_ids = r.numbers("directNumbers"), r.numbers("callerIds")
+        forward_to = r.text("forwardTo", E164, required=False, what="an E.164 number")
         if agent_id and oid and user:
             agents.append(
                 Agent(
@@ -145,6 +147,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
                     phone,
                     direct,
                     caller_ids,
+                    forward_to,
                 )
             )
     ids = [a.id for a in agents]

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
+from shared.domain.availability import (
+    DirectCallAction,
+    direct_call_action,
+    effective,
+    takes_call_from_pool,
+)
 from shared.domain.calls import (
     CALL_NAMESPACE,
     Call,
@@ -130,8 +136,12 @@ class CallFlow:
             return None
         call_id = call_id_for(event.server_call_id)
         existing = self.calls.get(call_id)
-        if existing is not None and existing.connection_id is not None:
-            return existing  # a repeated IncomingCall: already answered
+        if existing is not None and (existing.connection_id or existing.disposition):
+            return existing  # a repeated IncomingCall: already handled
+        if existing is None and agent is not None:
+            diverted = self._divert_direct_call(call_id, agent, caller.value, called.value, event)
+            if diverted is not None:
+                return diverted
         if existing is None:
             candidates = self.crm.find_customers(caller.value) if caller.valid else ()
             call = Call(
@@ -159,6 +169,38 @@ class CallFlow:
         )
         return updated[0] if updated else None
 
+    def _divert_direct_call(
+        self, call_id: str, agent: Agent, caller: str, called: str, event: IncomingCall
+    ) -> Call | None:
+        """§1.2.1: under DND (or while busy) a direct call goes to the agent's forwarding
+        target, or is refused as busy. Returns the call if it was diverted."""
+        state = self.agents.state(agent.id)
+        forward_to = state.forward_to or agent.forward_to
+        action = direct_call_action(effective(state.availability, event.at), forward_to)
+        if action is DirectCallAction.RING and state.busy_call_id:
+            action = DirectCallAction.FORWARD if forward_to else DirectCallAction.BUSY
+        if action is DirectCallAction.RING:
+            return None
+        call = Call(
+            call_id=call_id,
+            direction=Direction.INBOUND,
+            kind=CallKind.DIRECT,
+            customer_number=caller,
+            our_number=called,
+            arrived_at=event.at,
+            agent_id=agent.id,
+            ended_at=event.at,
+            disposition=action.value,
+            server_call_id=event.server_call_id,
+        )
+        self.calls.add(call)
+        self.agents.note_call(agent.id, call_id, event.at)
+        if action is DirectCallAction.FORWARD and forward_to:
+            self.telephony.redirect(event.incoming_call_context, f"4:{forward_to}")
+        else:
+            self.telephony.reject(event.incoming_call_context, busy=True)
+        return call
+
     # ------------------------------------------------------------------ outbound (§6)
 
     def dial(self, agent: Agent, number: str, caller_id: str | None, at: datetime) -> Call:
@@ -179,7 +221,7 @@ class CallFlow:
             record=self.options.records(None),
         )
         self.calls.add(call)
-        self.agents.note_call(agent.id, call_id)
+        self.agents.note_call(agent.id, call_id, at)
         self.agents.claim(agent.id, call_id)
         connection_id = self.telephony.create_call(
             agent.ring_target,
@@ -278,7 +320,8 @@ class CallFlow:
         if pool is None:
             return self._hang_up(call)
         for _ in range(len(pool.members) + 1):
-            free = self.agents.free_among(pool.members)
+            states = self.agents.states(pool.members)
+            free = {a for a, st in states.items() if takes_call_from_pool(st, pool.id, now)}
             agent_id, new_round = choose_agent(pool.members, free, call.tried)
             if agent_id is None:
                 self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
@@ -325,7 +368,7 @@ class CallFlow:
         updated = result[0]
         offer = updated.offers[-1]
         if agent_id:
-            self.agents.note_call(agent_id, call.call_id)
+            self.agents.note_call(agent_id, call.call_id, now)
         if call.pool_id:
             self.waiting.remove(call.pool_id, call)
         invitation = self.telephony.add_participant(

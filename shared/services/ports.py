@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from shared.domain.activity import PhoneCallActivity
+from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
+from shared.domain.sessions import Lease
 
 
 class Telephony(Protocol):
@@ -19,7 +22,11 @@ class Telephony(Protocol):
         """Answer an incoming call; returns the call connection id."""
         ...
 
-    def reject(self, incoming_call_context: str) -> None: ...
+    def reject(self, incoming_call_context: str, *, busy: bool = False) -> None: ...
+
+    def redirect(self, incoming_call_context: str, target: str) -> None:
+        """Send an unanswered incoming call on to `target` (an ACS raw id)."""
+        ...
 
     def add_participant(
         self,
@@ -109,13 +116,31 @@ class AgentStates(Protocol):
         """Free the agent if (and only if) busy with `call_id`; True if it was."""
         ...
 
-    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]: ...
+    def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
+        """The state of each agent (a default state for one never seen): one round trip."""
+        ...
 
-    def note_call(self, agent_id: str, call_id: str) -> None:
-        """Remember `call_id` as the agent's latest call (what the panel shows)."""
+    def state(self, agent_id: str) -> AgentState: ...
+
+    def update(
+        self, agent_id: str, change: Callable[[AgentState], AgentState | None]
+    ) -> AgentState:
+        """Change availability, pool switches or forwarding (ETag-guarded, retried)."""
+        ...
+
+    def with_expired_status(self, now: datetime) -> list[str]:
+        """Agents whose timed status (Lunch) has run out by `now`."""
+        ...
+
+    def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
+        """Remember `call_id` as the agent's latest call and in its history."""
         ...
 
     def latest_call(self, agent_id: str) -> str | None: ...
+
+    def recent_calls(self, agent_id: str, limit: int) -> list[str]:
+        """The agent's call ids, newest first."""
+        ...
 
 
 class WaitingCalls(Protocol):
@@ -130,3 +155,16 @@ class WaitingCalls(Protocol):
 
 class EnrichmentQueue(Protocol):
     def schedule(self, call_id: str, *, delay_seconds: int) -> None: ...
+
+
+class SessionLeases(Protocol):
+    """One web phone lease per agent, changed only through ETag-guarded swaps."""
+
+    def swap(self, agent_id: str, decide: Callable[[Lease | None], Lease | None]) -> Lease | None:
+        """Store what `decide` returns for the current lease (None: keep it); retried on a
+        conflict with the fresh lease. Returns the lease in force afterwards."""
+        ...
+
+    def remove(self, agent_id: str, session_id: str) -> None:
+        """Delete the lease if it is still `session_id`'s."""
+        ...

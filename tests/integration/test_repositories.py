@@ -120,10 +120,12 @@ def test_twenty_calls_racing_for_one_agent_exactly_one_wins(store: TableStore) -
     for t in threads:
         t.join()
     assert len(wins) == 1
-    assert agents.free_among((agent, "someone-else")) == {"someone-else"}
+    states = agents.states((agent, "someone-else"))
+    assert states[agent].busy_call_id == wins[0]
+    assert states["someone-else"].busy_call_id is None
     assert not agents.release(agent, "not-the-winner")
     assert agents.release(agent, wins[0])
-    assert agents.free_among((agent,)) == {agent}
+    assert agents.state(agent).busy_call_id is None
 
 
 def test_waiting_calls_come_out_oldest_first(store: TableStore) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from shared.domain.activity import PhoneCallActivity
+from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
 
@@ -21,8 +23,11 @@ class FakeTelephony:
         self.ops.append(("answer", incoming_call_context, callback_url))
         return f"conn-{incoming_call_context}"
 
-    def reject(self, incoming_call_context: str) -> None:
-        self.ops.append(("reject", incoming_call_context))
+    def reject(self, incoming_call_context: str, *, busy: bool = False) -> None:
+        self.ops.append(("reject", incoming_call_context) + (("busy",) if busy else ()))
+
+    def redirect(self, incoming_call_context: str, target: str) -> None:
+        self.ops.append(("redirect", incoming_call_context, target))
 
     def add_participant(
         self,
@@ -130,29 +135,61 @@ class FakeCalls:
 
 @dataclass
 class FakeAgents:
-    busy: dict[str, str] = field(default_factory=dict)
-    latest: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, AgentState] = field(default_factory=dict)
+    history: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> dict[str, str]:
+        return {a: s.busy_call_id for a, s in self.rows.items() if s.busy_call_id}
+
+    def set_busy(self, agent_id: str, call_id: str | None) -> None:
+        self.rows[agent_id] = replace(self.state(agent_id), busy_call_id=call_id)
+
+    def state(self, agent_id: str) -> AgentState:
+        return self.rows.get(agent_id) or AgentState(agent_id)
+
+    def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
+        return {a: self.state(a) for a in agent_ids}
+
+    def update(
+        self, agent_id: str, change: Callable[[AgentState], AgentState | None]
+    ) -> AgentState:
+        new = change(self.state(agent_id))
+        if new is not None:
+            self.rows[agent_id] = new
+        return self.state(agent_id)
+
+    def with_expired_status(self, now: datetime) -> list[str]:
+        return [
+            a
+            for a, st in self.rows.items()
+            if st.availability.until is not None and st.availability.until <= now
+        ]
 
     def claim(self, agent_id: str, call_id: str) -> bool:
-        if self.busy.get(agent_id, call_id) != call_id:
+        busy = self.state(agent_id).busy_call_id
+        if busy and busy != call_id:
             return False
-        self.busy[agent_id] = call_id
+        self.set_busy(agent_id, call_id)
         return True
 
     def release(self, agent_id: str, call_id: str) -> bool:
-        if self.busy.get(agent_id) == call_id:
-            del self.busy[agent_id]
+        if self.state(agent_id).busy_call_id == call_id:
+            self.set_busy(agent_id, None)
             return True
         return False
 
-    def free_among(self, agent_ids: tuple[str, ...]) -> set[str]:
-        return {a for a in agent_ids if a not in self.busy}
-
-    def note_call(self, agent_id: str, call_id: str) -> None:
-        self.latest[agent_id] = call_id
+    def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
+        self.rows[agent_id] = replace(self.state(agent_id), latest_call_id=call_id)
+        calls = self.history.setdefault(agent_id, [])
+        if call_id not in calls:
+            calls.insert(0, call_id)
 
     def latest_call(self, agent_id: str) -> str | None:
-        return self.latest.get(agent_id)
+        return self.state(agent_id).latest_call_id
+
+    def recent_calls(self, agent_id: str, limit: int) -> list[str]:
+        return self.history.get(agent_id, [])[:limit]
 
 
 @dataclass

@@ -96,3 +96,28 @@ def test_a_mid_call_event_without_time_is_refused() -> None:
     ).encode()
     with pytest.raises(InvalidInput):
         acs_events.call_events(body)
+
+
+def test_a_recording_event_keeps_a_server_call_id_with_slashes() -> None:
+    server = "aHR0cHM6Ly9hY3M/aT0x/ZT1lbQ=="
+    body = json.dumps(
+        [
+            {
+                "id": "r1",
+                "eventType": acs_events.RECORDING_READY,
+                "eventTime": "2026-11-25T09:01:00Z",
+                "subject": f"/recording/call/c1/serverCallId/{server}/recordingId/rec-9",
+                "data": {
+                    "recordingStorageInfo": {
+                        "recordingChunks": [
+                            {"documentId": "d1", "contentLocation": "https://x/content"}
+                        ]
+                    },
+                    "recordingDurationMs": 61000,
+                },
+            }
+        ]
+    ).encode()
+    [event] = acs_events.event_grid_events(body)
+    ready = acs_events.recording_ready(event)
+    assert (ready.server_call_id, ready.recording_id) == (server, "rec-9")

@@ -167,7 +167,8 @@ def test_a_declined_direct_call_is_hung_up_and_makes_no_activity() -> None:
 
 def test_a_call_waits_when_everyone_is_busy_and_goes_to_the_first_freed_agent() -> None:
     w = World()
-    w.agents.busy = {"anna": "other-1", "ben": "other-2"}
+    w.agents.set_busy("anna", "other-1")
+    w.agents.set_busy("ben", "other-2")
     call_id = w.incoming()
     w.event(call_id, "CallConnected", 1)
     assert w.telephony.named("add") == [] and w.waiting.queues["sales"] == [call_id]

@@ -1,0 +1,125 @@
+"""The agent's availability (§1.2.1) and pool activation, as the web phone panel sets them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from shared.domain.availability import (
+    AgentState,
+    StatusCatalog,
+    choose,
+    effective,
+    takes_pool_calls,
+)
+from shared.domain.directory import E164, Agent, Directory
+from shared.errors import FieldError, Unprocessable
+from shared.services.ports import AgentStates
+
+UNSET: Any = object()
+
+
+class Presence:
+    def __init__(
+        self,
+        agents: AgentStates,
+        directory: Directory,
+        catalog: StatusCatalog,
+        *,
+        on_free: Callable[[str, datetime], None] | None = None,
+    ) -> None:
+        self.agents, self.directory, self.catalog = agents, directory, catalog
+        # Called when an agent may now take pool calls, so waiting callers reach them at once.
+        self.on_free = on_free
+
+    def availability(self, agent: Agent, now: datetime) -> dict[str, Any]:
+        return self._view(agent, self.agents.state(agent.id), now)
+
+    def set_availability(
+        self,
+        agent: Agent,
+        now: datetime,
+        *,
+        status: str | None = None,
+        forward_to: str | None = UNSET,
+    ) -> dict[str, Any]:
+        errors = []
+        if status is not None and self.catalog.type_of(status) is None:
+            errors.append(FieldError("status", f"one of {sorted(self.catalog.statuses)}"))
+        if forward_to not in (UNSET, None, "") and not E164.match(str(forward_to)):
+            errors.append(FieldError("forwardTo", "an E.164 number, e.g. +358401234567"))
+        if errors:
+            raise Unprocessable(
+                "; ".join(f"{e.field} must be {e.message}" for e in errors), errors=errors
+            )
+
+        def change(state: AgentState) -> AgentState:
+            if status is not None:
+                state = replace(
+                    state, availability=choose(state.availability, status, self.catalog, now)
+                )
+            if forward_to is not UNSET:
+                state = replace(state, forward_to=forward_to or None)
+            return state
+
+        state = self.agents.update(agent.id, change)
+        self._offer_waiting(agent.id, state, now)
+        return self._view(agent, state, now)
+
+    def _offer_waiting(self, agent_id: str, state: AgentState, now: datetime) -> None:
+        if (
+            self.on_free
+            and not state.busy_call_id
+            and takes_pool_calls(effective(state.availability, now))
+        ):
+            self.on_free(agent_id, now)
+
+    def _view(self, agent: Agent, state: AgentState, now: datetime) -> dict[str, Any]:
+        current = effective(state.availability, now)
+        return {
+            "status": current.status,
+            "type": current.type.value,
+            "until": current.until.isoformat().replace("+00:00", "Z") if current.until else None,
+            "returnsTo": current.then_status if current.until else None,
+            "forwardTo": state.forward_to or agent.forward_to,
+            "statuses": [{"name": n, "type": t.value} for n, t in self.catalog.statuses.items()],
+        }
+
+    def pools(self, agent: Agent) -> dict[str, Any]:
+        state = self.agents.state(agent.id)
+        return {
+            "pools": [
+                {"poolId": p.id, "name": p.name, "active": state.active_in(p.id)}
+                for p in self.directory.pools_of(agent.id)
+            ]
+        }
+
+    def set_pools(self, agent: Agent, changes: dict[str, bool], now: datetime) -> dict[str, Any]:
+        mine = {p.id for p in self.directory.pools_of(agent.id)}
+        unknown = sorted(set(changes) - mine)
+        if unknown:
+            raise Unprocessable(
+                f"not a member of {unknown}",
+                errors=[FieldError(f"pools.{p}", "not one of your pools") for p in unknown],
+            )
+
+        def change(state: AgentState) -> AgentState:
+            inactive = set(state.inactive_pools)
+            for pool_id, active in changes.items():
+                (inactive.discard if active else inactive.add)(pool_id)
+            return replace(state, inactive_pools=frozenset(inactive))
+
+        self._offer_waiting(agent.id, self.agents.update(agent.id, change), now)
+        return self.pools(agent)
+
+    def sweep(self, now: datetime) -> int:
+        """Housekeeping: write back the status every expired Lunch has returned to."""
+        swept = 0
+        for agent_id in self.agents.with_expired_status(now):
+            self.agents.update(
+                agent_id, lambda s: replace(s, availability=effective(s.availability, now))
+            )
+            swept += 1
+        return swept

@@ -1,0 +1,50 @@
+"""The web phone's single session (§1.4): start, heartbeat, end, takeover."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.domain import sessions
+from shared.domain.directory import Agent
+from shared.domain.sessions import Lease
+from shared.errors import Conflict
+from shared.services.ports import SessionLeases
+
+
+class WebPhoneSessions:
+    def __init__(self, leases: SessionLeases, lease_seconds: int) -> None:
+        self.leases, self.lease_seconds = leases, lease_seconds
+
+    def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> dict[str, Any]:
+        session_id = str(uuid.uuid4())
+        lease = self.leases.swap(
+            agent.id,
+            lambda current: sessions.start(
+                current, session_id, now, self.lease_seconds, takeover=takeover
+            ),
+        )
+        if lease is None or lease.session_id != session_id:
+            raise Conflict(sessions.ALREADY_ACTIVE)
+        return _view(lease, self.lease_seconds)
+
+    def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> dict[str, Any]:
+        lease = self.leases.swap(
+            agent.id, lambda current: sessions.renew(current, session_id, now, self.lease_seconds)
+        )
+        if lease is None or lease.session_id != session_id:
+            raise Conflict(sessions.ALREADY_ACTIVE)
+        return _view(lease, self.lease_seconds)
+
+    def end(self, agent: Agent, session_id: str) -> None:
+        self.leases.remove(agent.id, session_id)
+
+
+def _view(lease: Lease, lease_seconds: int) -> dict[str, Any]:
+    return {
+        "sessionId": lease.session_id,
+        "leaseSeconds": lease_seconds,
+        "startedAt": lease.started_at.isoformat().replace("+00:00", "Z"),
+        "expiresAt": lease.expires_at.isoformat().replace("+00:00", "Z"),
+    }
