@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration e2e bench demo clean
+.PHONY: setup run test lint typecheck unit integration e2e bench demo clean dataverse-setup
 
 # The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -43,6 +43,10 @@ test: lint typecheck unit integration e2e
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# The enrichment's custom columns on phonecall (docs/dataverse-setup.md); a second run changes nothing.
+dataverse-setup: setup
+	$(PY) scripts/dataverse_setup.py
 
 demo: setup
 	$(PY) scripts/demo.py

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
+from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
 from shared.adapters.repositories import (
@@ -20,11 +22,17 @@ from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
 from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
+from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
 from shared.services.access import Access
 from shared.services.agent_calls import AgentCalls
+from shared.services.call_control import CallControl
+from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
+from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
+from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
 from shared.services.presence import Presence
+from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
 
 
@@ -168,7 +176,7 @@ def call_flow() -> CallFlow:
         waiting=TableWaitingCalls(table_store()),
         telephony=telephony(),
         crm=crm(),
-        enrichment=QueueEnrichment(queue_sender()),
+        enrichment=enrichment_queue(),
         options=CallFlowOptions(
             public_base_url=s.public_base_url,
             callback_secret=s.callback_secret.encode(),
@@ -203,6 +211,46 @@ def recordings() -> TableRecordings:
     return TableRecordings(table_store())
 
 
+# ---------------------------------------------------------------------- enrichment, recordings
+
+
+@cache
+def enrichment_queue() -> QueueEnrichment:
+    return QueueEnrichment(queue_sender(), jitter_seconds=settings().enrich_jitter_seconds)
+
+
+@cache
+def enrichment() -> ActivityEnrichment:
+    s = settings()
+    return ActivityEnrichment(
+        calls=call_repository(),
+        recordings=recordings(),
+        writer=DataverseActivityEnrichment(
+            dataverse_client(), EnrichmentColumns(s.dataverse_publisher_prefix)
+        ),
+        progress=TableEnrichmentLog(table_store()),
+        queue=enrichment_queue(),
+        options=EnrichmentOptions(
+            public_base_url=s.public_base_url,
+            policy=EnrichmentPolicy(
+                base_delay_seconds=s.enrich_delay_seconds,
+                max_wait_seconds=s.enrich_max_wait_seconds,
+                complete_activity=s.enrich_complete_activity,
+            ),
+            max_dequeue_count=s.queue_max_dequeue_count,
+        ),
+    )
+
+
+@cache
+def recording_playback() -> RecordingPlayback:
+    s = settings()
+    content = AcsRecordingContent(
+        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+    )
+    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+
+
 # ---------------------------------------------------------------------- the agent's phone
 
 
@@ -222,3 +270,98 @@ def presence() -> Presence:
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
     return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
+
+
+@cache
+def call_control() -> CallControl:
+    s = settings()
+    return CallControl(
+        calls=call_repository(),
+        agents=agent_states(),
+        telephony=telephony(),
+        directory=s.directory,
+        views=agent_calls(),
+        hold_music_url=s.hold_music_url,
+        default_region=s.phone_default_region,
+    )
+
+
+# ---------------------------------------------------------------------- callbacks (§5)
+
+
+@cache
+def callbacks() -> CallbackService:
+    from shared.adapters.callback_store import QueueCallbackSignals, TableCallbackStore
+    from shared.adapters.dataverse_batch import DataverseCallbacks
+
+    s = settings()
+    tokens = ClientCredentialsTokenProvider(
+        s.entra_authority_host,
+        s.entra_tenant_id,
+        s.dataverse_client_id,
+        s.dataverse_client_secret,
+        f"{s.dataverse_url}/.default",
+        s.ca_bundle,
+    )
+    # Its own client: a $batch of CALLBACK_BATCH_SIZE change sets runs longer than one call.
+    client = DataverseClient(
+        s.dataverse_url,
+        tokens.token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=max(s.http_timeout_seconds, 120),
+    )
+    return CallbackService(
+        store=TableCallbackStore(table_store()),
+        crm=DataverseCallbacks(client),
+        signals=QueueCallbackSignals(queue_sender()),
+        options=CallbackOptions(
+            lists=s.callback_lists,
+            pool_names={p.id: p.name for p in s.service_pools},
+            default_region=s.phone_default_region,
+            immediate=s.callback_immediate,
+            claim_seconds=s.callback_claim_seconds,
+            batch_size=s.callback_batch_size,
+        ),
+    )
+
+
+# ---------------------------------------------------------------------- enterprise calls (§4)
+
+
+@cache
+def enterprise_sync() -> EnterpriseSync:
+    from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
+    from shared.adapters.enterprise_state import TableSyncState
+    from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
+    from shared.domain.enterprise_calls import Rules, user_map
+
+    s = settings()
+    graph_tokens = ClientCredentialsTokenProvider(
+        s.entra_authority_host,
+        s.entra_tenant_id,
+        s.dataverse_client_id,
+        s.dataverse_client_secret,
+        GRAPH_SCOPE,
+        s.ca_bundle,
+    )
+    graph = GraphClient(
+        s.graph_url,
+        graph_tokens.token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+    )
+    return EnterpriseSync(
+        call_records=GraphCallRecords(graph),
+        crm=DataverseEnterpriseCrm(dataverse_client()),
+        state=TableSyncState(table_store()),
+        users=user_map(s.enterprise_users, s.agents),
+        options=SyncOptions(
+            rules=Rules(
+                min_duration_seconds=s.enterprise_min_duration_seconds,
+                match_margin_seconds=s.enterprise_match_margin_seconds,
+                include_accounts_leads=s.enterprise_include_accounts_leads,
+                default_region=s.phone_default_region,
+            ),
+            overlap_seconds=s.enterprise_overlap_seconds,
+        ),
+    )

@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from shared.domain.callbacks import CallbackList, parse_callback_lists
 from shared.domain.directory import (
     Agent,
     Directory,
@@ -21,6 +22,7 @@ from shared.domain.directory import (
     parse_agents,
     parse_pools,
 )
+from shared.domain.enterprise_calls import EnterpriseUser, parse_enterprise_users
 
 
 class ConfigError(ValueError):
@@ -347,6 +349,110 @@ SETTINGS: dict[str, Setting] = {
             "Random spread (plus or minus) around that delay.",
         ),
         Setting(
+            "ENRICH_MAX_WAIT_SECONDS",
+            _int_between(0, 86400),
+            "600",
+            "How long after a call the enrichment waits for its recording (or activity); then "
+            "the metrics are written without the link and the reason is kept on the call.",
+        ),
+        Setting(
+            "ENRICH_COMPLETE_ACTIVITY",
+            _bool,
+            "true",
+            "Complete the Phone Call (Made / Received) in the enrichment's PATCH; false leaves "
+            "it open for the agent.",
+        ),
+        Setting(
+            "QUEUE_MAX_DEQUEUE_COUNT",
+            _int_between(1, 100),
+            "5",
+            "Must equal host.json extensions.queues.maxDequeueCount: at that attempt a failing "
+            "enrichment is recorded as moved to the poison queue.",
+        ),
+        Setting(
+            "CALLBACK_LISTS",
+            parse_callback_lists,
+            "{}",
+            'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
+            '"enabled": true}} (see docs/callbacks.md).',
+        ),
+        Setting(
+            "CALLBACK_POLL_SCHEDULE",
+            _ncrontab,
+            "0 */15 * * * *",
+            "When open callback requests are imported into D365 (NCRONTAB, UTC). The host "
+            "resolves %CALLBACK_POLL_SCHEDULE% itself, so set it as an app setting.",
+        ),
+        Setting(
+            "CALLBACK_IMMEDIATE",
+            _bool,
+            "true",
+            "Import each captured callback request at once (a queue message); the timer stays "
+            "the safety net. false: polling only.",
+        ),
+        Setting(
+            "CALLBACK_CLAIM_SECONDS",
+            _int_between(60, 3600),
+            "300",
+            "How long an import run holds the requests it works on; a claim older than this "
+            "is taken as left by a dead run.",
+        ),
+        Setting(
+            "CALLBACK_BATCH_SIZE",
+            _int_between(1, 250),
+            "100",
+            "Callback requests imported per Dataverse $batch (two requests per batch).",
+        ),
+        Setting(
+            "GRAPH_URL",
+            _https_url,
+            "https://graph.microsoft.com",
+            "Microsoft Graph endpoint (Teams call records; tokens are for "
+            "https://graph.microsoft.com with the Dataverse app registration).",
+        ),
+        Setting(
+            "ENTERPRISE_SYNC_SCHEDULE",
+            _ncrontab,
+            "0 */5 * * * *",
+            "When Teams PSTN calls are read from Graph (NCRONTAB, UTC). The host resolves "
+            "%ENTERPRISE_SYNC_SCHEDULE% itself, so set it as an app setting.",
+        ),
+        Setting(
+            "ENTERPRISE_USERS",
+            parse_enterprise_users,
+            "[]",
+            "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
+            "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
+            "docs/enterprise-calls.md).",
+        ),
+        Setting(
+            "ENTERPRISE_MIN_DURATION_SECONDS",
+            _int_between(0, 86400),
+            "1",
+            "Enterprise calls shorter than this (connected seconds) are not imported.",
+        ),
+        Setting(
+            "ENTERPRISE_MATCH_MARGIN_SECONDS",
+            _int_between(0, 3600),
+            "120",
+            "A Phone Call of the same user and number starting this close to an enterprise "
+            "call means it is already logged (by the web phone): not imported again.",
+        ),
+        Setting(
+            "ENTERPRISE_INCLUDE_ACCOUNTS_LEADS",
+            _bool,
+            "false",
+            "Also import enterprise calls whose other party is an account or a lead (not only "
+            "a contact).",
+        ),
+        Setting(
+            "ENTERPRISE_OVERLAP_SECONDS",
+            _int_between(0, 7 * 86400),
+            "86400",
+            "Each Teams sync re-reads this far behind its watermark, for call records Graph "
+            "publishes late; re-read records cost no Dataverse request.",
+        ),
+        Setting(
             "HTTP_TIMEOUT_SECONDS",
             _int_between(1, 120),
             "15",
@@ -399,6 +505,21 @@ class Settings:
     recording_enabled: bool
     enrich_delay_seconds: int
     enrich_jitter_seconds: int
+    enrich_max_wait_seconds: int
+    enrich_complete_activity: bool
+    queue_max_dequeue_count: int
+    callback_lists: tuple[CallbackList, ...]
+    callback_poll_schedule: str
+    callback_immediate: bool
+    callback_claim_seconds: int
+    callback_batch_size: int
+    graph_url: str
+    enterprise_sync_schedule: str
+    enterprise_users: tuple[EnterpriseUser, ...]
+    enterprise_min_duration_seconds: int
+    enterprise_match_margin_seconds: int
+    enterprise_include_accounts_leads: bool
+    enterprise_overlap_seconds: int
     http_timeout_seconds: int
     health_timeout_seconds: int
 
@@ -449,6 +570,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{name} {exc}")
     if "agents" in values and "service_pools" in values:
         problems.extend(check_directory(Directory(values["agents"], values["service_pools"])))
+    if "service_pools" in values and "callback_lists" in values:
+        known_lists = {c.id for c in values["callback_lists"]}
+        problems.extend(
+            f"SERVICE_POOLS pool {p.id!r} offers callbacks to {p.callback.list_id!r}, "
+            "which CALLBACK_LISTS does not define"
+            for p in values["service_pools"]
+            if p.callback is not None and p.callback.list_id not in known_lists
+        )
     if problems:
         raise ConfigError(problems)
     return Settings(**values)

@@ -58,6 +58,16 @@ class Unprocessable(Problem):
     title = "Unprocessable input"
 
 
+class TelephonyError(Conflict):
+    """ACS refused an operation (e.g. the participant is already gone): status and code."""
+
+    title = "The phone service refused the operation"
+
+    def __init__(self, operation: str, status: int | None, code: str | None) -> None:
+        super().__init__(f"ACS {operation} failed: {status} {code or ''}".strip())
+        self.status, self.code = status, code
+
+
 class DependencyUnavailable(Problem):
     """A dependency (Dataverse, ACS, storage) is down or throttling; try again later."""
 

@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.fixtures.host",
     "tests.fixtures.acs",
     "tests.fixtures.entra_dataverse",
+    "tests.fixtures.graph",
     "tests.fixtures.product",
 ]

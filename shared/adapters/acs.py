@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, TelephonyError
 
 if TYPE_CHECKING:
     from azure.communication.callautomation import CallAutomationClient
@@ -14,12 +14,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class TelephonyError(Exception):
-    """ACS refused an operation (e.g. the call is already gone); carries status and code."""
-
-    def __init__(self, operation: str, status: int | None, code: str | None) -> None:
-        super().__init__(f"ACS {operation} failed: {status} {code or ''}".strip())
-        self.status, self.code = status, code
+# The SDK's DtmfTone values for each key of the keypad.
+_DTMF_NAMES = {
+    **dict(
+        zip(
+            "0123456789",
+            ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+            strict=True,
+        )
+    ),
+    "*": "asterisk",
+    "#": "pound",
+    "A": "a",
+    "B": "b",
+    "C": "c",
+    "D": "d",
+}
 
 
 class AcsTelephony:
@@ -168,3 +178,70 @@ class AcsTelephony:
             ),
         )
         return str(result.recording_id)
+
+    def _connection(self, connection_id: str) -> Any:
+        return self.client.get_call_connection(connection_id)
+
+    def hold(self, connection_id: str, target: str, *, music_url: str | None) -> None:
+        from azure.communication.callautomation import FileSource
+
+        music = FileSource(music_url) if music_url else None
+        self._call(
+            "hold",
+            lambda: self._connection(connection_id).hold(
+                self._identifier(target), play_source=music, operation_context="hold"
+            ),
+        )
+
+    def unhold(self, connection_id: str, target: str) -> None:
+        self._call(
+            "unhold",
+            lambda: self._connection(connection_id).unhold(
+                self._identifier(target), operation_context="unhold"
+            ),
+        )
+
+    def mute(self, connection_id: str, target: str) -> None:
+        self._call(
+            "mute",
+            lambda: self._connection(connection_id).mute_participant(
+                self._identifier(target), operation_context="mute"
+            ),
+        )
+
+    def send_dtmf(self, connection_id: str, tones: str, target: str) -> None:
+        self._call(
+            "send DTMF",
+            lambda: self._connection(connection_id).send_dtmf_tones(
+                [_DTMF_NAMES[t] for t in tones], self._identifier(target), operation_context="dtmf"
+            ),
+        )
+
+    def transfer(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        transferee: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> None:
+        self._call(
+            "transfer",
+            lambda: self._connection(connection_id).transfer_call_to_participant(
+                self._identifier(target),
+                transferee=self._identifier(transferee),
+                operation_context=operation_context,
+                source_caller_id_number=self._phone(caller_id),
+            ),
+        )
+
+    def remove_participant(
+        self, connection_id: str, target: str, *, operation_context: str
+    ) -> None:
+        self._call(
+            "remove participant",
+            lambda: self._connection(connection_id).remove_participant(
+                self._identifier(target), operation_context=operation_context
+            ),
+        )

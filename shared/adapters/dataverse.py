@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.domain.activity import PhoneCallActivity
-from shared.domain.customers import CustomerEntity, CustomerRef
+from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
 from shared.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -269,6 +269,40 @@ class DataverseCrm:
                     )
                 )
         return tuple(found)
+
+    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
+        paths = []
+        for entity, columns in PHONE_COLUMNS.items():
+            name_column = NAME_COLUMN[entity]
+            if phone:
+                condition = " or ".join(f"{c} eq {_odata_string(phone)}" for c in columns)
+            else:
+                condition = f"contains({name_column},{_odata_string(name or '')})"
+            select = ",".join((f"{entity.value}id", name_column, *columns[:2]))
+            paths.append(
+                f"{ENTITY_SET[entity]}?$select={select}"
+                f"&$filter={quote(condition, safe='')}&$orderby={name_column}&$top={top}"
+            )
+        found: list[DirectoryEntry] = []
+        for entity, response in zip(PHONE_COLUMNS, self.client.batch_get(paths), strict=True):
+            if response.status >= 400:
+                raise _error(
+                    response.status,
+                    json.dumps(response.body)
+                    if isinstance(response.body, dict)
+                    else str(response.body),
+                )
+            for row in response.body.get("value", []):
+                number = next((row[c] for c in PHONE_COLUMNS[entity] if row.get(c)), None)
+                found.append(
+                    DirectoryEntry(
+                        entity.value,
+                        row[f"{entity.value}id"],
+                        row.get(NAME_COLUMN[entity]) or "",
+                        number,
+                    )
+                )
+        return found
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
         try:

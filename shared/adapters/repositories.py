@@ -10,7 +10,15 @@ from typing import Any
 
 from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore
 from shared.domain.availability import AVAILABLE, AgentState, Availability, AvailabilityType
-from shared.domain.calls import Call, CallKind, Direction, Offer, OfferOutcome
+from shared.domain.calls import (
+    Call,
+    CallKind,
+    Consult,
+    ConsultState,
+    Direction,
+    Offer,
+    OfferOutcome,
+)
 from shared.domain.customers import CustomerRef
 from shared.domain.sessions import Lease
 
@@ -25,7 +33,7 @@ _DATES = ("arrived_at", "app_connected_at", "first_answered_at", "ended_at", "pa
 def call_to_entity(call: Call) -> Entity:
     entity: Entity = {"PartitionKey": call.call_id, "RowKey": CALL_ROW}
     for key, value in asdict(call).items():
-        if key in ("offers", "candidates", "picked", "tried"):
+        if key in ("offers", "candidates", "picked", "tried", "consult"):
             continue
         if value is not None:
             entity[key] = value.value if isinstance(value, Direction | CallKind) else value
@@ -33,6 +41,19 @@ def call_to_entity(call: Call) -> Entity:
     entity["picked"] = json.dumps(call.picked.to_json() if call.picked else None)
     entity["tried"] = json.dumps(list(call.tried))
     entity["offers"] = json.dumps([_offer_json(o) for o in call.offers])
+    consult = call.consult
+    entity["consult"] = json.dumps(
+        {
+            "n": consult.n,
+            "target": consult.target,
+            "agentId": consult.agent_id,
+            "blind": consult.blind,
+            "invitationId": consult.invitation_id,
+            "state": consult.state.value,
+        }
+        if consult
+        else None
+    )
     return entity
 
 
@@ -100,6 +121,23 @@ def call_from_entity(entity: Entity) -> Call:
         recording_requested=bool(entity.get("recording_requested", False)),
         recording_id=entity.get("recording_id"),
         disposition=entity.get("disposition"),
+        held=bool(entity.get("held", False)),
+        muted=bool(entity.get("muted", False)),
+        consult=_consult_from(json.loads(entity.get("consult") or "null")),
+        agent_target_override=entity.get("agent_target_override"),
+    )
+
+
+def _consult_from(data: dict[str, Any] | None) -> Consult | None:
+    if not data:
+        return None
+    return Consult(
+        data["n"],
+        data["target"],
+        data.get("agentId"),
+        bool(data["blind"]),
+        ConsultState(data["state"]),
+        data.get("invitationId"),
     )
 
 
@@ -337,15 +375,29 @@ class TableWaitingCalls:
 
 
 class QueueEnrichment:
-    """Schedules the delayed enrichment of a call's activity (issue: enrichment)."""
+    """Schedules the delayed enrichment of a call's activity: the delay plus or minus the
+    jitter (ENRICH_JITTER_SECONDS), so calls that end together do not reach Dataverse together."""
 
     QUEUE = "enrichment"
 
-    def __init__(self, sender: Any) -> None:
-        self.sender = sender
+    def __init__(
+        self,
+        sender: Any,
+        *,
+        jitter_seconds: int = 0,
+        randint: Callable[[int, int], int] | None = None,
+    ) -> None:
+        import random
 
-    def schedule(self, call_id: str, *, delay_seconds: int) -> None:
-        self.sender.send(self.QUEUE, {"callId": call_id}, delay_seconds=delay_seconds)
+        self.sender = sender
+        self.jitter_seconds = jitter_seconds
+        self._randint = randint or random.randint
+
+    def schedule(self, call_id: str, *, delay_seconds: int, jitter: bool = True) -> None:
+        """Enqueue `{"callId": ...}`; `jitter=False` keeps the delay exact (re-queues)."""
+        spread = self.jitter_seconds if jitter else 0
+        delay = delay_seconds + (self._randint(-spread, spread) if spread else 0)
+        self.sender.send(self.QUEUE, {"callId": call_id}, delay_seconds=max(0, delay))
 
 
 RECORDINGS = "recordings"

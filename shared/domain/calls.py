@@ -72,6 +72,34 @@ class Offer:
         return f"offer:{self.n}"
 
 
+class ConsultState(StrEnum):
+    RINGING = "ringing"
+    CONNECTED = "connected"  # consulted transfer: the agent talks to the target
+    COMPLETED = "completed"  # the target has the customer now
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Consult:
+    """A transfer: direct (`blind`) or consulted (the customer on hold meanwhile)."""
+
+    n: int
+    target: str
+    agent_id: str | None
+    blind: bool
+    state: ConsultState = ConsultState.RINGING
+    invitation_id: str | None = None
+
+    @property
+    def context(self) -> str:
+        return f"{'transfer' if self.blind else 'consult'}:{self.n}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (ConsultState.RINGING, ConsultState.CONNECTED)
+
+
 @dataclass(frozen=True)
 class CallEvent:
     """A mid-call event, as much of it as the domain needs."""
@@ -116,6 +144,10 @@ class Call:
     recording_requested: bool = False
     recording_id: str | None = None
     disposition: str | None = None  # "forward" / "busy": diverted before it was answered
+    held: bool = False  # the customer is on hold (they hear music)
+    muted: bool = False  # the agent's microphone is muted in the call
+    consult: Consult | None = None  # a transfer in progress or done (§1.3)
+    agent_target_override: str | None = None  # who talks to the customer after a transfer
 
     # ------------------------------------------------------------------ derived
 
@@ -169,6 +201,27 @@ class Call:
         if self.first_answered_at is None:
             return None
         return max(0, round((self.first_answered_at - self.arrived_at).total_seconds()))
+
+    @property
+    def customer_target(self) -> str | None:
+        """The customer's raw id in the call."""
+        return self.peer_target if self.direction is Direction.INBOUND else _answered_target(self)
+
+    @property
+    def agent_target(self) -> str | None:
+        """The raw id of whoever serves the customer now (a transfer target after a transfer)."""
+        if self.agent_target_override:
+            return self.agent_target_override
+        return _answered_target(self) if self.direction is Direction.INBOUND else self.peer_target
+
+    @property
+    def serving_agent_id(self) -> str | None:
+        """The agent serving the customer now: a colleague who took a transfer, else the
+        agent who answered (inbound) or dialled (outbound)."""
+        consult = self.consult
+        if consult is not None and consult.state is ConsultState.COMPLETED and consult.agent_id:
+            return consult.agent_id
+        return self.talk_agent_id
 
     @property
     def talk_agent_id(self) -> str | None:
@@ -230,14 +283,44 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             call = replace(call, participants_sequence=event.sequence or 0)
             if call.first_answered_at is None or event.at < call.first_answered_at:
                 return call  # a roster from before the answer says nothing about leaving
-            parties = {_answered_target(call), call.peer_target} - {None}
+            parties = {call.customer_target, call.agent_target} - {None}
             if not parties <= set(event.participants) and call.party_left_at is None:
                 return replace(call, party_left_at=event.at)
             return call
+        case (
+            "AddParticipantSucceeded"
+            | "AddParticipantFailed"
+            | "CallTransferAccepted"
+            | ("CallTransferFailed")
+        ) if _consult_of(call, event.operation_context) is not None:
+            return _consult_event(call, event.type)
         case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
             return replace(call, ended_at=_earliest(call.ended_at, event.at))
         case _:
             return call
+
+
+def _consult_of(call: Call, context: str | None) -> Consult | None:
+    consult = call.consult
+    return consult if consult is not None and consult.context == context else None
+
+
+def _consult_event(call: Call, kind: str) -> Call:
+    consult = call.consult
+    assert consult is not None
+    if kind == "AddParticipantSucceeded" and consult.state is ConsultState.RINGING:
+        return replace(call, consult=replace(consult, state=ConsultState.CONNECTED))
+    if kind == "CallTransferAccepted" and consult.state is not ConsultState.COMPLETED:
+        return replace(
+            call,
+            consult=replace(consult, state=ConsultState.COMPLETED),
+            agent_target_override=consult.target,
+        )
+    if kind in ("AddParticipantFailed", "CallTransferFailed") and consult.state in (
+        ConsultState.RINGING,
+    ):
+        return replace(call, consult=replace(consult, state=ConsultState.FAILED))
+    return call
 
 
 def _answered_target(call: Call) -> str | None:

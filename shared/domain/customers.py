@@ -28,6 +28,19 @@ class CustomerRef:
         return cls(CustomerEntity(data["entity"]), data["id"], data.get("name", ""))
 
 
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A row of the web phone's contact directory: a D365 record or a colleague."""
+
+    kind: str  # contact, account, lead, colleague
+    id: str
+    name: str
+    phone: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "id": self.id, "name": self.name, "phone": self.phone}
+
+
 class Identification(StrEnum):
     SINGLE = "single"
     SEVERAL = "several"

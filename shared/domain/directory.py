@@ -35,6 +35,15 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class PoolCallback:
+    """When a pool offers its callers a callback (§5), and the callback list it goes to."""
+
+    list_id: str
+    offer_after_seconds: int | None = None  # None: not offered while waiting
+    when_closed: bool = False  # offered whenever the pool is closed
+
+
+@dataclass(frozen=True)
 class ServicePool:
     """A voice queue: its numbers, members in offer order, and how long each offer rings."""
 
@@ -44,6 +53,7 @@ class ServicePool:
     members: tuple[str, ...]
     ring_timeout_seconds: int = 20
     record: bool | None = None  # None: the RECORDING_ENABLED setting decides
+    callback: PoolCallback | None = None  # None: this pool offers no callback
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,27 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
     return tuple(agents)
 
 
+def _pool_callback(value: object, where: str, problems: list[str]) -> PoolCallback | None:
+    """A pool's `"callback": {"list", "offerAfterSeconds", "whenClosed"}` (docs/callbacks.md)."""
+    if value is None:
+        return None
+    r = _Reader(value, f"{where}.callback", problems)
+    list_id = r.text("list", AGENT_ID, what="a callback list id (see CALLBACK_LISTS)")
+    after = r.data.get("offerAfterSeconds")
+    if after is not None and (
+        not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= 3600
+    ):
+        problems.append(f"{where}.callback.offerAfterSeconds must be a whole number from 0 to 3600")
+        after = None
+    when_closed = r.data.get("whenClosed", False)
+    if not isinstance(when_closed, bool):
+        problems.append(f"{where}.callback.whenClosed must be true or false")
+        when_closed = False
+    if isinstance(value, dict) and after is None and not when_closed and "list" in value:
+        problems.append(f"{where}.callback needs offerAfterSeconds and/or whenClosed: true")
+    return PoolCallback(list_id, after, when_closed) if list_id else None
+
+
 def parse_pools(raw: str) -> tuple[ServicePool, ...]:
     """The SERVICE_POOLS setting: a JSON list of pools (see docs/configuration.md)."""
     problems: list[str] = []
@@ -179,6 +210,7 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
         if record is not None and not isinstance(record, bool):
             problems.append(f"[{i}].record must be true or false")
             record = None
+        callback = _pool_callback(r.data.get("callback"), f"[{i}]", problems)
         if pool_id:
             pools.append(
                 ServicePool(
@@ -188,6 +220,7 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
                     tuple(members),
                     timeout,
                     record,
+                    callback=callback,
                 )
             )
     if problems:

@@ -11,6 +11,7 @@ from shared.domain.calls import Call, Direction, OfferOutcome
 from shared.domain.customers import (
     CustomerEntity,
     CustomerRef,
+    DirectoryEntry,
     customer_of_record,
     identification,
     screen_pop,
@@ -123,6 +124,72 @@ class AgentCalls:
             "needsCompletion": True,
         }
 
+    def history(self, agent: Agent, limit: int) -> dict[str, Any]:
+        """The agent's recent calls, newest first (§1.3 call history)."""
+        items = []
+        for call_id in self.agents.recent_calls(agent.id, limit):
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            customer = customer_of_record(call.candidates, call.picked)
+            duration = None
+            if call.first_answered_at and call.ended_at:
+                duration = round((call.ended_at - call.first_answered_at).total_seconds())
+            items.append(
+                {
+                    "callId": call.call_id,
+                    "direction": call.direction.value,
+                    "number": call.customer_number,
+                    "name": customer.name if customer else None,
+                    "at": _iso(call.arrived_at),
+                    "durationSeconds": duration,
+                    "outcome": (call.outcome.value if call.outcome else call.phase.value),
+                    "answeredByYou": call.answered_by == agent.id
+                    or (call.direction is Direction.OUTBOUND and call.answered),
+                }
+            )
+        return {"calls": items}
+
+    def caller_ids(self, agent: Agent) -> dict[str, Any]:
+        return {
+            "callerIds": list(agent.caller_ids),
+            "default": agent.caller_ids[0] if agent.caller_ids else None,
+        }
+
+    def directory_search(self, query: str, limit: int, page: int) -> dict[str, Any]:
+        """D365 contacts, accounts and leads by name or number, and colleagues; paged."""
+        text = query.strip()
+        if len(text) < 2:
+            raise Unprocessable(
+                "q needs at least 2 characters", errors=[FieldError("q", "at least 2 characters")]
+            )
+        number = normalise(text, self.region) if any(ch.isdigit() for ch in text) else None
+        phone = number.value if number and number.valid else None
+        wanted = limit * page + 1  # one more than shown tells whether a next page exists
+        entries = self.crm.search(name=None if phone else text, phone=phone, top=wanted)
+        lowered = text.lower()
+        entries += [
+            DirectoryEntry(
+                "colleague",
+                a.id,
+                a.name,
+                (a.direct_numbers or (a.phone_number,))[0]
+                if (a.direct_numbers or a.phone_number)
+                else None,
+            )
+            for a in self.directory.agents
+            if (phone and phone in (*a.direct_numbers, a.phone_number))
+            or (not phone and lowered in a.name.lower())
+        ]
+        entries.sort(key=lambda e: (e.name.lower(), e.kind, e.id))
+        start = limit * (page - 1)
+        shown = entries[start : start + limit]
+        return {
+            "results": [e.to_json() for e in shown],
+            "page": page,
+            "nextPage": page + 1 if len(entries) > start + limit else None,
+        }
+
     # ------------------------------------------------------------------ writes
 
     def save_notes(self, agent: Agent, call_id: str, notes: str) -> dict[str, Any]:
@@ -206,7 +273,9 @@ class AgentCalls:
 
 def _acts_on(call: Call, agent: Agent) -> bool:
     """The dialling or dialled agent, the agent who answered, or the agent being rung now."""
-    if call.agent_id == agent.id or call.answered_by == agent.id:
+    if agent.id in (call.agent_id, call.answered_by, call.serving_agent_id):
+        return True
+    if call.consult is not None and call.consult.agent_id == agent.id:
         return True
     return any(o.agent_id == agent.id and o.outcome is OfferOutcome.PENDING for o in call.offers)
 

@@ -22,6 +22,7 @@ from shared.domain.calls import (
     Call,
     CallEvent,
     CallKind,
+    ConsultState,
     Direction,
     NextStep,
     OfferOutcome,
@@ -384,8 +385,10 @@ class CallFlow:
 
     def _release_agents(self, call: Call, now: datetime) -> None:
         """An ended call frees its agents; each freed agent takes the oldest waiting call."""
-        involved = {o.agent_id for o in call.offers if o.agent_id} | (
-            {call.agent_id} if call.agent_id else set()
+        involved = (
+            {o.agent_id for o in call.offers if o.agent_id}
+            | ({call.agent_id} if call.agent_id else set())
+            | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
         for agent_id in sorted(involved):
             if self.agents.release(agent_id, call.call_id):
@@ -400,6 +403,19 @@ class CallFlow:
                 continue
             if self.agents.release(agent_id, call.call_id):
                 self.dispatch_waiting(agent_id, now, skip=call.call_id)
+        consult = call.consult
+        if consult is None or not consult.agent_id:
+            return
+        # A transfer that failed frees the colleague; one that succeeded frees the agent who
+        # handed the call over.
+        if consult.state in (ConsultState.FAILED, ConsultState.CANCELLED):
+            freed = consult.agent_id
+        elif consult.state is ConsultState.COMPLETED:
+            freed = call.talk_agent_id or ""
+        else:
+            return
+        if freed and self.agents.release(freed, call.call_id):
+            self.dispatch_waiting(freed, now, skip=call.call_id)
 
     def dispatch_waiting(self, agent_id: str, now: datetime, skip: str | None = None) -> None:
         for pool in self.directory.pools_of(agent_id):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.activity import PhoneCallActivity
 from shared.domain.availability import AgentState
 from shared.domain.calls import Call
-from shared.domain.customers import CustomerRef
+from shared.domain.customers import CustomerRef, DirectoryEntry
+from shared.domain.enrichment import (
+    ActivityUpdate,
+    EnrichmentState,
+    RecordingAudio,
+    WriteResult,
+)
 from shared.domain.sessions import Lease
 
 
@@ -63,6 +69,30 @@ class Telephony(Protocol):
         """Start recording the call; returns the recording id."""
         ...
 
+    def hold(self, connection_id: str, target: str, *, music_url: str | None) -> None: ...
+
+    def unhold(self, connection_id: str, target: str) -> None: ...
+
+    def mute(self, connection_id: str, target: str) -> None: ...
+
+    def send_dtmf(self, connection_id: str, tones: str, target: str) -> None: ...
+
+    def transfer(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        transferee: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> None:
+        """Replace `transferee` in the call with `target` once the target answers."""
+        ...
+
+    def remove_participant(
+        self, connection_id: str, target: str, *, operation_context: str
+    ) -> None: ...
+
 
 class Crm(Protocol):
     """Dynamics 365 (Dataverse), as the call flows need it."""
@@ -73,6 +103,10 @@ class Crm(Protocol):
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
         """Create the activity; False when one with its id already exists (a repeat)."""
+        ...
+
+    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts and leads by name (contains) or phone (exact): one round trip."""
         ...
 
     def update_description(self, activity_id: str, description: str) -> bool:
@@ -155,6 +189,50 @@ class WaitingCalls(Protocol):
 
 class EnrichmentQueue(Protocol):
     def schedule(self, call_id: str, *, delay_seconds: int) -> None: ...
+
+
+class ActivityEnrichmentWriter(Protocol):
+    """The enrichment's one Dataverse write (and a read, only to settle a doubtful repeat)."""
+
+    def enrich(self, update: ActivityUpdate) -> WriteResult:
+        """One PATCH of an existing activity; CLOSED / MISSING instead of raising for those."""
+        ...
+
+    def carries(self, update: ActivityUpdate) -> bool:
+        """Whether the activity already holds what `update` writes (an earlier PATCH landed)."""
+        ...
+
+
+class EnrichmentLog(Protocol):
+    """The enrichment's progress on the call (its own row in the call's partition)."""
+
+    def get(self, call_id: str) -> EnrichmentState | None: ...
+
+    def change(
+        self, call_id: str, change: Callable[[EnrichmentState | None], EnrichmentState | None]
+    ) -> tuple[EnrichmentState | None, bool]:
+        """Apply `change` guarded by the row's ETag (retried on conflict); (state, changed)."""
+        ...
+
+
+class RecordingIndex(Protocol):
+    """RecordingFileStatusUpdated events kept by ACS server call id."""
+
+    def for_server_call(self, server_call_id: str) -> list[dict[str, Any]]: ...
+
+
+class EnrichmentRetries(Protocol):
+    """The enrichment queue, as its handler re-queues a message (exact delay, no jitter)."""
+
+    def schedule(self, call_id: str, *, delay_seconds: int, jitter: bool = True) -> None: ...
+
+
+class RecordingContent(Protocol):
+    """Recording files in ACS."""
+
+    def fetch(self, content_location: str, *, byte_range: str | None = None) -> RecordingAudio:
+        """The content (or a `bytes=` range); NotFound when ACS has none."""
+        ...
 
 
 class SessionLeases(Protocol):

@@ -64,6 +64,34 @@ class FakeTelephony:
         self.ops.append(("record", server_call_id))
         return f"rec-{server_call_id}"
 
+    def hold(self, connection_id: str, target: str, *, music_url: str | None) -> None:
+        self.ops.append(("hold", target))
+
+    def unhold(self, connection_id: str, target: str) -> None:
+        self.ops.append(("unhold", target))
+
+    def mute(self, connection_id: str, target: str) -> None:
+        self.ops.append(("mute", target))
+
+    def send_dtmf(self, connection_id: str, tones: str, target: str) -> None:
+        self.ops.append(("dtmf", tones, target))
+
+    def transfer(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        transferee: str,
+        operation_context: str,
+        caller_id: str | None = None,
+    ) -> None:
+        self.ops.append(("transfer", target, transferee, operation_context))
+
+    def remove_participant(
+        self, connection_id: str, target: str, *, operation_context: str
+    ) -> None:
+        self.ops.append(("remove", target, operation_context))
+
     def named(self, name: str) -> list[tuple[str, ...]]:
         return [op for op in self.ops if op[0] == name]
 
@@ -85,6 +113,9 @@ class FakeCrm:
             return False
         self.activities[activity.activity_id] = activity
         return True
+
+    def search(self, *, name: str | None, phone: str | None, top: int) -> list:
+        return []
 
     def update_description(self, activity_id: str, description: str) -> bool:
         from dataclasses import replace

@@ -1,0 +1,20 @@
+"""The enrichment queue trigger: recording link and pool metrics onto the Phone Call activity."""
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from functions.invocation import background_invocation
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="enrichment", connection="AzureWebJobsStorage")
+@background_invocation("queue")
+def enrich_activity(msg: func.QueueMessage) -> None:
+    from shared import composition  # wired on first use, not at cold start
+    from shared.services.enrichment import enrichment_message
+
+    # A malformed message raises: after maxDequeueCount it is kept in enrichment-poison.
+    message = enrichment_message(msg.get_body(), msg.id or "", msg.dequeue_count)
+    composition.enrichment().handle(message, datetime.now(UTC))

@@ -1,0 +1,207 @@
+"""Callback requests (§5): captured from callers, imported into D365 as Phone Calls, closed here."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from shared.domain.customers import CustomerRef, Identification, identification
+
+CALLBACK_NAMESPACE = uuid.UUID("0b7e4f52-95a1-4c3e-8d2a-6f1b3c9e7a10")
+SUBJECT = "Callback Request"  # §5: the subject of every callback Phone Call
+HANDLED_NOTE = "Handled by D365"  # §5: the note a request is closed with
+LIST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+NAME_MAX = 100
+NOTE_MAX = 1000
+DESCRIPTION_MAX = 2000  # phonecall.description in Dataverse
+
+
+class CallbackState(StrEnum):
+    OPEN = "open"
+    HANDLED = "handled"
+
+
+class CallbackSource(StrEnum):
+    """Where a request came from: a caller's key press in a pool, or the HTTP API."""
+
+    CALL = "call"
+    API = "api"
+
+
+@dataclass(frozen=True)
+class CallbackList:
+    """A callback list: the D365 queue its requests go to, and whether the import is on (§5)."""
+
+    id: str
+    queue_id: str
+    enabled: bool
+
+
+def parse_callback_lists(raw: str) -> tuple[CallbackList, ...]:
+    """The CALLBACK_LISTS setting: `{"<list id>": {"queueId": "<guid>", "enabled": true}}`."""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError('must be a JSON object: {"<list id>": {"queueId": ..., "enabled": ...}}')
+    problems: list[str] = []
+    lists: list[CallbackList] = []
+    for list_id, item in data.items():
+        if not LIST_ID.match(list_id):
+            problems.append(f"list id {list_id!r} must be letters, digits, '_', '.' or '-'")
+            continue
+        if not isinstance(item, dict):
+            problems.append(f"{list_id} must be an object with queueId and enabled")
+            continue
+        queue_id = item.get("queueId")
+        enabled = item.get("enabled", True)
+        if not isinstance(queue_id, str) or not GUID.match(queue_id):
+            problems.append(f"{list_id}.queueId must be the D365 queue's GUID")
+        if not isinstance(enabled, bool):
+            problems.append(f"{list_id}.enabled must be true or false")
+        unknown = sorted(set(item) - {"queueId", "enabled"})
+        if unknown:
+            problems.append(f"{list_id} has unknown keys {unknown}")
+        if isinstance(queue_id, str) and GUID.match(queue_id) and isinstance(enabled, bool):
+            lists.append(CallbackList(list_id, queue_id.lower(), enabled))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(lists)
+
+
+def callback_request_id(key: str) -> str:
+    """A deterministic request id: the same key (e.g. `call:<call id>`) is the same request."""
+    return str(uuid.uuid5(CALLBACK_NAMESPACE, f"request:{key}"))
+
+
+def request_id_for_call(call_id: str) -> str:
+    """The id of the callback a caller leaves during call `call_id` (one per call)."""
+    return callback_request_id(f"call:{call_id}")
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A caller's wish to be called back, as stored in its list until D365 takes it over."""
+
+    request_id: str
+    list_id: str
+    number: str  # E.164
+    requested_at: datetime
+    source: str
+    pool_id: str | None = None
+    name: str | None = None
+    note: str | None = None
+    state: CallbackState = CallbackState.OPEN
+    activity_id: str | None = None
+    handled_at: datetime | None = None
+    handled_note: str | None = None
+    identification: Identification | None = None
+    regarding: CustomerRef | None = None
+
+    @property
+    def activity_uuid(self) -> str:
+        """The Phone Call's activityid: derived from the request, so a repeat creates nothing."""
+        return str(uuid.uuid5(CALLBACK_NAMESPACE, f"activity:{self.request_id}"))
+
+    def handled(self, at: datetime, candidates: tuple[CustomerRef, ...] | None) -> CallbackRequest:
+        """This request closed on our side: D365 has its Phone Call now."""
+        found = candidates or ()
+        return replace(
+            self,
+            state=CallbackState.HANDLED,
+            activity_id=self.activity_uuid,
+            handled_at=at,
+            handled_note=HANDLED_NOTE,
+            identification=identification(found) if candidates is not None else None,
+            regarding=found[0] if len(found) == 1 else None,
+        )
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """An open request as the import sees it: who holds it (a claim) and how it went so far.
+
+    `version` is the storage's opaque version (an ETag): a claim is written only if the
+    request is unchanged since it was read.
+    """
+
+    request: CallbackRequest
+    version: str = ""
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+    def claimable(self, now: datetime) -> bool:
+        """Free, or held by a run whose claim has expired (that run is taken to be dead)."""
+        return self.claimed_until is None or self.claimed_until <= now
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run's hold on the requests it works on, until `until`."""
+
+    run_id: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class CallbackActivity:
+    """The Phone Call a request becomes (§5): subject, description, and the customer only
+    when exactly one record matched (Regarding and From); placed in the list's queue."""
+
+    activity_id: str
+    subject: str
+    description: str
+    phone_number: str
+    queue_id: str
+    customer: CustomerRef | None
+
+
+class WriteOutcome(StrEnum):
+    CREATED = "created"  # the Phone Call and its queue item were created now
+    EXISTED = "existed"  # an earlier run created them (its close did not happen)
+    FAILED = "failed"  # Dataverse refused this one; it stays open for a later run
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    outcome: WriteOutcome
+    error: str | None = None
+
+
+def describe(request: CallbackRequest, pool_name: str | None) -> str:
+    """The Phone Call's description: the number, the time and the pool (and what was left)."""
+    at = request.requested_at.strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"Callback requested by {request.number} at {at}."]
+    if pool_name:
+        lines.append(f"Service pool: {pool_name}")
+    if request.name:
+        lines.append(f"Name: {request.name}")
+    if request.note:
+        lines.append(f"Note: {request.note}")
+    return "\n".join(lines)[:DESCRIPTION_MAX]
+
+
+def callback_activity(
+    request: CallbackRequest,
+    candidates: tuple[CustomerRef, ...],
+    *,
+    queue_id: str,
+    pool_name: str | None,
+) -> CallbackActivity:
+    """Map a request to its Phone Call. Several or no matches set no customer (§5)."""
+    return CallbackActivity(
+        activity_id=request.activity_uuid,
+        subject=SUBJECT,
+        description=describe(request, pool_name),
+        phone_number=request.number,
+        queue_id=queue_id,
+        customer=candidates[0] if len(candidates) == 1 else None,
+    )
