@@ -118,8 +118,9 @@ class Presence:
         """Housekeeping: write back the status every expired Lunch has returned to."""
         swept = 0
         for agent_id in self.agents.with_expired_status(now):
-            self.agents.update(
+            state = self.agents.update(
                 agent_id, lambda s: replace(s, availability=effective(s.availability, now))
             )
+            self._offer_waiting(agent_id, state, now)
             swept += 1
         return swept
