@@ -157,3 +157,10 @@ def test_twenty_concurrent_session_starts_give_exactly_one_lease(world: Product)
         )
     assert sorted(codes) == [201] + [409] * 19
     world.store.delete("agents", "session", BEN.id)
+
+
+def test_the_openapi_document_is_served(world: Product) -> None:
+    reply = world.api("GET", "openapi.json")
+    assert reply.status_code == 200
+    doc = reply.json()
+    assert doc["openapi"] == "3.1.0" and "/me/session" in doc["paths"]

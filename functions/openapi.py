@@ -1,0 +1,21 @@
+"""GET /api/openapi.json (anonymous): the OpenAPI document of the whole HTTP API."""
+
+import json
+import os
+
+import azure.functions as func
+
+from functions.invocation import http_invocation
+
+bp = func.Blueprint()
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    from functions.openapi_spec import document
+
+    body = json.dumps(document(os.environ.get("APP_VERSION", "0.1.0")))
+    return func.HttpResponse(
+        body, mimetype="application/json", headers={"Cache-Control": "public, max-age=300"}
+    )
