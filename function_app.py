@@ -17,7 +17,9 @@ from shared.config import get_settings
 get_settings()  # validate every app setting now: a bad one stops start-up, naming it
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (health, openapi, acs_webhooks, agent_api, agent_phone, call_control, enrichment, recordings):
+for blueprint in (health, openapi, acs_webhooks, agent_api, agent_phone, call_control):
     app.register_functions(blueprint)
+app.register_functions(enrichment)
+app.register_functions(recordings)
 app.register_functions(callbacks)
 app.register_functions(enterprise_calls)

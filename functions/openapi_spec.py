@@ -145,13 +145,13 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-AGENT_AUTH = [{"entra": []}]
-FUNCTION_KEY = [{"functionKey": []}]
+AGENT_AUTH: list[dict[str, list[str]]] = [{"entra": []}]
+FUNCTION_KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
 CALL_ID = {"name": "callId", "in": "path", "required": True, "schema": S}
 
 
 def _response(schema: str | None, code: str = "200", text: str = "OK") -> dict[str, Any]:
-    body = {"description": text}
+    body: dict[str, Any] = {"description": text}
     if schema:
         body["content"] = {JSON: {"schema": _ref(schema)}}
     return {code: body}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -127,7 +128,88 @@ def inbound_call_requests() -> list[str]:
     ]
 
 
-FIGURES: list[Callable[[], list[str]]] = [cold_start_ratio, inbound_call_requests]
+def inbound_call_requests_with_enrichment() -> list[str]:
+    """Dataverse requests per answered, identified, recorded inbound pool call, counted by the
+    Dataverse emulator from the first IncomingCall to the enrichment's outcome (steady state)."""
+    from scripts.dataverse_setup import client_from, ensure_columns
+    from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+    from tests.fixtures.product import ANNA, CALLER, POOL_NUMBER, connected, seed_contact, wait_for
+
+    extra = {"RECORDING_ENABLED": "true", "ENRICH_DELAY_SECONDS": "1", "ENRICH_JITTER_SECONDS": "0"}
+    with product_rig(extra) as rig:
+        world: Any = rig.product
+        client, columns = client_from(
+            {
+                "DATAVERSE_URL": world.dataverse.url,
+                "DATAVERSE_CLIENT_ID": APP_CLIENT_ID,
+                "DATAVERSE_CLIENT_SECRET": APP_CLIENT_SECRET,
+                "ENTRA_AUTHORITY_HOST": world.entra.url,
+                "ENTRA_TENANT_ID": TENANT_ID,
+                "TLS_CA_BUNDLE": world.host.env_overrides["TLS_CA_BUNDLE"],
+            }
+        )
+        ensure_columns(client, columns)
+        seed_contact(world)
+        counts: list[int] = []
+        for _ in (1, 2):
+            before = _dataverse_requests(world)
+            world.acs.place_call(CALLER, POOL_NUMBER)
+            world.answer(ANNA)
+            call_id = connected(world, ANNA)["callId"]
+            wait_for(lambda: len(world.acs.recordings()) > len(counts), what="the recording")
+            world.acs.hang_up(CALLER)
+            row = wait_for(
+                lambda c=call_id: (world.store.get("calls", c, "enrichment") or {}).get("outcome"),
+                timeout=30,
+                what="the enrichment",
+            )
+            assert row == "enriched", row
+            world.settle()
+            counts.append(_dataverse_requests(world) - before)
+    return [
+        f"dataverse_requests_per_answered_inbound_call_with_enrichment: {counts[1]}  "
+        f"(budget <= 3: identify, create, enrich; first call {counts[0]})"
+    ]
+
+
+def callback_import_requests(count: int = 500) -> list[str]:
+    """Dataverse requests (as the emulator received them) for the timer to import `count` open
+    callback requests; the immediate path is off, so the timer imports them all."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.callback_store import TableCallbackStore
+    from shared.config import SETTINGS
+    from shared.domain.callbacks import CallbackRequest
+    from tests.fixtures.product import CALLBACK_LIST, wait_for
+
+    batch = str(SETTINGS["CALLBACK_BATCH_SIZE"].default)  # the default, not the tests' 5
+    env = {"CALLBACK_IMMEDIATE": "false", "CALLBACK_BATCH_SIZE": batch}
+    with product_rig(env) as rig:
+        world: Any = rig.product
+        store, t0 = TableCallbackStore(world.store), datetime.now(UTC)
+        for i in range(count):
+            at = t0 + timedelta(milliseconds=i)
+            request_id = str(uuid.uuid4())
+            store.add(CallbackRequest(request_id, CALLBACK_LIST, f"+35840{i:07d}", at, "api"))
+        before, marker = _dataverse_requests(world), "Executed 'Functions.callback_import' ("
+        runs = world.host.log_text().count(marker)
+        world.host.invoke("callback_import")
+        wait_for(lambda: world.host.log_text().count(marker) > runs, 300, "the import run", 0.5)
+        requests = _dataverse_requests(world) - before
+        imported = len(world.phonecalls())
+    return [
+        f"dataverse_requests_for_{count}_callbacks: {requests}  "
+        f"(budget <= {count // 50}: one per 50 callbacks; {imported} imported)"
+    ]
+
+
+FIGURES: list[Callable[[], list[str]]] = [
+    cold_start_ratio,
+    inbound_call_requests,
+    inbound_call_requests_with_enrichment,
+    callback_import_requests,
+]
 
 
 def main() -> None:

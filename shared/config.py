@@ -400,8 +400,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "CALLBACK_BATCH_SIZE",
             _int_between(1, 250),
-            "100",
-            "Callback requests imported per Dataverse $batch (two requests per batch).",
+            "200",
+            "Callback requests imported per batch: one $batch identifies their numbers, one "
+            "creates their Phone Calls and queue items.",
         ),
         Setting(
             "GRAPH_URL",

@@ -305,9 +305,7 @@ class GraphEmulator:
                 "BadRequest",
                 f"Resource not found for the segment '{function.split('(')[0]}'.",
             )
-        args = dict(
-            part.split("=", 1) for part in match.group("args").split(",") if "=" in part
-        )
+        args = dict(part.split("=", 1) for part in match.group("args").split(",") if "=" in part)
         times: dict[str, dt.datetime] = {}
         for name in ("fromDateTime", "toDateTime"):
             if name not in args:
@@ -382,8 +380,7 @@ class GraphEmulator:
                     "innerError": {
                         "date": _now().strftime("%Y-%m-%dT%H:%M:%S"),
                         "request-id": request_id,
-                        "client-request-id": request.headers.get("client-request-id")
-                        or request_id,
+                        "client-request-id": request.headers.get("client-request-id") or request_id,
                     },
                 }
             },
@@ -413,7 +410,7 @@ class GraphEmulator:
         rows = body.get("value") if isinstance(body, dict) else body
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             return json_response(
-                {"error": "send a list of pstnCallLogRow objects, or {\"value\": [...]}"}, 400
+                {"error": 'send a list of pstnCallLogRow objects, or {"value": [...]}'}, 400
             )
         try:
             ids = self.seed_pstn_calls(rows)

@@ -50,8 +50,9 @@ def _utc(value: Any) -> datetime | None:
         return None
     moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # The SDK hands back its own datetime subclass; keep plain datetimes in the domain.
-    return datetime.fromtimestamp(moment.timestamp(), UTC)
+    # The SDK hands back its own datetime subclass; keep plain datetimes in the domain, to the
+    # microsecond (no float on the way: the open row's key is made from requested_at).
+    return datetime(*moment.timetuple()[:6], moment.microsecond, tzinfo=UTC)
 
 
 def _without_none(entity: Entity) -> Entity:

@@ -43,8 +43,9 @@ class TableSyncState:
     """Partition `enterprisecalls/<source>`: one marker per settled record (its outcome).
     Partition `enterprisesync/<source>`: the watermark and the last run's counts."""
 
-    def __init__(self, store: TableStore) -> None:
+    def __init__(self, store: TableStore, *, markers: str = MARKERS, sync: str = SYNC) -> None:
         self.store = store
+        self.markers, self.sync = markers, sync
 
     def processed(self, calls: Sequence[EnterpriseCall]) -> dict[str, str]:
         """The records settled before: activity id -> the outcome then."""
@@ -57,7 +58,7 @@ class TableSyncState:
                 low = _stamp(cluster[0].started_at)
                 high = _stamp(cluster[-1].started_at) + "~"  # past every id at that instant
                 rows = self.store.query(
-                    MARKERS,
+                    self.markers,
                     "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
                     {"pk": source, "low": low, "high": high},
                     select=["RowKey", "outcome"],
@@ -83,10 +84,10 @@ class TableSyncState:
             )
         for entities in by_source.values():
             for i in range(0, len(entities), 100):
-                self.store.transact(MARKERS, [("upsert", e) for e in entities[i : i + 100]])
+                self.store.transact(self.markers, [("upsert", e) for e in entities[i : i + 100]])
 
     def watermark(self, source: str) -> datetime | None:
-        row = self.store.get(SYNC, source, WATERMARK_ROW)
+        row = self.store.get(self.sync, source, WATERMARK_ROW)
         value = (row or {}).get("synced_to")
         if value is None:
             return None
@@ -104,11 +105,11 @@ class TableSyncState:
                     return None
             return {"synced_to": to}
 
-        self.store.read_modify_write(SYNC, source, WATERMARK_ROW, forward)
+        self.store.read_modify_write(self.sync, source, WATERMARK_ROW, forward)
 
     def save_run(self, source: str, summary: dict[str, Any], at: datetime) -> None:
         self.store.upsert(
-            SYNC,
+            self.sync,
             {
                 "PartitionKey": source,
                 "RowKey": LAST_RUN_ROW,
@@ -119,7 +120,7 @@ class TableSyncState:
         )
 
     def last_run(self, source: str) -> dict[str, Any] | None:
-        row = self.store.get(SYNC, source, LAST_RUN_ROW)
+        row = self.store.get(self.sync, source, LAST_RUN_ROW)
         if row is None:
             return None
         summary: dict[str, Any] = json.loads(row.get("summary") or "{}")

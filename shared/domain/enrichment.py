@@ -212,12 +212,15 @@ def plan_enrichment(
         outcome = Outcome.ENRICHED_WITHOUT_RECORDING
         reason = "recording was on but never started (the call ended first); no link"
     pool = call.kind is CallKind.POOL
+    # Dataverse keeps date-times to the second: the wait is what the two shown times say.
+    arrived = call.arrived_at.replace(microsecond=0)
+    answered = (call.first_answered_at or call.arrived_at).replace(microsecond=0)
     update = ActivityUpdate(
         activity_id=call.activity_id,
         recording_url=recording_url,
-        call_arrived_at=call.arrived_at if pool else None,
-        first_answered_at=call.first_answered_at if pool else None,
-        wait_seconds=call.wait_seconds if pool else None,
+        call_arrived_at=arrived if pool else None,
+        first_answered_at=answered if pool else None,
+        wait_seconds=max(0, int((answered - arrived).total_seconds())) if pool else None,
         complete_as=completion_status(call) if policy.complete_activity else None,
     )
     if update.empty:

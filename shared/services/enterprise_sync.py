@@ -16,6 +16,7 @@ from shared.domain.enterprise_calls import (
     CrmView,
     EnterpriseActivity,
     EnterpriseCall,
+    LoggedCall,
     Outcome,
     Rules,
     Screened,
@@ -314,8 +315,10 @@ class EnterpriseSync:
             accounts_and_leads=rules.include_accounts_leads,
         )
         activities: list[tuple[int, EnterpriseActivity]] = []
+        # Calls accepted earlier in this batch count as logged: a twin pushed twice is one call.
+        logged = list(view.logged)
         for i, s in screened:
-            result = decide(s, view.customers.get(s.number, ()), view.logged, rules)
+            result = decide(s, view.customers.get(s.number, ()), logged, rules)
             if isinstance(result, Skipped):
                 decisions[i] = _decision(s.call, result.outcome, activity_id=result.activity_id)
                 # A twin with this record's own id is its activity: an earlier import.
@@ -323,6 +326,9 @@ class EnterpriseSync:
                 settled.append((s.call, kept.value))
             else:
                 activities.append((i, result))
+                logged.append(
+                    LoggedCall(s.call.activity_id, s.owner_id, s.number, s.call.started_at)
+                )
         return activities
 
 

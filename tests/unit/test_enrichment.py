@@ -183,7 +183,7 @@ def test_a_recorded_pool_call_gets_link_metrics_and_completion_in_one_write() ->
             activity_id="activity-call-1",
             recording_url=f"{BASE}/api/recordings/call-1",
             call_arrived_at=T0,
-            first_answered_at=at(12.4),
+            first_answered_at=at(12),  # to the second, as Dataverse keeps it
             wait_seconds=12,  # first answered - arrived
             complete_as=STATUS_RECEIVED,
         )
