@@ -320,6 +320,28 @@ _PRIMARY_IDS = {
 }
 
 
+def create_custom_columns(
+    settings: Settings, *, authority_host: str, dataverse_url: str, ca_path: Path
+) -> int:
+    """The customer's custom phone call columns (docs/dataverse-setup.md), as an admin would
+    create them with `make dataverse-setup`; idempotent. Returns how many were created."""
+    from scripts.dataverse_setup import EnrichmentColumns, ensure_columns
+    from shared.adapters.dataverse import DataverseClient
+    from shared.adapters.identity import ClientCredentialsTokenProvider
+
+    tokens = ClientCredentialsTokenProvider(
+        authority_host,
+        settings.entra_tenant_id,
+        settings.dataverse_client_id,
+        settings.dataverse_client_secret,
+        f"{dataverse_url}/.default",
+        str(ca_path),
+    )
+    client = DataverseClient(dataverse_url, tokens.token, ca_bundle=str(ca_path))
+    results = ensure_columns(client, EnrichmentColumns(settings.dataverse_publisher_prefix))
+    return sum(r.action == "created" for r in results)
+
+
 def seed_demo_data(dataverse: DataverseEmulator, settings: Settings) -> dict[str, int]:
     """Create the demo records that are not there yet (idempotent); returns how many per set."""
     wanted = demo_data(settings)
@@ -481,6 +503,15 @@ class LocalPlatform:
     def keys_file(self) -> Path:
         return self.options.state_dir / "function-keys.json"
 
+    def _create_custom_columns(self, settings: Settings, ca_path: Path) -> None:
+        assert self.entra is not None and self.dataverse is not None
+        create_custom_columns(
+            settings,
+            authority_host=self.entra.url,
+            dataverse_url=self.dataverse.url,
+            ca_path=ca_path,
+        )
+
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
@@ -542,6 +573,7 @@ class LocalPlatform:
         except OSError as exc:
             raise StartError(f"an emulator could not listen: {exc}") from None
         self.seeded = seed_demo_data(self.dataverse, s)
+        self._create_custom_columns(s, tls.ca_path)
 
         self.say(f"Starting the Functions host on {urls['host']} ...")
         host_log_dir = self.logs_dir

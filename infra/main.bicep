@@ -111,6 +111,8 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'DATAVERSE_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/dataverse-client-secret/)' }
         { name: 'DATAVERSE_PUBLISHER_PREFIX', value: publisherPrefix }
         { name: 'HOUSEKEEPING_SCHEDULE', value: '0 * * * * *' }
+        { name: 'CALLBACK_POLL_SCHEDULE', value: '0 */15 * * * *' }
+        { name: 'ENTERPRISE_SYNC_SCHEDULE', value: '0 */5 * * * *' }
       ]
     }
   }

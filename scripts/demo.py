@@ -58,34 +58,51 @@ def ringing(device: str) -> dict[str, Any] | None:
     return next((r for r in call("GET", f"{ACS}/ringing") if r["device"] in wanted), None)
 
 
+def activities() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = call("GET", f"{DATAVERSE}/records/phonecalls")["value"]
+    return rows
+
+
+def ensure_demo_records(agents: list[dict[str, Any]]) -> None:
+    """`make run` seeds these; add them only where they are missing (idempotent)."""
+    users = {u["systemuserid"] for u in call("GET", f"{DATAVERSE}/records/systemusers")["value"]}
+    contacts = call("GET", f"{DATAVERSE}/records/contacts")["value"]
+    seed: dict[str, list[dict[str, Any]]] = {}
+    missing_users = [a for a in agents if a["systemUserId"] not in users]
+    if missing_users:
+        seed["systemusers"] = [
+            {
+                "systemuserid": a["systemUserId"],
+                "fullname": a["name"],
+                "azureactivedirectoryobjectid": a["entraObjectId"],
+            }
+            for a in missing_users
+        ]
+    if not any(CONTACT_NUMBER in (c.get("mobilephone"), c.get("telephone1")) for c in contacts):
+        seed["contacts"] = [
+            {"firstname": "Maija", "lastname": "Virtanen", "mobilephone": CONTACT_NUMBER}
+        ]
+    if seed:
+        call("POST", f"{DATAVERSE}/seed", json=seed)
+
+
+def current(me: dict[str, str]) -> dict[str, Any] | None:
+    view: dict[str, Any] | None = call("GET", f"{APP}/me/calls/current", headers=me)["call"]
+    return view
+
+
 def main() -> None:
     try:
         http.get(f"{APP}/health", timeout=5)
     except requests.RequestException:
         sys.exit(f"Nothing answers on {APP}: start `make run` in another terminal first.")
-    agent = json.loads(SETTINGS["AGENTS"])[0]
-    pool = json.loads(SETTINGS["SERVICE_POOLS"])[0]
+    agents = json.loads(SETTINGS["AGENTS"])
+    agent, pool = agents[0], json.loads(SETTINGS["SERVICE_POOLS"])[0]
 
-    step(f"Seeding D365: contact Maija Meikäläinen ({CONTACT_NUMBER}), user {agent['name']}")
-    call("POST", f"{DATAVERSE}/reset")
-    call(
-        "POST",
-        f"{DATAVERSE}/seed",
-        json={
-            "systemusers": [
-                {
-                    "systemuserid": a["systemUserId"],
-                    "fullname": a["name"],
-                    "azureactivedirectoryobjectid": a["entraObjectId"],
-                }
-                for a in json.loads(SETTINGS["AGENTS"])
-            ],
-            "contacts": [
-                {"firstname": "Maija", "lastname": "Meikäläinen", "mobilephone": CONTACT_NUMBER}
-            ],
-        },
-    )
+    step(f"D365 holds a contact calling from {CONTACT_NUMBER} and the agents' users")
+    ensure_demo_records(agents)
     call("POST", f"{ACS}/reset")
+    before = len(activities())
     token = call(
         "POST",
         f"{ENTRA}/tokens",
@@ -99,39 +116,34 @@ def main() -> None:
     )["access_token"]
     me = {"Authorization": f"Bearer {token}"}
 
-    step(f"Maija calls the {pool['name']} pool at {pool['numbers'][0]}")
+    step(f"The customer calls the {pool['name']} pool at {pool['numbers'][0]}")
     call("POST", f"{ACS}/incoming-calls", json={"from": CONTACT_NUMBER, "to": pool["numbers"][0]})
     ring = wait_for(lambda: ringing(agent["acsUserId"]), f"{agent['name']}'s web phone to ring")
     print(f"    {agent['name']}'s web phone rings ({ring['device']})")
-    current = call("GET", f"{APP}/me/calls/current", headers=me)["call"]
+    view = current(me) or {}
     print(
-        f"    the panel shows: state={current['state']}, "
-        f"screen pop={json.dumps(current['screenPop'], ensure_ascii=False)}"
+        f"    the panel shows: state={view.get('state')}, "
+        f"screen pop={json.dumps(view.get('screenPop'), ensure_ascii=False)}"
     )
 
     step(f"{agent['name']} answers")
     call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
-    current = wait_for(
-        lambda: (
-            (c := call("GET", f"{APP}/me/calls/current", headers=me)["call"])
-            and c["state"] == "connected"
-            and c
-        ),
-        "the call to connect",
+    view = wait_for(
+        lambda: (c := current(me)) and c["state"] == "connected" and c, "the call to connect"
     )
-    print(f"    connected; caller identified as {current['identification']}")
+    print(f"    connected; caller identified: {view['identification']}")
 
     step("Notes typed during the call are saved as they are typed")
     call(
         "PUT",
-        f"{APP}/me/calls/{current['callId']}/notes",
+        f"{APP}/me/calls/{view['callId']}/notes",
         headers=me,
         json={"notes": "Asked for a quote for 20 seats; call back Friday."},
     )
 
-    step("Maija hangs up: the Phone Call activity is created")
+    step("The customer hangs up: the Phone Call activity is created")
     call("POST", f"{ACS}/participants/hang-up", json={"participant": CONTACT_NUMBER})
-    wait_for(lambda: call("GET", f"{DATAVERSE}/records/phonecalls"), "the activity")
+    wait_for(lambda: len(activities()) > before, "the activity")
 
     step(f"Click-to-dial from D365 to an unknown number {UNKNOWN_NUMBER}")
     dialled = call("POST", f"{APP}/me/calls", headers=me, json={"number": UNKNOWN_NUMBER})
@@ -139,15 +151,10 @@ def main() -> None:
     call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
     ring = wait_for(lambda: ringing(UNKNOWN_NUMBER), "the customer's phone to ring")
     call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
-    wait_for(
-        lambda: call("GET", f"{APP}/me/calls/current", headers=me)["call"]["state"] == "connected",
-        "the outbound call to connect",
-    )
+    wait_for(lambda: (c := current(me)) and c["state"] == "connected", "the call to connect")
     print(f"    connected (call {dialled['callId']}); the customer hangs up")
     call("POST", f"{ACS}/participants/hang-up", json={"participant": UNKNOWN_NUMBER})
-    wait_for(
-        lambda: len(call("GET", f"{DATAVERSE}/records/phonecalls")) >= 2, "the second activity"
-    )
+    wait_for(lambda: len(activities()) >= before + 2, "the second activity")
 
     step("The Phone Call activities in D365 (the Dataverse emulator)")
     shown = (
@@ -162,13 +169,14 @@ def main() -> None:
         "_ownerid_value",
         "statecode",
     )
-    for activity in call("GET", f"{DATAVERSE}/records/phonecalls"):
+    for activity in activities()[before:]:
         print(
             json.dumps(
                 {k: activity.get(k) for k in ("activityid", *shown)}, indent=2, ensure_ascii=False
             )
         )
-    print("\nDemo finished.")
+    print("\nThe recording link and queue metrics follow within ENRICH_DELAY_SECONDS.")
+    print("Demo finished.")
 
 
 if __name__ == "__main__":

@@ -333,7 +333,8 @@ def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
     from shared.adapters.enterprise_state import TableSyncState
     from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
-    from shared.domain.enterprise_calls import Rules, user_map
+    from shared.domain.enterprise_calls import Rules
+    from shared.domain.enterprise_users import user_map
 
     s = settings()
     graph_tokens = ClientCredentialsTokenProvider(

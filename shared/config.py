@@ -22,7 +22,7 @@ from shared.domain.directory import (
     parse_agents,
     parse_pools,
 )
-from shared.domain.enterprise_calls import EnterpriseUser, parse_enterprise_users
+from shared.domain.enterprise_users import EnterpriseUser, parse_enterprise_users
 
 
 class ConfigError(ValueError):

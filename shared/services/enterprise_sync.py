@@ -22,13 +22,13 @@ from shared.domain.enterprise_calls import (
     Screened,
     Skipped,
     UnreadableRecord,
-    UserMap,
     WriteResult,
     WriteStatus,
     decide,
     parse_pushed_calls,
     screen,
 )
+from shared.domain.enterprise_users import UserMap
 from shared.errors import DependencyUnavailable, FieldError, Unprocessable
 
 log = logging.getLogger("enterprise_sync")
@@ -259,36 +259,7 @@ class EnterpriseSync:
                 screened.append((i, result))
 
         activities = self._decide_with_crm(screened, decisions, settled)
-        retry = False
-        if activities:
-            written = self.crm.create_activities([a for _, a in activities])
-            for i, made in activities:
-                call = made.call
-                write = written.get(call.activity_id, WriteResult(WriteStatus.RETRY))
-                if write.status in (WriteStatus.CREATED, WriteStatus.EXISTS):
-                    outcome = (
-                        Outcome.IMPORTED
-                        if write.status is WriteStatus.CREATED
-                        else Outcome.DUPLICATE
-                    )
-                    detail = "" if outcome is Outcome.IMPORTED else "already in Dataverse"
-                    decisions[i] = _decision(
-                        call, outcome, activity_id=call.activity_id, detail=detail
-                    )
-                    settled.append((call, Outcome.IMPORTED.value))
-                else:
-                    retry = retry or write.status is WriteStatus.RETRY
-                    decisions[i] = _decision(call, Outcome.FAILED, detail=write.detail)
-                    log.warning(
-                        json.dumps(
-                            {
-                                "event": "enterpriseCallRefused",
-                                "source": call.source,
-                                "callId": call.call_id,
-                                "detail": write.detail,
-                            }
-                        )
-                    )
+        retry = self._write(activities, decisions, settled) if activities else False
         if settled:
             self.state.settle(settled, now)
         if retry:
@@ -296,6 +267,44 @@ class EnterpriseSync:
                 "Dataverse did not take every activity; those records are tried again"
             )
         return [decisions[i] for i in sorted(decisions)]
+
+    def _write(
+        self,
+        activities: Sequence[tuple[int, EnterpriseActivity]],
+        decisions: dict[int, Decision],
+        settled: list[tuple[EnterpriseCall, str]],
+    ) -> bool:
+        """Create the activities in batches; True if Dataverse asked us to come back later."""
+        written = self.crm.create_activities([a for _, a in activities])
+        retry = False
+        for i, made in activities:
+            call = made.call
+            write = written.get(call.activity_id, WriteResult(WriteStatus.RETRY))
+            if write.status is WriteStatus.CREATED:
+                decisions[i] = _decision(call, Outcome.IMPORTED, activity_id=call.activity_id)
+            elif write.status is WriteStatus.EXISTS:
+                decisions[i] = _decision(
+                    call,
+                    Outcome.DUPLICATE,
+                    activity_id=call.activity_id,
+                    detail="already in Dataverse",
+                )
+            else:
+                retry = retry or write.status is WriteStatus.RETRY
+                decisions[i] = _decision(call, Outcome.FAILED, detail=write.detail)
+                log.warning(
+                    json.dumps(
+                        {
+                            "event": "enterpriseCallRefused",
+                            "source": call.source,
+                            "callId": call.call_id,
+                            "detail": write.detail,
+                        }
+                    )
+                )
+                continue
+            settled.append((call, Outcome.IMPORTED.value))  # the activity exists
+        return retry
 
     def _decide_with_crm(
         self,

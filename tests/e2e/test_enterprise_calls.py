@@ -113,9 +113,7 @@ def test_a_call_the_web_phone_logged_is_not_imported_again(
 
 def test_graph_429_is_waited_out_and_nothing_is_lost(world: Product, teams: GraphEmulator) -> None:
     seed_contact(world)
-    teams.seed_pstn_calls(
-        [teams_call(ANNA.oid, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3))]
-    )
+    teams.seed_pstn_calls([teams_call(ANNA.oid, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3))])
     teams.throttle(count=1, retry_after=1)
 
     run = run_sync(world)

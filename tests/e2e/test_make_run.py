@@ -279,3 +279,37 @@ def test_a_taken_port_is_named_and_nothing_is_started(tmp_path: Path, cleanup: l
     assert "--dataverse-port" in run.stderr
     assert "Starting" not in run.stdout  # refused before anything was started
     assert not processes_mentioning(*stray_needles(run))
+
+
+def test_make_demo_runs_against_make_run_and_exits_0(tmp_path: Path, cleanup: list[Run]) -> None:
+    run = start_run(tmp_path)
+    cleanup.append(run)
+    wait_until(
+        lambda: "Ready." in run.stdout or run.proc.poll() is not None,
+        START_DEADLINE,
+        "`python -m emulators.run` printing Ready.",
+    )
+    assert run.proc.poll() is None, run.output()
+    env = {
+        **os.environ,
+        "DEMO_APP_URL": run.url("host"),
+        "DEMO_ACS_URL": run.url("acs"),
+        "DEMO_ENTRA_URL": run.url("entra"),
+        "DEMO_DATAVERSE_URL": run.url("dataverse"),
+        "DEMO_CA": str(run.state_dir / "tls" / "ca.pem"),
+    }
+    demo = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr + run.output()
+    assert "Demo finished." in demo.stdout
+    assert demo.stdout.count('"activityid"') == 2  # the inbound and the click-to-dial call
+    # the custom columns exist, so the enrichment can write its link and metrics
+    assert "new_recordingurl" not in run.stderr
+    run.proc.send_signal(signal.SIGINT)
+    assert run.proc.wait(timeout=30) == 0

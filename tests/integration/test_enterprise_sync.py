@@ -20,7 +20,8 @@ from shared.adapters.enterprise_state import TableSyncState
 from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient, GraphError
 from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.tables import TableStore
-from shared.domain.enterprise_calls import EnterpriseUser, Outcome, Rules, UserMap
+from shared.domain.enterprise_calls import Outcome, Rules
+from shared.domain.enterprise_users import EnterpriseUser, UserMap
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 

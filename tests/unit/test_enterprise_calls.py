@@ -18,21 +18,23 @@ from shared.domain.enterprise_calls import (
     CrmView,
     EnterpriseActivity,
     EnterpriseCall,
-    EnterpriseUser,
     LoggedCall,
     Outcome,
     Rules,
     Screened,
     Skipped,
     UnreadableRecord,
-    UserMap,
     WriteResult,
     WriteStatus,
     decide,
-    parse_enterprise_users,
     parse_pushed_calls,
     parse_timestamp,
     screen,
+)
+from shared.domain.enterprise_users import (
+    EnterpriseUser,
+    UserMap,
+    parse_enterprise_users,
     user_map,
 )
 from shared.errors import DependencyUnavailable, Unprocessable
