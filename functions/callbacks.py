@@ -128,3 +128,16 @@ def callback_import_now(msg: func.QueueMessage) -> None:
             separators=(",", ":"),
         )
     )
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="callback-offers", connection="AzureWebJobsStorage")
+@background_invocation("queue")
+def callback_offer_due(msg: func.QueueMessage) -> None:
+    """A pool caller has waited `offerAfterSeconds`: if still waiting, offer a callback (§5)."""
+    from shared import composition
+
+    try:
+        call_id = str(json.loads(msg.get_body())["callId"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("not a callback offer message") from None
+    composition.call_flow().offer_callback(call_id, datetime.now(UTC))

@@ -15,6 +15,7 @@ from shared.adapters.repositories import (
     TableAgentStates,
     TableCallRepository,
     TableRecordings,
+    QueueDelayedChecks,
     TableSessionLeases,
     TableWaitingCalls,
 )
@@ -26,6 +27,7 @@ from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
 from shared.services.access import Access
 from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
+from shared.services.ports import Prompt
 from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
@@ -187,7 +189,13 @@ def call_flow() -> CallFlow:
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
             pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
+            callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
+            callback_confirm=Prompt(
+                s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
+            ),
         ),
+        callbacks=callbacks(),
+        delayed=QueueDelayedChecks(queue_sender()),
     )
 
 

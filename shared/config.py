@@ -331,6 +331,30 @@ SETTINGS: dict[str, Setting] = {
             "Audio file (https URL, WAV) the customer hears on hold; empty: ACS's default.",
         ),
         Setting(
+            "CALLBACK_OFFER_PROMPT",
+            _text,
+            "If you would like us to call you back, press 1. To keep waiting, press any other key.",
+            "What a waiting caller hears when a callback is offered (read out by ACS).",
+        ),
+        Setting(
+            "CALLBACK_OFFER_PROMPT_URL",
+            _text,
+            "",
+            "An audio file (https, WAV) to play instead of CALLBACK_OFFER_PROMPT.",
+        ),
+        Setting(
+            "CALLBACK_CONFIRM_PROMPT",
+            _text,
+            "Thank you. We will call you back as soon as we can. Goodbye.",
+            "What the caller hears after pressing 1, before the call ends.",
+        ),
+        Setting(
+            "CALLBACK_CONFIRM_PROMPT_URL",
+            _text,
+            "",
+            "An audio file (https, WAV) to play instead of CALLBACK_CONFIRM_PROMPT.",
+        ),
+        Setting(
             "RECORDING_ENABLED",
             _bool,
             "true",
@@ -503,6 +527,10 @@ class Settings:
     session_lease_seconds: int
     housekeeping_schedule: str
     hold_music_url: str
+    callback_offer_prompt: str
+    callback_offer_prompt_url: str
+    callback_confirm_prompt: str
+    callback_confirm_prompt_url: str
     recording_enabled: bool
     enrich_delay_seconds: int
     enrich_jitter_seconds: int

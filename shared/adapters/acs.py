@@ -245,3 +245,38 @@ class AcsTelephony:
                 self._identifier(target), operation_context=operation_context
             ),
         )
+
+    def _source(self, prompt: Any) -> Any:
+        from azure.communication.callautomation import FileSource, TextSource
+
+        return FileSource(prompt.url) if prompt.url else TextSource(text=prompt.text)
+
+    def recognize_dtmf(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        prompt: Any,
+        operation_context: str,
+        silence_timeout: int,
+    ) -> None:
+        self._call(
+            "recognize",
+            lambda: self._connection(connection_id).start_recognizing_media(
+                "dtmf",
+                self._identifier(target),
+                play_prompt=self._source(prompt),
+                initial_silence_timeout=silence_timeout,
+                dtmf_max_tones_to_collect=1,
+                interrupt_prompt=True,
+                operation_context=operation_context,
+            ),
+        )
+
+    def play(self, connection_id: str, prompt: Any, *, operation_context: str) -> None:
+        self._call(
+            "play",
+            lambda: self._connection(connection_id).play_media(
+                self._source(prompt), operation_context=operation_context
+            ),
+        )

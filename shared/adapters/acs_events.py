@@ -178,6 +178,11 @@ def call_events(body: bytes) -> list[CallEvent]:
                 sequence=int(sequence) if isinstance(sequence, int) else None,
                 result_code=result.get("code") if isinstance(result.get("code"), int) else None,
                 server_call_id=data.get("serverCallId"),
+                tones=tuple(
+                    str(t).lower()
+                    for t in (data.get("dtmfResult") or {}).get("tones") or []
+                    if isinstance(t, str)
+                ),
             )
         )
     return parsed

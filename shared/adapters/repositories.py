@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted
 from shared.domain.availability import AVAILABLE, AgentState, Availability, AvailabilityType
 from shared.domain.calls import (
     Call,
+    CallbackOffer,
     CallKind,
     Consult,
     ConsultState,
@@ -36,7 +38,7 @@ def call_to_entity(call: Call) -> Entity:
         if key in ("offers", "candidates", "picked", "tried", "consult"):
             continue
         if value is not None:
-            entity[key] = value.value if isinstance(value, Direction | CallKind) else value
+            entity[key] = value.value if isinstance(value, Enum) else value
     entity["candidates"] = json.dumps([c.to_json() for c in call.candidates])
     entity["picked"] = json.dumps(call.picked.to_json() if call.picked else None)
     entity["tried"] = json.dumps(list(call.tried))
@@ -125,6 +127,7 @@ def call_from_entity(entity: Entity) -> Call:
         muted=bool(entity.get("muted", False)),
         consult=_consult_from(json.loads(entity.get("consult") or "null")),
         agent_target_override=entity.get("agent_target_override"),
+        callback=CallbackOffer(entity["callback"]) if entity.get("callback") else None,
     )
 
 
@@ -372,6 +375,18 @@ class TableWaitingCalls:
             POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["call_id"], top=limit
         )
         return [r["call_id"] for r in rows]
+
+
+class QueueDelayedChecks:
+    """Checks that must run later: a queue message with a visibility delay."""
+
+    CALLBACK_OFFERS = "callback-offers"
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+
+    def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None:
+        self.sender.send(self.CALLBACK_OFFERS, {"callId": call_id}, delay_seconds=delay_seconds)
 
 
 class QueueEnrichment:

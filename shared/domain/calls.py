@@ -52,6 +52,7 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"  # the caller hung up before anyone answered
     FORWARDED = "forwarded"  # a direct call to an agent in DND, sent to their forwarding target
     BUSY = "busy"  # a direct call refused as busy (DND without a target, or on another call)
+    CALLBACK_REQUESTED = "callbackRequested"  # the caller left a callback request (§5)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,20 @@ class CallEvent:
     sequence: int | None = None
     result_code: int | None = None
     server_call_id: str | None = None
+    tones: tuple[str, ...] = ()  # RecognizeCompleted: the keys pressed ("one", "pound", ...)
+
+
+class CallbackOffer(StrEnum):
+    """§5: a waiting caller is offered a callback; pressing 1 leaves a request."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"  # another key, or none: back to waiting in the queue
+    CAPTURED = "captured"  # the request is stored; the caller hears a confirmation
+    CONFIRMED = "confirmed"  # the confirmation has played: the call can end
+
+
+CALLBACK_OFFER, CALLBACK_CONFIRM = "callback-offer", "callback-confirm"
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ class Call:
     muted: bool = False  # the agent's microphone is muted in the call
     consult: Consult | None = None  # a transfer in progress or done (§1.3)
     agent_target_override: str | None = None  # who talks to the customer after a transfer
+    callback: CallbackOffer | None = None
 
     # ------------------------------------------------------------------ derived
 
@@ -181,6 +197,8 @@ class Call:
             return Outcome.FORWARDED if self.disposition == "forward" else Outcome.BUSY
         if self.answered:
             return Outcome.ANSWERED
+        if self.callback in (CallbackOffer.CAPTURED, CallbackOffer.CONFIRMED):
+            return Outcome.CALLBACK_REQUESTED
         if any(o.outcome is OfferOutcome.NOT_ANSWERED for o in self.offers) and (
             self.kind is not CallKind.POOL or self.direction is Direction.OUTBOUND
         ):
@@ -294,6 +312,23 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             | ("CallTransferFailed")
         ) if _consult_of(call, event.operation_context) is not None:
             return _consult_event(call, event.type)
+        case "RecognizeCompleted" | "RecognizeFailed" if event.operation_context == CALLBACK_OFFER:
+            if call.callback is not CallbackOffer.OFFERED:
+                return call  # decided already (a repeat, or out of order)
+            pressed_one = event.type == "RecognizeCompleted" and event.tones[:1] in (
+                ("one",),
+                ("1",),
+            )
+            accepted = pressed_one and not call.answered
+            return replace(
+                call, callback=CallbackOffer.ACCEPTED if accepted else CallbackOffer.DECLINED
+            )
+        case "PlayCompleted" | "PlayFailed" | "PlayCanceled" if (
+            event.operation_context == CALLBACK_CONFIRM
+        ):
+            if call.callback is CallbackOffer.CAPTURED:
+                return replace(call, callback=CallbackOffer.CONFIRMED)
+            return call
         case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
             return replace(call, ended_at=_earliest(call.ended_at, event.at))
         case _:
@@ -345,6 +380,7 @@ class NextStep(StrEnum):
     HANG_UP = "hangUp"  # end the call for everyone
     CREATE_ACTIVITY = "createActivity"
     START_RECORDING = "startRecording"  # once the agent and the customer are connected
+    CAPTURE_CALLBACK = "captureCallback"  # the waiting caller pressed 1 (§5)
 
 
 def next_step(call: Call) -> NextStep:
@@ -355,6 +391,12 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING
+    if call.callback is CallbackOffer.ACCEPTED and not call.answered:
+        return NextStep.CAPTURE_CALLBACK
+    if call.callback is CallbackOffer.CONFIRMED:
+        return NextStep.HANG_UP
+    if call.callback is CallbackOffer.CAPTURED:
+        return NextStep.NOTHING  # the confirmation is playing
     if call.answered:
         # One of the two parties left: nobody is left to talk to.
         if call.party_left_at is not None:

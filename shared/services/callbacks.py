@@ -22,13 +22,16 @@ from shared.domain.callbacks import (
     CallbackActivity,
     CallbackList,
     CallbackRequest,
+    CallbackSource,
     CallbackState,
     Claim,
     OpenRequest,
     WriteOutcome,
     WriteResult,
     callback_activity,
+    request_id_for_call,
 )
+from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
 from shared.domain.numbers import normalise
 from shared.errors import DependencyUnavailable, FieldError, NotFound, Unprocessable
@@ -146,6 +149,23 @@ class CallbackService:
         self._lists = {c.id: c for c in options.lists}
 
     # ------------------------------------------------------------------ capture
+
+    def capture_from_call(self, call: Call, list_id: str, at: datetime) -> bool:
+        """The call flow's port: the waiting caller pressed 1 (§5). One request per call."""
+        customer = call.customer
+        try:
+            self.capture(
+                list_id=list_id,
+                number=call.customer_number,
+                requested_at=at,
+                pool_id=call.pool_id,
+                source=CallbackSource.CALL,
+                name=customer.name if customer else None,
+                request_id=request_id_for_call(call.call_id),
+            )
+        except Unprocessable:
+            return False  # e.g. a withheld number: nobody to call back
+        return True
 
     def capture(
         self,

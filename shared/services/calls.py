@@ -16,11 +16,15 @@ from shared.domain.availability import (
     direct_call_action,
     effective,
     takes_call_from_pool,
+    takes_pool_calls,
 )
 from shared.domain.calls import (
     CALL_NAMESPACE,
     Call,
     CallEvent,
+    CALLBACK_CONFIRM,
+    CALLBACK_OFFER,
+    CallbackOffer,
     CallKind,
     ConsultState,
     Direction,
@@ -35,7 +39,10 @@ from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
 from shared.services.ports import (
     AgentStates,
+    CallbackCapture,
     CallRepository,
+    DelayedChecks,
+    Prompt,
     Crm,
     EnrichmentQueue,
     Telephony,
@@ -68,6 +75,17 @@ class CallFlowOptions:
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
     pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
+
+    callback_offer: Prompt = field(
+        default_factory=lambda: Prompt(
+            "If you would like us to call you back, press 1. To keep waiting, press any other key."
+        )
+    )
+    callback_confirm: Prompt = field(
+        default_factory=lambda: Prompt(
+            "Thank you. We will call you back as soon as we can. Goodbye."
+        )
+    )
 
     def records(self, pool_id: str | None) -> bool:
         return self.pool_recording.get(pool_id, self.recording) if pool_id else self.recording
@@ -106,7 +124,10 @@ class CallFlow:
         crm: Crm,
         enrichment: EnrichmentQueue,
         options: CallFlowOptions,
+        callbacks: CallbackCapture | None = None,
+        delayed: DelayedChecks | None = None,
     ) -> None:
+        self.callbacks, self.delayed = callbacks, delayed
         self.directory, self.calls, self.agents, self.waiting = directory, calls, agents, waiting
         self.telephony, self.crm, self.enrichment, self.options = (
             telephony,
@@ -159,7 +180,17 @@ class CallFlow:
                 server_call_id=event.server_call_id,
                 record=self.options.records(pool.id if pool else None),
             )
-            self.calls.add(call)
+            if (
+                self.calls.add(call)
+                and pool
+                and pool.callback
+                and self.delayed
+                and (pool.callback.offer_after_seconds is not None)
+            ):
+                # After N seconds of waiting the caller is offered a callback (§5).
+                self.delayed.offer_callback_later(
+                    call_id, delay_seconds=pool.callback.offer_after_seconds
+                )
         connection_id = self.telephony.answer(
             event.incoming_call_context,
             callback_url=self.callback_url(call_id),
@@ -263,6 +294,8 @@ class CallFlow:
                 call = self._create_activity(call)
             elif step is NextStep.START_RECORDING:
                 call = self._start_recording(call)
+            elif step is NextStep.CAPTURE_CALLBACK:
+                call = self._capture_callback(call, now)
         if call.ended:
             self._release_agents(call, now)
         return call
@@ -298,6 +331,68 @@ class CallFlow:
         )
         return updated[0] if updated else result[0]
 
+    # ------------------------------------------------------------------ callbacks (§5)
+
+    def offer_callback(self, call_id: str, now: datetime) -> Call | None:
+        """Offer a waiting pool caller a callback: press 1 to leave a request."""
+        call = self.calls.get(call_id)
+        pool = self.directory.pool(call.pool_id or "") if call else None
+        if (
+            call is None
+            or pool is None
+            or pool.callback is None
+            or call.answered
+            or call.ended
+            or call.callback is not None
+            or not call.connection_id
+            or not (call.peer_target or "").startswith("4:+")
+        ):
+            return call  # answered, gone, offered before, or no number to call back
+
+        result = self.calls.update(
+            call_id,
+            lambda c: (
+                None if c.callback is not None else replace(c, callback=CallbackOffer.OFFERED)
+            ),
+        )
+        if result is None or not result[1]:
+            return result[0] if result else call
+        self.telephony.recognize_dtmf(
+            call.connection_id,
+            call.peer_target or "",
+            prompt=self.options.callback_offer,
+            operation_context=CALLBACK_OFFER,
+            silence_timeout=10,
+        )
+        return result[0]
+
+    def _capture_callback(self, call: Call, now: datetime) -> Call:
+        pool = self.directory.pool(call.pool_id or "")
+        stored = bool(
+            pool
+            and pool.callback
+            and self.callbacks
+            and self.callbacks.capture_from_call(call, pool.callback.list_id, now)
+        )
+        # Stored first, then marked: a crash in between repeats an idempotent capture.
+        outcome = CallbackOffer.CAPTURED if stored else CallbackOffer.DECLINED
+        result = self.calls.update(
+            call.call_id,
+            lambda c: (
+                None if c.callback is not CallbackOffer.ACCEPTED else replace(c, callback=outcome)
+            ),
+        )
+        if result is None or not result[1]:
+            return result[0] if result else call
+        if stored and call.pool_id:
+            self.waiting.remove(call.pool_id, call)
+            self.telephony.play(
+                call.connection_id or "",
+                self.options.callback_confirm,
+                operation_context=CALLBACK_CONFIRM,
+            )
+        return result[0]
+
     # ------------------------------------------------------------------ routing
 
     def _offer(self, call: Call, now: datetime) -> Call | None:
@@ -326,6 +421,15 @@ class CallFlow:
             agent_id, new_round = choose_agent(pool.members, free, call.tried)
             if agent_id is None:
                 self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
+                if (
+                    pool.callback
+                    and pool.callback.when_closed
+                    and not any(
+                        st.active_in(pool.id) and takes_pool_calls(effective(st.availability, now))
+                        for st in states.values()
+                    )
+                ):
+                    self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
                 return None
             if new_round:
                 call = replace(call, tried=())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -69,6 +70,20 @@ class Telephony(Protocol):
         """Start recording the call; returns the recording id."""
         ...
 
+    def recognize_dtmf(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        prompt: Prompt,
+        operation_context: str,
+        silence_timeout: int,
+    ) -> None:
+        """Play `prompt` to `target` and collect one key (RecognizeCompleted/Failed follow)."""
+        ...
+
+    def play(self, connection_id: str, prompt: Prompt, *, operation_context: str) -> None: ...
+
     def hold(self, connection_id: str, target: str, *, music_url: str | None) -> None: ...
 
     def unhold(self, connection_id: str, target: str) -> None: ...
@@ -112,6 +127,26 @@ class Crm(Protocol):
     def update_description(self, activity_id: str, description: str) -> bool:
         """Replace the notes of an open activity; False when it is already completed."""
         ...
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a caller hears: an audio file (url) or, failing that, text read out by ACS."""
+
+    text: str
+    url: str | None = None
+
+
+class CallbackCapture(Protocol):
+    """Stores a callback request a caller left during a call (issue: callbacks, §5)."""
+
+    def capture_from_call(self, call: Call, list_id: str, at: datetime) -> bool:
+        """True if stored (idempotent per call); False if the number cannot be called back."""
+        ...
+
+
+class DelayedChecks(Protocol):
+    def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None: ...
 
 
 class CallRepository(Protocol):

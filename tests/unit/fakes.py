@@ -92,6 +92,20 @@ class FakeTelephony:
     ) -> None:
         self.ops.append(("remove", target, operation_context))
 
+    def recognize_dtmf(
+        self,
+        connection_id: str,
+        target: str,
+        *,
+        prompt: object,
+        operation_context: str,
+        silence_timeout: int,
+    ) -> None:
+        self.ops.append(("recognize", target, operation_context))
+
+    def play(self, connection_id: str, prompt: object, *, operation_context: str) -> None:
+        self.ops.append(("play", operation_context))
+
     def named(self, name: str) -> list[tuple[str, ...]]:
         return [op for op in self.ops if op[0] == name]
 

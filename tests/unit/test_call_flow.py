@@ -190,3 +190,73 @@ def test_click_to_dial_rings_the_agent_then_the_customer_with_the_caller_id() ->
     [activity] = w.crm.activities.values()
     assert activity.outgoing and activity.to_party.id == "c-1"  # type: ignore[union-attr]
     assert activity.from_party.id == "u-anna"  # type: ignore[union-attr]
+
+
+class FakeCallbacks:
+    def __init__(self) -> None:
+        self.captured: list[tuple[str, str]] = []
+
+    def capture_from_call(self, call, list_id, at):  # type: ignore[no-untyped-def]
+        if (call.call_id, list_id) not in self.captured:
+            self.captured.append((call.call_id, list_id))
+        return True
+
+
+class FakeDelayed:
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[str, int]] = []
+
+    def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None:
+        self.scheduled.append((call_id, delay_seconds))
+
+
+def callback_world() -> tuple[World, FakeCallbacks, FakeDelayed]:
+    from shared.domain.directory import PoolCallback
+
+    w = World()
+    pool = replace(SALES, callback=PoolCallback("cb", offer_after_seconds=30))
+    w.flow.directory = replace(w.flow.directory, pools=(pool,))
+    callbacks, delayed = FakeCallbacks(), FakeDelayed()
+    w.flow.callbacks, w.flow.delayed = callbacks, delayed  # type: ignore[assignment]
+    return w, callbacks, delayed
+
+
+def test_after_waiting_the_caller_is_offered_a_callback_and_pressing_1_leaves_one() -> None:
+    w, callbacks, delayed = callback_world()
+    w.agents.set_busy("anna", "x")
+    w.agents.set_busy("ben", "y")
+    call_id = w.incoming()
+    assert delayed.scheduled == [(call_id, 30)]
+    w.event(call_id, "CallConnected", 1)
+    w.flow.offer_callback(call_id, at(31))
+    w.flow.offer_callback(call_id, at(32))  # a repeated message offers nothing more
+    assert w.telephony.named("recognize") == [("recognize", f"4:{CALLER}", "callback-offer")]
+    for _ in range(2):
+        w.flow.on_event(
+            call_id,
+            CallEvent("r1", "RecognizeCompleted", at(35), "callback-offer", tones=("one",)),
+            at(35),
+        )
+    assert callbacks.captured == [(call_id, "cb")]
+    assert w.telephony.named("play") == [("play", "callback-confirm")]
+    assert w.waiting.queues.get("sales", []) == []
+    w.flow.on_event(call_id, CallEvent("p1", "PlayCompleted", at(40), "callback-confirm"), at(40))
+    assert len(w.telephony.named("hangup")) == 1
+    w.event(call_id, "CallDisconnected", 41)
+    assert w.calls.rows[call_id].outcome is Outcome.CALLBACK_REQUESTED
+    assert w.crm.activities == {}
+
+
+def test_a_key_pressed_after_an_agent_answered_leaves_no_callback() -> None:
+    w, callbacks, _ = callback_world()
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantSucceeded", 5, "offer:1")
+    w.flow.offer_callback(call_id, at(31))
+    assert w.telephony.named("recognize") == []  # answered: nothing to offer
+    w.flow.on_event(
+        call_id,
+        CallEvent("r1", "RecognizeCompleted", at(35), "callback-offer", tones=("one",)),
+        at(35),
+    )
+    assert callbacks.captured == []
