@@ -11,11 +11,11 @@ from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichm
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
 from shared.adapters.repositories import (
+    QueueDelayedChecks,
     QueueEnrichment,
     TableAgentStates,
     TableCallRepository,
     TableRecordings,
-    QueueDelayedChecks,
     TableSessionLeases,
     TableWaitingCalls,
 )
@@ -27,12 +27,12 @@ from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
 from shared.services.access import Access
 from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
-from shared.services.ports import Prompt
 from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
+from shared.services.ports import Prompt
 from shared.services.presence import Presence
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions

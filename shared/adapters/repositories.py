@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from shared.domain.customers import CustomerRef, Identification, identification
 
-CALLBACK_NAMESPACE = uuid.UUID("0b7e4f52-95a1-4c3e-8d2a-6f1b3c9e7a10")
+CALLBACK_NAMESPACE = "0b7e4f52-95a1-4c3e-8d2a-6f1b3c9e7a10"  # uuid5 namespace of our ids
 SUBJECT = "Callback Request"  # §5: the subject of every callback Phone Call
 HANDLED_NOTE = "Handled by D365"  # §5: the note a request is closed with
 LIST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -77,7 +76,7 @@ def parse_callback_lists(raw: str) -> tuple[CallbackList, ...]:
 
 def callback_request_id(key: str) -> str:
     """A deterministic request id: the same key (e.g. `call:<call id>`) is the same request."""
-    return str(uuid.uuid5(CALLBACK_NAMESPACE, f"request:{key}"))
+    return _uuid5(f"request:{key}")
 
 
 def request_id_for_call(call_id: str) -> str:
@@ -107,7 +106,7 @@ class CallbackRequest:
     @property
     def activity_uuid(self) -> str:
         """The Phone Call's activityid: derived from the request, so a repeat creates nothing."""
-        return str(uuid.uuid5(CALLBACK_NAMESPACE, f"activity:{self.request_id}"))
+        return _uuid5(f"activity:{self.request_id}")
 
     def handled(self, at: datetime, candidates: tuple[CustomerRef, ...] | None) -> CallbackRequest:
         """This request closed on our side: D365 has its Phone Call now."""
@@ -205,3 +204,9 @@ def callback_activity(
         queue_id=queue_id,
         customer=candidates[0] if len(candidates) == 1 else None,
     )
+
+
+def _uuid5(name: str) -> str:
+    import uuid  # on first use: uuid imports platform, which cold start should not pay for
+
+    return str(uuid.uuid5(uuid.UUID(CALLBACK_NAMESPACE), name))

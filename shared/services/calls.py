@@ -20,11 +20,11 @@ from shared.domain.availability import (
 )
 from shared.domain.calls import (
     CALL_NAMESPACE,
-    Call,
-    CallEvent,
     CALLBACK_CONFIRM,
     CALLBACK_OFFER,
+    Call,
     CallbackOffer,
+    CallEvent,
     CallKind,
     ConsultState,
     Direction,
@@ -41,10 +41,10 @@ from shared.services.ports import (
     AgentStates,
     CallbackCapture,
     CallRepository,
-    DelayedChecks,
-    Prompt,
     Crm,
+    DelayedChecks,
     EnrichmentQueue,
+    Prompt,
     Telephony,
     WaitingCalls,
 )
