@@ -35,8 +35,11 @@ def cold_start_ratio() -> list[str]:
     env = {**os.environ, **json.loads((ROOT / "local.settings.json").read_text())["Values"]}
     # Both sides from bytecode, as deployed: the installed packages were compiled by pip, the
     # app is compiled here (this machine sets PYTHONDONTWRITEBYTECODE, so imports would not).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "function_app.py", "functions",
-                    "shared"], cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "function_app.py", "functions", "shared"],
+        cwd=ROOT,
+        check=True,
+    )
     _import_seconds("function_app", env)  # warm the file system caches for both sides alike
     ratios = []
     for _ in range(RUNS):

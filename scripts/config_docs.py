@@ -16,8 +16,11 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 def table() -> str:
     rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
     for s in SETTINGS.values():
-        default = "*(required)*" if s.default is None else (
-            f"`{s.default}`" if s.default else "*(empty)*")
+        default = (
+            "*(required)*"
+            if s.default is None
+            else (f"`{s.default}`" if s.default else "*(empty)*")
+        )
         secret = " **Secret**: use a Key Vault reference." if s.secret else ""
         rows.append(f"| `{s.env}` | {default} | {s.doc}{secret} |")
     return "\n".join(rows)
