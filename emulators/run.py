@@ -1,4 +1,4 @@
-"""`make run`: Azurite, the ACS, Entra ID and Dataverse emulators and the Functions host, wired."""
+"""`make run`: Azurite, the ACS, Entra ID, Dataverse and Graph emulators and the Functions host."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ if TYPE_CHECKING:
     from emulators.dataverse import DataverseEmulator
     from emulators.entra import EntraEmulator
     from emulators.functions_host.launcher import HostProcess
+    from emulators.graph import GraphEmulator
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_AZURITE_PORTS = (10000, 10001, 10002)
 # Fixed ids for the demo records, so seeding twice (or in two runs) yields the same records.
 _DEMO_NS = uuid.UUID("5f3c2a1e-7b4d-4c8e-9a6f-0d1e2f3a4b5c")
+# The demo contact who calls: a known caller for the web phone and for the Teams call below.
+DEMO_CALLER = "+358401234567"
+# The Graph application permission the enterprise-call sync needs (getPstnCalls).
+GRAPH_ROLE = "CallRecords.Read.All"
 
 
 def demo_id(name: str) -> str:
@@ -52,6 +57,7 @@ class Ports:
     acs: int
     entra: int
     dataverse: int
+    graph: int
     blob: int
     queue: int
     table: int
@@ -63,6 +69,7 @@ class Ports:
             ("ACS emulator", "--acs-port", self.acs),
             ("Entra ID emulator", "--entra-port", self.entra),
             ("Dataverse emulator", "--dataverse-port", self.dataverse),
+            ("Graph emulator", "--graph-port", self.graph),
             ("Azurite blob", "--azurite-ports", self.blob),
             ("Azurite queue", "--azurite-ports", self.queue),
             ("Azurite table", "--azurite-ports", self.table),
@@ -112,14 +119,17 @@ def _free_port(taken: set[int]) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m emulators.run",
-        description="Start the whole product locally: Azurite, the ACS, Entra ID and Dataverse "
-        "emulators and the Functions host. Ctrl-C stops everything.",
+        description="Start the whole product locally: Azurite, the ACS, Entra ID, Dataverse and "
+        "Graph emulators and the Functions host. Ctrl-C stops everything.",
     )
     parser.add_argument("--host-port", type=_port, default=7071, help="Functions host (HTTP)")
     parser.add_argument("--acs-port", type=_port, default=7443, help="ACS emulator (HTTPS)")
     parser.add_argument("--entra-port", type=_port, default=7444, help="Entra ID emulator (HTTPS)")
     parser.add_argument(
         "--dataverse-port", type=_port, default=7445, help="Dataverse emulator (HTTPS)"
+    )
+    parser.add_argument(
+        "--graph-port", type=_port, default=7446, help="Microsoft Graph emulator (HTTPS)"
     )
     parser.add_argument(
         "--azurite-ports",
@@ -149,7 +159,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="seconds to wait for /api/health to answer 200 (default 90)",
     )
     a = parser.parse_args(argv)
-    wanted = [a.host_port, a.acs_port, a.entra_port, a.dataverse_port, *a.azurite_ports]
+    wanted = [
+        a.host_port,
+        a.acs_port,
+        a.entra_port,
+        a.dataverse_port,
+        a.graph_port,
+        *a.azurite_ports,
+    ]
     fixed = [p for p in wanted if p]
     if len(set(fixed)) != len(fixed):
         parser.error(f"each service needs its own port, got {wanted}")
@@ -196,6 +213,7 @@ def service_urls(ports: Ports) -> dict[str, str]:
         "acs": f"https://{LOOPBACK}:{ports.acs}",
         "entra": f"https://{LOOPBACK}:{ports.entra}",
         "dataverse": f"https://{LOOPBACK}:{ports.dataverse}",
+        "graph": f"https://{LOOPBACK}:{ports.graph}",
     }
 
 
@@ -215,6 +233,7 @@ def app_overrides(
         "ACS_CALLBACK_JWKS_URL": f"{urls['acs']}/calling/keys",
         "ENTRA_AUTHORITY_HOST": urls["entra"],
         "DATAVERSE_URL": urls["dataverse"],
+        "GRAPH_URL": urls["graph"],
         "PUBLIC_BASE_URL": urls["host"],
         "TLS_CA_BUNDLE": str(ca_path),
     }
@@ -286,7 +305,7 @@ def demo_data(settings: Settings) -> dict[str, list[dict[str, Any]]]:
                 "contactid": demo_id("contact:maija"),
                 "firstname": "Maija",
                 "lastname": "Virtanen",
-                "mobilephone": "+358401234567",
+                "mobilephone": DEMO_CALLER,
                 "emailaddress1": "maija.virtanen@contoso.example",
                 "jobtitle": "Purchasing manager",
                 "parentcustomerid_account@odata.bind": f"/accounts({account_id})",

@@ -77,7 +77,45 @@ def health() -> HealthReport:
         [
             ("tableStorage", _health_table_store()),
             ("queueStorage", _health_queue_sender()),
+            ("dataverse", _health_dataverse()),
+            ("acs", _health_acs()),
         ],
+    )
+
+
+@cache
+def _dataverse_tokens() -> ClientCredentialsTokenProvider:
+    s = settings()
+    return ClientCredentialsTokenProvider(
+        s.entra_authority_host,
+        s.entra_tenant_id,
+        s.dataverse_client_id,
+        s.dataverse_client_secret,
+        f"{s.dataverse_url}/.default",
+        s.ca_bundle,
+    )
+
+
+@cache
+def _health_dataverse() -> DataverseClient:
+    s = settings()
+    return DataverseClient(
+        s.dataverse_url,
+        _dataverse_tokens().token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.health_timeout_seconds,
+        max_attempts=1,
+    )
+
+
+@cache
+def _health_acs() -> AcsTelephony:
+    s = settings()
+    return AcsTelephony(
+        s.acs_connection_string,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.health_timeout_seconds,
+        retry_total=0,
     )
 
 
@@ -123,16 +161,11 @@ def access() -> Access:
 @cache
 def dataverse_client() -> DataverseClient:
     s = settings()
-    tokens = ClientCredentialsTokenProvider(
-        s.entra_authority_host,
-        s.entra_tenant_id,
-        s.dataverse_client_id,
-        s.dataverse_client_secret,
-        f"{s.dataverse_url}/.default",
-        s.ca_bundle,
-    )
     return DataverseClient(
-        s.dataverse_url, tokens.token, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        s.dataverse_url,
+        _dataverse_tokens().token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
     )
 
 

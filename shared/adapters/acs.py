@@ -34,8 +34,15 @@ _DTMF_NAMES = {
 
 class AcsTelephony:
     def __init__(
-        self, connection_string: str, *, ca_bundle: str | None = None, timeout_seconds: int = 15
+        self,
+        connection_string: str,
+        *,
+        ca_bundle: str | None = None,
+        timeout_seconds: int = 15,
+        retry_total: int | None = None,
     ) -> None:
+        # None keeps the SDK's retry policy; the health probe passes 0 to answer fast.
+        self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
         self._connection_string = connection_string
         self._ca_bundle = ca_bundle
         self._timeout = timeout_seconds
@@ -52,6 +59,7 @@ class AcsTelephony:
                     options: dict[str, Any] = {
                         "connection_timeout": self._timeout,
                         "read_timeout": self._timeout,
+                        **self._retry,
                     }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
@@ -280,3 +288,13 @@ class AcsTelephony:
                 self._source(prompt), operation_context=operation_context
             ),
         )
+
+    def ping(self) -> None:
+        """Reachability and the access key: ACS answers 404 for a call that does not exist,
+        401 for a wrong key."""
+        connection = self.client.get_call_connection("health-probe")
+        try:
+            self._call("health probe", connection.get_call_properties)
+        except TelephonyError as exc:
+            if exc.status != 404:
+                raise

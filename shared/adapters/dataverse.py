@@ -156,6 +156,10 @@ class DataverseClient:
             return Response(reply.status_code, dict(reply.headers), parsed)
         raise DependencyUnavailable("Dataverse retries exhausted")  # pragma: no cover
 
+    def ping(self) -> None:
+        """Reachability and credentials: WhoAmI, one request."""
+        self.request("GET", "WhoAmI")
+
     def batch_get(self, paths: Sequence[str]) -> list[Response]:
         """Several GETs in one `$batch` round trip; one Response per path, in order."""
         boundary = f"batch_{uuid.uuid4()}"

@@ -164,3 +164,31 @@ def test_the_openapi_document_is_served(world: Product) -> None:
     assert reply.status_code == 200
     doc = reply.json()
     assert doc["openapi"] == "3.1.0" and "/me/session" in doc["paths"]
+
+
+def test_lunch_returns_to_the_status_before_it_when_its_time_is_up(world: Product) -> None:
+    """The clock is moved by rewriting the stored end of Lunch (no sleep), then the
+    housekeeping timer runs through the host's admin API."""
+    from datetime import UTC, datetime, timedelta
+
+    set_status(world, BEN, status="Offwork")
+    lunch = set_status(world, ANNA, status="Lunch")
+    assert lunch["returnsTo"] == "Available"
+    world.acs.place_call(CALLER, POOL_NUMBER)
+    world.settle()
+    assert world.ringing(ANNA.acs_id) is None  # at lunch: no pool calls
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    row = world.store.get("agents", "agent", ANNA.id)
+    world.store.upsert("agents", {**row, "status_until": past}, replace=True)
+    world.store.upsert("agents", {"PartitionKey": "timed", "RowKey": ANNA.id, "until": past})
+    assert world.host.invoke("housekeeping").status_code == 202
+
+    wait_for(
+        lambda: world.store.get("agents", "agent", ANNA.id)["status"] == "Available",
+        what="housekeeping to write back Available",
+    )
+    assert world.api("GET", "me/availability", ANNA).json()["status"] == "Available"
+    world.answer(ANNA)  # the waiting caller reaches her as soon as lunch is over
+    connected(world, ANNA)
+    world.acs.hang_up(CALLER)

@@ -168,3 +168,16 @@ def test_callbacks_need_the_call_token_and_the_acs_signature(world: Product) -> 
 def test_the_event_grid_validation_handshake_is_answered(world: Product) -> None:
     result = world.acs.validate_subscription("incomingCall")
     assert result["status"] == 200, result
+
+
+def test_health_reports_every_dependency_and_503_when_one_is_down(world: Product) -> None:
+    reply = world.api("GET", "health")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert set(body["dependencies"]) == {"tableStorage", "queueStorage", "dataverse", "acs"}
+    assert all(d["status"] == "up" for d in body["dependencies"].values())
+    world.dataverse.inject_faults(status=503, count=1)
+    down = world.api("GET", "health")
+    assert down.status_code == 503
+    dataverse = down.json()["dependencies"]["dataverse"]
+    assert (dataverse["status"], dataverse["error"]) == ("down", "DependencyUnavailable")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.product import ANNA, BEN, CALLER, POOL_NUMBER, Product, seed_contact, wait_for
+from tests.fixtures.product import (
+    ANNA,
+    BEN,
+    CALLBACK_LIST,
+    CALLBACK_QUEUE_ID,
+    CALLER,
+    POOL_NUMBER,
+    Product,
+    parties,
+    seed_contact,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +49,26 @@ def test_a_caller_who_presses_1_leaves_a_request_that_is_in_d365_within_seconds(
     activity = wait_for(callback_activity, what="the callback in D365", timeout=60)
     assert activity["phonenumber"] == CALLER
     assert activity["_regardingobjectid_value"] == contact_id
+    assert parties(world, activity["activityid"]).get(1) == contact_id  # From: the caller
+    queued = [
+        i["_queueid_value"]
+        for i in world.dataverse.records("queueitems")
+        if i["_objectid_value"] == activity["activityid"]
+    ]
+    assert queued == [CALLBACK_QUEUE_ID]
+    supervisor = world.token(ANNA, roles=["Phone.Supervisor"])
+
+    def handled() -> list | None:
+        reply = world.api("GET", f"callbacks?list={CALLBACK_LIST}&state=handled", token=supervisor)
+        assert reply.status_code == 200, reply.text
+        return reply.json()["value"] or None
+
+    [request] = wait_for(handled, what="the request to be closed")
+    assert (request["handledNote"], request["activityId"], request["source"]) == (
+        "Handled by D365",
+        activity["activityid"],
+        "call",
+    )
     plays = [p for c in world.acs.state()["calls"] for p in c.get("plays", [])]
     assert plays, "the caller heard the confirmation"
     assert not [a for a in world.phonecalls() if a["subject"].startswith("Incoming call")]
