@@ -12,14 +12,24 @@ from functions.enterprise_calls import bp as enterprise_calls
 from functions.health import bp as health
 from functions.openapi import bp as openapi
 from functions.recordings import bp as recordings
+from functions.supervisor_api import bp as supervisor_api
 from shared.config import get_settings
 
 get_settings()  # validate every app setting now: a bad one stops start-up, naming it
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (health, openapi, acs_webhooks, agent_api, agent_phone, call_control):
-    app.register_functions(blueprint)
-app.register_functions(enrichment)
-app.register_functions(recordings)
-app.register_functions(callbacks)
-app.register_functions(enterprise_calls)
+SURFACES = (
+    health,  # GET /api/health
+    openapi,  # GET /api/openapi.json
+    acs_webhooks,  # Event Grid and ACS mid-call events
+    agent_api,  # the web phone: current call, notes, picking, dialling
+    agent_phone,  # availability, pool switches, the single session, housekeeping
+    call_control,  # hold, mute, DTMF, transfers, history, directory
+    recordings,  # the recording link's audio
+    enrichment,  # queue: recording link and pool metrics onto the activity
+    callbacks,  # callback requests: intake, import timer and queue
+    enterprise_calls,  # Teams and mobile calls: sync timer and push intake
+    supervisor_api,  # the live pool dashboard and membership switches
+)
+for surface in SURFACES:
+    app.register_functions(surface)

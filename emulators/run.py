@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -376,6 +377,36 @@ def seed_demo_data(dataverse: DataverseEmulator, settings: Settings) -> dict[str
     return {entity_set: len(rows) for entity_set, rows in wanted.items()}
 
 
+def demo_teams_calls(settings: Settings, now: datetime.datetime) -> list[dict[str, Any]]:
+    """One Teams PSTN call the first agent answered from the demo contact, a few minutes ago:
+    something for the enterprise-call sync to import as a Phone Call."""
+    if not settings.agents:
+        return []
+    agent = settings.agents[0]
+    start = now - datetime.timedelta(minutes=5)
+    return [
+        {
+            "id": demo_id("teams-call:1"),
+            "userId": agent.entra_object_id,
+            "userPrincipalName": f"{agent.id}@contoso.local",
+            "userDisplayName": agent.name,
+            "callType": "user_in",
+            "callerNumber": DEMO_CALLER,
+            # The number Teams rang: the agent's own if it has one (any number works).
+            "calleeNumber": next(iter(agent.direct_numbers), "+358101000300"),
+            "startDateTime": start,
+            "duration": 150,
+        }
+    ]
+
+
+def seed_demo_teams_calls(graph: GraphEmulator, settings: Settings) -> int:
+    """Put the demo Teams call in Graph's call records (in memory: each run starts empty)."""
+    rows = demo_teams_calls(settings, datetime.datetime.now(datetime.UTC))
+    graph.seed_pstn_calls(rows)
+    return len(rows)
+
+
 # ----------------------------------------------------------------------------------- processes
 
 
@@ -509,9 +540,11 @@ class LocalPlatform:
     azurite: Azurite | None = None
     entra: EntraEmulator | None = None
     dataverse: DataverseEmulator | None = None
+    graph: GraphEmulator | None = None
     acs: AcsEmulator | None = None
     host: HostProcess | None = None
     seeded: dict[str, int] = field(default_factory=dict)
+    teams_calls: int = 0
     subscriptions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -541,6 +574,7 @@ class LocalPlatform:
         from emulators.entra import start as start_entra
         from emulators.functions_host.keys import load_or_create_keys
         from emulators.functions_host.launcher import HostProcess, HostStartError
+        from emulators.graph import start as start_graph
 
         o, s = self.options, self.settings
         ports, urls = o.ports, service_urls(o.ports)
@@ -565,7 +599,7 @@ class LocalPlatform:
         if self.azurite.proc is not None and self.azurite.proc.poll() is not None:
             raise StartError(f"Azurite exited at start (log: {azurite_log})")
 
-        self.say("Starting the Entra ID, Dataverse and ACS emulators ...")
+        self.say("Starting the Entra ID, Dataverse, Graph and ACS emulators ...")
         try:
             self.entra = start_entra(
                 tls=tls,
@@ -573,11 +607,23 @@ class LocalPlatform:
                 tenant_id=s.entra_tenant_id,
                 clients={s.dataverse_client_id: s.dataverse_client_secret},
             )
+            # The same app registration reads Teams call records: grant it Graph's app role,
+            # as an admin does with admin consent (docs/enterprise-calls.md).
+            self.entra.register_client(
+                s.dataverse_client_id, s.dataverse_client_secret, roles=[]
+            )
             self.dataverse = start_dataverse(
                 tls=tls,
                 port=ports.dataverse,
                 jwks_url=self.entra.jwks_url,
                 issuer=self.entra.issuer,
+            )
+            self.graph = start_graph(
+                tls=tls,
+                port=ports.graph,
+                jwks_url=self.entra.jwks_url,
+                issuer=self.entra.issuer,
+                required_role=GRAPH_ROLE,
             )
             code = f"?code={self.function_key}"
             self.acs = start_acs(
@@ -592,6 +638,7 @@ class LocalPlatform:
         except OSError as exc:
             raise StartError(f"an emulator could not listen: {exc}") from None
         self.seeded = seed_demo_data(self.dataverse, s)
+        self.teams_calls = seed_demo_teams_calls(self.graph, s)
         self._create_custom_columns(s, tls.ca_path)
 
         self.say(f"Starting the Functions host on {urls['host']} ...")
@@ -673,6 +720,7 @@ class LocalPlatform:
         steps: list[tuple[str, Any]] = [
             ("host", self.host.stop if self.host else None),
             ("acs", self.acs.stop if self.acs else None),
+            ("graph", self.graph.stop if self.graph else None),
             ("dataverse", self.dataverse.stop if self.dataverse else None),
             ("entra", self.entra.stop if self.entra else None),
             ("azurite", self.azurite.stop if self.azurite else None),
@@ -702,6 +750,7 @@ class LocalPlatform:
             ("ACS emulator", urls["acs"], inproc),
             ("Entra ID emulator", urls["entra"], inproc),
             ("Dataverse emulator", urls["dataverse"], inproc),
+            ("Graph emulator", urls["graph"], inproc),
             ("Azurite blob", f"{loop}:{o.ports.blob}", azurite_pid),
             ("Azurite queue", f"{loop}:{o.ports.queue}", azurite_pid),
             ("Azurite table", f"{loop}:{o.ports.table}", azurite_pid),
@@ -716,6 +765,8 @@ class LocalPlatform:
             f"  Entra authority   {urls['entra']}/{s.entra_tenant_id}",
             f"  Dataverse API     {urls['dataverse']}/api/data/v9.2",
             f"  ACS control       {urls['acs']}/_control/state",
+            f"  Graph API         {urls['graph']}/v1.0  (call records: "
+            f"{urls['graph']}/_control/pstnCalls)",
         ]
         deps = health.get("dependencies") or {}
         lines += [
@@ -746,8 +797,15 @@ class LocalPlatform:
         lines.append(
             "  demo CRM data     "
             + ", ".join(f"{n} {k}" for k, n in self.seeded.items())
-            + "  (contact Maija Virtanen +358401234567, contact Matti Korhonen +358501112233)"
+            + f"  (contact Maija Virtanen {DEMO_CALLER}, contact Matti Korhonen +358501112233)"
         )
+        if self.teams_calls and s.agents:
+            lines += [
+                f"  demo Teams call   {DEMO_CALLER} -> {s.agents[0].id}, 5 minutes before start; "
+                f"the enterprise_calls_sync timer ({s.enterprise_sync_schedule}) imports it",
+                f"                    now: curl -X POST -H 'x-functions-key: <master key>' "
+                f"-d '{{}}' {urls['host']}/admin/functions/enterprise_calls_sync",
+            ]
         if s.agents:
             agent = s.agents[0]
             token_body = json.dumps(

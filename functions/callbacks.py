@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.invocation import background_invocation, http_invocation, json_response
-from shared.errors import DependencyUnavailable, FieldError, InvalidInput, NotAllowed
+from shared.errors import DependencyUnavailable, FieldError, InvalidInput
 
 bp = func.Blueprint()
 log = logging.getLogger("callbacks")
@@ -71,10 +71,7 @@ def callback_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared import composition  # wired on first use, not at cold start
     from shared.domain.callbacks import CallbackState
 
-    access = composition.access()
-    principal = access.principal(req.headers.get("Authorization"))
-    if access.supervisor_role not in principal.roles:
-        raise NotAllowed(f"the token lacks the {access.supervisor_role} role")
+    composition.access().supervisor(req.headers.get("Authorization"))
     raw_state = (req.params.get("state") or "").strip().lower()
     if raw_state not in ("", *(s.value for s in CallbackState)):
         raise InvalidInput(

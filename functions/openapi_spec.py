@@ -139,6 +139,48 @@ SCHEMAS: dict[str, Any] = {
         },
     ),
     "Accepted": _obj(["accepted"], accepted=I),
+    "PoolFigures": _obj(
+        [
+            "poolId",
+            "name",
+            "serving",
+            "free",
+            "active",
+            "activeCalls",
+            "queueLength",
+            "maxWaitSeconds",
+        ],
+        poolId=S,
+        name=S,
+        serving=I,
+        free=I,
+        active=I,
+        activeCalls=I,
+        queueLength=I,
+        maxWaitSeconds=I,
+    ),
+    "Dashboard": _obj(["pools"], pools={"type": "array", "items": _ref("PoolFigures")}),
+    "PoolDetail": {
+        "allOf": [
+            _ref("PoolFigures"),
+            _obj(
+                ["agents"],
+                numbers={"type": "array", "items": S},
+                agents={
+                    "type": "array",
+                    "items": _obj(
+                        ["agentId", "name", "status", "activeInPool", "onCall"],
+                        agentId=S,
+                        name=S,
+                        status=S,
+                        type=S,
+                        activeInPool=B,
+                        onCall=B,
+                    ),
+                },
+            ),
+        ]
+    },
     "TransferTarget": {
         **_obj(None, agentId=S, number=S),
         "description": "Exactly one of agentId (a colleague) and number.",
@@ -148,6 +190,7 @@ SCHEMAS: dict[str, Any] = {
 AGENT_AUTH: list[dict[str, list[str]]] = [{"entra": []}]
 FUNCTION_KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
 CALL_ID = {"name": "callId", "in": "path", "required": True, "schema": S}
+POOL_ID = {"name": "poolId", "in": "path", "required": True, "schema": S}
 
 
 def _response(schema: str | None, code: str = "200", text: str = "OK") -> dict[str, Any]:
@@ -450,6 +493,30 @@ PATHS: dict[str, dict[str, Any]] = {
             security=FUNCTION_KEY,
             body={"type": "object"},
             description="See docs/enterprise-calls.md.",
+        )
+    },
+    "/supervisor/pools": {
+        "get": _op(
+            "Supervisors: every pool's serving, free, active, active calls, queue length and "
+            "max wait time (§9)",
+            "Dashboard",
+        )
+    },
+    "/supervisor/pools/{poolId}": {
+        "get": _op(
+            "Supervisors: one pool's figures, numbers and agents (§7)",
+            "PoolDetail",
+            params=[POOL_ID],
+            errors=(401, 403, 404),
+        )
+    },
+    "/supervisor/pools/{poolId}/members/{agentId}": {
+        "put": _op(
+            "Supervisors: activate or deactivate an agent in a pool (§7 2.a)",
+            "PoolDetail",
+            params=[POOL_ID, {"name": "agentId", "in": "path", "required": True, "schema": S}],
+            errors=(400, 401, 403, 404, 422),
+            body=_obj(["active"], active=B),
         )
     },
     "/openapi.json": {"get": _op("This document", None, errors=(), security=[])},

@@ -36,6 +36,7 @@ from shared.services.ports import Prompt
 from shared.services.presence import Presence
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
+from shared.services.supervision import Supervision
 
 
 def settings() -> Settings:
@@ -406,4 +407,14 @@ def enterprise_sync() -> EnterpriseSync:
             ),
             overlap_seconds=s.enterprise_overlap_seconds,
         ),
+    )
+
+
+@cache
+def supervision() -> Supervision:
+    return Supervision(
+        directory=settings().directory,
+        agents=agent_states(),
+        calls=call_repository(),
+        waiting=TableWaitingCalls(table_store()),
     )

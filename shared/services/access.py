@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.domain.calls import Call
 from shared.domain.directory import Agent, Directory
 from shared.errors import NotAllowed, NotAuthenticated
 
@@ -48,6 +47,13 @@ class Access:
             raise NotAllowed("this user is not configured as a phone user (AGENTS)")
         return agent
 
+    def supervisor(self, authorization: str | None) -> Principal:
+        """A token with the supervisor role (pools, members, callbacks, dashboard)."""
+        principal = self.principal(authorization)
+        if self.supervisor_role not in principal.roles:
+            raise NotAllowed(f"the token lacks the {self.supervisor_role} role")
+        return principal
+
     def staff(self, authorization: str | None) -> Principal:
         """Any phone user or supervisor (e.g. to fetch a recording)."""
         principal = self.principal(authorization)
@@ -56,12 +62,3 @@ class Access:
                 f"the token lacks the {self.agent_role} or {self.supervisor_role} role"
             )
         return principal
-
-
-def involves(call: Call, agent: Agent) -> bool:
-    """An agent may act on a call it dialled, was offered, or answered."""
-    return (
-        call.agent_id == agent.id
-        or call.answered_by == agent.id
-        or any(o.agent_id == agent.id for o in call.offers)
-    )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -25,6 +26,10 @@ pytestmark = pytest.mark.e2e
 START_DEADLINE = 60.0
 SETTINGS = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))["Values"]
 ANNA = next(a for a in json.loads(SETTINGS["AGENTS"]) if a["id"] == "anna")
+MAIJA = "+358401234567"  # the demo contact `make run` seeds, and the seeded Teams call's caller
+# The enterprise-call sync's timer never fires during a test (once a year), so only the admin API
+# runs it: what the test sees in Dataverse is then what that run did.
+QUIET_SYNC = {"ENTERPRISE_SYNC_SCHEDULE": "0 0 0 1 1 *"}
 
 
 def free_ports(count: int) -> list[int]:
@@ -70,8 +75,8 @@ class Run:
 def start_run(tmp_path: Path, extra_env: dict[str, str] | None = None, **ports: int) -> Run:
     chosen = dict(
         zip(
-            ["host", "acs", "entra", "dataverse", "blob", "queue", "table"],
-            free_ports(7),
+            ["host", "acs", "entra", "dataverse", "graph", "blob", "queue", "table"],
+            free_ports(8),
             strict=True,
         )
     )
@@ -91,6 +96,8 @@ def start_run(tmp_path: Path, extra_env: dict[str, str] | None = None, **ports: 
         str(chosen["entra"]),
         "--dataverse-port",
         str(chosen["dataverse"]),
+        "--graph-port",
+        str(chosen["graph"]),
         "--azurite-ports",
         f"{chosen['blob']},{chosen['queue']},{chosen['table']}",
         "--state-dir",
@@ -160,6 +167,25 @@ def processes_mentioning(*needles: str) -> list[int]:
     return hits
 
 
+def teams_phone_calls(run: Run, ca_path: Path) -> list[dict[str, Any]]:
+    """The Phone Calls in the Dataverse emulator that the Teams sync made for Maija's number."""
+    rows = requests.get(
+        f"{run.url('dataverse')}/_control/records/phonecalls", verify=str(ca_path), timeout=10
+    ).json()["value"]
+    return [
+        r
+        for r in rows
+        if r.get("phonenumber") == MAIJA and str(r.get("subject", "")).startswith("Teams call")
+    ]
+
+
+def maija_id(run: Run, ca_path: Path) -> str:
+    contacts = requests.get(
+        f"{run.url('dataverse')}/_control/records/contacts", verify=str(ca_path), timeout=10
+    ).json()["value"]
+    return str(next(c["contactid"] for c in contacts if c.get("mobilephone") == MAIJA))
+
+
 def stray_needles(run: Run) -> list[str]:
     # The host's command line names the state dir; Azurite's names its blob port.
     return [str(run.state_dir), f"--blobPort {run.ports['blob']}"]
@@ -184,7 +210,7 @@ def cleanup() -> Iterator[list[Run]]:
 def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     tmp_path: Path, cleanup: list[Run]
 ) -> None:
-    run = start_run(tmp_path)
+    run = start_run(tmp_path, QUIET_SYNC)
     cleanup.append(run)
     wait_until(
         lambda: "Ready." in run.stdout or run.proc.poll() is not None,
@@ -207,6 +233,7 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
         run.url("acs"),
         run.url("entra"),
         run.url("dataverse"),
+        run.url("graph"),
         f"http://127.0.0.1:{run.ports['blob']}",
         f"http://127.0.0.1:{run.ports['queue']}",
         f"http://127.0.0.1:{run.ports['table']}",
@@ -241,6 +268,38 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     assert current.status_code == 200, current.text
     assert current.json() == {"call": None}
 
+    # The enterprise-call sync reads the Graph emulator with the app's own token (granted
+    # CallRecords.Read.All) and imports the seeded Teams call of Maija as a Phone Call.
+    teams_calls = requests.get(
+        f"{run.url('graph')}/_control/pstnCalls", verify=str(ca_path), timeout=10
+    ).json()["value"]
+    assert [(c["userId"], c["callType"], c["callerNumber"]) for c in teams_calls] == [
+        (ANNA["entraObjectId"], "user_in", MAIJA)
+    ], teams_calls
+    assert not teams_phone_calls(run, ca_path)  # nothing imported it yet
+    invoked = requests.post(
+        f"{run.url('host')}/admin/functions/enterprise_calls_sync",
+        json={"input": ""},
+        headers={"x-functions-key": keys["masterKey"]},
+        timeout=10,
+    )
+    assert invoked.status_code == 202, invoked.text
+    wait_until(
+        lambda: bool(teams_phone_calls(run, ca_path)),
+        START_DEADLINE,
+        "the seeded Teams call imported as a Phone Call",
+    )
+    imported = teams_phone_calls(run, ca_path)
+    assert len(imported) == 1, imported
+    activity = imported[0]
+    assert activity["directioncode"] is False  # user_in: the customer called
+    assert activity["_ownerid_value"] == ANNA["systemUserId"], activity
+    assert activity["_regardingobjectid_value"] == maija_id(run, ca_path), activity
+    graph_calls = requests.get(
+        f"{run.url('graph')}/_control/requests", verify=str(ca_path), timeout=10
+    ).json()["requests"]
+    assert graph_calls and all(r["status"] == 200 for r in graph_calls), graph_calls
+
     printed = {int(p) for p in re.findall(r"pid (\d+) \(child process\)", banner)}
     started = descendants(run.proc.pid)
     assert len(printed) == 2, banner  # the Functions host and Azurite
@@ -266,23 +325,33 @@ def test_an_invalid_setting_stops_start_up_naming_it_and_leaves_nothing(
     assert not processes_mentioning(*stray_needles(run))
 
 
-def test_a_taken_port_is_named_and_nothing_is_started(tmp_path: Path, cleanup: list[Run]) -> None:
+@pytest.mark.parametrize(
+    ("service", "what", "flag"),
+    [
+        ("dataverse", "Dataverse emulator", "--dataverse-port"),
+        ("graph", "Graph emulator", "--graph-port"),
+    ],
+)
+def test_a_taken_port_is_named_and_nothing_is_started(
+    tmp_path: Path, cleanup: list[Run], service: str, what: str, flag: str
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         taken = int(holder.getsockname()[1])
-        run = start_run(tmp_path, dataverse=taken)
+        run = start_run(tmp_path, **{service: taken})
         cleanup.append(run)
         code = run.proc.wait(timeout=START_DEADLINE)
     assert code != 0, run.output()
-    assert f"port {taken} (Dataverse emulator) is already in use" in run.stderr, run.output()
-    assert "--dataverse-port" in run.stderr
+    assert f"port {taken} ({what}) is already in use" in run.stderr, run.output()
+    assert flag in run.stderr
     assert "Starting" not in run.stdout  # refused before anything was started
     assert not processes_mentioning(*stray_needles(run))
 
 
 def test_make_demo_runs_against_make_run_and_exits_0(tmp_path: Path, cleanup: list[Run]) -> None:
-    run = start_run(tmp_path)
+    # The demo counts new Phone Calls: the seeded Teams call must not be imported meanwhile.
+    run = start_run(tmp_path, QUIET_SYNC)
     cleanup.append(run)
     wait_until(
         lambda: "Ready." in run.stdout or run.proc.poll() is not None,

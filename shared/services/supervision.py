@@ -1,0 +1,105 @@
+"""Supervisors (§7 Service Pool Management, §9 Real Time Monitoring): each pool's live figures,
+its members, and switching a member on or off in a pool."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from shared.domain.availability import AgentState, effective, takes_pool_calls
+from shared.domain.directory import Directory, ServicePool
+from shared.errors import FieldError, NotFound, Unprocessable
+from shared.services.ports import AgentStates, CallRepository, WaitingCalls
+
+MAX_QUEUE_READ = 200  # a queue longer than this is shown as at least this long
+
+
+class Supervision:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        agents: AgentStates,
+        calls: CallRepository,
+        waiting: WaitingCalls,
+    ) -> None:
+        self.directory, self.agents, self.calls, self.waiting = directory, agents, calls, waiting
+
+    def dashboard(self, now: datetime) -> dict[str, Any]:
+        """The use-case document's table: serving, free, active, active calls, queue length and
+        max wait time for every pool (one agent-state read for all members)."""
+        members = tuple(sorted({m for p in self.directory.pools for m in p.members}))
+        states = self.agents.states(members)
+        return {"pools": [self._figures(pool, states, now) for pool in self.directory.pools]}
+
+    def pool(self, pool_id: str, now: datetime) -> dict[str, Any]:
+        pool = self._pool(pool_id)
+        states = self.agents.states(pool.members)
+        agents = []
+        for agent_id in pool.members:
+            agent, state = self.directory.agent(agent_id), states[agent_id]
+            availability = effective(state.availability, now)
+            agents.append(
+                {
+                    "agentId": agent_id,
+                    "name": agent.name if agent else agent_id,
+                    "status": availability.status,
+                    "type": availability.type.value,
+                    "activeInPool": state.active_in(pool.id),
+                    "onCall": bool(state.busy_call_id),
+                }
+            )
+        return {**self._figures(pool, states, now), "numbers": list(pool.numbers), "agents": agents}
+
+    def set_member(
+        self, pool_id: str, agent_id: str, active: bool, now: datetime
+    ) -> dict[str, Any]:
+        """§2.3 a: activate or deactivate an agent in a pool."""
+        pool = self._pool(pool_id)
+        if agent_id not in pool.members:
+            raise Unprocessable(
+                f"{agent_id} is not a member of {pool.id}",
+                errors=[FieldError("agentId", "a member of the pool")],
+            )
+
+        def change(state: AgentState) -> AgentState:
+            inactive = set(state.inactive_pools)
+            (inactive.discard if active else inactive.add)(pool.id)
+            return replace(state, inactive_pools=frozenset(inactive))
+
+        self.agents.update(agent_id, change)
+        return self.pool(pool_id, now)
+
+    def _pool(self, pool_id: str) -> ServicePool:
+        pool = self.directory.pool(pool_id)
+        if pool is None:
+            raise NotFound(f"no service pool {pool_id}")
+        return pool
+
+    def _figures(
+        self, pool: ServicePool, states: dict[str, AgentState], now: datetime
+    ) -> dict[str, Any]:
+        mine = [states[m] for m in pool.members if m in states]
+        serving = [
+            s
+            for s in mine
+            if s.active_in(pool.id) and takes_pool_calls(effective(s.availability, now))
+        ]
+        waiting_since = []
+        for call_id in self.waiting.oldest(pool.id, MAX_QUEUE_READ):
+            call = self.calls.get(call_id)
+            if call is not None and not call.ended and not call.answered:
+                waiting_since.append(call.arrived_at)
+        return {
+            "poolId": pool.id,
+            "name": pool.name,
+            "serving": len(serving),
+            "free": sum(1 for s in serving if not s.busy_call_id),
+            "active": sum(1 for s in mine if s.active_in(pool.id)),
+            "activeCalls": sum(1 for s in mine if s.busy_call_id),
+            "queueLength": len(waiting_since),
+            "maxWaitSeconds": max(
+                (round((now - t).total_seconds()) for t in waiting_since), default=0
+            ),
+        }
