@@ -610,7 +610,7 @@ class LocalPlatform:
             # The same app registration reads Teams call records: grant it Graph's app role,
             # as an admin does with admin consent (docs/enterprise-calls.md).
             self.entra.register_client(
-                s.dataverse_client_id, s.dataverse_client_secret, roles=[]
+                s.dataverse_client_id, s.dataverse_client_secret, roles=[GRAPH_ROLE]
             )
             self.dataverse = start_dataverse(
                 tls=tls,

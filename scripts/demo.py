@@ -59,8 +59,9 @@ def ringing(device: str) -> dict[str, Any] | None:
 
 
 def activities() -> list[dict[str, Any]]:
+    """The web phone's Phone Calls (not, say, Teams calls the enterprise sync imports)."""
     rows: list[dict[str, Any]] = call("GET", f"{DATAVERSE}/records/phonecalls")["value"]
-    return rows
+    return [r for r in rows if str(r.get("subject", "")).startswith(("Incoming", "Outgoing"))]
 
 
 def ensure_demo_records(agents: list[dict[str, Any]]) -> None:

@@ -24,6 +24,7 @@ from emulators.common.processes import REPO_ROOT, wait_until
 pytestmark = pytest.mark.e2e
 
 START_DEADLINE = 60.0
+SYNC_DEADLINE = 30.0  # one sync run (a Graph page, a Dataverse $batch, a create) takes ~1 s
 SETTINGS = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))["Values"]
 ANNA = next(a for a in json.loads(SETTINGS["AGENTS"]) if a["id"] == "anna")
 MAIJA = "+358401234567"  # the demo contact `make run` seeds, and the seeded Teams call's caller
@@ -286,7 +287,7 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     assert invoked.status_code == 202, invoked.text
     wait_until(
         lambda: bool(teams_phone_calls(run, ca_path)),
-        START_DEADLINE,
+        SYNC_DEADLINE,
         "the seeded Teams call imported as a Phone Call",
     )
     imported = teams_phone_calls(run, ca_path)
@@ -339,7 +340,7 @@ def test_a_taken_port_is_named_and_nothing_is_started(
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         taken = int(holder.getsockname()[1])
-        run = start_run(tmp_path, **{service: taken})
+        run = start_run(tmp_path, None, **{service: taken})
         cleanup.append(run)
         code = run.proc.wait(timeout=START_DEADLINE)
     assert code != 0, run.output()
