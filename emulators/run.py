@@ -346,9 +346,9 @@ def create_custom_columns(
     """The customer's custom phone call columns (docs/dataverse-setup.md), as an admin would
     create them with `make dataverse-setup`; idempotent. Returns how many were created."""
     from scripts.dataverse_setup import ensure_columns
-    from shared.domain.enrichment import EnrichmentColumns
     from shared.adapters.dataverse import DataverseClient
     from shared.adapters.identity import ClientCredentialsTokenProvider
+    from shared.domain.enrichment import EnrichmentColumns
 
     tokens = ClientCredentialsTokenProvider(
         authority_host,
