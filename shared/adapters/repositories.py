@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore
+from shared.adapters.tables import (
+    CONFLICT_ATTEMPTS,
+    ConcurrencyConflict,
+    Entity,
+    RetriesExhausted,
+    TableStore,
+    conflict_pause,
+)
 from shared.domain.availability import AVAILABLE, AgentState, Availability, AvailabilityType
 from shared.domain.calls import (
     Call,
@@ -165,7 +172,9 @@ class TableCallRepository:
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:
         marker = f"evt-{event_id}" if event_id else None
-        for _ in range(20):
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if attempt:
+                conflict_pause(attempt)
             found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
             if found is None:
                 return None

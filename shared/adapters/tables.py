@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,15 @@ TransactionOp = tuple[Any, ...]
 
 
 _CONFLICT_CODES = {"EntityAlreadyExists", "UpdateConditionNotSatisfied"}
+
+
+CONFLICT_ATTEMPTS = 40
+
+
+def conflict_pause(attempt: int) -> None:
+    """A short random pause before retrying after an ETag conflict, so writers racing for one
+    entity spread out instead of colliding again in lockstep."""
+    time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
 
 
 class StorageError(Exception):
@@ -152,7 +163,7 @@ class TableStore:
         row_key: str,
         mutate: Callable[[Entity | None], Entity | None],
         *,
-        attempts: int = 20,
+        attempts: int = CONFLICT_ATTEMPTS,
     ) -> Entity | None:
         """Read, let `mutate` compute the new entity, write it guarded by the read's ETag.
 
@@ -160,7 +171,9 @@ class TableStore:
         None to leave it as it is. On a conflict the entity is read again and `mutate` runs
         again, so `mutate` must be a pure function of what it is given.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                conflict_pause(attempt)
             current = self.get_with_etag(table, partition_key, row_key)
             entity, etag = current if current else (None, None)
             new = mutate(dict(entity) if entity is not None else None)

@@ -90,10 +90,15 @@ def test_concurrent_read_modify_writes_are_retried_and_every_update_survives(
 
     barrier = threading.Barrier(8)
 
+    failures: list[BaseException] = []
+
     def worker(i: int) -> None:
         barrier.wait()
-        for j in range(5):
-            add(f"{i}-{j}")
+        try:
+            for j in range(5):
+                add(f"{i}-{j}")
+        except BaseException as exc:  # a thread's failure must fail the test, not vanish
+            failures.append(exc)
 
     original = store.replace_if_unchanged
 
@@ -111,6 +116,7 @@ def test_concurrent_read_modify_writes_are_retried_and_every_update_survives(
     for t in threads:
         t.join()
 
+    assert failures == []
     final = store.get(table, "p", "counter")
     assert final is not None
     assert final["n"] == 40
