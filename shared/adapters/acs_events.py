@@ -48,16 +48,29 @@ def _time(raw: Any, path: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else (a missing or malformed part)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _raw_id(identifier: Any, path: str) -> str:
     if not isinstance(identifier, dict):
         raise InvalidInput(
             f"{path} must be an identifier object", errors=[FieldError(path, "identifier object")]
         )
     raw = identifier.get("rawId")
-    phone = (identifier.get("phoneNumber") or {}).get("value")
-    user = (identifier.get("communicationUser") or {}).get("id")
-    if raw:
-        return str(raw)
+    phone = _object(identifier.get("phoneNumber")).get("value")
+    user = _object(identifier.get("communicationUser")).get("id")
+    if isinstance(raw, str) and raw:
+        return raw
     if phone:
         return f"4:{phone}"
     if user:
@@ -163,24 +176,30 @@ def call_events(body: bytes) -> list[CallEvent]:
         kind = kind[len(_PREFIX) :] if kind.startswith(_PREFIX) else kind
         participants = tuple(
             _raw_id(p.get("identifier"), f"[{i}].data.participants")
-            for p in data.get("participants") or []
+            for p in _list(data.get("participants"))
             if isinstance(p, dict)
         )
         sequence = data.get("sequenceNumber")
-        result = data.get("resultInformation") or {}
+        result = _object(data.get("resultInformation"))
+        if not isinstance(event["id"], str) or not event["id"] or len(event["id"]) > 256:
+            raise InvalidInput(
+                f"event [{i}] id must be a string of at most 256 characters",
+                errors=[FieldError(f"[{i}].id", "string, 1-256 characters")],
+            )
         parsed.append(
             CallEvent(
                 id=str(event["id"]),
                 type=kind,
                 at=_time(_need(event, "time"), f"[{i}].time"),
-                operation_context=data.get("operationContext"),
+                operation_context=_optional_text(data.get("operationContext")),
                 participants=participants,
                 sequence=int(sequence) if isinstance(sequence, int) else None,
                 result_code=result.get("code") if isinstance(result.get("code"), int) else None,
-                server_call_id=data.get("serverCallId"),
+                server_call_id=_optional_text(data.get("serverCallId")),
+                connection_id=_optional_text(data.get("callConnectionId")),
                 tones=tuple(
                     str(t).lower()
-                    for t in (data.get("dtmfResult") or {}).get("tones") or []
+                    for t in _list(_object(data.get("dtmfResult")).get("tones"))
                     if isinstance(t, str)
                 ),
             )

@@ -171,7 +171,7 @@ class TableCallRepository:
     def update(
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:
-        marker = f"evt-{event_id}" if event_id else None
+        marker = f"evt-{_safe_key(event_id)}" if event_id else None
         for attempt in range(CONFLICT_ATTEMPTS):
             if attempt:
                 conflict_pause(attempt)

@@ -114,6 +114,7 @@ class CallEvent:
     result_code: int | None = None
     server_call_id: str | None = None
     tones: tuple[str, ...] = ()  # RecognizeCompleted: the keys pressed ("one", "pound", ...)
+    connection_id: str | None = None  # callConnectionId: known before answer_call returns
 
 
 class CallbackOffer(StrEnum):
@@ -276,6 +277,8 @@ def apply_event(call: Call, event: CallEvent) -> Call:
     """The call after `event`. Pure; order-insensitive; an unknown event changes nothing."""
     if event.server_call_id and call.server_call_id is None:
         call = replace(call, server_call_id=event.server_call_id)
+    if event.connection_id and call.connection_id is None:
+        call = replace(call, connection_id=event.connection_id)
     n = _offer_number(event.operation_context)
     offer = next((o for o in call.offers if o.n == n), None) if n is not None else None
     match event.type:
@@ -298,11 +301,23 @@ def apply_event(call: Call, event: CallEvent) -> Call:
         case "ParticipantsUpdated":
             if event.sequence is not None and event.sequence <= call.participants_sequence:
                 return call  # stale
-            call = replace(call, participants_sequence=event.sequence or 0)
+            if event.sequence is not None:
+                call = replace(call, participants_sequence=event.sequence)
             if call.first_answered_at is None or event.at < call.first_answered_at:
                 return call  # a roster from before the answer says nothing about leaving
-            parties = {call.customer_target, call.agent_target} - {None}
-            if not parties <= set(event.participants) and call.party_left_at is None:
+            present = set(event.participants)
+            # Whoever serves the customer may be the agent or, while a transfer is under way or
+            # once it is done (its events can come after the roster), the transfer target.
+            servers = {call.agent_target} | (
+                {call.consult.target}
+                if call.consult is not None
+                and call.consult.state is not ConsultState.FAILED
+                and call.consult.state is not ConsultState.CANCELLED
+                else set()
+            )
+            customer_gone = call.customer_target is not None and call.customer_target not in present
+            nobody_serving = not (servers - {None}) & present
+            if (customer_gone or nobody_serving) and call.party_left_at is None:
                 return replace(call, party_left_at=event.at)
             return call
         case (
@@ -393,9 +408,9 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.callback is CallbackOffer.ACCEPTED and not call.answered:
         return NextStep.CAPTURE_CALLBACK
-    if call.callback is CallbackOffer.CONFIRMED:
+    if call.callback is CallbackOffer.CONFIRMED and not call.answered:
         return NextStep.HANG_UP
-    if call.callback is CallbackOffer.CAPTURED:
+    if call.callback is CallbackOffer.CAPTURED and not call.answered:
         return NextStep.NOTHING  # the confirmation is playing
     if call.answered:
         # One of the two parties left: nobody is left to talk to.
@@ -404,7 +419,7 @@ def next_step(call: Call) -> NextStep:
         if call.record and not call.recording_requested and call.server_call_id:
             return NextStep.START_RECORDING
         return NextStep.NOTHING
-    if call.app_connected_at is None or call.pending_offer is not None:
+    if call.app_connected_at is None or call.pending_offer is not None or not call.connection_id:
         return NextStep.NOTHING
     if call.kind is CallKind.POOL:
         return NextStep.OFFER

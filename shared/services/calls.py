@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
@@ -37,6 +39,7 @@ from shared.domain.calls import (
 )
 from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
+from shared.errors import Conflict, TelephonyError
 from shared.services.ports import (
     AgentStates,
     CallbackCapture,
@@ -252,15 +255,22 @@ class CallFlow:
             candidates=candidates,
             record=self.options.records(None),
         )
+        if not self.agents.claim(agent.id, call_id):
+            raise Conflict("you are on another call; end it before dialling")
         self.calls.add(call)
         self.agents.note_call(agent.id, call_id, at)
-        self.agents.claim(agent.id, call_id)
-        connection_id = self.telephony.create_call(
-            agent.ring_target,
-            callback_url=self.callback_url(call_id),
-            operation_context="agent-leg",
-            caller_id=caller_id,
-        )
+        try:
+            connection_id = self.telephony.create_call(
+                agent.ring_target,
+                callback_url=self.callback_url(call_id),
+                operation_context="agent-leg",
+                caller_id=caller_id,
+            )
+        except Exception:
+            # Nothing will ever end this call: end it here and free the agent.
+            self.calls.update(call_id, lambda c: c if c.ended else replace(c, ended_at=at))
+            self.agents.release(agent.id, call_id)
+            raise
         updated = self.calls.update(
             call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
         )
@@ -297,6 +307,8 @@ class CallFlow:
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
         if call.ended:
+            if call.pool_id:
+                self.waiting.remove(call.pool_id, call)  # an abandoned caller leaves the queue
             self._release_agents(call, now)
         return call
 
@@ -304,16 +316,15 @@ class CallFlow:
         return self._hang_up(call)
 
     def _hang_up(self, call: Call) -> Call:
+        # ACS first, then the mark: a failure leaves the step to be retried with the event's
+        # redelivery; hanging up twice is harmless (a gone call counts as hung up).
+        if call.connection_id:
+            self.telephony.hang_up(call.connection_id)
         result = self.calls.update(
             call.call_id,
             lambda c: None if c.hangup_requested else replace(c, hangup_requested=True),
         )
-        if result is None:
-            return call
-        updated, changed = result
-        if changed and updated.connection_id:
-            self.telephony.hang_up(updated.connection_id)
-        return updated
+        return result[0] if result else call
 
     def _start_recording(self, call: Call) -> Call:
         result = self.calls.update(
@@ -322,14 +333,35 @@ class CallFlow:
         )
         if result is None or not result[1] or not call.server_call_id:
             return result[0] if result else call
-        recording_id = self.telephony.start_recording(
-            call.server_call_id, state_callback_url=self.callback_url(call.call_id)
-        )
+        try:
+            recording_id = self.telephony.start_recording(
+                call.server_call_id, state_callback_url=self.callback_url(call.call_id)
+            )
+        except Exception:
+            self._unmark(call.call_id, recording_requested=False)  # retried on the next event
+            raise
         updated = self.calls.update(
             call.call_id,
             lambda c: None if c.recording_id else replace(c, recording_id=recording_id),
         )
         return updated[0] if updated else result[0]
+
+    def _withdraw_pending_offer(self, call: Call) -> None:
+        """The caller chose a callback: stop ringing the agent offered the call meanwhile."""
+        offer = call.pending_offer
+        if offer is None:
+            return
+        if offer.invitation_id and call.connection_id:
+            with contextlib.suppress(TelephonyError):  # it may have just stopped ringing
+                self.telephony.cancel_add_participant(
+                    call.connection_id, offer.invitation_id, operation_context=offer.context
+                )
+        if offer.agent_id:
+            self.agents.release(offer.agent_id, call.call_id)
+
+    def _unmark(self, call_id: str, **fields: Any) -> None:
+        """Undo a "requested" mark after the request failed, so the step is tried again."""
+        self.calls.update(call_id, lambda c: replace(c, **fields))
 
     # ------------------------------------------------------------------ callbacks (§5)
 
@@ -357,13 +389,17 @@ class CallFlow:
         )
         if result is None or not result[1]:
             return result[0] if result else call
-        self.telephony.recognize_dtmf(
-            call.connection_id,
-            call.peer_target or "",
-            prompt=self.options.callback_offer,
-            operation_context=CALLBACK_OFFER,
-            silence_timeout=10,
-        )
+        try:
+            self.telephony.recognize_dtmf(
+                call.connection_id,
+                call.peer_target or "",
+                prompt=self.options.callback_offer,
+                operation_context=CALLBACK_OFFER,
+                silence_timeout=10,
+            )
+        except Exception:
+            self._unmark(call_id, callback=None)
+            raise
         return result[0]
 
     def _capture_callback(self, call: Call, now: datetime) -> Call:
@@ -386,6 +422,7 @@ class CallFlow:
             return result[0] if result else call
         if stored and call.pool_id:
             self.waiting.remove(call.pool_id, call)
+            self._withdraw_pending_offer(result[0])
             self.telephony.play(
                 call.connection_id or "",
                 self.options.callback_confirm,
@@ -476,13 +513,21 @@ class CallFlow:
             self.agents.note_call(agent_id, call.call_id, now)
         if call.pool_id:
             self.waiting.remove(call.pool_id, call)
-        invitation = self.telephony.add_participant(
-            updated.connection_id or "",
-            target,
-            invitation_timeout=timeout,
-            operation_context=offer.context,
-            caller_id=caller_id or None,
-        )
+        try:
+            invitation = self.telephony.add_participant(
+                updated.connection_id or "",
+                target,
+                invitation_timeout=timeout,
+                operation_context=offer.context,
+                caller_id=caller_id or None,
+            )
+        except Exception:
+            # The offer never rang: settle it so the call is offered again, free the agent.
+            failed = CallEvent(f"ring-failed-{offer.n}", "AddParticipantFailed", now, offer.context)
+            self.calls.update(call.call_id, lambda c: apply_event(c, failed))
+            if agent_id:
+                self.agents.release(agent_id, call.call_id)
+            raise
         if invitation:
             self.calls.update(call.call_id, lambda c: _with_invitation(c, offer.n, invitation))
         return updated
@@ -501,9 +546,15 @@ class CallFlow:
     def release_declined(self, call: Call, now: datetime) -> None:
         """Offers that failed free their agents at once (not only when the call ends)."""
         failed = (OfferOutcome.NOT_ANSWERED, OfferOutcome.CANCELLED)
+        still_wanted = {o.agent_id for o in call.offers if o.outcome is OfferOutcome.PENDING}
         for offer in call.offers:
             agent_id = offer.agent_id
-            if not agent_id or offer.outcome not in failed or agent_id == call.answered_by:
+            if (
+                not agent_id
+                or offer.outcome not in failed
+                or agent_id == call.answered_by
+                or agent_id in still_wanted
+            ):  # rung again in a later round: keep the claim
                 continue
             if self.agents.release(agent_id, call.call_id):
                 self.dispatch_waiting(agent_id, now, skip=call.call_id)
@@ -522,17 +573,23 @@ class CallFlow:
             self.dispatch_waiting(freed, now, skip=call.call_id)
 
     def dispatch_waiting(self, agent_id: str, now: datetime, skip: str | None = None) -> None:
+        """A freed agent takes the oldest call still waiting in one of its pools."""
         for pool in self.directory.pools_of(agent_id):
-            for call_id in self.waiting.oldest(pool.id, 5):
-                if call_id == skip:
-                    continue
-                waiting = self.calls.get(call_id)
-                if waiting is None or waiting.ended:
+            for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
+                page = [c for c in self.waiting.oldest(pool.id, 10) if c != skip]
+                live = None
+                for call_id in page:
+                    waiting = self.calls.get(call_id)
+                    if waiting is not None and not waiting.ended and not waiting.answered:
+                        live = waiting
+                        break
                     if waiting is not None:
                         self.waiting.remove(pool.id, waiting)
-                    continue
-                self.advance(waiting, now)
-                return
+                if live is not None:
+                    self.advance(live, now)
+                    return
+                if len(page) < 10:
+                    break
 
     # ------------------------------------------------------------------ the activity (§3)
 
@@ -551,11 +608,13 @@ class CallFlow:
             templates=self.options.templates,
         )
         self.crm.create_phone_call(activity)
+        # Enrichment is scheduled before the activity is marked as made: a crash in between
+        # repeats both (each idempotent) rather than leaving an activity never enriched.
+        self.enrichment.schedule(call.call_id, delay_seconds=self.options.enrich_delay_seconds)
         result = self.calls.update(
             call.call_id,
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
-        self.enrichment.schedule(call.call_id, delay_seconds=self.options.enrich_delay_seconds)
         return result[0] if result else replace(call, activity_id=activity.activity_id)
 
 

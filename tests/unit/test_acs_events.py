@@ -121,3 +121,46 @@ def test_a_recording_event_keeps_a_server_call_id_with_slashes() -> None:
     [event] = acs_events.event_grid_events(body)
     ready = acs_events.recording_ready(event)
     assert (ready.server_call_id, ready.recording_id) == (server, "rec-9")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"participants": [{"identifier": {"phoneNumber": "+358401234567"}}]},
+        {"resultInformation": "failed"},
+        {"dtmfResult": ["one"]},
+        {"operationContext": {"offer": 1}},
+        {"participants": "everyone"},
+    ],
+)
+def test_odd_shapes_inside_a_mid_call_event_never_crash(data: dict) -> None:
+    body = json.dumps(
+        [
+            {
+                "id": "c1",
+                "type": "Microsoft.Communication.ParticipantsUpdated",
+                "time": "2026-11-25T09:00:05Z",
+                "data": data,
+            }
+        ]
+    ).encode()
+    try:
+        [event] = acs_events.call_events(body)
+    except InvalidInput:
+        return  # refused with a 400: fine
+    assert event.operation_context is None or isinstance(event.operation_context, str)
+
+
+def test_an_event_id_that_is_not_a_string_is_refused() -> None:
+    body = json.dumps(
+        [
+            {
+                "id": {"x": 1},
+                "type": "Microsoft.Communication.CallConnected",
+                "time": "2026-11-25T09:00:05Z",
+                "data": {},
+            }
+        ]
+    ).encode()
+    with pytest.raises(InvalidInput):
+        acs_events.call_events(body)

@@ -45,6 +45,7 @@ def pool_call(**kw: object) -> Call:
         T0,
         pool_id="sales",
         peer_target="4:+358401234567",
+        connection_id="conn-1",
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
@@ -191,3 +192,28 @@ def test_the_activity_id_is_the_same_for_every_attempt() -> None:
 def test_an_unanswered_call_cannot_become_an_activity() -> None:
     with pytest.raises(ValueError):
         activity_for(pool_call())
+
+
+def test_no_offer_before_the_connection_id_is_known_and_an_event_brings_it() -> None:
+    call = pool_call(connection_id=None, app_connected_at=at(1))
+    assert next_step(call) is NextStep.NOTHING
+    call = apply_event(call, CallEvent("c", "CallConnected", at(1), connection_id="conn-9"))
+    assert call.connection_id == "conn-9" and next_step(call) is NextStep.OFFER
+
+
+def test_a_transfer_roster_arriving_before_its_acceptance_does_not_drop_the_customer() -> None:
+    from shared.domain.calls import Consult
+
+    call = with_offer(pool_call(app_connected_at=at(1)), "8:acs:a", "a", at(2))
+    call = apply_event(call, CallEvent("s", "AddParticipantSucceeded", at(5), "offer:1"))
+    call = replace(call, consult=Consult(1, "8:acs:b", "b", blind=True))
+    roster = CallEvent(
+        "p", "ParticipantsUpdated", at(20), participants=("4:+358401234567", "8:acs:b"), sequence=7
+    )
+    accepted = CallEvent("t", "CallTransferAccepted", at(19), "transfer:1")
+    for order in ([roster, accepted], [accepted, roster]):
+        result = fold(call, order)
+        assert result.party_left_at is None and next_step(result) is NextStep.NOTHING
+        assert result.agent_target == "8:acs:b"
+    older = CallEvent("o", "ParticipantsUpdated", at(21), participants=(), sequence=None)
+    assert fold(call, [roster, older]).participants_sequence == 7
