@@ -253,9 +253,17 @@ class AgentCalls:
         return self.view(self.flow.dial(agent, callee.value, chosen, now))
 
     def hang_up(self, agent: Agent, call_id: str) -> dict[str, Any]:
+        """End the call for everyone: only the agent serving the customer (or dialling) may.
+        An agent the call is ringing declines it instead; one who handed it over is done."""
         call = self._call_of(agent, call_id)
         if call.ended:
             return self.view(call)
+        offer = call.pending_offer
+        if offer is not None and offer.agent_id == agent.id and not call.answered:
+            return self.decline(agent, call_id)
+        serving = call.serving_agent_id if call.answered else call.agent_id
+        if serving != agent.id:
+            raise NotAllowed("the customer is with a colleague now; you cannot end their call")
         return self.view(self.flow.hang_up(call))
 
     def decline(self, agent: Agent, call_id: str) -> dict[str, Any]:

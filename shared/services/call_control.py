@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -129,6 +131,40 @@ class CallControl:
             raise Conflict("a transfer is already in progress")
         return consult
 
+    def _on_consult(
+        self, call: Call, n: int, change: Callable[[Call, Consult], Call | None]
+    ) -> tuple[Call, bool]:
+        """Change the call only while its transfer is still transfer `n`, from the state as it
+        is now (events may have moved it on since it was read)."""
+
+        def guarded(current: Call) -> Call | None:
+            consult = current.consult
+            return change(current, consult) if consult is not None and consult.n == n else None
+
+        result = self.calls.update(call.call_id, guarded)
+        return result if result is not None else (call, False)
+
+    def _abandon(self, call: Call, consult: Consult, *, unhold: bool) -> None:
+        """ACS refused a step of the transfer: it failed; nothing may stay half done."""
+        self._on_consult(
+            call,
+            consult.n,
+            lambda c, k: (
+                replace(
+                    c,
+                    consult=replace(k, state=ConsultState.FAILED),
+                    held=False if unhold else c.held,
+                )
+                if k.active
+                else None
+            ),
+        )
+        if consult.agent_id:
+            self.agents.release(consult.agent_id, call.call_id)
+        if unhold:
+            with contextlib.suppress(TelephonyError):
+                self.telephony.unhold(call.connection_id or "", call.customer_target or "")
+
     def transfer(
         self,
         agent: Agent,
@@ -141,13 +177,17 @@ class CallControl:
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
         consult = self._begin(call, target, colleague, blind=True)
-        self.telephony.transfer(
-            call.connection_id or "",
-            target,
-            transferee=call.agent_target or "",
-            operation_context=consult.context,
-            caller_id=call.our_number or None,
-        )
+        try:
+            self.telephony.transfer(
+                call.connection_id or "",
+                target,
+                transferee=call.agent_target or "",
+                operation_context=consult.context,
+                caller_id=call.our_number or None,
+            )
+        except Exception:
+            self._abandon(call, consult, unhold=False)
+            raise
         return self.views.view(self.calls.get(call_id) or call)
 
     def consult(
@@ -162,18 +202,30 @@ class CallControl:
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
         consult = self._begin(call, target, colleague, blind=False)
-        if not call.held:
-            self.telephony.hold(
-                call.connection_id or "", call.customer_target or "", music_url=self.hold_music_url
+        try:
+            if not call.held:
+                self.telephony.hold(
+                    call.connection_id or "",
+                    call.customer_target or "",
+                    music_url=self.hold_music_url,
+                )
+            invitation = self.telephony.add_participant(
+                call.connection_id or "",
+                target,
+                invitation_timeout=45,
+                operation_context=consult.context,
+                caller_id=call.our_number or None,
             )
-        invitation = self.telephony.add_participant(
-            call.connection_id or "",
-            target,
-            invitation_timeout=45,
-            operation_context=consult.context,
-            caller_id=call.our_number or None,
+        except Exception:
+            self._abandon(call, consult, unhold=not call.held)
+            raise
+        updated, _ = self._on_consult(
+            call,
+            consult.n,
+            lambda c, k: replace(
+                c, held=True, consult=replace(k, invitation_id=invitation or k.invitation_id)
+            ),
         )
-        updated = self._set(call, held=True, consult=replace(consult, invitation_id=invitation))
         return self.views.view(updated)
 
     def complete(self, agent: Agent, call_id: str) -> dict[str, Any]:
@@ -183,12 +235,22 @@ class CallControl:
         if consult is None or consult.blind or consult.state is not ConsultState.CONNECTED:
             raise Conflict("there is no connected consultation to complete")
         leaving = call.agent_target or ""
-        updated = self._set(
+        updated, changed = self._on_consult(
             call,
-            consult=replace(consult, state=ConsultState.COMPLETED),
-            agent_target_override=consult.target,
-            held=False,
+            consult.n,
+            lambda c, k: (
+                replace(
+                    c,
+                    consult=replace(k, state=ConsultState.COMPLETED),
+                    agent_target_override=k.target,
+                    held=False,
+                )
+                if k.state is ConsultState.CONNECTED
+                else None
+            ),
         )
+        if not changed:
+            raise Conflict("the consultation changed meanwhile; look at the call again")
         self.telephony.unhold(call.connection_id or "", call.customer_target or "")
         self.telephony.remove_participant(
             call.connection_id or "", leaving, operation_context="transfer-complete"
@@ -202,14 +264,23 @@ class CallControl:
         consult = call.consult
         if consult is None or consult.blind or not consult.active:
             raise Conflict("there is no consultation to cancel")
-        updated = self._set(
-            call, consult=replace(consult, state=ConsultState.CANCELLED), held=False
+        updated, changed = self._on_consult(
+            call,
+            consult.n,
+            lambda c, k: (
+                replace(c, consult=replace(k, state=ConsultState.CANCELLED), held=False)
+                if k.active
+                else None
+            ),
         )
+        if not changed:
+            raise Conflict("the consultation changed meanwhile; look at the call again")
+        current = updated.consult or consult
         connection = call.connection_id or ""
         try:
-            if consult.state is ConsultState.RINGING and consult.invitation_id:
+            if consult.state is ConsultState.RINGING and current.invitation_id:
                 self.telephony.cancel_add_participant(
-                    connection, consult.invitation_id, operation_context=consult.context
+                    connection, current.invitation_id, operation_context=consult.context
                 )
             else:
                 self.telephony.remove_participant(
