@@ -1,7 +1,6 @@
 """GET /api/openapi.json (anonymous): the OpenAPI document of the whole HTTP API."""
 
 import json
-import os
 
 import azure.functions as func
 
@@ -14,8 +13,9 @@ bp = func.Blueprint()
 @http_invocation
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     from functions.openapi_spec import document
+    from shared import composition
 
-    body = json.dumps(document(os.environ.get("APP_VERSION", "0.1.0")))
+    body = json.dumps(document(composition.settings().app_version))
     return func.HttpResponse(
         body, mimetype="application/json", headers={"Cache-Control": "public, max-age=300"}
     )

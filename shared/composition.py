@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 from shared.adapters.acs import AcsTelephony
@@ -72,8 +73,17 @@ def _health_queue_sender() -> QueueSender:
     )
 
 
+_last_health: list[tuple[float, HealthReport]] = []
+
+
 def health() -> HealthReport:
-    return check_health(
+    """The dependencies' reachability, reused for HEALTH_CACHE_SECONDS: the endpoint is
+    anonymous, and a flood of probes must not spend the app's Dataverse request quota."""
+    now = time.monotonic()
+    ttl = settings().health_cache_seconds
+    if _last_health and now - _last_health[0][0] < ttl:
+        return _last_health[0][1]
+    report = check_health(
         settings().app_version,
         [
             ("tableStorage", _health_table_store()),
@@ -82,19 +92,26 @@ def health() -> HealthReport:
             ("acs", _health_acs()),
         ],
     )
+    _last_health[:] = [(now, report)]
+    return report
 
 
 @cache
-def _dataverse_tokens() -> ClientCredentialsTokenProvider:
+def app_tokens(scope: str) -> ClientCredentialsTokenProvider:
+    """The app registration's tokens for one resource: one MSAL app (and cache) per scope."""
     s = settings()
     return ClientCredentialsTokenProvider(
         s.entra_authority_host,
         s.entra_tenant_id,
         s.dataverse_client_id,
         s.dataverse_client_secret,
-        f"{s.dataverse_url}/.default",
+        scope,
         s.ca_bundle,
     )
+
+
+def _dataverse_tokens() -> ClientCredentialsTokenProvider:
+    return app_tokens(f"{settings().dataverse_url}/.default")
 
 
 @cache
@@ -337,18 +354,10 @@ def callbacks() -> CallbackService:
     from shared.adapters.dataverse_batch import DataverseCallbacks
 
     s = settings()
-    tokens = ClientCredentialsTokenProvider(
-        s.entra_authority_host,
-        s.entra_tenant_id,
-        s.dataverse_client_id,
-        s.dataverse_client_secret,
-        f"{s.dataverse_url}/.default",
-        s.ca_bundle,
-    )
     # Its own client: a $batch of CALLBACK_BATCH_SIZE change sets runs longer than one call.
     client = DataverseClient(
         s.dataverse_url,
-        tokens.token,
+        _dataverse_tokens().token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=max(s.http_timeout_seconds, 120),
     )
@@ -379,17 +388,9 @@ def enterprise_sync() -> EnterpriseSync:
     from shared.domain.enterprise_users import user_map
 
     s = settings()
-    graph_tokens = ClientCredentialsTokenProvider(
-        s.entra_authority_host,
-        s.entra_tenant_id,
-        s.dataverse_client_id,
-        s.dataverse_client_secret,
-        GRAPH_SCOPE,
-        s.ca_bundle,
-    )
     graph = GraphClient(
         s.graph_url,
-        graph_tokens.token,
+        app_tokens(GRAPH_SCOPE).token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
     )
@@ -417,4 +418,5 @@ def supervision() -> Supervision:
         agents=agent_states(),
         calls=call_repository(),
         waiting=TableWaitingCalls(table_store()),
+        presence=presence(),
     )

@@ -484,6 +484,12 @@ SETTINGS: dict[str, Setting] = {
             "Timeout for each outbound HTTP request to Dataverse, ACS and Graph.",
         ),
         Setting(
+            "HEALTH_CACHE_SECONDS",
+            _int_between(0, 300),
+            "10",
+            "How long /api/health reuses its last answer (it is anonymous; 0 probes every time).",
+        ),
+        Setting(
             "HEALTH_TIMEOUT_SECONDS",
             _int_between(1, 30),
             "3",
@@ -550,6 +556,7 @@ class Settings:
     enterprise_include_accounts_leads: bool
     enterprise_overlap_seconds: int
     http_timeout_seconds: int
+    health_cache_seconds: int
     health_timeout_seconds: int
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,8 @@ from shared.errors import DependencyUnavailable, NotAuthenticated
 if TYPE_CHECKING:  # jwt, requests and msal are imported on first use: not paid at cold start
     import requests
     from jwt import PyJWK
+
+log = logging.getLogger(__name__)
 
 # Hosts MSAL itself knows as Entra authorities; anything else (the local emulator) needs
 # instance_discovery=False, or MSAL asks login.microsoftonline.com to vouch for it.
@@ -284,8 +287,13 @@ class TokenAcquisitionError(DependencyUnavailable):
         self, detail: str, *, error: str | None = None, error_codes: tuple[int, ...] = ()
     ) -> None:
         super().__init__(detail)
+        # What callers of our API see: no authority, tenant, client id or Entra's text (those
+        # are in `reason`, which goes to the log with the correlation id).
+        self.reason = detail
+        self.detail = "Signing in to a dependency (Dataverse or Graph) failed; see the app's log."
         self.error = error
         self.error_codes = error_codes
+        log.warning("token acquisition failed: %s", detail)
 
 
 class ClientCredentialsTokenProvider:

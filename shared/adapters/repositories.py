@@ -277,6 +277,19 @@ class TableAgentStates:
             new = change(_agent_state(agent_id, entity))
             return None if new is None else {**entity, **_agent_fields(new)}
 
+        # The Lunch index goes in before the status: a crash in between leaves an index row
+        # the sweep checks and drops, never a Lunch the sweep cannot find.
+        tentative = change(self.state(agent_id))
+        if tentative is not None and tentative.availability.until is not None:
+            self.store.upsert(
+                AGENTS,
+                {
+                    "PartitionKey": TIMED_PARTITION,
+                    "RowKey": agent_id,
+                    "until": tentative.availability.until,
+                },
+            )
+
         self._change(agent_id, mutate)
         state = self.state(agent_id)
         # A timed status (Lunch) is indexed so the housekeeping sweep finds it without a scan.

@@ -431,7 +431,15 @@ def with_offer(call: Call, target: str, agent_id: str | None, at: datetime) -> C
     """The call with a new pending offer to `target`."""
     n = max((o.n for o in call.offers), default=0) + 1
     tried = (*call.tried, agent_id) if agent_id else call.tried
-    return replace(call, offers=(*call.offers, Offer(n, target, agent_id, at)), tried=tried)
+    # A long wait rings agents again and again: keep what matters (the answered and pending
+    # offers) and only the latest settled ones, so the stored call stays small.
+    kept = [o for o in call.offers if o.outcome in (OfferOutcome.ANSWERED, OfferOutcome.PENDING)]
+    settled = [o for o in call.offers if o not in kept][-KEPT_SETTLED_OFFERS:]
+    offers = tuple(sorted((*kept, *settled), key=lambda o: o.n))
+    return replace(call, offers=(*offers, Offer(n, target, agent_id, at)), tried=tried)
+
+
+KEPT_SETTLED_OFFERS = 10
 
 
 def choose_agent(

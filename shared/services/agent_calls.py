@@ -201,9 +201,11 @@ class AgentCalls:
             )
         call = self._call_of(agent, call_id)
         self.calls.save_notes(call_id, notes)
+        in_activity = None
         if call.activity_id:  # notes finished after the call: the open activity follows them
-            self.crm.update_description(call.activity_id, notes)
-        return self.view(call)
+            in_activity = self.crm.update_description(call.activity_id, notes)
+        # False: D365 refused (the activity is completed already); the panel says so.
+        return {**self.view(call), "notesInActivity": in_activity}
 
     def pick_customer(
         self, agent: Agent, call_id: str, entity: str, record_id: str
@@ -229,12 +231,14 @@ class AgentCalls:
                 "that record is not one of the call's candidates",
                 errors=[FieldError("id", "must be one of the candidates")],
             )
-        if call.activity_id:
-            raise Conflict("the activity is already in D365: set Regarding there")
         result = self.calls.update(
-            call_id, lambda c: None if c.picked == choice else replace(c, picked=choice)
+            call_id,
+            lambda c: None if c.picked == choice or c.activity_id else replace(c, picked=choice),
         )
-        return self.view(result[0] if result else call)
+        current = result[0] if result else call
+        if current.picked != choice:  # the activity was created first: too late to pick here
+            raise Conflict("the activity is already in D365: set Regarding there")
+        return self.view(current)
 
     def dial(
         self, agent: Agent, number: str, caller_id: str | None, now: datetime
@@ -272,7 +276,9 @@ class AgentCalls:
         offer = call.pending_offer
         if offer is None or offer.agent_id != agent.id:
             raise Conflict("the call is not ringing you")
-        if call.direction is Direction.INBOUND and call.connection_id and offer.invitation_id:
+        if not (call.connection_id and offer.invitation_id):
+            raise Conflict("the call is only starting to ring you; decline again in a moment")
+        if call.direction is Direction.INBOUND:
             self.telephony.cancel_add_participant(
                 call.connection_id, offer.invitation_id, operation_context=offer.context
             )

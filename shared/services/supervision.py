@@ -3,7 +3,6 @@ its members, and switching a member on or off in a pool."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from shared.domain.availability import AgentState, effective, takes_pool_calls
 from shared.domain.directory import Directory, ServicePool
 from shared.errors import FieldError, NotFound, Unprocessable
 from shared.services.ports import AgentStates, CallRepository, WaitingCalls
+from shared.services.presence import Presence
 
 MAX_QUEUE_READ = 200  # a queue longer than this is shown as at least this long
 
@@ -23,8 +23,10 @@ class Supervision:
         agents: AgentStates,
         calls: CallRepository,
         waiting: WaitingCalls,
+        presence: Presence,
     ) -> None:
         self.directory, self.agents, self.calls, self.waiting = directory, agents, calls, waiting
+        self.presence = presence
 
     def dashboard(self, now: datetime) -> dict[str, Any]:
         """The use-case document's table: serving, free, active, active calls, queue length and
@@ -57,18 +59,15 @@ class Supervision:
     ) -> dict[str, Any]:
         """§2.3 a: activate or deactivate an agent in a pool."""
         pool = self._pool(pool_id)
-        if agent_id not in pool.members:
+        agent = self.directory.agent(agent_id)
+        if agent is None or agent_id not in pool.members:
             raise Unprocessable(
                 f"{agent_id} is not a member of {pool.id}",
                 errors=[FieldError("agentId", "a member of the pool")],
             )
-
-        def change(state: AgentState) -> AgentState:
-            inactive = set(state.inactive_pools)
-            (inactive.discard if active else inactive.add)(pool.id)
-            return replace(state, inactive_pools=frozenset(inactive))
-
-        self.agents.update(agent_id, change)
+        # The agent's own switch does the same and offers waiting callers to a member switched
+        # on: one way to do it.
+        self.presence.set_pools(agent, {pool.id: active}, now)
         return self.pool(pool_id, now)
 
     def _pool(self, pool_id: str) -> ServicePool:

@@ -188,8 +188,10 @@ def test_a_wrong_secret_is_a_typed_error_without_the_secret(
         tokens.token()
     assert caught.value.error == "invalid_client"
     assert 7000215 in caught.value.error_codes
-    assert "AADSTS7000215" in caught.value.detail
-    assert secret not in str(caught.value)
+    assert "AADSTS7000215" in caught.value.reason  # for the log
+    assert "AADSTS" not in caught.value.detail  # what an API caller sees: nothing internal
+    assert app_registration.client_id not in caught.value.detail
+    assert secret not in str(caught.value) and secret not in caught.value.reason
 
 
 def test_an_unreachable_authority_is_not_cached(

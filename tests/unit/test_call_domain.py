@@ -217,3 +217,16 @@ def test_a_transfer_roster_arriving_before_its_acceptance_does_not_drop_the_cust
         assert result.agent_target == "8:acs:b"
     older = CallEvent("o", "ParticipantsUpdated", at(21), participants=(), sequence=None)
     assert fold(call, [roster, older]).participants_sequence == 7
+
+
+def test_a_call_offered_many_times_keeps_only_the_latest_settled_offers() -> None:
+    call = pool_call(app_connected_at=at(1))
+    for i in range(30):
+        call = with_offer(call, "8:acs:a", "a", at(2 + i))
+        call = apply_event(
+            call,
+            CallEvent(f"f{i}", "AddParticipantFailed", at(2.5 + i), f"offer:{call.offers[-1].n}"),
+        )
+    call = with_offer(call, "8:acs:a", "a", at(40))
+    assert len(call.offers) == 11 and call.offers[-1].n == 31
+    assert call.pending_offer is not None and call.pending_offer.n == 31
