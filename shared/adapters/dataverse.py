@@ -6,9 +6,9 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.domain.activity import PhoneCallActivity
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import requests
 
 API = "/api/data/v9.2/"
+T = TypeVar("T")
 DUPLICATE_CODES = {"0x80040237", "0x80060892"}  # duplicate key; duplicate record id
 CLOSED_CODES = {"0x80040203", "0x8004f508"}  # invalid state for update; closed activity
 
@@ -156,6 +157,47 @@ class DataverseClient:
             return Response(reply.status_code, dict(reply.headers), parsed)
         raise DependencyUnavailable("Dataverse retries exhausted")  # pragma: no cover
 
+    def batch_changesets(
+        self, changesets: Sequence[Sequence[BatchRequest]]
+    ) -> list[list[Response]]:
+        """Change sets in one `$batch` (each all or nothing; a failed one does not stop the
+        others): per change set, its responses, or the one error response when it failed.
+        Content-IDs are numbered across the batch; `$n` refers to one within a change set."""
+        if not changesets:
+            return []
+        boundary = f"batch_{uuid.uuid4()}"
+        org_api = f"{self.org_url}{API}"
+        content_id = 0
+        parts = []
+        for requests_ in changesets:
+            changeset = f"changeset_{uuid.uuid4()}"
+            body = ""
+            first = content_id + 1
+            for request in requests_:
+                content_id += 1
+                path = request.path
+                if path.startswith("$") and path[1:].isdigit():  # relative to this change set
+                    path = f"${first + int(path[1:]) - 1}"
+                body += _changeset_part(
+                    org_api, changeset, content_id, BatchRequest(request.method, path, request.body)
+                )
+            parts.append(
+                f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}"
+                f"\r\n\r\n{body}--{changeset}--\r\n"
+            )
+        payload = ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8")
+        reply = self.request(
+            "POST",
+            "$batch",
+            raw=payload,
+            headers={
+                "Content-Type": f"multipart/mixed; boundary={boundary}",
+                "Prefer": "odata.continue-on-error",
+            },
+        )
+        raw = reply.body if isinstance(reply.body, bytes) else str(reply.body).encode()
+        return split_batch_response(raw, reply.headers.get("Content-Type", ""))
+
     def ping(self) -> None:
         """Reachability and credentials: WhoAmI, one request."""
         self.request("GET", "WhoAmI")
@@ -182,6 +224,16 @@ class DataverseClient:
         )
 
 
+def _changeset_part(org_api: str, changeset: str, content_id: int, request: BatchRequest) -> str:
+    target = request.path if request.path.startswith("$") else f"{org_api}{request.path}"
+    return (
+        f"--{changeset}\r\nContent-Type: application/http\r\n"
+        f"Content-Transfer-Encoding: binary\r\nContent-ID: {content_id}\r\n\r\n"
+        f"{request.method} {target} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+        f"{json.dumps(request.body)}\r\n"
+    )
+
+
 def _retry_after(value: str | None, attempt: int) -> float:
     try:
         return max(0.0, float(value)) if value is not None else float(2 ** (attempt - 1))
@@ -197,48 +249,97 @@ def _error(status: int, text: str) -> DataverseError:
     return DataverseError(status, str(error.get("code", "")), str(error.get("message", ""))[:300])
 
 
+def _boundary(content_type: str) -> str:
+    for piece in content_type.split(";"):
+        name, _, value = piece.strip().partition("=")
+        if name.lower() == "boundary":
+            return value.strip('"')
+    raise DataverseError(502, "", "a $batch response without a boundary")
+
+
+def split_batch_response(body: bytes, content_type: str) -> list[list[Response]]:
+    """A `$batch` response, one group per top-level request: a change set's responses, or the
+    single response (the error, when a change set failed as a whole)."""
+    groups: list[list[Response]] = []
+    for head, content in _parts(body.decode("utf-8"), _boundary(content_type)):
+        inner_type = head.get("content-type", "")
+        if inner_type.lower().startswith("multipart/mixed"):
+            inner = _parts(content, _boundary(inner_type))
+            groups.append([_http_response(c) for _, c in inner])
+        else:
+            groups.append([_http_response(content)])
+    return groups
+
+
 def parse_batch_response(body: bytes, content_type: str) -> list[Response]:
-    """Split a multipart/mixed `$batch` response (changesets flattened) into Responses."""
-    boundary = next(
-        (
-            p.split("=", 1)[1].strip('"')
-            for p in content_type.split(";")
-            if p.strip().startswith("boundary=")
-        ),
-        None,
-    )
-    if boundary is None:
-        raise DataverseError(502, "", "a $batch response without a boundary")
-    text = body.decode("utf-8")
-    responses: list[Response] = []
-    for part in text.split(f"--{boundary}"):
-        part = part.strip("\r\n")
-        if not part or part == "--":
-            continue
-        head, _, rest = part.partition("\r\n\r\n")
-        if "multipart/mixed" in head:  # a changeset: recurse into it
-            inner_type = next(
-                line.split(":", 1)[1]
-                for line in head.split("\r\n")
-                if line.lower().startswith("content-type")
-            )
-            responses.extend(parse_batch_response(rest.encode(), inner_type))
-            continue
-        status_line, _, after = rest.partition("\r\n")
-        headers_text, _, payload = after.partition("\r\n\r\n")
-        status = int(status_line.split(" ")[1])
+    """Every response of a `$batch`, change sets flattened, in request order."""
+    return [r for group in split_batch_response(body, content_type) for r in group]
+
+
+def _parts(text: str, boundary: str) -> list[tuple[dict[str, str], str]]:
+    text = text.replace("\r\n", "\n")
+    out: list[tuple[dict[str, str], str]] = []
+    for chunk in text.split(f"--{boundary}")[1:]:
+        if chunk.startswith("--"):
+            break
+        head, _, content = chunk.lstrip("\n").partition("\n\n")
         headers = {}
-        for line in headers_text.split("\r\n"):
+        for line in head.split("\n"):
             if ":" in line:
                 key, value = line.split(":", 1)
-                headers[key.strip()] = value.strip()
-        payload = payload.strip()
-        parsed: Any = json.loads(payload) if payload.startswith("{") else payload
-        responses.append(Response(status, headers, parsed))
-    return responses
+                headers[key.strip().lower()] = value.strip()
+        out.append((headers, content.strip("\n")))
+    return out
 
 
-def _odata_string(value: str) -> str:
+def _http_response(content: str) -> Response:
+    status_line, _, rest = content.partition("\n")
+    head, _, payload = rest.partition("\n\n")
+    headers = {}
+    for line in head.split("\n"):
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers[key.strip()] = value.strip()
+    payload = payload.strip()
+    parsed: Any = payload
+    if payload.startswith("{"):
+        try:
+            parsed = json.loads(payload)
+        except ValueError:
+            parsed = payload
+    return Response(int(status_line.split(" ")[1]), headers, parsed)
+
+
+def error_of(response: Response) -> DataverseError:
+    """The error a response (a `$batch` part included) carries, as a DataverseError."""
+    body = response.body if isinstance(response.body, dict) else {}
+    error = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+    return DataverseError(
+        response.status, str(error.get("code", "")), str(error.get("message", ""))[:300]
+    )
+
+
+def is_duplicate(error: DataverseError) -> bool:
+    """A create that found its (deterministic) id taken: the work was done before."""
+    return error.code in DUPLICATE_CODES or error.status in (409, 412)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One request of a `$batch` change set; `path` is relative to the API, or `$<n>` for the
+    entity created by the request with Content-ID n."""
+
+    method: str
+    path: str
+    body: Any
+
+
+def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -252,7 +353,7 @@ class DataverseCrm:
     def find_customers(self, number: str) -> tuple[CustomerRef, ...]:
         paths = []
         for entity, columns in PHONE_COLUMNS.items():
-            condition = " or ".join(f"{c} eq {_odata_string(number)}" for c in columns)
+            condition = " or ".join(f"{c} eq {odata_string(number)}" for c in columns)
             select = f"{entity.value}id,{NAME_COLUMN[entity]}"
             paths.append(
                 f"{ENTITY_SET[entity]}?$select={select}"
@@ -279,9 +380,9 @@ class DataverseCrm:
         for entity, columns in PHONE_COLUMNS.items():
             name_column = NAME_COLUMN[entity]
             if phone:
-                condition = " or ".join(f"{c} eq {_odata_string(phone)}" for c in columns)
+                condition = " or ".join(f"{c} eq {odata_string(phone)}" for c in columns)
             else:
-                condition = f"contains({name_column},{_odata_string(name or '')})"
+                condition = f"contains({name_column},{odata_string(name or '')})"
             select = ",".join((f"{entity.value}id", name_column, *columns[:2]))
             paths.append(
                 f"{ENTITY_SET[entity]}?$select={select}"
@@ -312,7 +413,7 @@ class DataverseCrm:
         try:
             self.client.request("POST", "phonecalls", body=phone_call_body(activity))
         except DataverseError as exc:
-            if exc.code in DUPLICATE_CODES or exc.status == 409:
+            if is_duplicate(exc):
                 return False
             raise
         return True

@@ -3,23 +3,22 @@ one `$batch`, and many Phone Call activities created (and completed) in one `$ba
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from shared.adapters.dataverse import (
     API,
-    DUPLICATE_CODES,
     ENTITY_SET,
     NAME_COLUMN,
     PHONE_COLUMNS,
+    BatchRequest,
     DataverseClient,
-    DataverseError,
     Response,
-    parse_batch_response,
+    chunks,
+    error_of,
+    is_duplicate,
     phone_call_body,
 )
 from shared.domain.customers import CustomerEntity, CustomerRef
@@ -42,11 +41,6 @@ NUMBERS_PER_QUERY = 20
 ACTIVITIES_PER_BATCH = 250
 MAX_BATCH_PARTS = 1000  # Dataverse's limit of requests in one $batch
 RECEIVED, MADE = 4, 2  # phonecall statuscode of a completed inbound / outbound call
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _in(column: str, values: Sequence[str]) -> str:
@@ -81,7 +75,7 @@ class DataverseEnterpriseCrm:
         entities = list(PHONE_COLUMNS) if accounts_and_leads else [CustomerEntity.CONTACT]
         numbers = sorted({n for _, n in wanted})
         paths: list[tuple[str, CustomerEntity | None]] = []
-        for chunk in _chunks(numbers, NUMBERS_PER_QUERY):
+        for chunk in chunks(numbers, NUMBERS_PER_QUERY):
             for entity in entities:
                 columns = PHONE_COLUMNS[entity]
                 condition = " or ".join(_in(c, chunk) for c in columns)
@@ -111,7 +105,7 @@ class DataverseEnterpriseCrm:
         logged: list[LoggedCall] = []
         wanted_numbers = set(numbers)
         responses: list[Response] = []
-        for part in _chunks([p for p, _ in paths], MAX_BATCH_PARTS):
+        for part in chunks([p for p, _ in paths], MAX_BATCH_PARTS):
             responses.extend(self.client.batch_get(part))
         for (_, kind), response in zip(paths, responses, strict=True):
             for row in self._rows(response):
@@ -152,78 +146,51 @@ class DataverseEnterpriseCrm:
         """Create each activity and complete it, atomically per activity (one change set
         each), many per `$batch`; one failure does not stop the others."""
         results: dict[str, WriteResult] = {}
-        for chunk in _chunks(activities, ACTIVITIES_PER_BATCH):
+        for chunk in chunks(activities, ACTIVITIES_PER_BATCH):
             results.update(self._create_batch(chunk))
         return results
 
     def _create_batch(self, activities: Sequence[EnterpriseActivity]) -> dict[str, WriteResult]:
-        boundary = f"batch_{uuid.uuid4()}"
-        parts: list[str] = []
-        for n, item in enumerate(activities):
-            changeset = f"changeset_{uuid.uuid4()}"
-            body = {**phone_call_body(item.activity), "category": item.category}
-            done = {"statecode": 1, "statuscode": MADE if item.activity.outgoing else RECEIVED}
-            content_id = 2 * n + 1
-            parts.append(
-                f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"
-                + _request_part(
-                    changeset,
-                    content_id,
-                    f"POST {self.client.org_url}{API}phonecalls",
-                    body,
-                )
-                + _request_part(changeset, content_id + 1, f"PATCH ${content_id}", done)
-                + f"--{changeset}--\r\n"
-            )
-        payload = ("".join(parts) + f"--{boundary}--\r\n").encode()
-        reply = self.client.request(
-            "POST",
-            "$batch",
-            raw=payload,
-            headers={
-                "Content-Type": f"multipart/mixed; boundary={boundary}",
-                "Prefer": "odata.continue-on-error",
-            },
+        # One change set per call: create the Phone Call, then complete it ($1 is the create).
+        groups = self.client.batch_changesets(
+            [
+                [
+                    BatchRequest(
+                        "POST",
+                        "phonecalls",
+                        {**phone_call_body(item.activity), "category": item.category},
+                    ),
+                    BatchRequest(
+                        "PATCH",
+                        "$1",
+                        {
+                            "statecode": 1,
+                            "statuscode": MADE if item.activity.outgoing else RECEIVED,
+                        },
+                    ),
+                ]
+                for item in activities
+            ]
         )
-        raw = reply.body if isinstance(reply.body, bytes) else str(reply.body).encode()
-        responses = parse_batch_response(raw, reply.headers.get("Content-Type", ""))
-        # A change set answers with one response per request when it succeeds, and with only
-        # the failing request's response when it does not; answers come in request order.
         results: dict[str, WriteResult] = {}
-        position = 0
-        for item in activities:
-            activity_id = item.activity.activity_id
-            if position >= len(responses):
-                results[activity_id] = WriteResult(WriteStatus.RETRY, "no answer in the batch")
-                continue
-            response = responses[position]
-            if response.status < 400:
-                results[activity_id] = WriteResult(WriteStatus.CREATED)
-                position += 2
-                continue
-            results[activity_id] = _failure(response)
-            position += 1
+        for i, item in enumerate(activities):
+            group = groups[i] if i < len(groups) else []
+            failed = next((r for r in group if r.status >= 400), None)
+            if not group:
+                results[item.activity.activity_id] = WriteResult(
+                    WriteStatus.RETRY, "no answer in the batch"
+                )
+            elif failed is None:
+                results[item.activity.activity_id] = WriteResult(WriteStatus.CREATED)
+            else:
+                results[item.activity.activity_id] = _failure(failed)
         return results
 
 
-def _request_part(changeset: str, content_id: int, request_line: str, body: Any) -> str:
-    return (
-        f"--{changeset}\r\nContent-Type: application/http\r\n"
-        f"Content-Transfer-Encoding: binary\r\nContent-ID: {content_id}\r\n\r\n"
-        f"{request_line} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
-        f"{json.dumps(body)}\r\n"
-    )
-
-
-def _error_of(response: Response) -> tuple[str, str]:
-    body = response.body if isinstance(response.body, dict) else {}
-    error = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
-    return str(error.get("code", "")), str(error.get("message", ""))[:300]
-
-
 def _failure(response: Response) -> WriteResult:
-    code, message = _error_of(response)
-    if code in DUPLICATE_CODES or response.status in (409, 412):
+    error = error_of(response)
+    code, message = error.code, error.message
+    if is_duplicate(error):
         return WriteResult(WriteStatus.EXISTS)
     if response.status in (429, 503) or response.status >= 500:
         return WriteResult(WriteStatus.RETRY, f"{response.status} {code}".strip())
@@ -235,5 +202,4 @@ def _raise_for(response: Response) -> None:
         return
     if response.status in (429, 503):
         raise DependencyUnavailable(f"Dataverse is throttling or unavailable ({response.status})")
-    code, message = _error_of(response)
-    raise DataverseError(response.status, code, message)
+    raise error_of(response)

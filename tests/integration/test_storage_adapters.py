@@ -186,8 +186,12 @@ def test_a_queued_message_is_base64_and_stays_invisible_for_its_delay(
 
 
 def test_ping_reaches_both_services(store: TableStore, storage_connection_string: str) -> None:
-    store.ping()
-    QueueSender(storage_connection_string).ping()
+    from shared.services.health import check_health
+
+    report = check_health(
+        "t", [("tables", store), ("queues", QueueSender(storage_connection_string))]
+    )
+    assert report.healthy, report
 
 
 def test_ping_fails_fast_when_storage_is_down() -> None:
