@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -11,12 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from shared.adapters.http import ThrottledHttp
 from shared.domain.activity import PhoneCallActivity
 from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
 from shared.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 API = "/api/data/v9.2/"
 T = TypeVar("T")
@@ -78,34 +78,24 @@ class DataverseClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.org_url = org_url.rstrip("/")
-        self._token, self._ca_bundle, self._timeout = token, ca_bundle, timeout_seconds
-        self._max_attempts, self._max_wait, self._sleep = (
-            max_attempts,
-            max_retry_wait_seconds,
-            sleep,
+        self.http = ThrottledHttp(
+            "Dataverse",
+            token,
+            ca_bundle=ca_bundle,
+            timeout_seconds=timeout_seconds,
+            max_attempts=max_attempts,
+            max_retry_wait_seconds=max_retry_wait_seconds,
+            headers={
+                "Accept": "application/json",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+            },
+            sleep=sleep,
         )
-        self._session: requests.Session | None = None
-        self._lock = threading.Lock()
-        self.requests_sent = 0  # for the benchmark: requests that reached Dataverse
 
     @property
-    def session(self) -> requests.Session:
-        # `verify` is passed on every request: REQUESTS_CA_BUNDLE would override a session's.
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    import requests
-
-                    session = requests.Session()
-                    session.headers.update(
-                        {
-                            "Accept": "application/json",
-                            "OData-MaxVersion": "4.0",
-                            "OData-Version": "4.0",
-                        }
-                    )
-                    self._session = session
-        return self._session
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
 
     def request(
         self,
@@ -117,45 +107,22 @@ class DataverseClient:
         raw: bytes | None = None,
     ) -> Response:
         """One Web API call (path relative to /api/data/v9.2/); raises DataverseError."""
-        import requests
-
-        url = f"{self.org_url}{API}{path}"
-        waited = 0.0
-        for attempt in range(1, self._max_attempts + 1):
-            all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
-            if body is not None:
-                all_headers["Content-Type"] = "application/json"
-            data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-            try:
-                self.requests_sent += 1
-                reply = self.session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=all_headers,
-                    timeout=self._timeout,
-                    verify=self._ca_bundle or True,
-                )
-            except requests.RequestException as exc:
-                raise DependencyUnavailable("Dataverse is not reachable") from exc
-            if reply.status_code in (429, 503) and attempt < self._max_attempts:
-                wait = _retry_after(reply.headers.get("Retry-After"), attempt)
-                if waited + wait <= self._max_wait:
-                    waited += wait
-                    self._sleep(wait)
-                    continue
-            if reply.status_code in (429, 503):
-                raise DependencyUnavailable(
-                    f"Dataverse is throttling or unavailable ({reply.status_code})"
-                )
-            if reply.status_code >= 400:
-                raise _error(reply.status_code, reply.text)
-            content_type = reply.headers.get("Content-Type", "")
-            parsed: Any = reply.content
-            if "json" in content_type and reply.content:
-                parsed = reply.json()
-            return Response(reply.status_code, dict(reply.headers), parsed)
-        raise DependencyUnavailable("Dataverse retries exhausted")  # pragma: no cover
+        all_headers = dict(headers or {})
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        reply = self.http.send(method, f"{self.org_url}{API}{path}", headers=all_headers, data=data)
+        if reply.status_code in self.http.retryable:
+            raise DependencyUnavailable(
+                f"Dataverse is throttling or unavailable ({reply.status_code})"
+            )
+        if reply.status_code >= 400:
+            raise _error(reply.status_code, reply.text)
+        content_type = reply.headers.get("Content-Type", "")
+        parsed: Any = reply.content
+        if "json" in content_type and reply.content:
+            parsed = reply.json()
+        return Response(reply.status_code, dict(reply.headers), parsed)
 
     def batch_changesets(
         self, changesets: Sequence[Sequence[BatchRequest]]
@@ -232,13 +199,6 @@ def _changeset_part(org_api: str, changeset: str, content_id: int, request: Batc
         f"{request.method} {target} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
         f"{json.dumps(request.body)}\r\n"
     )
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else float(2 ** (attempt - 1))
-    except ValueError:
-        return float(2 ** (attempt - 1))
 
 
 def _error(status: int, text: str) -> DataverseError:

@@ -3,13 +3,13 @@ PSTN call records (`getPstnCalls`) read as enterprise calls."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from shared.adapters.http import ThrottledHttp
 from shared.domain.calls import Direction
 from shared.domain.enterprise_calls import (
     TEAMS_LABEL,
@@ -52,27 +52,21 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token, self._ca_bundle, self._timeout = token, ca_bundle, timeout_seconds
-        self._max_attempts, self._max_wait, self._sleep = (
-            max_attempts,
-            max_retry_wait_seconds,
-            sleep,
+        self.http = ThrottledHttp(
+            "Microsoft Graph",
+            token,
+            ca_bundle=ca_bundle,
+            timeout_seconds=timeout_seconds,
+            max_attempts=max_attempts,
+            max_retry_wait_seconds=max_retry_wait_seconds,
+            retryable=RETRYABLE,
+            headers={"Accept": "application/json"},
+            sleep=sleep,
         )
-        self._session: requests.Session | None = None
-        self._lock = threading.Lock()
-        self.requests_sent = 0
 
     @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    import requests
-
-                    session = requests.Session()
-                    session.headers.update({"Accept": "application/json"})
-                    self._session = session
-        return self._session
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
 
     def pages(self, path: str) -> Iterator[list[dict[str, Any]]]:
         """The `value` of each page of a collection, following `@odata.nextLink`."""
@@ -87,37 +81,16 @@ class GraphClient:
             url = self._same_origin(next_link) if next_link else None
 
     def get(self, url: str) -> dict[str, Any]:
-        import requests
-
-        waited = 0.0
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                self.requests_sent += 1
-                # `verify` on every call: REQUESTS_CA_BUNDLE would override a session's.
-                reply = self.session.get(
-                    url,
-                    headers={"Authorization": f"Bearer {self._token()}"},
-                    timeout=self._timeout,
-                    verify=self._ca_bundle or True,
-                )
-            except requests.RequestException as exc:
-                raise DependencyUnavailable("Microsoft Graph is not reachable") from exc
-            if reply.status_code in RETRYABLE and attempt < self._max_attempts:
-                wait = _retry_after(reply.headers.get("Retry-After"), attempt)
-                if waited + wait <= self._max_wait:
-                    waited += wait
-                    self._sleep(wait)
-                    continue
-            if reply.status_code >= 400:
-                raise _error(reply)
-            try:
-                body = reply.json()
-            except ValueError:
-                raise GraphError(502, "UnexpectedResponse", "the body is not JSON") from None
-            if not isinstance(body, dict):
-                raise GraphError(502, "UnexpectedResponse", "the body is not a JSON object")
-            return body
-        raise GraphError(429, "TooManyRequests", "retries exhausted")  # pragma: no cover
+        reply = self.http.send("GET", url)
+        if reply.status_code >= 400:
+            raise _error(reply)
+        try:
+            body = reply.json()
+        except ValueError:
+            raise GraphError(502, "UnexpectedResponse", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise GraphError(502, "UnexpectedResponse", "the body is not a JSON object")
+        return body
 
     def _same_origin(self, link: Any) -> str:
         # The bearer token goes only to the Graph we were configured with.
@@ -125,13 +98,6 @@ class GraphClient:
         if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
             raise GraphError(502, "UnexpectedResponse", "a nextLink to another host")
         return str(link)
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else float(2 ** (attempt - 1))
-    except ValueError:
-        return float(2 ** (attempt - 1))
 
 
 def _error(reply: requests.Response) -> GraphError:
