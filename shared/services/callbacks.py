@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain.callback_lists import CallbackList
 from shared.domain.callbacks import (
     NAME_MAX,
     NOTE_MAX,
     CallbackActivity,
-    CallbackList,
     CallbackRequest,
     CallbackSource,
     CallbackState,

@@ -18,7 +18,8 @@ from shared.adapters.callback_store import TableCallbackStore
 from shared.adapters.dataverse import DataverseClient
 from shared.adapters.dataverse_batch import DataverseCallbacks
 from shared.adapters.identity import ClientCredentialsTokenProvider
-from shared.domain.callbacks import CallbackList, CallbackRequest, request_id_for_call
+from shared.domain.callback_lists import CallbackList
+from shared.domain.callbacks import CallbackRequest, request_id_for_call
 from shared.services.callbacks import CallbackOptions, CallbackService
 from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from tests.fixtures.product import (

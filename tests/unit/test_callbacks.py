@@ -13,18 +13,17 @@ from pathlib import Path
 import pytest
 
 from shared.config import ConfigError, load_settings
+from shared.domain.callback_lists import CallbackList, parse_callback_lists
 from shared.domain.callbacks import (
     HANDLED_NOTE,
     SUBJECT,
     CallbackActivity,
-    CallbackList,
     CallbackRequest,
     CallbackState,
     Claim,
     OpenRequest,
     WriteOutcome,
     WriteResult,
-    parse_callback_lists,
     request_id_for_call,
 )
 from shared.domain.customers import CustomerEntity, CustomerRef, Identification
