@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from shared.domain.callback_lists import CallbackList as CallbackList  # re-exported
+from shared.domain.callback_lists import parse_callback_lists as parse_callback_lists
 from shared.domain.customers import CustomerRef, Identification, identification
 
 CALLBACK_NAMESPACE = "0b7e4f52-95a1-4c3e-8d2a-6f1b3c9e7a10"  # uuid5 namespace of our ids
