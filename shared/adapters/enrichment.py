@@ -46,6 +46,8 @@ class DataverseActivityEnrichment:
             body[c.first_answered_at] = _utc_text(update.first_answered_at)
         if update.wait_seconds is not None:
             body[c.wait_time_seconds] = update.wait_seconds
+        if update.description is not None:
+            body["description"] = update.description
         if update.complete_as is not None:
             body["statecode"] = STATE_COMPLETED
             body["statuscode"] = update.complete_as

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain.activity import DESCRIPTION_MAX
 from shared.domain.calls import Call, CallKind, Direction
 
 STATUS_MADE, STATUS_RECEIVED = 2, 4  # phonecall statuscode of a completed (statecode 1) call
@@ -96,6 +97,8 @@ class ActivityUpdate:
     first_answered_at: datetime | None = None
     wait_seconds: int | None = None
     complete_as: int | None = None  # statuscode to complete with; None leaves the activity open
+    # The notes as they are now: an edit saved while the activity was being created is not lost.
+    description: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -169,7 +172,11 @@ def completion_status(call: Call) -> int:
 
 
 def plan_enrichment(
-    call: Call, recording_url: str | None, now: datetime, policy: EnrichmentPolicy
+    call: Call,
+    recording_url: str | None,
+    now: datetime,
+    policy: EnrichmentPolicy,
+    notes: str | None = None,
 ) -> Plan:
     """Decide one enrichment attempt. `recording_url` is our link, when the recording is in."""
     if not call.answered or call.activity_id == "":
@@ -222,6 +229,7 @@ def plan_enrichment(
         first_answered_at=answered if pool else None,
         wait_seconds=max(0, int((answered - arrived).total_seconds())) if pool else None,
         complete_as=completion_status(call) if policy.complete_activity else None,
+        description=notes[:DESCRIPTION_MAX] if notes else None,
     )
     if update.empty:
         return Plan(

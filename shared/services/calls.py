@@ -228,12 +228,19 @@ class CallFlow:
             disposition=action.value,
             server_call_id=event.server_call_id,
         )
+        # ACS first, then the record: a failure is retried with Event Grid's redelivery; on a
+        # redelivery after a crash ACS refuses the used context, which means it was done.
+        try:
+            if action is DirectCallAction.FORWARD and forward_to:
+                self.telephony.redirect(event.incoming_call_context, f"4:{forward_to}")
+            else:
+                self.telephony.reject(event.incoming_call_context, busy=True)
+        except TelephonyError as exc:
+            if exc.status not in (400, 404):
+                raise
+            log.info("call %s: the incoming call was already diverted (%s)", call_id, exc.code)
         self.calls.add(call)
         self.agents.note_call(agent.id, call_id, event.at)
-        if action is DirectCallAction.FORWARD and forward_to:
-            self.telephony.redirect(event.incoming_call_context, f"4:{forward_to}")
-        else:
-            self.telephony.reject(event.incoming_call_context, busy=True)
         return call
 
     # ------------------------------------------------------------------ outbound (§6)

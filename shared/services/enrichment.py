@@ -116,7 +116,13 @@ class ActivityEnrichment:
     # ------------------------------------------------------------------ one attempt
 
     def _attempt(self, call: Call, message: EnrichmentMessage, now: datetime) -> EnrichmentState:
-        plan = plan_enrichment(call, self._recording_url(call), now, self.options.policy)
+        plan = plan_enrichment(
+            call,
+            self._recording_url(call),
+            now,
+            self.options.policy,
+            notes=self.calls.notes(call.call_id),
+        )
         if plan.action is Action.FINISH:
             assert plan.outcome is not None
             return self._finish(call.call_id, plan.outcome, plan.reason, now)
