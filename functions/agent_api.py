@@ -1,44 +1,13 @@
 """The web phone panel's API for agents: the current call, notes, picking, dialling."""
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response
+from functions.invocation import http_invocation, json_response, read_json, require_fields
 from shared.errors import FieldError, InvalidInput
 
 bp = func.Blueprint()
-
-
-def read_json(
-    req: func.HttpRequest, *, allow_empty: bool = False, **fields: type
-) -> dict[str, Any]:
-    """The JSON object body, with each named field of the given type (None allowed if absent)."""
-    raw = req.get_body()
-    if allow_empty and not raw:
-        return {}
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    errors = [
-        FieldError(name, f"must be {kind.__name__}")
-        for name, kind in fields.items()
-        if name in data and data[name] is not None and not isinstance(data[name], kind)
-    ]
-    if errors:
-        raise InvalidInput("; ".join(f"{e.field} {e.message}" for e in errors), errors=errors)
-    return data
-
-
-def _require(data: dict[str, Any], *names: str) -> None:
-    missing = [FieldError(n, "required") for n in names if data.get(n) in (None, "")]
-    if missing:
-        raise InvalidInput("missing: " + ", ".join(e.field for e in missing), errors=missing)
 
 
 @bp.route(route="me/calls/current", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -73,7 +42,7 @@ def pick_customer(req: func.HttpRequest) -> func.HttpResponse:
 
     agent = composition.access().agent(req.headers.get("Authorization"))
     data = read_json(req, entity=str, id=str)
-    _require(data, "entity", "id")
+    require_fields(data, "entity", "id")
     return json_response(
         composition.agent_calls().pick_customer(
             agent, req.route_params["callId"], data["entity"], data["id"]
@@ -88,7 +57,7 @@ def dial(req: func.HttpRequest) -> func.HttpResponse:
 
     agent = composition.access().agent(req.headers.get("Authorization"))
     data = read_json(req, number=str, callerId=str)
-    _require(data, "number")
+    require_fields(data, "number")
     view = composition.agent_calls().dial(
         agent, data["number"], data.get("callerId"), datetime.now(UTC)
     )

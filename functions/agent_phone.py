@@ -4,8 +4,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from functions.agent_api import read_json
-from functions.invocation import background_invocation, http_invocation, json_response
+from functions.invocation import background_invocation, http_invocation, json_response, read_json
 from shared.errors import FieldError, InvalidInput
 
 bp = func.Blueprint()

@@ -16,6 +16,7 @@ import azure.functions as func
 from shared.errors import (
     Conflict,
     DependencyUnavailable,
+    FieldError,
     InvalidInput,
     NotAllowed,
     NotAuthenticated,
@@ -47,6 +48,35 @@ def json_response(
     return func.HttpResponse(
         json.dumps(body), status_code=status, headers=headers, mimetype="application/json"
     )
+
+
+def read_json(
+    req: func.HttpRequest, *, allow_empty: bool = False, **fields: type
+) -> dict[str, Any]:
+    """The JSON object body, with each named field of the given type (None allowed if absent)."""
+    raw = req.get_body()
+    if allow_empty and not raw:
+        return {}
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        raise InvalidInput("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    errors = [
+        FieldError(name, f"must be {kind.__name__}")
+        for name, kind in fields.items()
+        if name in data and data[name] is not None and not isinstance(data[name], kind)
+    ]
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field} {e.message}" for e in errors), errors=errors)
+    return data
+
+
+def require_fields(data: dict[str, Any], *names: str) -> None:
+    missing = [FieldError(n, "required") for n in names if data.get(n) in (None, "")]
+    if missing:
+        raise InvalidInput("missing: " + ", ".join(e.field for e in missing), errors=missing)
 
 
 def problem_response(problem: Problem) -> func.HttpResponse:
