@@ -17,6 +17,7 @@ from shared.domain.callbacks import (
     OpenRequest,
 )
 from shared.domain.customers import CustomerRef, Identification
+from shared.domain.moments import as_utc
 
 CALLBACKS = "callbacks"
 IMPORT_QUEUE = "callback-imports"  # the immediate path: one message per captured request
@@ -43,16 +44,6 @@ def open_key(request_id: str, requested_at: datetime) -> str:
     """The open-index row: oldest first, so an import takes the longest-waiting requests."""
     at = requested_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
     return f"{OPEN_PREFIX}{at}-{request_id}"
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # The SDK hands back its own datetime subclass; keep plain datetimes in the domain, to the
-    # microsecond (no float on the way: the open row's key is made from requested_at).
-    return datetime(*moment.timetuple()[:6], moment.microsecond, tzinfo=UTC)
 
 
 def _without_none(entity: Entity) -> Entity:
@@ -93,7 +84,7 @@ def open_entity(request: CallbackRequest) -> Entity:
 def request_from(entity: Entity) -> CallbackRequest:
     regarding = entity.get("regarding")
     identified = entity.get("identification")
-    requested_at = _utc(entity["requested_at"])
+    requested_at = as_utc(entity["requested_at"])
     assert requested_at is not None
     return CallbackRequest(
         request_id=entity["request_id"],
@@ -106,7 +97,7 @@ def request_from(entity: Entity) -> CallbackRequest:
         note=entity.get("note"),
         state=CallbackState(entity.get("state", CallbackState.OPEN.value)),
         activity_id=entity.get("activity_id"),
-        handled_at=_utc(entity.get("handled_at")),
+        handled_at=as_utc(entity.get("handled_at")),
         handled_note=entity.get("handled_note"),
         identification=Identification(identified) if identified else None,
         regarding=CustomerRef.from_json(json.loads(regarding)) if regarding else None,
@@ -118,7 +109,7 @@ def open_from(entity: Entity, etag: str) -> OpenRequest:
         request=request_from(entity),
         version=etag,
         claimed_by=entity.get("claimed_by") or None,
-        claimed_until=_utc(entity.get("claimed_until")),
+        claimed_until=as_utc(entity.get("claimed_until")),
         attempts=int(entity.get("attempts", 0)),
         last_error=entity.get("last_error") or None,
     )

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from shared.adapters.http import ThrottledHttp
 from shared.domain.activity import PhoneCallActivity
 from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
+from shared.domain.moments import iso_z
 from shared.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -410,8 +411,8 @@ def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
         "description": activity.description,
         "phonenumber": activity.phone_number,
         "directioncode": activity.outgoing,
-        "actualstart": activity.actual_start.isoformat().replace("+00:00", "Z"),
-        "actualend": activity.actual_end.isoformat().replace("+00:00", "Z"),
+        "actualstart": iso_z(activity.actual_start),
+        "actualend": iso_z(activity.actual_end),
         "actualdurationminutes": activity.duration_minutes,
         "ownerid@odata.bind": f"/systemusers({activity.owner_user_id})",
         "phonecall_activity_parties": parties,

@@ -18,14 +18,11 @@ from shared.domain.enrichment import (
     Status,
     WriteResult,
 )
+from shared.domain.moments import iso_z
 
 # Dataverse's codes for an update of a completed/canceled activity (the emulator's first).
 CLOSED_CODES = {"0x80040230", "0x8004f508", "0x80040203"}
 ENRICHMENT_ROW = "enrichment"
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class DataverseActivityEnrichment:
@@ -41,9 +38,9 @@ class DataverseActivityEnrichment:
         if update.recording_url is not None:
             body[c.recording_url] = update.recording_url
         if update.call_arrived_at is not None:
-            body[c.call_arrived_at] = _utc_text(update.call_arrived_at)
+            body[c.call_arrived_at] = iso_z(update.call_arrived_at)
         if update.first_answered_at is not None:
-            body[c.first_answered_at] = _utc_text(update.first_answered_at)
+            body[c.first_answered_at] = iso_z(update.first_answered_at)
         if update.wait_seconds is not None:
             body[c.wait_time_seconds] = update.wait_seconds
         if update.description is not None:

@@ -29,6 +29,7 @@ from shared.domain.calls import (
     OfferOutcome,
 )
 from shared.domain.customers import CustomerRef
+from shared.domain.moments import as_utc
 from shared.domain.sessions import Lease
 
 CALLS, AGENTS, POOL_QUEUE, AGENT_CALLS = "calls", "agents", "poolqueue", "agentcalls"
@@ -91,16 +92,9 @@ def _offer_from(data: dict[str, Any]) -> Offer:
     )
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def call_from_entity(entity: Entity) -> Call:
     picked = json.loads(entity.get("picked") or "null")
-    arrived = _utc(entity["arrived_at"])
+    arrived = as_utc(entity["arrived_at"])
     assert arrived is not None
     return Call(
         call_id=entity["call_id"],
@@ -116,11 +110,11 @@ def call_from_entity(entity: Entity) -> Call:
         candidates=tuple(CustomerRef.from_json(c) for c in json.loads(entity["candidates"])),
         picked=CustomerRef.from_json(picked) if picked else None,
         offers=tuple(_offer_from(o) for o in json.loads(entity["offers"])),
-        app_connected_at=_utc(entity.get("app_connected_at")),
-        first_answered_at=_utc(entity.get("first_answered_at")),
+        app_connected_at=as_utc(entity.get("app_connected_at")),
+        first_answered_at=as_utc(entity.get("first_answered_at")),
         answered_by=entity.get("answered_by"),
-        ended_at=_utc(entity.get("ended_at")),
-        party_left_at=_utc(entity.get("party_left_at")),
+        ended_at=as_utc(entity.get("ended_at")),
+        party_left_at=as_utc(entity.get("party_left_at")),
         hangup_requested=bool(entity.get("hangup_requested", False)),
         participants_sequence=int(entity.get("participants_sequence", -1)),
         activity_id=entity.get("activity_id"),
@@ -304,7 +298,7 @@ class TableAgentStates:
 
     def with_expired_status(self, now: datetime) -> list[str]:
         rows = self.store.query(AGENTS, "PartitionKey eq @pk", {"pk": TIMED_PARTITION})
-        return [r["RowKey"] for r in rows if (_utc(r.get("until")) or now) <= now]
+        return [r["RowKey"] for r in rows if (as_utc(r.get("until")) or now) <= now]
 
     def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
         self._change(
@@ -345,7 +339,7 @@ def _agent_state(agent_id: str, row: Entity) -> AgentState:
         availability = Availability(
             row["status"],
             AvailabilityType(row.get("status_type", "Available")),
-            until=_utc(row.get("status_until") or None),
+            until=as_utc(row.get("status_until") or None),
             then_status=row.get("then_status") or None,
             then_type=AvailabilityType(then_type) if then_type else None,
         )
@@ -491,7 +485,7 @@ class TableSessionLeases:
     def _lease(entity: Entity | None) -> Lease | None:
         if not entity or not entity.get("session_id"):
             return None
-        started, expires = _utc(entity["started_at"]), _utc(entity["expires_at"])
+        started, expires = as_utc(entity["started_at"]), as_utc(entity["expires_at"])
         assert started is not None and expires is not None
         return Lease(entity["session_id"], started, expires)
 

@@ -17,6 +17,7 @@ from shared.domain.customers import (
     screen_pop,
 )
 from shared.domain.directory import Agent, Directory
+from shared.domain.moments import iso_z_or_none
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
 from shared.services.calls import CallFlow
@@ -84,9 +85,9 @@ class AgentCalls:
                     else {}
                 ),
             },
-            "arrivedAt": _iso(call.arrived_at),
-            "answeredAt": _iso(call.first_answered_at),
-            "endedAt": _iso(call.ended_at),
+            "arrivedAt": iso_z_or_none(call.arrived_at),
+            "answeredAt": iso_z_or_none(call.first_answered_at),
+            "endedAt": iso_z_or_none(call.ended_at),
             "notes": self.calls.notes(call.call_id),
             "activityId": call.activity_id or None,
             "activity": None,
@@ -116,8 +117,8 @@ class AgentCalls:
             ),
             "phoneNumber": call.customer_number,
             "directionCode": call.direction is Direction.OUTBOUND,
-            "actualStart": _iso(call.first_answered_at),
-            "actualEnd": _iso(call.ended_at),
+            "actualStart": iso_z_or_none(call.first_answered_at),
+            "actualEnd": iso_z_or_none(call.ended_at),
             "description": self.calls.notes(call.call_id),
             "regarding": None,
             "candidates": [c.to_json() for c in call.candidates],
@@ -141,7 +142,7 @@ class AgentCalls:
                     "direction": call.direction.value,
                     "number": call.customer_number,
                     "name": customer.name if customer else None,
-                    "at": _iso(call.arrived_at),
+                    "at": iso_z_or_none(call.arrived_at),
                     "durationSeconds": duration,
                     "outcome": (call.outcome.value if call.outcome else call.phase.value),
                     "answeredByYou": call.answered_by == agent.id
@@ -292,7 +293,3 @@ def _acts_on(call: Call, agent: Agent) -> bool:
     if call.consult is not None and call.consult.agent_id == agent.id:
         return True
     return any(o.agent_id == agent.id and o.outcome is OfferOutcome.PENDING for o in call.offers)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None

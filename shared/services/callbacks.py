@@ -33,6 +33,7 @@ from shared.domain.callbacks import (
 )
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
+from shared.domain.moments import iso_z_or_none
 from shared.domain.numbers import normalise
 from shared.errors import DependencyUnavailable, FieldError, NotFound, Unprocessable
 
@@ -361,10 +362,6 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail}"[:500]
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
 def request_view(request: CallbackRequest) -> dict[str, Any]:
     return {
         "requestId": request.request_id,
@@ -375,9 +372,9 @@ def request_view(request: CallbackRequest) -> dict[str, Any]:
         "note": request.note,
         "poolId": request.pool_id,
         "source": request.source,
-        "requestedAt": _iso(request.requested_at),
+        "requestedAt": iso_z_or_none(request.requested_at),
         "activityId": request.activity_id,
-        "handledAt": _iso(request.handled_at),
+        "handledAt": iso_z_or_none(request.handled_at),
         "handledNote": request.handled_note,
         "identification": request.identification.value if request.identification else None,
         "regarding": request.regarding.to_json() if request.regarding else None,
@@ -387,7 +384,7 @@ def request_view(request: CallbackRequest) -> dict[str, Any]:
 def open_view(entry: OpenRequest) -> dict[str, Any]:
     return {
         **request_view(entry.request),
-        "claimedUntil": _iso(entry.claimed_until) if entry.claimed_by else None,
+        "claimedUntil": iso_z_or_none(entry.claimed_until) if entry.claimed_by else None,
         "attempts": entry.attempts,
         "lastError": entry.last_error,
     }

@@ -15,6 +15,7 @@ from shared.domain.availability import (
     takes_pool_calls,
 )
 from shared.domain.directory import E164, Agent, Directory
+from shared.domain.moments import iso_z_or_none
 from shared.errors import FieldError, Unprocessable
 from shared.services.ports import AgentStates
 
@@ -81,7 +82,7 @@ class Presence:
         return {
             "status": current.status,
             "type": current.type.value,
-            "until": current.until.isoformat().replace("+00:00", "Z") if current.until else None,
+            "until": iso_z_or_none(current.until),
             "returnsTo": current.then_status if current.until else None,
             "forwardTo": state.forward_to or agent.forward_to,
             "statuses": [{"name": n, "type": t.value} for n, t in self.catalog.statuses.items()],

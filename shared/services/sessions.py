@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.domain import sessions
 from shared.domain.directory import Agent
+from shared.domain.moments import iso_z
 from shared.domain.sessions import Lease
 from shared.errors import Conflict
 from shared.services.ports import SessionLeases
@@ -45,6 +46,6 @@ def _view(lease: Lease, lease_seconds: int) -> dict[str, Any]:
     return {
         "sessionId": lease.session_id,
         "leaseSeconds": lease_seconds,
-        "startedAt": lease.started_at.isoformat().replace("+00:00", "Z"),
-        "expiresAt": lease.expires_at.isoformat().replace("+00:00", "Z"),
+        "startedAt": iso_z(lease.started_at),
+        "expiresAt": iso_z(lease.expires_at),
     }
