@@ -260,3 +260,65 @@ def test_a_key_pressed_after_an_agent_answered_leaves_no_callback() -> None:
         at(35),
     )
     assert callbacks.captured == []
+
+
+def test_a_ring_acs_refuses_is_settled_the_agent_freed_and_the_call_offered_again() -> None:
+    from shared.errors import TelephonyError
+
+    w = World()
+    real_add = w.telephony.add_participant
+    calls = {"n": 0}
+
+    def refusing_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TelephonyError("add participant", 400, "BadRequest")
+        return real_add(*args, **kwargs)
+
+    w.telephony.add_participant = refusing_once  # type: ignore[method-assign]
+    call_id = w.incoming()
+    with pytest.raises(TelephonyError):
+        w.event(call_id, "CallConnected", 1)
+    assert w.agents.busy == {}  # anna was not left claimed by an offer that never rang
+    assert w.calls.rows[call_id].pending_offer is None
+    w.event(call_id, "ParticipantsUpdated", 2)  # any later event routes the call again
+    assert w.calls.rows[call_id].pending_offer is not None
+
+
+def test_a_second_round_offer_keeps_the_agents_claim_when_old_failures_are_seen_again() -> None:
+    w = World()
+    w.flow.directory = replace(w.flow.directory, pools=(replace(SALES, members=("anna",)),))
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantFailed", 5, "offer:1")  # declined: round two rings her again
+    assert w.calls.rows[call_id].pending_offer.n == 2  # type: ignore[union-attr]
+    w.event(call_id, "AddParticipantFailed", 5, "offer:1", event_id="late-copy")
+    assert w.agents.busy == {"anna": call_id}  # still hers: no second call can take her
+
+
+def test_callers_who_hung_up_in_the_queue_do_not_block_the_next_one() -> None:
+    w = World()
+    w.agents.set_busy("anna", "other")
+    w.agents.set_busy("ben", "other-2")
+    abandoned = []
+    for i in range(6):
+        call = w.flow.incoming(
+            IncomingCall(
+                f"e{i}", f"4:+35840123450{i}", "4:+358900100", f"srv-{i}", f"ctx-{i}", at(i)
+            )
+        )
+        assert call is not None
+        w.event(call.call_id, "CallConnected", i + 0.5)
+        abandoned.append(call.call_id)
+    live = w.flow.incoming(
+        IncomingCall("e9", "4:+358401234599", "4:+358900100", "srv-9", "ctx-9", at(9))
+    )
+    assert live is not None
+    w.event(live.call_id, "CallConnected", 9.5)
+    for call_id in abandoned:  # they ended, but their queue rows are still there
+        w.calls.rows[call_id] = replace(w.calls.rows[call_id], ended_at=at(10))
+    assert len(w.waiting.queues["sales"]) == 7
+    w.agents.release("ben", "other-2")
+    w.flow.dispatch_waiting("ben", at(20))
+    assert w.telephony.named("add")[-1][1] == "8:acs:ben"
+    assert w.calls.rows[live.call_id].pending_offer is not None
