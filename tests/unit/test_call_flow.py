@@ -322,3 +322,49 @@ def test_callers_who_hung_up_in_the_queue_do_not_block_the_next_one() -> None:
     w.flow.dispatch_waiting("ben", at(20))
     assert w.telephony.named("add")[-1][1] == "8:acs:ben"
     assert w.calls.rows[live.call_id].pending_offer is not None
+
+
+def test_a_transfer_acs_refuses_is_undone_the_colleague_freed_and_a_retry_allowed() -> None:
+    from shared.domain.activity import SubjectTemplates
+    from shared.domain.calls import ConsultState
+    from shared.errors import TelephonyError
+    from shared.services.agent_calls import AgentCalls
+    from shared.services.call_control import CallControl
+
+    w = World()
+    views = AgentCalls(
+        flow=w.flow,
+        directory=w.flow.directory,
+        calls=w.calls,
+        agents=w.agents,
+        crm=w.crm,
+        telephony=w.telephony,
+        templates=SubjectTemplates(),
+        default_region="FI",
+    )
+    control = CallControl(
+        calls=w.calls,
+        agents=w.agents,
+        telephony=w.telephony,
+        directory=w.flow.directory,
+        views=views,
+        hold_music_url=None,
+        default_region="FI",
+    )
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantSucceeded", 5, "offer:1")
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise TelephonyError("add participant", 403, "Forbidden")
+
+    w.telephony.add_participant = refuse  # type: ignore[method-assign]
+    with pytest.raises(TelephonyError):
+        control.consult(ANNA, call_id, to_agent="ben")
+    call = w.calls.rows[call_id]
+    assert call.consult is not None and call.consult.state is ConsultState.FAILED
+    assert not call.held and "ben" not in w.agents.busy
+    assert ("unhold", f"4:{CALLER}") in w.telephony.ops  # the customer was taken off hold
+    del w.telephony.add_participant  # ACS accepts again: a new attempt is not blocked
+    view = control.consult(ANNA, call_id, to_agent="ben")
+    assert view["callId"] == call_id and w.agents.busy["ben"] == call_id
