@@ -314,8 +314,7 @@ class TableAgentStates:
         )
 
     def latest_call(self, agent_id: str) -> str | None:
-        row = self.store.get(AGENTS, AGENT_PARTITION, agent_id)
-        return (row or {}).get("latest_call_id") or None
+        return self.state(agent_id).latest_call_id
 
     def recent_calls(self, agent_id: str, limit: int) -> list[str]:
         seen: list[str] = []
