@@ -3,7 +3,7 @@
 The adapters send what a writer returns (QueueSender sends a dict as compact JSON); the queue
 triggers and services read a delivery's body with the reader, which raises InvalidInput for a body
 no writer produces (the host retries it, then parks it in `<queue>-poison`). docs/storage.md lists
-the queues. Imported by triggers at cold start for the queue names: standard library only.
+the queues. The triggers import it at cold start for the queue names: stdlib and shared.errors only.
 """
 
 from __future__ import annotations
