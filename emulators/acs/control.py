@@ -74,6 +74,8 @@ class Controls:
         self.world.reset()
         self.deliverer.reset()
         self.parts.requests.clear()
+        for reset in self.parts.resets:
+            reset()
         return {"ok": True}
 
     def configure(self, **changes: Any) -> dict[str, Any]:

@@ -37,10 +37,14 @@ SURFACES: tuple[SurfaceFactory, ...] = (
 
 
 class AcsApp:
-    """The WSGI app: hands each request to the surface whose prefix its path starts with."""
+    """The WSGI app: hands each request to the surface with the longest prefix its path starts
+    with (so a surface may own a subtree such as `/_control/identities/`)."""
 
     def __init__(self) -> None:
         self.surfaces: list[Surface] = []
+
+    def serve(self, surfaces: list[Surface]) -> None:
+        self.surfaces = sorted(surfaces, key=lambda s: len(s.prefix), reverse=True)
 
     def dispatch(self, request: Request) -> Response:
         for surface in self.surfaces:
@@ -102,7 +106,7 @@ class AcsEmulator(Controls):
             requests=RequestLog(),
         )
         super().__init__(parts)
-        app.surfaces = [make(parts) for make in SURFACES]
+        app.serve([make(parts) for make in SURFACES])
         self._server.start()
 
     # -- facts for clients ------------------------------------------------------------------------

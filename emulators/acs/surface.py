@@ -100,6 +100,8 @@ class AcsParts:
     deliverer: Deliverer
     signer: CallbackSigner
     requests: RequestLog
+    # What `/_control/reset` also clears: a surface with state of its own adds its reset here.
+    resets: list[Callable[[], None]] = field(default_factory=list)
 
     def authenticate(self, request: Request, hosts: list[str]) -> Response | None:
         """None when the request carries a valid ACS HMAC signature, else the 401 to send."""
