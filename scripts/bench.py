@@ -116,6 +116,7 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
                 extra_env=extra_env,
             ) as product:
                 product.store = TableStore(azurite.connection_string)  # not counted
+                product.store_connection = azurite.connection_string
                 product.reset()
                 yield Rig(product, proxy, queue_proxy)
         finally:

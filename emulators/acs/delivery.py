@@ -7,6 +7,7 @@ import copy
 import json
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -271,6 +272,7 @@ class Deliverer:
                 if generation != self._generation:
                     return  # reset while retrying: the old world's events are dropped
             status: int | None = None
+            started = time.monotonic()
             try:
                 response = self._session.post(
                     item.url,
@@ -285,6 +287,10 @@ class Deliverer:
                 outcome = f"error: {type(exc).__name__}"
             with self._lock:
                 record["attempts"].append(outcome)
+                # How long the webhook took to answer (the latency a subscriber is judged by).
+                record.setdefault("latencyMs", []).append(
+                    round((time.monotonic() - started) * 1000, 1)
+                )
                 if status is not None and 200 <= status < 300:
                     record["delivered"] = True
             if status is not None and (200 <= status < 300 or status in NO_RETRY_STATUSES):

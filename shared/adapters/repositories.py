@@ -182,7 +182,9 @@ class TableCallRepository:
             # from the version it read or wrote last (checked by the ETag, so never stale).
             found = None if fresh or marker else versions.known(CALLS, call_id, CALL_ROW)
             from_known, fresh = found is not None, True
-            if found is None:
+            if found is None and marker and not attempt:
+                found = self._read_with_notes(call_id)
+            elif found is None:
                 found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
             if found is None:
                 versions.forget(CALLS, call_id, CALL_ROW)
@@ -219,11 +221,31 @@ class TableCallRepository:
             return new, True
         raise RetriesExhausted(f"call {call_id}: still conflicting")
 
+    def _read_with_notes(self, call_id: str) -> tuple[Entity, str] | None:
+        """The call row and its notes in one query: the event that ends the call needs both
+        (the activity's description), and a query costs what a point read does."""
+        rows = self.store.query_versions(
+            CALLS,
+            "PartitionKey eq @pk and ( RowKey eq @call or RowKey eq @notes )",
+            {"pk": call_id, "call": CALL_ROW, "notes": NOTES_ROW},
+        )
+        found = None
+        versions.forget(CALLS, call_id, NOTES_ROW)
+        for entity, etag in rows:
+            versions.remember(CALLS, call_id, entity["RowKey"], entity, etag)
+            if entity["RowKey"] == CALL_ROW:
+                found = (entity, etag)
+        if found is not None and not any(e["RowKey"] == NOTES_ROW for e, _ in rows):
+            versions.remember(CALLS, call_id, NOTES_ROW, {"text": ""}, "none")  # no notes yet
+        return found
+
     def notes(self, call_id: str) -> str:
-        entity = self.store.get(CALLS, call_id, NOTES_ROW)
+        known = versions.known(CALLS, call_id, NOTES_ROW)  # read with this invocation's event
+        entity = known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
         return str(entity.get("text", "")) if entity else ""
 
     def save_notes(self, call_id: str, notes: str) -> None:
+        versions.forget(CALLS, call_id, NOTES_ROW)
         self.store.upsert(
             CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "text": notes}, replace=True
         )
