@@ -43,6 +43,7 @@ class SoakReport:
     webhook_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
     restarted: bool = False
+    details: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ class SoakReport:
             f"webhook_latency_p95_ms: {p95:.0f}",
             f"host_killed_and_restarted: {self.restarted}",
             f"soak_seconds: {self.seconds:.1f}",
+            *(f"  {d}" for d in self.details),
             f"soak: {'ok' if self.ok else 'FAILED'}",
         ]
 
@@ -255,11 +257,14 @@ def _count_outcomes(world: Any, report: SoakReport, numbers: set[str], phones: P
         )
         if agent and begun and ended:
             spans[agent].append((begun, ended))
-    overlaps = 0
-    for intervals in spans.values():
+    overlaps = []
+    for agent, intervals in spans.items():
         intervals.sort()
-        overlaps += sum(1 for a, b in itertools.pairwise(intervals) if b[0] < a[1])
-    report.double_assigned = max(overlaps, len(phones.double_rung))
+        overlaps += [(agent, a, b) for a, b in itertools.pairwise(intervals) if b[0] < a[1]]
+    report.double_assigned = max(len(overlaps), len(phones.double_rung))
+    report.details = [f"overlap {o}" for o in overlaps] + [
+        f"rang while talking {d}" for d in sorted(phones.double_rung)
+    ]
 
 
 def _explain_stuck(world: Any, phones: Phones, out: Any) -> None:

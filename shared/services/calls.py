@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
+    AgentState,
     DirectCallAction,
     direct_call_action,
     effective,
@@ -450,12 +451,25 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
-        for _ in range(len(pool.members) + 1):
+        queued = False
+        for _ in range(len(pool.members) + 2):
             states = self.agents.states(pool.members)
-            free = {a for a, st in states.items() if takes_call_from_pool(st, pool.id, now)}
+            # An agent already claimed for this call is free for it: a claim whose offer was
+            # never recorded (the process died in between) is taken up again, not leaked.
+            free = {
+                a
+                for a, st in states.items()
+                if takes_call_from_pool(_unclaimed_by(st, call.call_id), pool.id, now)
+            }
             agent_id, new_round = choose_agent(pool.members, free, call.tried)
+            if agent_id is None and not queued:
+                # The caller waits; a freed agent picks it up. An agent freed between the read
+                # above and this write may have looked at the queue before the call was in it:
+                # look once more, so no caller waits beside a free agent.
+                self.waiting.add(pool.id, call)
+                queued = True
+                continue
             if agent_id is None:
-                self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
                 if (
                     pool.callback
                     and pool.callback.when_closed
@@ -537,9 +551,15 @@ class CallFlow:
             | ({call.agent_id} if call.agent_id else set())
             | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
+        freed_any = False
         for agent_id in sorted(involved):
             if self.agents.release(agent_id, call.call_id):
+                freed_any = True
                 self.dispatch_waiting(agent_id, now)
+        if not freed_any and involved:
+            # A repeat (or a retry) dispatches too: the invocation that freed the agents may
+            # have died before it gave them the next waiting callers.
+            self.dispatch_waiting(sorted(involved)[0], now)
 
     def release_declined(self, call: Call, now: datetime) -> None:
         """Offers that failed free their agents at once (not only when the call ends)."""
@@ -614,6 +634,10 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:
+    return replace(state, busy_call_id=None) if state.busy_call_id == call_id else state
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:
