@@ -247,6 +247,16 @@ def _count_outcomes(world: Any, report: SoakReport, numbers: set[str], phones: P
         world.acs.call(cid).get("customer", "").removeprefix("4:") for cid in phones.answered
     }
     report.missing = len(customers - set(per_number))
+    reasons = Counter(world.acs.call(cid).get("endReason") for cid in phones.answered)
+    report.details.append(f"answered calls by ACS end reason: {dict(reasons)}")
+    events = Counter(d.get("eventType", "").rsplit(".", 1)[-1] for d in world.acs.deliveries())
+    report.details.append(f"events delivered: {dict(events)}")
+    refused = Counter(
+        f"{r.get('method')} {r.get('status')}"
+        for r in world.acs.requests_log()
+        if int(r.get("status") or 0) >= 400
+    )
+    report.details.append(f"ACS requests refused: {dict(refused)}")
     # An agent answering two calls at once, by the app's own record of who answered when.
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for row in world.store.query("calls", "RowKey eq @r", {"r": "call"}):
@@ -262,7 +272,7 @@ def _count_outcomes(world: Any, report: SoakReport, numbers: set[str], phones: P
         intervals.sort()
         overlaps += [(agent, a, b) for a, b in itertools.pairwise(intervals) if b[0] < a[1]]
     report.double_assigned = max(len(overlaps), len(phones.double_rung))
-    report.details = [f"overlap {o}" for o in overlaps] + [
+    report.details += [f"overlap {o}" for o in overlaps] + [
         f"rang while talking {d}" for d in sorted(phones.double_rung)
     ]
 

@@ -440,6 +440,16 @@ class TableWaitingCalls:
         )
         return [r["call_id"] for r in rows]
 
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        rows = self.store.query(
+            POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["RowKey"], top=limit
+        )
+        found = []
+        for row in rows:  # the key is the arrival time, then the call id
+            at, _, call_id = str(row["RowKey"]).partition("-")
+            found.append((call_id, datetime.strptime(at, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)))
+        return found
+
 
 class QueueDelayedChecks:
     """Checks that must run later: a queue message with a visibility delay."""

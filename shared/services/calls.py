@@ -516,7 +516,9 @@ class CallFlow:
 
         result = self.calls.update(call.call_id, add_offer)
         if result is None or not result[1]:
-            if agent_id:
+            # Someone else offered the call meanwhile. Our claim is freed, unless that offer
+            # went to the same agent: a claim is per call, so it is theirs as much as ours.
+            if agent_id and not (result and _rings_or_serves(result[0], agent_id)):
                 self.agents.release(agent_id, call.call_id)
             return None
         updated = result[0]
@@ -634,6 +636,12 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def _rings_or_serves(call: Call, agent_id: str) -> bool:
+    """The agent is rung for the call, or took it: its claim must stay."""
+    live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
+    return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
 
 
 def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:

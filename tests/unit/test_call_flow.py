@@ -425,3 +425,18 @@ def test_a_repeated_disconnect_dispatches_a_waiting_caller_the_first_one_never_d
     assert w.agents.busy == {"ben": "elsewhere"}
     w.event(first, "CallDisconnected", 60, event_id="d")
     assert w.agents.busy["anna"] == second.call_id
+
+
+def test_a_duplicate_event_losing_the_offer_race_keeps_the_claim_of_the_agent_rung() -> None:
+    # Two deliveries of CallConnected raced: one rang Anna; the other, working from the call as
+    # it was before that offer, claimed Anna too (the claim is per call) and then lost the
+    # offer. It must not free Anna, who is ringing for this very call.
+    w = World()
+    call_id = w.incoming()
+    before = w.calls.rows[call_id]
+    w.event(call_id, "CallConnected", 1)
+    assert w.agents.busy == {"anna": call_id}
+    stale = replace(before, app_connected_at=at(1))
+    w.flow.advance(stale, at(1))
+    assert w.agents.busy == {"anna": call_id}
+    assert len(w.telephony.named("add")) == 1
