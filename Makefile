@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration e2e bench demo clean dataverse-setup
+.PHONY: setup run test lint typecheck unit integration e2e bench soak demo clean dataverse-setup
 
 # The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -43,6 +43,11 @@ test: lint typecheck unit integration e2e
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# 200 concurrent calls with faults everywhere and a host SIGKILL (scripts/soak.py); exits non-zero
+# on any lost, duplicated or double-assigned call. A short version runs in `make test`.
+soak: setup
+	$(PY) scripts/soak.py --calls 200 --agents 40
 
 # The enrichment's custom columns on phonecall (docs/dataverse-setup.md); a second run changes nothing.
 dataverse-setup: setup

@@ -4,40 +4,35 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from typing import TYPE_CHECKING
 
-from shared.adapters.acs import AcsTelephony
-from shared.adapters.acs_recordings import AcsRecordingContent
-from shared.adapters.dataverse import DataverseClient, DataverseCrm
-from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
-from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
-from shared.adapters.queues import QueueSender
-from shared.adapters.repositories import (
-    QueueDelayedChecks,
-    QueueEnrichment,
-    TableAgentStates,
-    TableCallRepository,
-    TableRecordings,
-    TableSessionLeases,
-    TableWaitingCalls,
-)
-from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
-from shared.domain.activity import SubjectTemplates
-from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
-from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
-from shared.services.access import Access
-from shared.services.agent_calls import AgentCalls
-from shared.services.call_control import CallControl
-from shared.services.callbacks import CallbackOptions, CallbackService
-from shared.services.calls import CallFlow, CallFlowOptions
-from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
-from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from shared.services.health import HealthReport, check_health
-from shared.services.ports import Prompt
-from shared.services.presence import Presence
-from shared.services.recordings import RecordingPlayback
-from shared.services.sessions import WebPhoneSessions
-from shared.services.supervision import Supervision
+
+if TYPE_CHECKING:  # the services and SDK adapters are imported by the factory that needs them
+    from shared.adapters.acs import AcsTelephony
+    from shared.adapters.dataverse import DataverseClient, DataverseCrm
+    from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
+    from shared.adapters.queues import QueueSender
+    from shared.adapters.repositories import (
+        QueueEnrichment,
+        TableAgentStates,
+        TableCallRepository,
+        TableRecordings,
+    )
+    from shared.adapters.tables import TableStore
+    from shared.domain.activity import SubjectTemplates
+    from shared.services.access import Access
+    from shared.services.agent_calls import AgentCalls
+    from shared.services.call_control import CallControl
+    from shared.services.callbacks import CallbackService
+    from shared.services.calls import CallFlow
+    from shared.services.enrichment import ActivityEnrichment
+    from shared.services.enterprise_sync import EnterpriseSync
+    from shared.services.health import HealthReport
+    from shared.services.presence import Presence
+    from shared.services.recordings import RecordingPlayback
+    from shared.services.sessions import WebPhoneSessions
+    from shared.services.supervision import Supervision
 
 
 def settings() -> Settings:
@@ -46,6 +41,8 @@ def settings() -> Settings:
 
 @cache
 def table_store() -> TableStore:
+    from shared.adapters.tables import TableStore
+
     s = settings()
     return TableStore(
         s.storage_connection_string,
@@ -56,6 +53,8 @@ def table_store() -> TableStore:
 
 @cache
 def queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
     return QueueSender(
         s.storage_connection_string,
@@ -67,6 +66,8 @@ def queue_sender() -> QueueSender:
 @cache
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
+    from shared.adapters.tables import TableStore
+
     s = settings()
     return TableStore(
         s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
@@ -75,6 +76,8 @@ def _health_table_store() -> TableStore:
 
 @cache
 def _health_queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
     return QueueSender(
         s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
@@ -87,6 +90,8 @@ _last_health: list[tuple[float, HealthReport]] = []
 def health() -> HealthReport:
     """The dependencies' reachability, reused for HEALTH_CACHE_SECONDS: the endpoint is
     anonymous, and a flood of probes must not spend the app's Dataverse request quota."""
+    from shared.services.health import check_health
+
     now = time.monotonic()
     ttl = settings().health_cache_seconds
     if _last_health and now - _last_health[0][0] < ttl:
@@ -107,6 +112,8 @@ def health() -> HealthReport:
 @cache
 def app_tokens(scope: str) -> ClientCredentialsTokenProvider:
     """The app registration's tokens for one resource: one MSAL app (and cache) per scope."""
+    from shared.adapters.identity import ClientCredentialsTokenProvider
+
     s = settings()
     return ClientCredentialsTokenProvider(
         s.entra_authority_host,
@@ -124,6 +131,8 @@ def _dataverse_tokens() -> ClientCredentialsTokenProvider:
 
 @cache
 def _health_dataverse() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
@@ -136,6 +145,8 @@ def _health_dataverse() -> DataverseClient:
 
 @cache
 def _health_acs() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
     return AcsTelephony(
         s.acs_connection_string,
@@ -151,6 +162,8 @@ def _health_acs() -> AcsTelephony:
 @cache
 def user_tokens() -> TokenValidator:
     """Validates the web phone panel's Entra ID tokens."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     authority = f"{s.entra_authority_host}/{s.entra_tenant_id}"
     return TokenValidator(
@@ -164,6 +177,8 @@ def user_tokens() -> TokenValidator:
 @cache
 def acs_callback_tokens() -> TokenValidator:
     """Validates the JWT ACS puts on mid-call callbacks."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     return TokenValidator(
         issuer=s.acs_callback_jwt_issuer,
@@ -175,6 +190,8 @@ def acs_callback_tokens() -> TokenValidator:
 
 @cache
 def access() -> Access:
+    from shared.services.access import Access
+
     s = settings()
     return Access(
         user_tokens(), s.directory, agent_role=s.agent_role, supervisor_role=s.supervisor_role
@@ -186,6 +203,8 @@ def access() -> Access:
 
 @cache
 def dataverse_client() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
@@ -198,11 +217,15 @@ def dataverse_client() -> DataverseClient:
 
 @cache
 def crm() -> DataverseCrm:
+    from shared.adapters.dataverse import DataverseCrm
+
     return DataverseCrm(dataverse_client())
 
 
 @cache
 def telephony() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
     return AcsTelephony(
         s.acs_connection_string,
@@ -217,22 +240,32 @@ def telephony() -> AcsTelephony:
 
 @cache
 def call_repository() -> TableCallRepository:
+    from shared.adapters.repositories import TableCallRepository
+
     return TableCallRepository(table_store())
 
 
 @cache
 def agent_states() -> TableAgentStates:
+    from shared.adapters.repositories import TableAgentStates
+
     return TableAgentStates(table_store())
 
 
 @cache
 def subject_templates() -> SubjectTemplates:
+    from shared.domain.activity import SubjectTemplates
+
     s = settings()
     return SubjectTemplates(s.activity_subject_inbound, s.activity_subject_outbound)
 
 
 @cache
 def call_flow() -> CallFlow:
+    from shared.adapters.repositories import QueueDelayedChecks, TableWaitingCalls
+    from shared.services.calls import CallFlow, CallFlowOptions
+    from shared.services.ports import Prompt
+
     s = settings()
     return CallFlow(
         directory=s.directory,
@@ -264,6 +297,8 @@ def call_flow() -> CallFlow:
 
 @cache
 def agent_calls() -> AgentCalls:
+    from shared.services.agent_calls import AgentCalls
+
     s = settings()
     return AgentCalls(
         flow=call_flow(),
@@ -279,6 +314,8 @@ def agent_calls() -> AgentCalls:
 
 @cache
 def recordings() -> TableRecordings:
+    from shared.adapters.repositories import TableRecordings
+
     return TableRecordings(table_store())
 
 
@@ -287,11 +324,17 @@ def recordings() -> TableRecordings:
 
 @cache
 def enrichment_queue() -> QueueEnrichment:
+    from shared.adapters.repositories import QueueEnrichment
+
     return QueueEnrichment(queue_sender(), jitter_seconds=settings().enrich_jitter_seconds)
 
 
 @cache
 def enrichment() -> ActivityEnrichment:
+    from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
+    from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
+    from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
+
     s = settings()
     return ActivityEnrichment(
         calls=call_repository(),
@@ -315,6 +358,9 @@ def enrichment() -> ActivityEnrichment:
 
 @cache
 def recording_playback() -> RecordingPlayback:
+    from shared.adapters.acs_recordings import AcsRecordingContent
+    from shared.services.recordings import RecordingPlayback
+
     s = settings()
     content = AcsRecordingContent(
         s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
@@ -327,6 +373,9 @@ def recording_playback() -> RecordingPlayback:
 
 @cache
 def presence() -> Presence:
+    from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
+    from shared.services.presence import Presence
+
     s = settings()
     catalog = StatusCatalog(
         statuses={
@@ -340,11 +389,16 @@ def presence() -> Presence:
 
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
+    from shared.adapters.repositories import TableSessionLeases
+    from shared.services.sessions import WebPhoneSessions
+
     return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
 
 
 @cache
 def call_control() -> CallControl:
+    from shared.services.call_control import CallControl
+
     s = settings()
     return CallControl(
         calls=call_repository(),
@@ -363,7 +417,9 @@ def call_control() -> CallControl:
 @cache
 def callbacks() -> CallbackService:
     from shared.adapters.callback_store import QueueCallbackSignals, TableCallbackStore
+    from shared.adapters.dataverse import DataverseClient
     from shared.adapters.dataverse_batch import DataverseCallbacks
+    from shared.services.callbacks import CallbackOptions, CallbackService
 
     s = settings()
     # Its own client: a $batch of CALLBACK_BATCH_SIZE change sets runs longer than one call.
@@ -399,6 +455,7 @@ def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
+    from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 
     s = settings()
     graph = GraphClient(
@@ -427,6 +484,9 @@ def enterprise_sync() -> EnterpriseSync:
 
 @cache
 def supervision() -> Supervision:
+    from shared.adapters.repositories import TableWaitingCalls
+    from shared.services.supervision import Supervision
+
     return Supervision(
         directory=settings().directory,
         agents=agent_states(),
