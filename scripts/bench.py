@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -165,6 +166,59 @@ def inbound_call_requests() -> list[str]:
     ]
 
 
+_EXECUTED_INCOMING = re.compile(
+    r"Executed 'Functions\.acs_incoming' \(Succeeded, Id=[^,]+, Duration=(\d+)ms\)"
+)
+
+
+def first_request_cost(restarts: int = 3) -> list[str]:
+    """The incoming-call webhook's first invocation on a fresh host process against its second
+    (as the host logs their durations): what the first caller after a scale-out waits for in
+    imports, clients, tokens and connections. Median over `restarts` fresh processes."""
+    from tests.fixtures.product import POOL_NUMBER, wait_for
+
+    firsts: list[int] = []
+    seconds: list[int] = []
+    with product_rig() as rig:
+        world = rig.product
+        for run in range(restarts):
+            world.host.stop()
+            world.host.start(timeout=60)
+            for n in range(2):
+                seen = len(_EXECUTED_INCOMING.findall(world.host.log_text()))
+                caller = f"+35840{run:03d}{n:04d}"
+                world.acs.place_call(caller, POOL_NUMBER)
+                durations = wait_for(
+                    lambda seen=seen: _EXECUTED_INCOMING.findall(world.host.log_text())[seen:],
+                    what="the incoming-call webhook",
+                )
+                (firsts if n == 0 else seconds).append(int(durations[0]))
+                world.settle()
+                world.acs.hang_up(caller)
+                world.settle()
+    first, second = statistics.median(firsts), statistics.median(seconds)
+    return [
+        f"first_request_ms: {first:.0f}  (incoming-call webhook, first invocation of a fresh "
+        f"process; median of {restarts})",
+        f"second_request_ms: {second:.0f}  (the same webhook, next call; first/second "
+        f"{first / max(second, 1):.1f}x)",
+    ]
+
+
+def offers_per_second(calls: int = 200, agents: int = 40) -> list[str]:
+    """Throughput with `calls` concurrent pool calls (no faults): offers rung per second of the
+    run, and every call answered and recorded."""
+    from scripts.soak import run_soak
+
+    report = run_soak(calls=calls, agents=agents, fault_share=0.0, restart=False, faults=False)
+    if report.answered != calls or report.activities != calls:
+        raise SystemExit(f"bench: {calls} concurrent calls: " + "; ".join(report.lines()))
+    return [
+        f"offers_per_second_with_{calls}_concurrent_calls: {report.offers_per_second:.1f}  "
+        f"(webhook p50 {report.p50:.0f} ms, p95 {report.p95:.0f} ms)"
+    ]
+
+
 def inbound_call_requests_with_enrichment() -> list[str]:
     """Dataverse requests per answered, identified, recorded inbound pool call, counted by the
     Dataverse emulator from the first IncomingCall to the enrichment's outcome (steady state)."""
@@ -243,9 +297,11 @@ def callback_import_requests(count: int = 500) -> list[str]:
 
 FIGURES: list[Callable[[], list[str]]] = [
     cold_start_ratio,
+    first_request_cost,
     inbound_call_requests,
     inbound_call_requests_with_enrichment,
     callback_import_requests,
+    offers_per_second,
 ]
 
 
