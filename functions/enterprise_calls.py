@@ -1,18 +1,22 @@
 """Enterprise calls (§4): the Teams call-record sync (every ENTERPRISE_SYNC_SCHEDULE) and the
 endpoint where other systems (a mobile operator, a PBX) push their call records."""
 
-import json
+from __future__ import annotations
+
 from datetime import UTC, datetime
 
 import azure.functions as func
 
 from functions.invocation import (
+    Auth,
     background_invocation,
-    http_invocation,
+    endpoint,
     json_response,
     problem_response,
+    problem_view,
+    read_raw_json,
 )
-from shared.errors import InvalidInput, Unprocessable
+from shared.errors import Unprocessable
 
 bp = func.Blueprint()
 
@@ -27,28 +31,30 @@ def enterprise_calls_sync(timer: func.TimerRequest) -> None:
     composition.enterprise_sync().sync_teams(datetime.now(UTC))
 
 
-@bp.route(route="enterprise-calls", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@http_invocation
+@endpoint(
+    bp,
+    "POST",
+    "enterprise-calls",
+    auth=Auth.FUNCTION_KEY,
+    errors=(503,),
+    responses={200: "PushReport", 422: ("PushRejected", "ProblemView")},
+    raw_body={"type": "object", "description": "See docs/enterprise-calls.md."},
+)
 def enterprise_calls_push(req: func.HttpRequest) -> func.HttpResponse:
-    """Call records in the shape of docs/enterprise-calls.md. 200 when every record was read;
-    422 naming each malformed record's fields, with the results of the others (imported)."""
-    from shared import composition  # wired on first use, not at cold start
+    """Push call records from other systems (mobile operator, PBX)
 
-    try:
-        data = json.loads(req.get_body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    result = composition.enterprise_sync().import_pushed(data, datetime.now(UTC))
-    body = result.to_json()
+    See docs/enterprise-calls.md. 200 when every record was read; 422 naming each malformed
+    record's fields, with the results of the others (imported)."""
+    from shared import composition  # wired on first use, not at cold start
+    from shared.views import PushRejected, extended, to_json
+
+    result = composition.enterprise_sync().import_pushed(read_raw_json(req), datetime.now(UTC))
+    report = result.report()
     if not result.errors:
-        return json_response(body)
+        return json_response(to_json(report))
     problem = Unprocessable(
-        f"{body['malformed']} of {result.received} call records are malformed and were not "
+        f"{report.malformed} of {result.received} call records are malformed and were not "
         "imported; the others were processed (see results)",
         errors=list(result.errors),
     )
-    rendered = problem_response(problem)
-    merged = {**json.loads(rendered.get_body()), **body}
-    return func.HttpResponse(
-        json.dumps(merged), status_code=rendered.status_code, mimetype="application/problem+json"
-    )
+    return problem_response(problem, extended(problem_view(problem), PushRejected, **vars(report)))

@@ -25,7 +25,7 @@ from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
 from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
 from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
-from shared.services.access import Access
+from shared.services.access import Access, AcsCallbackAccess
 from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
 from shared.services.callbacks import CallbackOptions, CallbackService
@@ -163,6 +163,11 @@ def acs_callback_tokens() -> TokenValidator:
         jwks_url=s.acs_callback_jwks_url,
         ca_bundle=s.ca_bundle,
     )
+
+
+@cache
+def acs_callback_access() -> AcsCallbackAccess:
+    return AcsCallbackAccess(call_flow().tokens, acs_callback_tokens())
 
 
 @cache
