@@ -419,8 +419,7 @@ def endpoint(
         auth_level = (
             func.AuthLevel.FUNCTION if auth == Auth.FUNCTION_KEY else func.AuthLevel.ANONYMOUS
         )
-        wrapped = http_invocation(run)
-        del wrapped.__wrapped__  # type: ignore[attr-defined]
+        wrapped = http_invocation(run)  # its __wrapped__ is `run`, whose signature is `(req)`
         registered: Callable[[func.HttpRequest], func.HttpResponse] = bp.route(
             route=route, methods=[method], auth_level=auth_level
         )(wrapped)

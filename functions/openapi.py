@@ -48,6 +48,14 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     Auth.ACS_CALLBACK: [{"acsCallback": []}],
     Auth.PUBLIC: [],
 }
+CALLER = {
+    Auth.AGENT: "agent",
+    Auth.SUPERVISOR: "supervisor",
+    Auth.STAFF: "agent or supervisor",
+    Auth.FUNCTION_KEY: "function key",
+    Auth.ACS_CALLBACK: "ACS",
+    Auth.PUBLIC: "anyone",
+}
 ROLE_NOTE = {
     Auth.AGENT: "Agents (the agent or supervisor role, a user in AGENTS).",
     Auth.SUPERVISOR: "Supervisors (the supervisor role).",
@@ -128,6 +136,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         "operationId": op.name,
         "summary": " ".join(summary.split()),
         "security": SECURITY[op.auth],
+        "x-caller": CALLER[op.auth],
     }
     if description:
         out["description"] = description
@@ -196,7 +205,8 @@ def _content(code: int, what: Any, schemas: dict[str, Any]) -> dict[str, Any]:
         return response
     names = what if isinstance(what, tuple) else (what,)
     kinds = [getattr(_views(), n) if isinstance(n, str) else n for n in names]
-    media = PROBLEM if code >= 400 else JSON
+    problem = _views().ProblemView
+    media = PROBLEM if all(isinstance(k, type) and issubclass(k, problem) for k in kinds) else JSON
     schema = (
         schema_of(kinds[0], schemas)
         if len(kinds) == 1
