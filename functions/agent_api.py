@@ -35,7 +35,7 @@ def call_notes(req: func.HttpRequest, agent: Agent, body: NotesBody) -> CallWith
     return composition.agent_calls().save_notes(agent, req.route_params["callId"], body.notes or "")
 
 
-@endpoint(bp, "POST", "me/calls/{callId}/customer", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+@endpoint(bp, "POST", "me/calls/{callId}/customer", auth=Auth.AGENT, errors=(404, 409, 422))
 def pick_customer(req: func.HttpRequest, agent: Agent, body: PickCustomerBody) -> CallView:
     """Pick one of several identified customers (§2.1.2 a)
 

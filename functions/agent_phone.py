@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 bp = func.Blueprint()
 
 
-@endpoint(bp, "GET", "me/availability", auth=Auth.AGENT, errors=(503,))
+@endpoint(bp, "GET", "me/availability", auth=Auth.AGENT)
 def availability(req: func.HttpRequest, agent: Agent) -> AvailabilityView:
     """The agent's status (§1.2.1)"""
     from shared import composition
@@ -38,7 +38,7 @@ def set_availability(
     )
 
 
-@endpoint(bp, "GET", "me/pools", auth=Auth.AGENT, errors=(503,))
+@endpoint(bp, "GET", "me/pools", auth=Auth.AGENT)
 def pools(req: func.HttpRequest, agent: Agent) -> AgentPools:
     """The agent's service pools and whether the agent is active in each"""
     from shared import composition
@@ -55,7 +55,7 @@ def set_pools(req: func.HttpRequest, agent: Agent, body: PoolsBody) -> AgentPool
     return composition.presence().set_pools(agent, changes, datetime.now(UTC))
 
 
-@endpoint(bp, "POST", "me/session", auth=Auth.AGENT, status=201, errors=(409, 503))
+@endpoint(bp, "POST", "me/session", auth=Auth.AGENT, status=201, errors=(409,))
 def start_session(req: func.HttpRequest, agent: Agent, body: SessionBody) -> SessionView:
     """Start the web phone's single session (§1.4)
 
@@ -66,7 +66,7 @@ def start_session(req: func.HttpRequest, agent: Agent, body: SessionBody) -> Ses
     return composition.web_phone_sessions().start(agent, datetime.now(UTC), takeover=body.takeover)
 
 
-@endpoint(bp, "PUT", "me/session/{sessionId}", auth=Auth.AGENT, errors=(409, 503))
+@endpoint(bp, "PUT", "me/session/{sessionId}", auth=Auth.AGENT, errors=(409,))
 def session_heartbeat(req: func.HttpRequest, agent: Agent) -> SessionView:
     """Heartbeat: extend the lease (409 once another session has taken over)"""
     from shared import composition
@@ -76,7 +76,7 @@ def session_heartbeat(req: func.HttpRequest, agent: Agent) -> SessionView:
     )
 
 
-@endpoint(bp, "DELETE", "me/session/{sessionId}", auth=Auth.AGENT, status=204, errors=(503,))
+@endpoint(bp, "DELETE", "me/session/{sessionId}", auth=Auth.AGENT, status=204)
 def end_session(req: func.HttpRequest, agent: Agent) -> None:
     """End the session"""
     from shared import composition

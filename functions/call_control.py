@@ -100,7 +100,6 @@ def consult_cancel(req: func.HttpRequest, agent: Agent) -> CallView:
     "GET",
     "me/calls",
     auth=Auth.AGENT,
-    errors=(503,),
     query=(HISTORY_LIMIT,),
     headers={"Cache-Control": "no-store"},
 )

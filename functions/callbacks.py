@@ -31,7 +31,7 @@ STATE = TextQuery("state", choices=("open", "handled"), description="Default bot
 LIMIT = IntQuery("limit", 100, 1, 1000, "At most this many, open ones longest waiting first")
 
 
-@endpoint(bp, "POST", "callbacks", auth=Auth.FUNCTION_KEY, status=201, errors=(404, 422, 503))
+@endpoint(bp, "POST", "callbacks", auth=Auth.FUNCTION_KEY, status=201, errors=(422,))
 def callback_create(req: func.HttpRequest, body: CallbackBody) -> CallbackRequestView:
     """Leave a callback request (e.g. from a web form)
 
@@ -65,7 +65,7 @@ def callback_create(req: func.HttpRequest, body: CallbackBody) -> CallbackReques
     "GET",
     "callbacks",
     auth=Auth.SUPERVISOR,
-    errors=(404, 503),
+    errors=(404,),
     query=(LIST, STATE, LIMIT),
     headers={"Cache-Control": "no-store"},
 )

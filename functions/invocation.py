@@ -3,10 +3,10 @@ and `endpoint`, the one way to declare an HTTP route.
 
 How to add a route with a typed request and response (and have it in /api/openapi.json):
 
-    @endpoint(bp, "POST", "me/calls/{callId}/hold", auth=Auth.AGENT, errors=(404, 409))
-    def hold(req: func.HttpRequest, agent: Agent, body: HoldBody) -> CallView:
-        \"\"\"Put the customer on hold (the summary line of the operation)\"\"\"
-        return composition.call_control().hold(agent, req.route_params["callId"], ...)
+    @endpoint(bp, "POST", "me/calls/{callId}/dtmf", auth=Auth.AGENT, errors=(404, 409, 422))
+    def send_dtmf(req: func.HttpRequest, agent: Agent, body: DtmfBody) -> CallView:
+        # (its docstring: the first line is the operation's summary, the rest its description)
+        return composition.call_control().dtmf(agent, req.route_params["callId"], body.tones)
 
 - `auth` authenticates before the handler runs: Auth.AGENT passes `agent` (the configured
   agent), Auth.SUPERVISOR / Auth.STAFF pass `principal` when the handler asks for it,
@@ -83,35 +83,6 @@ def read_raw_json(req: func.HttpRequest) -> Any:
         return json.loads(req.get_body() or b"null")
     except ValueError:
         raise InvalidInput("the body is not JSON") from None
-
-
-def read_json(
-    req: func.HttpRequest, *, allow_empty: bool = False, **fields: type
-) -> dict[str, Any]:
-    """The JSON object body, with each named field of the given type (None allowed if absent)."""
-    raw = req.get_body()
-    if allow_empty and not raw:
-        return {}
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    errors = [
-        FieldError(name, f"must be {kind.__name__}")
-        for name, kind in fields.items()
-        if name in data and data[name] is not None and not isinstance(data[name], kind)
-    ]
-    if errors:
-        raise InvalidInput("; ".join(f"{e.field} {e.message}" for e in errors), errors=errors)
-    return data
-
-
-def require_fields(data: dict[str, Any], *names: str) -> None:
-    missing = [FieldError(n, "required") for n in names if data.get(n) in (None, "")]
-    if missing:
-        raise InvalidInput("missing: " + ", ".join(e.field for e in missing), errors=missing)
 
 
 def status_of(problem: Problem) -> int:

@@ -17,7 +17,7 @@ bp = func.Blueprint()
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@endpoint(bp, "GET", "supervisor/pools", auth=Auth.SUPERVISOR, errors=(503,), headers=NO_STORE)
+@endpoint(bp, "GET", "supervisor/pools", auth=Auth.SUPERVISOR, headers=NO_STORE)
 def pool_dashboard(req: func.HttpRequest) -> Dashboard:
     """Supervisors: every pool's serving, free, active, active calls, queue length and max
     wait time (§9)"""
@@ -31,7 +31,7 @@ def pool_dashboard(req: func.HttpRequest) -> Dashboard:
     "GET",
     "supervisor/pools/{poolId}",
     auth=Auth.SUPERVISOR,
-    errors=(404, 503),
+    errors=(404,),
     headers=NO_STORE,
 )
 def pool_detail(req: func.HttpRequest) -> PoolDetail:
