@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import Auth, endpoint
+from functions.invocation import CALL_ERRORS, NO_STORE, Auth, endpoint
 
 if TYPE_CHECKING:
     from functions.bodies import DialBody, NotesBody, PickCustomerBody
@@ -15,10 +15,9 @@ if TYPE_CHECKING:
     from shared.views import CallView, CallWithNotes, CurrentCall
 
 bp = func.Blueprint()
-CALL_ERRORS = (404, 409, 503)  # not this agent's call is 403, from Auth.AGENT's list
 
 
-@endpoint(bp, "GET", "me/calls/current", auth=Auth.AGENT, headers={"Cache-Control": "no-store"})
+@endpoint(bp, "GET", "me/calls/current", auth=Auth.AGENT, headers=NO_STORE)
 def current_call(req: func.HttpRequest, agent: Agent) -> CurrentCall:
     """The agent's current (or latest) call and its screen pop"""
     from shared import composition  # wired on first use, not at cold start

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import Auth, IntQuery, TextQuery, endpoint
+from functions.invocation import CALL_ERRORS, NO_STORE, Auth, IntQuery, TextQuery, endpoint
 
 if TYPE_CHECKING:
     from functions.bodies import DtmfBody, TransferBody
@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from shared.views import CallerIds, CallView, DirectoryPage, History
 
 bp = func.Blueprint()
-# Someone else's call is 403 (Auth.AGENT's); a call that is not connected (or a transfer that
-# cannot start now) is 409; ACS down is 503.
-CALL_ERRORS = (404, 409, 503)
 HISTORY_LIMIT = IntQuery("limit", 20, 1, 100, "How many calls, newest first")
 DIRECTORY_QUERY = TextQuery("q", required=True, description="A name or a number (2+ characters)")
 DIRECTORY_LIMIT = IntQuery("limit", 20, 1, 50, "Results per page")
@@ -101,7 +98,7 @@ def consult_cancel(req: func.HttpRequest, agent: Agent) -> CallView:
     "me/calls",
     auth=Auth.AGENT,
     query=(HISTORY_LIMIT,),
-    headers={"Cache-Control": "no-store"},
+    headers=NO_STORE,
 )
 def call_history(req: func.HttpRequest, agent: Agent) -> History:
     """The agent's recent calls, newest first"""

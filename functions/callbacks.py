@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.invocation import (
+    NO_STORE,
     SAFE_ID,
     Auth,
     IntQuery,
@@ -67,7 +68,7 @@ def callback_create(req: func.HttpRequest, body: CallbackBody) -> CallbackReques
     auth=Auth.SUPERVISOR,
     errors=(404,),
     query=(LIST, STATE, LIMIT),
-    headers={"Cache-Control": "no-store"},
+    headers=NO_STORE,
 )
 def callback_list(req: func.HttpRequest) -> CallbackRequests:
     """Callback requests of a list, by state (supervisors)"""

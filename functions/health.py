@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.invocation import Auth, endpoint, json_response
+from functions.invocation import NO_STORE, Auth, endpoint, json_response
 
 bp = func.Blueprint()
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @endpoint(

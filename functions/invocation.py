@@ -225,6 +225,12 @@ class Auth:
     PUBLIC = "public"
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # live answers: never from a cache
+# An operation on one of the agent's calls: unknown (404), not in a state for it (409, also
+# ACS refusing), ACS or Dataverse down (503); someone else's call is Auth.AGENT's 403.
+CALL_ERRORS = (404, 409, 503)
+
+
 class IntQuery:
     """An optional whole-number query parameter with bounds (400 naming it when outside)."""
 

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import Auth, endpoint
+from functions.invocation import NO_STORE, Auth, endpoint
 
 if TYPE_CHECKING:
     from functions.bodies import MemberBody
     from shared.views import Dashboard, PoolDetail
 
 bp = func.Blueprint()
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @endpoint(bp, "GET", "supervisor/pools", auth=Auth.SUPERVISOR, headers=NO_STORE)
