@@ -248,20 +248,15 @@ def schema_of(kind: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     if origin is typing.Literal:
         return {"enum": list(args)}
     if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        nullable = len(rest) < len(args)
-        if len(rest) == 1 and not nullable:
-            return schema_of(rest[0], schemas)
-        inner = schema_of(rest[0], schemas) if len(rest) == 1 else None
-        if nullable and inner is not None and set(inner) <= {"type", "format", "enum"}:
-            merged = dict(inner)
-            merged["type"] = [inner["type"], "null"] if "type" in inner else None
-            if "enum" in inner:
-                merged["enum"] = [*inner["enum"], None]
-            if merged["type"] is None:
-                del merged["type"]
-            return merged
-        choices = [schema_of(a, schemas) for a in rest]
+        choices = [schema_of(a, schemas) for a in args if a is not type(None)]
+        nullable = type(None) in args
+        if len(choices) == 1 and not nullable:
+            return choices[0]
+        if len(choices) == 1 and "type" in choices[0]:  # a nullable scalar: one schema
+            scalar = {**choices[0], "type": [choices[0]["type"], "null"]}
+            if "enum" in scalar:
+                scalar["enum"] = [*scalar["enum"], None]
+            return scalar
         return {"anyOf": choices + ([{"type": "null"}] if nullable else [])}
     if origin in (tuple, list, frozenset):
         return {"type": "array", "items": schema_of(args[0], schemas)}
