@@ -392,6 +392,7 @@ def endpoint(
         # The host sees `(req)`: what it binds the HTTP trigger to, under the handler's name.
         run.__name__, run.__qualname__ = handler.__name__, handler.__qualname__
         run.__doc__, run.__module__ = handler.__doc__, handler.__module__
+        run.__annotations__ = {"req": func.HttpRequest, "return": func.HttpResponse}
         OPERATIONS.append(op)
         auth_level = (
             func.AuthLevel.FUNCTION if auth == Auth.FUNCTION_KEY else func.AuthLevel.ANONYMOUS
