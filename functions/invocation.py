@@ -327,7 +327,13 @@ class Operation:
     def types(self) -> dict[str, Any]:
         """The handler's annotations, resolved on first use (they name views and bodies)."""
         if self._types is None:
-            self._types = typing.get_type_hints(self.handler, localns=_type_namespace())
+            try:
+                self._types = typing.get_type_hints(self.handler, localns=_type_namespace())
+            except NameError as exc:
+                raise TypeError(
+                    f"{self.name}: {exc}; views live in shared/views.py, bodies in "
+                    "functions/bodies.py (the names annotations may use)"
+                ) from exc
         return self._types
 
     def body_type(self) -> type | None:
