@@ -242,6 +242,14 @@ SETTINGS: dict[str, Setting] = {
             "Publisher prefix of the custom phone call columns.",
         ),
         Setting(
+            "DATAVERSE_UNRESOLVED_PARTIES",
+            _bool,
+            "false",
+            "true: an unknown (or ambiguous) number is the Phone Call's From/To party as an "
+            "unresolved party (addressused = the number) on every activity written; false "
+            "leaves that party empty, as the use-case document does.",
+        ),
+        Setting(
             "CALLBACK_SECRET",
             _secret_key,
             None,
@@ -398,7 +406,8 @@ SETTINGS: dict[str, Setting] = {
             parse_callback_lists,
             "{}",
             'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
-            '"enabled": true}} (see docs/callbacks.md).',
+            '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
+            "(see docs/callbacks.md).",
         ),
         Setting(
             "CALLBACK_POLL_SCHEDULE",
@@ -521,6 +530,7 @@ class Settings:
     dataverse_client_id: str
     dataverse_client_secret: str
     dataverse_publisher_prefix: str
+    dataverse_unresolved_parties: bool
     callback_secret: str
     agents: tuple[Agent, ...]
     service_pools: tuple[ServicePool, ...]

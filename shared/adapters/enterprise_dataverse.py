@@ -53,10 +53,13 @@ def _odata_time(moment: datetime) -> str:
 
 
 class DataverseEnterpriseCrm:
-    """Batched reads and writes; Dataverse requests grow with batches, not with records."""
+    """Batched reads and writes; Dataverse requests grow with batches, not with records.
 
-    def __init__(self, client: DataverseClient) -> None:
+    `duration_column`: the custom column of the call's length in seconds."""
+
+    def __init__(self, client: DataverseClient, *, duration_column: str) -> None:
         self.client = client
+        self.duration_column = duration_column
 
     # ------------------------------------------------------------------ reads
 
@@ -158,7 +161,10 @@ class DataverseEnterpriseCrm:
                     BatchRequest(
                         "POST",
                         "phonecalls",
-                        {**phone_call_body(item.activity), "category": item.category},
+                        {
+                            **phone_call_body(item.activity, duration_column=self.duration_column),
+                            "category": item.category,
+                        },
                     ),
                     BatchRequest(
                         "PATCH",
