@@ -285,6 +285,21 @@ def is_duplicate(error: DataverseError) -> bool:
     return error.code in DUPLICATE_CODES or error.status in (409, 412)
 
 
+def names_missing_column(error: DataverseError, column: str) -> bool:
+    """Dataverse refused a write because `column` does not exist on the table (400)."""
+    return error.status == 400 and f"'{column}'" in error.message
+
+
+def warn_missing_column(column: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "phonecall.%s does not exist: written without it; run `make dataverse-setup` "
+        "(docs/dataverse-setup.md)",
+        column,
+    )
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -377,12 +392,21 @@ class DataverseCrm:
         return found
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
+        body = phone_call_body(activity, duration_column=self.duration_column)
         try:
-            self.client.request(
-                "POST",
-                "phonecalls",
-                body=phone_call_body(activity, duration_column=self.duration_column),
-            )
+            return self._create(body)
+        except DataverseError as exc:
+            if not names_missing_column(exc, self.duration_column):
+                raise
+            # The org lacks the seconds column (`make dataverse-setup` not run): keep the
+            # activity, lose only the seconds, and say so.
+            warn_missing_column(self.duration_column)
+            del body[self.duration_column]
+            return self._create(body)
+
+    def _create(self, body: dict[str, Any]) -> bool:
+        try:
+            self.client.request("POST", "phonecalls", body=body)
         except DataverseError as exc:
             if is_duplicate(exc):
                 return False

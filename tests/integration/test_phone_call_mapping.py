@@ -93,7 +93,14 @@ def parties(phone_call: dict[str, Any]) -> dict[int, tuple[str | None, str | Non
 
 
 @pytest.fixture
-def org(local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmulator) -> Org:
+def org(bare_org: Org) -> Org:
+    add_custom_columns(bare_org.dataverse)  # as `make dataverse-setup` makes them
+    return bare_org
+
+
+@pytest.fixture
+def bare_org(local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmulator) -> Org:
+    """An org where `make dataverse-setup` has not been run."""
     ca = str(local_tls.ca_path)
     tokens = ClientCredentialsTokenProvider(
         entra.url,
@@ -104,7 +111,6 @@ def org(local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmu
         ca,
     )
     client = DataverseClient(dataverse_reset.url, tokens.token, ca_bundle=ca)
-    add_custom_columns(dataverse_reset)  # as `make dataverse-setup` makes them
     dataverse_reset.seed(
         {
             "systemusers": [{"systemuserid": AGENT, "fullname": "Anna Agent"}],
@@ -199,6 +205,18 @@ def test_a_click_to_dial_call_goes_from_the_agent_to_the_customer(org: Org) -> N
     assert parties(plain) == {FROM: ("systemuser", AGENT)}
 
 
+def test_without_the_seconds_column_the_call_is_still_logged_and_a_warning_says_why(
+    bare_org: Org, caplog: pytest.LogCaptureFixture
+) -> None:
+    maija = bare_org.contact("Maija Meikäläinen")
+    row = write_call(bare_org, web_call(candidates=(maija,)))
+    assert row["actualdurationminutes"] == 1 and "new_durationseconds" not in row
+    assert parties(row) == {FROM: ("contact", maija.id), TO: ("systemuser", AGENT)}
+    assert "phonecall.new_durationseconds does not exist" in caplog.text
+    statuses = [r["status"] for r in bare_org.dataverse.requests_seen() if r["method"] == "POST"]
+    assert statuses == [400, 204]  # refused for the column alone, then written without it
+
+
 # ---------------------------------------------------------------------- Teams (enterprise)
 
 
@@ -251,6 +269,19 @@ def test_a_teams_call_with_several_contacts_has_an_unresolved_party_when_told(or
     unresolved = write_teams(org, teams_call(), [maija, matti], Rules(unresolved_parties=True))
     assert parties(unresolved) == {FROM: (None, CUSTOMER), TO: ("systemuser", AGENT)}
     assert unresolved["_regardingobjectid_value"] is None
+
+
+def test_without_the_seconds_column_teams_calls_are_still_logged(bare_org: Org) -> None:
+    maija = bare_org.contact("Maija Meikäläinen")
+    row = write_teams(bare_org, teams_call(), [maija], Rules())
+    assert (row["statecode"], row["actualdurationminutes"]) == (1, 2)
+    assert "new_durationseconds" not in row
+    batches = [
+        r["status"]
+        for r in bare_org.dataverse.requests_seen()
+        if not r["in_batch"] and r["path"].endswith("$batch")
+    ]
+    assert batches == [200, 200]  # one refused for the column alone, one without it
 
 
 # ---------------------------------------------------------------------- callbacks
