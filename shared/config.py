@@ -272,6 +272,13 @@ class Settings:
         "new_",
         "Publisher prefix of the custom phone call columns.",
     )
+    dataverse_unresolved_parties: bool = setting(
+        _bool,
+        "false",
+        "true: an unknown (or ambiguous) number is the Phone Call's From/To party as an "
+        "unresolved party (addressused = the number) on every activity written; false "
+        "leaves that party empty, as the use-case document does.",
+    )
     callback_secret: str = setting(
         _secret_key,
         None,
@@ -404,7 +411,8 @@ class Settings:
         parse_callback_lists,
         "{}",
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
-        '"enabled": true}} (see docs/callbacks.md).',
+        '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
+        "(see docs/callbacks.md).",
     )
     callback_poll_schedule: str = setting(
         _ncrontab,
