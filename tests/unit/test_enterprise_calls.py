@@ -3,6 +3,7 @@ against in-memory ports."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -350,6 +351,12 @@ class FakeSource:
                 raise DependencyUnavailable("Graph is throttling")
             yield page
 
+    def call_record(self, record_id: str) -> EnterpriseCall | UnreadableRecord | None:
+        return next(
+            (c for page in self.pages for c in page if c.call_id == record_id),
+            None,
+        )
+
 
 @dataclass
 class FakeCrm:
@@ -405,6 +412,9 @@ class FakeState:
 
     def watermark(self, source: str) -> dt.datetime | None:
         return self.marks.get(source)
+
+    def exclusive(self, source: str) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def advance_watermark(self, source: str, to: dt.datetime) -> None:
         self.marks[source] = max(to, self.marks.get(source, to))
