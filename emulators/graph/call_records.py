@@ -71,38 +71,42 @@ def teams_pstn_call(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One ended PSTN call of a Teams user: (callRecord, pstnCallLogRow).
 
-    The record starts when the call started ringing and ends at hang-up; its session (and
-    segment) covers the connected part only, none when it was never answered."""
+    The record starts when the call started ringing and ends at hang-up; its media segment
+    covers the connected part only (none when it was never answered)."""
     record_id = str(uuid.uuid4())
     answered = start + dt.timedelta(seconds=ring_seconds)
     end = answered + dt.timedelta(seconds=connected_seconds)
     user = _user_endpoint(user_id, user_principal_name, display_name, tenant_id)
     phone = _phone_endpoint(number)
     caller, callee = (phone, user) if direction == "inbound" else (user, phone)
-    sessions: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
     if connected_seconds > 0:
-        segment = {
-            "id": str(uuid.uuid4()),
-            "startDateTime": graph_timestamp(answered),
-            "endDateTime": graph_timestamp(end),
-            "caller": caller,
-            "callee": callee,
-            "failureInfo": None,
-            "media": [],
-        }
-        sessions.append(
+        segments.append(
             {
                 "id": str(uuid.uuid4()),
-                "modalities": ["audio"],
                 "startDateTime": graph_timestamp(answered),
                 "endDateTime": graph_timestamp(end),
-                "isTest": False,
                 "caller": caller,
                 "callee": callee,
                 "failureInfo": None,
-                "segments": [segment],
+                "media": [],
             }
         )
+    # An unanswered call still has its session (the attempt), with no media segment.
+    failure = None if segments else {"stage": "callSetup", "reason": "callee did not answer"}
+    sessions = [
+        {
+            "id": str(uuid.uuid4()),
+            "modalities": ["audio"],
+            "startDateTime": graph_timestamp(start if not segments else answered),
+            "endDateTime": graph_timestamp(end),
+            "isTest": False,
+            "caller": caller,
+            "callee": callee,
+            "failureInfo": failure,
+            "segments": segments,
+        }
+    ]
     organizer = user["identity"]
     record: dict[str, Any] = {
         "id": record_id,
