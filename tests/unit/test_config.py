@@ -83,3 +83,29 @@ def test_docs_list_every_setting_and_no_other() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     documented = set(re.findall(r"^\| `([A-Za-z_]+)` \|", doc, re.MULTILINE))
     assert documented == set(SETTINGS)
+
+
+def test_the_subscription_renewal_window_must_be_shorter_than_its_lifetime() -> None:
+    values = {
+        **local_values(),
+        "GRAPH_SUBSCRIPTION_MINUTES": "600",
+        "GRAPH_SUBSCRIPTION_RENEW_MINUTES": "600",
+    }
+    with pytest.raises(ConfigError) as error:
+        load_settings(values)
+    assert "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than" in str(error.value)
+    assert load_settings({**values, "GRAPH_SUBSCRIPTION_RENEW_MINUTES": "120"})
+
+
+def test_the_default_owner_is_a_guid_or_empty() -> None:
+    owner = "AAAAAAAA-0000-4000-8000-0000000000FF"
+    assert (
+        load_settings(
+            {**local_values(), "ENTERPRISE_DEFAULT_OWNER": owner}
+        ).enterprise_default_owner
+        == owner.lower()
+    )
+    assert load_settings(local_values()).enterprise_default_owner == ""
+    with pytest.raises(ConfigError) as error:
+        load_settings({**local_values(), "ENTERPRISE_DEFAULT_OWNER": "anna"})
+    assert "ENTERPRISE_DEFAULT_OWNER must be a GUID" in str(error.value)
