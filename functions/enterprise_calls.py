@@ -14,6 +14,7 @@ from functions.invocation import (
     problem_response,
 )
 from shared.errors import InvalidInput, Unprocessable
+from shared.messages import ENTERPRISE_NOTIFICATIONS
 
 bp = func.Blueprint()
 
@@ -100,7 +101,7 @@ def _graph_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.queue_trigger(
-    arg_name="msg", queue_name="enterprise-notifications", connection="AzureWebJobsStorage"
+    arg_name="msg", queue_name=ENTERPRISE_NOTIFICATIONS, connection="AzureWebJobsStorage"
 )
 @background_invocation("queue")
 def enterprise_call_notification(msg: func.QueueMessage) -> None:
@@ -109,8 +110,8 @@ def enterprise_call_notification(msg: func.QueueMessage) -> None:
     enterprise-notifications-poison and the catch-up poll imports the call."""
     from shared import composition  # wired on first use, not at cold start
 
-    data = json.loads(msg.get_body())  # not JSON: retried, then poisoned
-    composition.call_record_notifications().handle(data, datetime.now(UTC))
+    # A malformed message raises: retried, then kept in enterprise-notifications-poison.
+    composition.call_record_notifications().handle(msg.get_body(), datetime.now(UTC))
 
 
 @bp.timer_trigger(

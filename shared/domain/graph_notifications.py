@@ -19,7 +19,7 @@ CALL_RECORDS_RESOURCE = "/communications/callRecords"
 # Graph's longest lifetime of a callRecord subscription: 4230 minutes (under three days).
 MAX_SUBSCRIPTION_MINUTES = 4230
 MAX_NOTIFICATIONS = 1000  # Graph batches notifications; more than this in one POST is not Graph
-_RECORD_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")  # a callRecord id is a GUID
+RECORD_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")  # a callRecord id is a GUID
 
 
 class LifecycleEvent(StrEnum):
@@ -113,44 +113,7 @@ def _record_id(item: Mapping[str, Any]) -> str | None:
     if not isinstance(candidate, str):
         resource = item.get("resource")
         candidate = resource.rstrip("/").rsplit("/", 1)[-1] if isinstance(resource, str) else None
-    return candidate.lower() if isinstance(candidate, str) and _RECORD_ID.match(candidate) else None
-
-
-# ---------------------------------------------------------------------- queue messages
-
-
-def notice_message(notice: Notice | CatchUp) -> dict[str, Any]:
-    if isinstance(notice, CallRecordNotice):
-        return {
-            "kind": "callRecord",
-            "id": notice.record_id,
-            "subscriptionId": notice.subscription_id,
-        }
-    if isinstance(notice, LifecycleNotice):
-        return {
-            "kind": "lifecycle",
-            "event": notice.event.value,
-            "subscriptionId": notice.subscription_id,
-        }
-    return {"kind": "catchUp", "since": notice.since.isoformat(), "reason": notice.reason}
-
-
-def notice_from_message(data: Any) -> Notice | CatchUp:
-    """The notice a queue message carries; ValueError if it is not one (the message is
-    poisoned after its retries, and the catch-up poll covers it)."""
-    if not isinstance(data, Mapping):
-        raise ValueError("a notification message must be a JSON object")
-    kind = data.get("kind")
-    if kind == "callRecord" and isinstance(data.get("id"), str) and _RECORD_ID.match(data["id"]):
-        return CallRecordNotice(data["id"], str(data.get("subscriptionId") or ""))
-    if kind == "lifecycle":
-        return LifecycleNotice(str(data.get("subscriptionId") or ""), LifecycleEvent(data["event"]))
-    if kind == "catchUp" and isinstance(data.get("since"), str):
-        since = datetime.fromisoformat(data["since"])
-        if since.tzinfo is None:
-            raise ValueError("since needs a time zone")
-        return CatchUp(since, str(data.get("reason") or ""))
-    raise ValueError(f"not a notification message: kind {kind!r}")
+    return candidate.lower() if isinstance(candidate, str) and RECORD_ID.match(candidate) else None
 
 
 # ---------------------------------------------------------------------- the subscription

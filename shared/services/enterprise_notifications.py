@@ -19,15 +19,13 @@ from shared.domain.graph_notifications import (
     Notice,
     StoredSubscription,
     SubscriptionStep,
-    notice_from_message,
-    notice_message,
     read_notifications,
     subscription_step,
 )
+from shared.messages import ENTERPRISE_NOTIFICATIONS, enterprise_notice, enterprise_notice_body
 from shared.services.enterprise_sync import EnterpriseSync
 
 log = logging.getLogger("enterprise_notifications")
-NOTIFICATION_QUEUE = "enterprise-notifications"
 # After a `missed` or `subscriptionRemoved` event, the PSTN call log is read this far back once.
 CATCH_UP_LOOKBACK = timedelta(days=1)
 
@@ -94,15 +92,15 @@ class CallRecordNotifications:
         notices = read_notifications(body, self.options.client_state)
         distinct: list[Notice] = list(dict.fromkeys(notices))
         for notice in distinct:
-            self.queue.send(NOTIFICATION_QUEUE, notice_message(notice))
+            self.queue.send(ENTERPRISE_NOTIFICATIONS, enterprise_notice_body(notice))
         return len(distinct)
 
     # ---- the queue handler ---------------------------------------------------------------------
 
-    def handle(self, data: Any, now: datetime) -> None:
+    def handle(self, body: bytes | str, now: datetime) -> None:
         """One queued notice. Idempotent: a repeated call record answers `duplicate`, a repeated
         lifecycle event renews or catches up again at the cost of a few requests."""
-        notice = notice_from_message(data)
+        notice = enterprise_notice(body)
         if isinstance(notice, CallRecordNotice):
             self.sync.import_call_record(notice.record_id, now)
         elif isinstance(notice, CatchUp):

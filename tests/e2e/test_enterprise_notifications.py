@@ -15,7 +15,7 @@ from azure.storage.queue import QueueClient
 from emulators.graph import GraphEmulator
 from shared.adapters.enterprise_state import MARKERS, SUBSCRIPTION_ROW, SYNC
 from shared.domain.graph_notifications import client_state_for
-from shared.services.enterprise_notifications import NOTIFICATION_QUEUE
+from shared.messages import ENTERPRISE_NOTIFICATIONS
 from tests.e2e.test_enterprise_calls import run_sync
 from tests.fixtures.product import (
     ANNA,
@@ -86,7 +86,7 @@ def notified(world: Product, record_id: str, count: int = 1) -> list[dict[str, A
 
 
 def queued_messages(world: Product) -> int:
-    queue = QueueClient.from_connection_string(world.storage, NOTIFICATION_QUEUE)
+    queue = QueueClient.from_connection_string(world.storage, ENTERPRISE_NOTIFICATIONS)
     try:
         return int(queue.get_queue_properties().approximate_message_count or 0)
     except Exception:  # the queue does not exist yet: nothing was ever queued

@@ -5,6 +5,7 @@ imports call records and answers lifecycle events."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,9 @@ import pytest
 from shared.domain.enterprise_calls import Outcome
 from shared.domain.graph_notifications import StoredSubscription, client_state_for
 from shared.errors import NotAllowed
+from shared.messages import ENTERPRISE_NOTIFICATIONS
 from shared.services.enterprise_notifications import (
     CATCH_UP_LOOKBACK,
-    NOTIFICATION_QUEUE,
     CallRecordNotifications,
     NotificationOptions,
 )
@@ -75,7 +76,7 @@ class FakeQueue:
     sent: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, queue: str, body: Any, *, delay_seconds: int = 0) -> str:
-        assert queue == NOTIFICATION_QUEUE
+        assert queue == ENTERPRISE_NOTIFICATIONS
         self.sent.append(body)
         return str(len(self.sent))
 
@@ -178,7 +179,7 @@ def test_a_queued_call_record_is_imported_once() -> None:
     keeper, _, _, _, source = notifications()
     teams = call("rec-1")
     source.pages = [[teams]]
-    message = {"kind": "callRecord", "id": "rec-1", "subscriptionId": "sub-1"}
+    message = json.dumps({"kind": "callRecord", "id": "rec-1", "subscriptionId": "sub-1"})
 
     keeper.handle(message, T0)
     keeper.handle(message, T0)  # Graph delivered it twice
@@ -192,16 +193,24 @@ def test_lifecycle_events_renew_recreate_or_read_the_log_back() -> None:
     keeper, _, store, _, source = notifications(graph, FakeStore(graph.subs["sub-1"]))
 
     keeper.handle(
-        {"kind": "lifecycle", "event": "reauthorizationRequired", "subscriptionId": "sub-1"}, T0
+        json.dumps(
+            {"kind": "lifecycle", "event": "reauthorizationRequired", "subscriptionId": "sub-1"}
+        ),
+        T0,
     )
     assert graph.calls == ["renew sub-1"] and source.windows == []
 
-    keeper.handle({"kind": "lifecycle", "event": "missed", "subscriptionId": "sub-1"}, T0)
+    keeper.handle(
+        json.dumps({"kind": "lifecycle", "event": "missed", "subscriptionId": "sub-1"}), T0
+    )
     assert source.windows[-1][0] == T0 - CATCH_UP_LOOKBACK
 
     graph.subs.clear()
     keeper.handle(
-        {"kind": "lifecycle", "event": "subscriptionRemoved", "subscriptionId": "sub-1"}, T0
+        json.dumps(
+            {"kind": "lifecycle", "event": "subscriptionRemoved", "subscriptionId": "sub-1"}
+        ),
+        T0,
     )
     assert "create" in graph.calls
     assert store.row is not None and store.row.subscription_id != "sub-1"

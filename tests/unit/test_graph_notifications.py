@@ -4,6 +4,7 @@ messages, when the subscription is renewed, and a callRecord read as an enterpri
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -21,12 +22,11 @@ from shared.domain.graph_notifications import (
     StoredSubscription,
     SubscriptionStep,
     client_state_for,
-    notice_from_message,
-    notice_message,
     read_notifications,
     subscription_step,
 )
 from shared.errors import InvalidInput, NotAllowed
+from shared.messages import enterprise_notice, enterprise_notice_body
 
 STATE = client_state_for("a-secret-of-at-least-thirty-two-characters")
 RECORD = "2f1a1100-b174-40a0-aba7-0b405e01ed92"
@@ -91,10 +91,10 @@ def test_queue_messages_round_trip_and_junk_is_refused() -> None:
         LifecycleNotice("sub-1", LifecycleEvent.SUBSCRIPTION_REMOVED),
         CatchUp(T0, "missed"),
     ):
-        assert notice_from_message(notice_message(notice)) == notice
-    for junk in (None, {"kind": "callRecord", "id": "../x"}, {"kind": "nope"}):
-        with pytest.raises(ValueError):
-            notice_from_message(junk)
+        assert enterprise_notice(json.dumps(enterprise_notice_body(notice))) == notice
+    for junk in ("null", "{", '{"kind": "callRecord", "id": "../x"}', '{"kind": "nope"}'):
+        with pytest.raises(InvalidInput):
+            enterprise_notice(junk)
 
 
 def test_the_subscription_is_created_renewed_or_kept() -> None:

@@ -1,0 +1,160 @@
+"""Every queue message the app writes and reads: each queue's name, writer and reader side by side.
+
+The adapters send what a writer returns (QueueSender sends a dict as compact JSON); the queue
+triggers and services read a delivery's body with the reader, which raises InvalidInput for a body
+no writer produces (the host retries it, then parks it in `<queue>-poison`). docs/storage.md lists
+the queues. The triggers import it at cold start for the queue names: stdlib and shared.errors only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import FieldError, InvalidInput
+
+ENRICHMENT = "enrichment"
+CALLBACK_OFFERS = "callback-offers"
+CALLBACK_IMPORTS = "callback-imports"
+ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
+
+
+# ------------------------------------------- enrichment: {"callId": ...}, delayed after a call
+
+
+@dataclass(frozen=True)
+class EnrichmentMessage:
+    """One delivery of `{"callId": ...}`: the host's message id and dequeue count with it."""
+
+    call_id: str
+    message_id: str
+    dequeue_count: int
+
+
+def enrichment_body(call_id: str) -> dict[str, str]:
+    """Written by QueueEnrichment.schedule (shared/adapters/repositories.py)."""
+    return {"callId": call_id}
+
+
+def enrichment_message(
+    body: bytes, message_id: str, dequeue_count: int | None
+) -> EnrichmentMessage:
+    """Parse a queue message; InvalidInput when it is not `{"callId": "<id>"}`."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        raise InvalidInput("the enrichment message is not JSON") from None
+    call_id = data.get("callId") if isinstance(data, dict) else None
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
+        raise InvalidInput(
+            "the enrichment message needs a callId", errors=[FieldError("callId", "required")]
+        )
+    return EnrichmentMessage(call_id, message_id or "", int(dequeue_count or 1))
+
+
+# ------------------------- callback-offers: {"callId": ...}, visible after offerAfterSeconds
+
+
+def callback_offer_body(call_id: str) -> dict[str, str]:
+    """Written by QueueDelayedChecks.offer_callback_later (shared/adapters/repositories.py)."""
+    return {"callId": call_id}
+
+
+def callback_offer_call_id(body: bytes) -> str:
+    """The call whose caller may now be offered a callback; read by the callback-offer trigger."""
+    try:
+        return str(json.loads(body)["callId"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("not a callback offer message") from None
+
+
+# ---------------- callback-imports: {"list": ..., "requestId": ..., "requestedAt": ISO 8601}
+
+
+@dataclass(frozen=True)
+class CallbackImport:
+    """One captured callback request to import at once (the immediate path)."""
+
+    list_id: str
+    request_id: str
+    requested_at: datetime
+
+    def body(self) -> dict[str, str]:
+        """Written by QueueCallbackSignals.captured (shared/adapters/callback_store.py)."""
+        return {
+            "list": self.list_id,
+            "requestId": self.request_id,
+            "requestedAt": self.requested_at.astimezone(UTC).isoformat(),
+        }
+
+    @classmethod
+    def read(cls, body: bytes) -> CallbackImport:
+        """Read by the import-now trigger; InvalidInput for anything `body()` does not write."""
+        try:
+            data: Any = json.loads(body)
+            return cls(
+                str(data["list"]),
+                str(data["requestId"]),
+                datetime.fromisoformat(str(data["requestedAt"])),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput("not a callback import message") from None
+
+
+# ------------ enterprise-notifications: a Graph notice, {"kind": "callRecord" | "lifecycle" | ...}
+
+if TYPE_CHECKING:
+    from shared.domain.graph_notifications import CatchUp, Notice
+
+
+def enterprise_notice_body(notice: Notice | CatchUp) -> dict[str, str]:
+    """Written by CallRecordNotifications.accept, one per distinct notice of a Graph POST
+    (shared/services/enterprise_notifications.py): `{"kind": "callRecord", "id",
+    "subscriptionId"}`, `{"kind": "lifecycle", "event", "subscriptionId"}` or
+    `{"kind": "catchUp", "since", "reason"}`."""
+    from shared.domain.graph_notifications import CallRecordNotice, LifecycleNotice
+
+    if isinstance(notice, CallRecordNotice):
+        return {
+            "kind": "callRecord",
+            "id": notice.record_id,
+            "subscriptionId": notice.subscription_id,
+        }
+    if isinstance(notice, LifecycleNotice):
+        return {
+            "kind": "lifecycle",
+            "event": notice.event.value,
+            "subscriptionId": notice.subscription_id,
+        }
+    return {"kind": "catchUp", "since": notice.since.isoformat(), "reason": notice.reason}
+
+
+def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
+    """Read by the notification trigger; InvalidInput for anything the writer does not write
+    (retried, then parked in enterprise-notifications-poison: the catch-up poll covers it)."""
+    from shared.domain.graph_notifications import (
+        RECORD_ID,
+        CallRecordNotice,
+        CatchUp,
+        LifecycleEvent,
+        LifecycleNotice,
+    )
+
+    try:
+        data: Any = json.loads(body)
+        kind = data.get("kind")
+        if kind == "callRecord" and RECORD_ID.match(str(data.get("id", ""))):
+            return CallRecordNotice(str(data["id"]), str(data.get("subscriptionId") or ""))
+        if kind == "lifecycle":
+            return LifecycleNotice(
+                str(data.get("subscriptionId") or ""), LifecycleEvent(data["event"])
+            )
+        if kind == "catchUp":
+            since = datetime.fromisoformat(str(data["since"]))
+            if since.tzinfo is not None:
+                return CatchUp(since, str(data.get("reason") or ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise InvalidInput("not an enterprise notification message")
