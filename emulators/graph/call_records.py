@@ -5,14 +5,30 @@ log row's id cannot be used to fetch a callRecord)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 
 def graph_timestamp(moment: dt.datetime) -> str:
     """Graph's DateTimeOffset rendering: UTC, seven fractional digits, `Z`."""
     utc = moment.astimezone(dt.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
+
+
+def parse_graph_time(text: str) -> dt.datetime:
+    """A DateTimeOffset as Graph reads it in a URL or a record: a date, or a time with a zone."""
+    value = unquote(text.strip()).strip("'")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("no time zone")
+    return parsed.astimezone(dt.UTC)
 
 
 def _user_endpoint(user_id: str, upn: str, name: str, tenant: str) -> dict[str, Any]:

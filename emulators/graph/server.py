@@ -10,14 +10,19 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 from emulators.common.tls import LocalTLS
 from emulators.dataverse.auth import BearerChecker, TokenRejected
-from emulators.graph.call_records import expanded, graph_timestamp, teams_pstn_call
+from emulators.graph.call_records import (
+    expanded,
+    graph_timestamp,
+    parse_graph_time,
+    teams_pstn_call,
+)
 from emulators.graph.subscriptions import (
     NotificationPlan,
     SubscriptionError,
@@ -65,20 +70,6 @@ _PSTN_FIELDS = (
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def parse_graph_time(text: str) -> dt.datetime:
-    """A DateTimeOffset as Graph reads it in a URL or a record: a date, or a time with a zone."""
-    value = unquote(text.strip()).strip("'")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("no time zone")
-    return parsed.astimezone(dt.UTC)
 
 
 def pstn_call_row(**fields: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from emulators.graph.call_records import graph_timestamp
+from emulators.graph.call_records import graph_timestamp, parse_graph_time
 
 CALL_RECORDS_RESOURCE = "communications/callRecords"
 # Graph's maximum lifetime of a callRecord subscription (under three days).
@@ -311,8 +311,6 @@ class SubscriptionHub:
 
     @staticmethod
     def _expiration(text: str, operation: str) -> dt.datetime:
-        from emulators.graph.server import parse_graph_time
-
         try:
             expires = parse_graph_time(text)
         except ValueError:

@@ -34,6 +34,7 @@ from shared.errors import DependencyUnavailable, FieldError, Unprocessable
 
 log = logging.getLogger("enterprise_sync")
 GRAPH_MAX_RANGE = timedelta(days=89)  # getPstnCalls refuses a range over 90 days
+FIRST_RUN_LOOKBACK = timedelta(days=1)  # with no watermark yet
 
 
 # ---------------------------------------------------------------------- ports
@@ -204,9 +205,13 @@ class EnterpriseSync:
         return report
 
     def window_start(self, now: datetime) -> datetime:
+        """The watermark less the safety margin; the very first run reaches back a day (the
+        calls before the app was set up), never further than Graph's range allows."""
         overlap = timedelta(seconds=self.options.overlap_seconds)
         synced_to = self.state.watermark(TEAMS_SOURCE)
-        start = (synced_to if synced_to is not None and synced_to < now else now) - overlap
+        if synced_to is None:
+            return now - max(overlap, FIRST_RUN_LOOKBACK)
+        start = (synced_to if synced_to < now else now) - overlap
         return max(start, now - GRAPH_MAX_RANGE)
 
     def import_call_record(self, record_id: str, now: datetime) -> Decision:

@@ -450,7 +450,7 @@ def test_each_run_reads_from_the_watermark_less_the_overlap() -> None:
     sync.sync_teams(now)
     sync.sync_teams(now + dt.timedelta(minutes=5))
     assert source.windows == [
-        (now - dt.timedelta(minutes=10), now),
+        (now - dt.timedelta(days=1), now),  # the first run reaches back a day
         (now - dt.timedelta(minutes=10), now + dt.timedelta(minutes=5)),  # watermark: now
     ]
     assert state.marks["teams"] == now + dt.timedelta(minutes=5)
