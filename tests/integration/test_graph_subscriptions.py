@@ -180,3 +180,17 @@ def test_lifecycle_notifications_reach_the_lifecycle_url(
     assert item["lifecycleEvent"] == "subscriptionRemoved"
     assert item["clientState"] == "our-state"
     assert subs.ours(hook.url) == []  # removed
+
+
+def test_a_delayed_notification_arrives_after_a_later_calls(
+    subs: GraphSubscriptions, hook: Webhook, graph_reset: GraphEmulator
+) -> None:
+    create(subs, hook)
+    graph_reset.plan_next_notification(delay_seconds=1.5)
+
+    first = graph_reset.end_teams_call(user_id=USER)  # delayed by the plan
+    second = graph_reset.end_teams_call(user_id=USER)  # the plan was for one call only
+
+    posts = wait_for(lambda: len(hook.posts) >= 2 and hook.posts, what="both deliveries")
+    order = [p["value"][0]["resourceData"]["id"] for p in posts]
+    assert order == [second["callRecordId"], first["callRecordId"]]
