@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://phone.contoso.example"
 
 
-def _env(local_tls: LocalTLS, entra: EntraEmulator, dataverse: DataverseEmulator, base: str) -> dict:
+def _env(
+    local_tls: LocalTLS, entra: EntraEmulator, dataverse: DataverseEmulator, base: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "ENTRA_"))}
     env.update(
         {
@@ -108,9 +110,9 @@ def test_a_moved_app_updates_only_the_panel_url_of_both_providers(
     done = writes(dataverse_reset)
     assert sorted(m for m, _ in done) == ["PATCH", "PATCH"]
     patched = [r["body"] for r in dataverse_reset.requests_seen() if r["method"] == "PATCH"]
-    assert patched == [
-        {"msdyn_landingurl": f"{moved}/api/panel/", "msdyn_trusteddomain": moved}
-    ] * 2
+    assert (
+        patched == [{"msdyn_landingurl": f"{moved}/api/panel/", "msdyn_trusteddomain": moved}] * 2
+    )
 
 
 def test_a_dry_run_writes_nothing_and_reports_what_is_missing(
@@ -155,10 +157,9 @@ def test_add_privileges_refuses_an_unknown_privilege_or_depth_and_grants_nothing
     client: DataverseClient,
 ) -> None:
     role_id = _role(client)
-    [read_contact] = (
-        client.request("GET", "privileges?$select=privilegeid&$filter=name eq 'prvReadContact'")
-        .body["value"]  # type: ignore[index]
-    )
+    [read_contact] = client.request(
+        "GET", "privileges?$select=privilegeid&$filter=name eq 'prvReadContact'"
+    ).body["value"]  # type: ignore[index]
     action = f"roles({role_id})/Microsoft.Dynamics.CRM.AddPrivilegesRole"
     good = {"PrivilegeId": read_contact["privilegeid"], "Depth": "Global"}
     with pytest.raises(DataverseError) as unknown:
