@@ -20,6 +20,7 @@ from shared.adapters.repositories import (
     TableSessionLeases,
     TableWaitingCalls,
 )
+from shared.adapters.storage_access import StorageAccess
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
@@ -45,32 +46,41 @@ def settings() -> Settings:
 
 
 @cache
+def storage_access() -> StorageAccess:
+    """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    s = settings()
+    if s.storage_connection_string:
+        return StorageAccess(connection_string=s.storage_connection_string)
+    return StorageAccess(
+        table_uri=s.storage_uri("table"),
+        queue_uri=s.storage_uri("queue"),
+        client_id=s.azurewebjobsstorage__clientid,
+    )
+
+
+@cache
 def table_store() -> TableStore:
     s = settings()
-    return TableStore(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return TableStore(storage_access(), timeout_seconds=s.http_timeout_seconds)
 
 
 @cache
 def queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return QueueSender(storage_access(), timeout_seconds=s.http_timeout_seconds)
 
 
 @cache
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
     s = settings()
-    return TableStore(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
 def _health_queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 _last_health: list[tuple[float, HealthReport]] = []

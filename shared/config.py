@@ -96,6 +96,13 @@ def _acs_connection_string(raw: str) -> str:
 _NCRONTAB_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
+def _storage_credential(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("", "managedidentity"):
+        raise ValueError("must be managedidentity (or unset, with a connection string)")
+    return value
+
+
 def _ncrontab(raw: str) -> str:
     parts = raw.split()
     if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(p) for p in parts):
@@ -156,8 +163,40 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "AzureWebJobsStorage",
             _text,
-            None,
-            "Storage account connection string (tables and queues).",
+            "",
+            "Storage connection string (local runs, Azurite). In Azure leave it unset and use "
+            "the identity-based AzureWebJobsStorage__* settings below: no key anywhere.",
+        ),
+        Setting(
+            "AzureWebJobsStorage__credential",
+            _storage_credential,
+            "",
+            "managedidentity: reach storage with the app's managed identity (as the Functions "
+            "host does for its triggers).",
+        ),
+        Setting(
+            "AzureWebJobsStorage__clientId",
+            _text,
+            "",
+            "Client id of the user-assigned managed identity; empty: the system-assigned one.",
+        ),
+        Setting(
+            "AzureWebJobsStorage__accountName",
+            _text,
+            "",
+            "Storage account name; gives the table and queue URIs when they are not set.",
+        ),
+        Setting(
+            "AzureWebJobsStorage__tableServiceUri",
+            _text,
+            "",
+            "Table service URI, e.g. https://<account>.table.core.windows.net.",
+        ),
+        Setting(
+            "AzureWebJobsStorage__queueServiceUri",
+            _text,
+            "",
+            "Queue service URI, e.g. https://<account>.queue.core.windows.net.",
         ),
         Setting("APP_VERSION", _text, "0.1.0", "Version reported by /api/health."),
         Setting(
@@ -506,6 +545,11 @@ class Settings:
     """The validated settings; field names are the lower-cased setting names."""
 
     azurewebjobsstorage: str
+    azurewebjobsstorage__credential: str
+    azurewebjobsstorage__clientid: str
+    azurewebjobsstorage__accountname: str
+    azurewebjobsstorage__tableserviceuri: str
+    azurewebjobsstorage__queueserviceuri: str
     app_version: str
     public_base_url: str
     tls_ca_bundle: str
@@ -565,6 +609,14 @@ class Settings:
     def storage_connection_string(self) -> str:
         return self.azurewebjobsstorage
 
+    def storage_uri(self, service: str) -> str:
+        """The `table` or `queue` service URI of identity-based storage."""
+        explicit = getattr(self, f"azurewebjobsstorage__{service}serviceuri")
+        if explicit:
+            return str(explicit).rstrip("/")
+        account = self.azurewebjobsstorage__accountname
+        return f"https://{account}.{service}.core.windows.net" if account else ""
+
     @property
     def directory(self) -> Directory:
         return Directory(self.agents, self.service_pools)
@@ -616,9 +668,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for p in values["service_pools"]
             if p.callback is not None and p.callback.list_id not in known_lists
         )
+    problems.extend(_storage_problems(env))
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def _storage_problems(env: Mapping[str, str]) -> list[str]:
+    """Storage is reached by a connection string, or by managed identity with its URIs."""
+    if (env.get("AzureWebJobsStorage") or "").strip():
+        return []
+    if (env.get("AzureWebJobsStorage__credential") or "").strip().lower() != "managedidentity":
+        return [
+            "AzureWebJobsStorage is missing (or set AzureWebJobsStorage__credential="
+            "managedidentity with AzureWebJobsStorage__accountName or the service URIs)"
+        ]
+    if (env.get("AzureWebJobsStorage__accountName") or "").strip():
+        return []
+    return [
+        f"{name} is missing (identity-based storage needs it, or AzureWebJobsStorage__accountName)"
+        for name in ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+        if not (env.get(name) or "").strip()
+    ]
 
 
 @cache
