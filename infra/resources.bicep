@@ -286,6 +286,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // Application Insights through OpenTelemetry, authenticated by the same identity.
     APPLICATIONINSIGHTS_CONNECTION_STRING: insights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+    // The worker propagates the host's trace context (host.json telemetryMode: OpenTelemetry);
+    // the app configures the exporter itself (shared/telemetry.py), so the worker must not.
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
     APP_VERSION: '1.0.0'
     PUBLIC_BASE_URL: 'https://${app.properties.defaultHostName}'
     PHONE_DEFAULT_REGION: phoneDefaultRegion

@@ -34,6 +34,7 @@ PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__tableServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",
 }
 # The web phone panel's sign-in client id, read by the panel's page; set here for it.
 PANEL_SETTINGS = {"PANEL_CLIENT_ID"}
@@ -45,6 +46,8 @@ FLEX_REFUSED = {
     "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
     "WEBSITE_CONTENTSHARE",
     "AzureWebJobsStorage",  # the connection-string form
+    # The worker would configure Azure Monitor a second time (the app does it in code).
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
 }
 ROLE_IDS = {
     "blob": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
