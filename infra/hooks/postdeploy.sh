@@ -7,15 +7,27 @@ set -eu
 : "${AZURE_RESOURCE_GROUP:?run through azd (azd up / azd deploy)}"
 : "${FUNCTION_APP_NAME:?}" "${ACS_EVENTS_TOPIC_NAME:?}" "${PUBLIC_BASE_URL:?}"
 
-# Wait (bounded) until the host serves requests: /api/health is anonymous.
+# Wait (bounded) until our code serves requests: /api/health is anonymous and answers JSON, 200
+# or 503 when a dependency is down (the webhooks answer the handshake either way); the
+# platform's own answers while the host starts are not JSON.
+served() {
+  answer=$(curl --silent --output /dev/null --max-time 20 \
+    --write-out '%{http_code} %{content_type}' "$PUBLIC_BASE_URL/api/health" || true)
+  case "$answer" in
+    200\ *json* | 503\ *json*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+attempts=${POSTDEPLOY_WAIT_ATTEMPTS:-30}
+pause=${POSTDEPLOY_WAIT_SECONDS:-10}
 attempt=0
-until curl --silent --output /dev/null --fail --max-time 20 "$PUBLIC_BASE_URL/api/health"; do
+until served; do
   attempt=$((attempt + 1))
-  if [ "$attempt" -ge 30 ]; then
+  if [ "$attempt" -ge "$attempts" ]; then
     echo "$PUBLIC_BASE_URL/api/health did not answer; see Application Insights, then run azd hooks run postdeploy" >&2
     exit 1
   fi
-  sleep 10
+  sleep "$pause"
 done
 
 numbers=$(az deployment group create \

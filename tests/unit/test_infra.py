@@ -291,7 +291,14 @@ def test_the_validation_handshake_is_answered_by_both_webhooks() -> None:
 
 def test_azure_yaml_deploys_the_function_app_and_runs_the_hooks() -> None:
     spec = yaml.safe_load((ROOT / "azure.yaml").read_text())
-    assert spec["services"] == {"api": {"project": ".", "language": "python", "host": "function"}}
+    api = spec["services"]["api"]
+    assert {k: api[k] for k in ("project", "language", "host")} == {
+        "project": ".",
+        "language": "python",
+        "host": "function",
+    }
+    compile_step = api["hooks"]["prepackage"]["posix"]["run"]
+    assert "compileall" in compile_step and "unchecked-hash" in compile_step
     resources = BicepFile.read(INFRA / "resources.bicep")
     assert "'azd-service-name': 'api'" in resources.resource("app").properties()["tags"]
     for hook in ("preprovision", "postdeploy"):
@@ -318,4 +325,4 @@ def test_every_parameter_without_a_default_gets_a_value() -> None:
 def test_the_package_leaves_out_what_the_app_does_not_run() -> None:
     ignored = set((ROOT / ".funcignore").read_text().split())
     assert {"tests", "emulators", "local.settings.json", ".venv", "node_modules"} <= ignored
-    assert not {"shared", "functions", "function_app.py", "host.json"} & ignored
+    assert not {"shared", "functions", "function_app.py", "host.json", "__pycache__"} & ignored
