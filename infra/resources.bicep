@@ -1,6 +1,6 @@
 // Everything the app needs in one resource group: a Flex Consumption (FC1) Python 3.11 Function
-// App whose user-assigned managed identity reaches storage (blobs, queues, tables), Key Vault and
-// Application Insights without any key; Azure Communication Services and the Event Grid system
+// App whose user-assigned managed identity reaches storage (blobs, queues, tables), Key Vault,
+// Application Insights and ACS without any key; Azure Communication Services and the Event Grid system
 // topic of its events. Storage shared keys are disabled: no storage key or connection string
 // exists anywhere. Deployed by main.bicep (`azd up`); step by step: docs/deploy.md.
 
@@ -38,6 +38,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -160,6 +161,18 @@ resource acs 'Microsoft.Communication/communicationServices@2023-04-01' = {
   properties: { dataLocation: acsDataLocation }
 }
 
+// Call Automation and the recording download accept Entra ID tokens: the app's identity gets a
+// role on this one resource, and ACS's access key is used nowhere.
+resource acsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(acs.id, identity.id, roles.contributor)
+  scope: acs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.contributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Subscriptions (IncomingCall filtered on our numbers, RecordingFileStatusUpdated) are created by
 // events.bicep after the code is deployed: Event Grid validates a webhook when it is subscribed.
 resource acsTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
@@ -185,14 +198,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
   }
-}
-
-// The ACS SDK accepts an Entra token credential for Call Automation, but the recording download
-// and our local ACS emulator use the access key (HMAC); so the key is kept here, in the vault.
-resource acsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'acs-connection-string'
-  properties: { value: acs.listKeys().primaryConnectionString }
 }
 
 resource callbackSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
@@ -292,7 +297,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APP_VERSION: '1.0.0'
     PUBLIC_BASE_URL: 'https://${app.properties.defaultHostName}'
     PHONE_DEFAULT_REGION: phoneDefaultRegion
-    ACS_CONNECTION_STRING: '@Microsoft.KeyVault(SecretUri=${acsSecret.properties.secretUri})'
+    // ACS by managed identity (no ACS_CONNECTION_STRING: no key).
+    ACS_ENDPOINT: 'https://${acs.properties.hostName}'
+    AZURE_CLIENT_ID: identity.properties.clientId
     ACS_RESOURCE_ID: acs.properties.immutableResourceId
     ENTRA_TENANT_ID: tenant().tenantId
     API_AUDIENCE: apiAudience
@@ -316,6 +323,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     tableRole
     vaultRole
     insightsRole
+    acsRole
     packageBlobs
   ]
 }

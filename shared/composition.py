@@ -6,6 +6,7 @@ import time
 from functools import cache
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_access import AcsAccess
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
@@ -56,6 +57,15 @@ def storage_access() -> StorageAccess:
         queue_uri=s.storage_uri("queue"),
         client_id=s.azurewebjobsstorage__clientid,
     )
+
+
+@cache
+def acs_access() -> AcsAccess:
+    """The access key where a connection string is set (the emulator), else the identity."""
+    s = settings()
+    if s.acs_connection_string:
+        return AcsAccess(connection_string=s.acs_connection_string)
+    return AcsAccess(endpoint=s.acs_endpoint, client_id=s.azure_client_id)
 
 
 @cache
@@ -140,7 +150,7 @@ def _health_dataverse() -> DataverseClient:
 def _health_acs() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.health_timeout_seconds,
         retry_total=0,
@@ -205,9 +215,7 @@ def crm() -> DataverseCrm:
 @cache
 def telephony() -> AcsTelephony:
     s = settings()
-    return AcsTelephony(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
-    )
+    return AcsTelephony(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
 
 
 # ---------------------------------------------------------------------- call flows
@@ -315,7 +323,7 @@ def enrichment() -> ActivityEnrichment:
 def recording_playback() -> RecordingPlayback:
     s = settings()
     content = AcsRecordingContent(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
     return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
 

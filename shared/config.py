@@ -76,7 +76,16 @@ def _https_url(raw: str) -> str:
     return value
 
 
+def _optional_https_endpoint(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    value = _https_url(raw)
+    return value
+
+
 def _acs_connection_string(raw: str) -> str:
+    if not raw.strip():
+        return ""  # then ACS_ENDPOINT and the managed identity
     parts = dict(part.split("=", 1) for part in raw.strip().strip(";").split(";") if "=" in part)
     lowered = {k.lower(): v for k, v in parts.items()}
     endpoint, key = lowered.get("endpoint", ""), lowered.get("accesskey", "")
@@ -220,9 +229,24 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "ACS_CONNECTION_STRING",
             _acs_connection_string,
-            None,
-            "ACS resource connection string: endpoint=https://...;accesskey=...",
+            "",
+            "ACS resource connection string: endpoint=https://...;accesskey=... (local runs). "
+            "In Azure leave it unset and give ACS_ENDPOINT: the managed identity is used.",
             secret=True,
+        ),
+        Setting(
+            "ACS_ENDPOINT",
+            _optional_https_endpoint,
+            "",
+            "ACS resource endpoint, e.g. https://<name>.communication.azure.com, reached with "
+            "the managed identity (Entra ID) when ACS_CONNECTION_STRING is unset.",
+        ),
+        Setting(
+            "AZURE_CLIENT_ID",
+            _text,
+            "",
+            "Client id of the app's user-assigned managed identity (ACS, Application Insights); "
+            "empty: the system-assigned one.",
         ),
         Setting(
             "ACS_RESOURCE_ID",
@@ -555,6 +579,8 @@ class Settings:
     tls_ca_bundle: str
     phone_default_region: str
     acs_connection_string: str
+    acs_endpoint: str
+    azure_client_id: str
     acs_resource_id: str
     acs_callback_jwt_issuer: str
     acs_callback_jwks_url: str
@@ -669,6 +695,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if p.callback is not None and p.callback.list_id not in known_lists
         )
     problems.extend(_storage_problems(env))
+    no_acs = not values.get("acs_connection_string") and not values.get("acs_endpoint")
+    acs_named = any(p.startswith(("ACS_CONNECTION_STRING", "ACS_ENDPOINT")) for p in problems)
+    if no_acs and not acs_named:
+        problems.append("ACS_CONNECTION_STRING or ACS_ENDPOINT is missing")
     if problems:
         raise ConfigError(problems)
     return Settings(**values)

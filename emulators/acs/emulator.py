@@ -19,6 +19,7 @@ from emulators.acs.tokens import ISSUER, CallbackSigner
 from emulators.acs.world import AcsError, Fault, World, WorldConfig
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 from emulators.common.tls import LocalTLS
+from emulators.dataverse.auth import BearerChecker, TokenRejected
 
 DEFAULT_ACS_NUMBERS = ["+358930000001", "+358930000002"]
 DEFAULT_TOPIC = (
@@ -29,6 +30,10 @@ OBJECT_PATH = re.compile(r"/v1/objects/(?P<doc>[^/]+)(?P<rest>/content/(audio|ac
 RANGE = re.compile(r"bytes=(\d+)-(\d*)\Z")
 REPEATABILITY_CACHE = 1000
 LOG_LIMIT = 10_000
+
+
+# The audiences of Entra ID tokens for ACS (the SDKs ask for https://communication.azure.com//.default).
+ACS_AUDIENCES = ("https://communication.azure.com", "https://communication.azure.com/")
 
 
 class AcsApp(EmulatorApp):
@@ -79,6 +84,8 @@ class AcsEmulator:
         acs_numbers: list[str],
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
+        entra_jwks_url: str | None = None,
+        entra_issuer: str | None = None,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -86,6 +93,17 @@ class AcsEmulator:
             raise ValueError("access_key must be base64, as an ACS access key is") from exc
         self.access_key = access_key
         self.resource_id = resource_id
+        # Entra ID bearer tokens (a managed identity's), as ACS accepts them beside the HMAC key.
+        self._bearer = (
+            BearerChecker(
+                jwks_url=entra_jwks_url,
+                issuer=entra_issuer,
+                audiences=set(ACS_AUDIENCES),
+                ca_path=str(tls.ca_path),
+            )
+            if entra_jwks_url and entra_issuer
+            else None
+        )
         self.tls = tls
         self.signer = CallbackSigner(resource_id)
         self.deliverer = Deliverer(verify=str(tls.ca_path), signer=self.signer)
@@ -149,6 +167,15 @@ class AcsEmulator:
             del self._requests[:-LOG_LIMIT]
 
     def _authenticate(self, request: Request, hosts: list[str]) -> Response | None:
+        authorization = request.headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            if self._bearer is None:
+                return rest.error_response(401, "Denied", "Unsupported authorization scheme.")
+            try:
+                self._bearer.check(authorization)
+            except TokenRejected as exc:
+                return rest.error_response(401, "InvalidAuthenticationToken", str(exc))
+            return None
         failure = hmac_auth.verify(
             access_key=self.access_key,
             verb=request.method,
@@ -433,6 +460,8 @@ def start(
     recording_webhook: str | None = None,
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
+    entra_jwks_url: str | None = None,
+    entra_issuer: str | None = None,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
@@ -447,4 +476,6 @@ def start(
         recording_webhook=recording_webhook,
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
+        entra_jwks_url=entra_jwks_url,
+        entra_issuer=entra_issuer,
     )

@@ -131,6 +131,17 @@ def test_the_set_values_pass_the_apps_own_validation(app_settings: dict[str, str
             SETTINGS[name].parse(raw.strip("'"))  # raises ValueError on a bad literal
 
 
+def test_acs_is_reached_by_the_identity_not_a_key(
+    resources: BicepFile, app_settings: dict[str, str]
+) -> None:
+    assert "ACS_CONNECTION_STRING" not in app_settings
+    assert app_settings["ACS_ENDPOINT"] == "'https://${acs.properties.hostName}'"
+    assert app_settings["AZURE_CLIENT_ID"] == "identity.properties.clientId"
+    role = resources.resource("acsRole")
+    assert role.properties()["scope"] == "acs"
+    assert role.object("properties")["principalId"] == "identity.properties.principalId"
+
+
 def test_secrets_are_key_vault_references(app_settings: dict[str, str]) -> None:
     secrets = [name for name, s in SETTINGS.items() if s.secret and name in app_settings]
     assert "DATAVERSE_CLIENT_SECRET" in secrets and "CALLBACK_SECRET" in secrets
@@ -158,12 +169,12 @@ def test_no_storage_key_or_connection_string_appears_anywhere() -> None:
             assert marker not in text, f"{marker} in {path.name}"
     for path in INFRA.rglob("*.bicep"):
         bicep = BicepFile.read(path)
-        # listKeys only on ACS (its key goes to Key Vault) and on function keys.
+        # listKeys only on function keys (Event Grid's webhook code); no account or ACS key.
         for target in re.findall(r"(\w+)\.listKeys\(", bicep.code):
-            assert bicep.resource(target).type.split("@")[0] in (
-                "Microsoft.Communication/communicationServices",
-                "Microsoft.Web/sites/functions",
-            ), f"{path.name}: listKeys on {target}"
+            assert bicep.resource(target).type.split("@")[0] == "Microsoft.Web/sites/functions", (
+                f"{path.name}: listKeys on {target}"
+            )
+        assert "listKeys(" not in bicep.code.replace(".listKeys()", ""), path.name
 
 
 def test_storage_refuses_shared_keys_and_the_identity_has_the_data_roles(

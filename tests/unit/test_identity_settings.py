@@ -1,5 +1,6 @@
-"""Storage settings: a connection string locally, or identity-based settings as in Azure (the
-Functions host's AzureWebJobsStorage__* form); without either the app names what is missing."""
+"""Storage and ACS settings: a connection string locally, or identity-based settings as in Azure
+(the Functions host's AzureWebJobsStorage__* form; ACS_ENDPOINT); without either the app names
+what is missing."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ def test_an_unknown_credential_kind_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(values(AzureWebJobsStorage__credential="accountkey"))
     assert any("must be managedidentity" in p for p in caught.value.problems)
+
+
+def test_acs_by_managed_identity_needs_only_its_endpoint() -> None:
+    base = values(AzureWebJobsStorage="UseDevelopmentStorage=true")
+    base.pop("ACS_CONNECTION_STRING")
+    s = load_settings({**base, "ACS_ENDPOINT": "https://acs-x.communication.azure.com/"})
+    assert (s.acs_connection_string, s.acs_endpoint) == (
+        "",
+        "https://acs-x.communication.azure.com",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(base)
+    assert "ACS_CONNECTION_STRING or ACS_ENDPOINT is missing" in caught.value.problems
