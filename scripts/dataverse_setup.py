@@ -1,8 +1,8 @@
 """`make d365-setup`: prepare a D365 org for the web phone (docs/dataverse-setup.md): the
-enrichment's custom columns on `phonecall` (metadata API), the channel provider records of
-Channel Integration Framework 1.0 and 2.0 that embed the panel, and the "Phone User" security
-role with its privileges. Idempotent: what exists as wanted is left as it is, so a second run
-only reads.
+custom columns on `phonecall` (the call's seconds, the enrichment's link and metrics; metadata
+API), the channel provider records of Channel Integration Framework 1.0 and 2.0 that embed the
+panel, and the "Phone User" security role with its privileges. Idempotent: what exists as
+wanted is left as it is, so a second run only reads.
 
 Settings come from the environment, else from local.settings.json (so it works against the
 local emulator of `make run`): DATAVERSE_URL, DATAVERSE_CLIENT_ID, DATAVERSE_CLIENT_SECRET,

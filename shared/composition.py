@@ -209,7 +209,13 @@ def dataverse_client() -> DataverseClient:
 
 @cache
 def crm() -> DataverseCrm:
-    return DataverseCrm(dataverse_client())
+    return DataverseCrm(dataverse_client(), duration_column=custom_columns().duration_seconds)
+
+
+@cache
+def custom_columns() -> EnrichmentColumns:
+    """The phone call's custom columns under the publisher prefix (docs/dataverse-setup.md)."""
+    return EnrichmentColumns(settings().dataverse_publisher_prefix)
 
 
 @cache
@@ -254,6 +260,7 @@ def call_flow() -> CallFlow:
             default_region=s.phone_default_region,
             enrich_delay_seconds=s.enrich_delay_seconds,
             templates=subject_templates(),
+            unresolved_parties=s.dataverse_unresolved_parties,
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
@@ -302,9 +309,7 @@ def enrichment() -> ActivityEnrichment:
     return ActivityEnrichment(
         calls=call_repository(),
         recordings=recordings(),
-        writer=DataverseActivityEnrichment(
-            dataverse_client(), EnrichmentColumns(s.dataverse_publisher_prefix)
-        ),
+        writer=DataverseActivityEnrichment(dataverse_client(), custom_columns()),
         progress=TableEnrichmentLog(table_store()),
         queue=enrichment_queue(),
         options=EnrichmentOptions(
@@ -390,6 +395,7 @@ def callbacks() -> CallbackService:
             immediate=s.callback_immediate,
             claim_seconds=s.callback_claim_seconds,
             batch_size=s.callback_batch_size,
+            unresolved_parties=s.dataverse_unresolved_parties,
         ),
     )
 
@@ -414,7 +420,9 @@ def enterprise_sync() -> EnterpriseSync:
     )
     return EnterpriseSync(
         call_records=GraphCallRecords(graph),
-        crm=DataverseEnterpriseCrm(dataverse_client()),
+        crm=DataverseEnterpriseCrm(
+            dataverse_client(), duration_column=custom_columns().duration_seconds
+        ),
         state=TableSyncState(table_store()),
         users=user_map(s.enterprise_users, s.agents),
         options=SyncOptions(
@@ -423,6 +431,7 @@ def enterprise_sync() -> EnterpriseSync:
                 match_margin_seconds=s.enterprise_match_margin_seconds,
                 include_accounts_leads=s.enterprise_include_accounts_leads,
                 default_region=s.phone_default_region,
+                unresolved_parties=s.dataverse_unresolved_parties,
             ),
             overlap_seconds=s.enterprise_overlap_seconds,
         ),

@@ -30,6 +30,7 @@ from shared.domain.calls import (
     CallKind,
     ConsultState,
     Direction,
+    IncomingCall,
     NextStep,
     OfferOutcome,
     apply_event,
@@ -57,24 +58,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IncomingCall:
-    """The parts of an Event Grid IncomingCall event the flow needs."""
-
-    event_id: str
-    from_raw: str
-    to_raw: str
-    server_call_id: str
-    incoming_call_context: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class CallFlowOptions:
     public_base_url: str
     callback_secret: bytes
     default_region: str
     enrich_delay_seconds: int
     templates: SubjectTemplates = field(default_factory=SubjectTemplates)
+    unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
@@ -616,6 +606,7 @@ class CallFlow:
             pool_name=pool.name if pool else "",
             notes=self.calls.notes(call.call_id),
             templates=self.options.templates,
+            unresolved_parties=self.options.unresolved_parties,
         )
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between

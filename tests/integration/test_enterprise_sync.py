@@ -20,12 +20,19 @@ from shared.adapters.enterprise_state import TableSyncState
 from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient, GraphError
 from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.tables import TableStore
+from shared.domain.enrichment import EnrichmentColumns
 from shared.domain.enterprise_calls import Outcome, Rules
 from shared.domain.enterprise_users import EnterpriseUser, UserMap
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import (
+    APP_CLIENT_ID,
+    APP_CLIENT_SECRET,
+    TENANT_ID,
+    add_custom_columns,
+)
 
 pytestmark = pytest.mark.integration
+COLUMNS = EnrichmentColumns("new_")
 
 ANNA_OID = "11111111-1111-4111-8111-111111111111"
 ANNA_USER = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -85,6 +92,8 @@ def make_sync(
         f"{dataverse_reset.url}/.default",
         ca,
     )
+    dv_client = DataverseClient(dataverse_reset.url, dataverse_tokens.token, ca_bundle=ca)
+    add_custom_columns(dataverse_reset)
     graph_tokens = ClientCredentialsTokenProvider(
         entra.url, TENANT_ID, APP_CLIENT_ID, APP_CLIENT_SECRET, GRAPH_SCOPE, ca
     )
@@ -100,9 +109,7 @@ def make_sync(
         )
         service = EnterpriseSync(
             call_records=GraphCallRecords(graph),
-            crm=DataverseEnterpriseCrm(
-                DataverseClient(dataverse_reset.url, dataverse_tokens.token, ca_bundle=ca)
-            ),
+            crm=DataverseEnterpriseCrm(dv_client, duration_column=COLUMNS.duration_seconds),
             state=state,
             users=USERS,
             options=SyncOptions(rules=rules or Rules(), overlap_seconds=3600),

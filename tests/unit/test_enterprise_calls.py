@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.graph import pstn_call
+from shared.domain.activity import UnresolvedParty
 from shared.domain.calls import Direction
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.directory import Agent
@@ -188,6 +189,10 @@ def test_several_contacts_import_the_call_without_regarding() -> None:
     made = decide(screened(), [CONTACT, other], [], Rules())
     assert isinstance(made, EnterpriseActivity)
     assert made.activity.regarding is None and made.activity.from_party is None
+    unresolved = decide(screened(), [CONTACT, other], [], Rules(unresolved_parties=True))
+    assert isinstance(unresolved, EnterpriseActivity)
+    assert unresolved.activity.from_party == UnresolvedParty(CUSTOMER)
+    assert unresolved.activity.regarding is None
 
 
 def test_the_activity_says_where_the_call_came_from_and_who_made_it() -> None:
@@ -197,7 +202,7 @@ def test_the_activity_says_where_the_call_came_from_and_who_made_it() -> None:
     assert (a.subject, inbound.category) == (f"Teams call from {CUSTOMER}", "Teams")
     assert "Microsoft Teams call records (record rec-1)" in a.description
     assert (a.outgoing, a.owner_user_id, a.phone_number) == (False, ANNA_USER, CUSTOMER)
-    assert (a.actual_start, a.duration_minutes) == (T0, 3)
+    assert (a.actual_start, a.duration_minutes, a.duration_seconds) == (T0, 3, 150)
     assert (a.from_party.id, a.to_party.id) == (CONTACT.id, ANNA_USER)  # type: ignore[union-attr]
     outbound = decide(
         screened(direction=Direction.OUTBOUND, source="mobile", source_label="Mobile"),
