@@ -18,7 +18,7 @@ param systemTopicName string
 var pools = loadJsonContent('settings/service-pools.json')
 var agents = loadJsonContent('settings/agents.json')
 var numbers = union(
-  flatten(map(pools, p => p.numbers)),
+  flatten(map(pools, p => p.?numbers ?? [])),
   flatten(map(agents, a => a.?directNumbers ?? []))
 )
 

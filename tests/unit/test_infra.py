@@ -283,7 +283,7 @@ def test_incoming_call_is_filtered_on_our_numbers_as_microsoft_advises(events: B
     }
     # The numbers are the pools' and agents' own, from the files the app settings are made of.
     numbers = events.variables["numbers"]
-    assert "p.numbers" in numbers and "a.?directNumbers" in numbers
+    assert "p.?numbers" in numbers and "a.?directNumbers" in numbers
     assert events.variables["pools"] == "loadJsonContent('settings/service-pools.json')"
     assert events.variables["agents"] == "loadJsonContent('settings/agents.json')"
     resources = BicepFile.read(INFRA / "resources.bicep")
