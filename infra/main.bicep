@@ -30,7 +30,7 @@ param dataverseClientId string
 @description('Its client secret; stored in Key Vault as dataverse-client-secret. Empty: put it there yourself.')
 param dataverseClientSecret string = ''
 
-@description('Application id URI of the web phone API (audience of the panel\'s tokens).')
+@description('Application (client) id of the web phone API registration: the aud of the panel\'s v2 tokens.')
 param apiAudience string
 
 @description('Application (client) id of the panel\'s SPA app registration.')

@@ -308,7 +308,9 @@ class Settings:
     api_audience: str = setting(
         _text,
         None,
-        "Audience (application id URI) of the tokens the web phone panel sends.",
+        "Audience of the tokens the web phone panel sends. In Azure: the API app "
+        "registration's application (client) id, which v2 access tokens carry as aud "
+        "(docs/deploy.md, step 1).",
     )
     dataverse_url: str = setting(
         _https_url,
