@@ -315,7 +315,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // Timer schedules: the host resolves %NAME% from app settings, so they must be set here.
     HOUSEKEEPING_SCHEDULE: '0 * * * * *'
     CALLBACK_POLL_SCHEDULE: '0 */15 * * * *'
-    ENTERPRISE_SYNC_SCHEDULE: '0 */5 * * * *'
+    ENTERPRISE_SYNC_SCHEDULE: '0 0 * * * *'
+    GRAPH_SUBSCRIPTION_SCHEDULE: '0 */15 * * * *'
   }
   dependsOn: [
     blobRole

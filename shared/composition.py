@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from typing import TYPE_CHECKING
 
 from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_access import AcsAccess
@@ -40,6 +41,10 @@ from shared.services.presence import Presence
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
 from shared.services.supervision import Supervision
+
+if TYPE_CHECKING:
+    from shared.adapters.graph import GraphClient
+    from shared.services.enterprise_notifications import CallRecordNotifications
 
 
 def settings() -> Settings:
@@ -407,19 +412,13 @@ def callbacks() -> CallbackService:
 def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
     from shared.adapters.enterprise_state import TableSyncState
-    from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
+    from shared.adapters.graph import GraphCallRecords
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
 
     s = settings()
-    graph = GraphClient(
-        s.graph_url,
-        app_tokens(GRAPH_SCOPE).token,
-        ca_bundle=s.ca_bundle,
-        timeout_seconds=s.http_timeout_seconds,
-    )
     return EnterpriseSync(
-        call_records=GraphCallRecords(graph),
+        call_records=GraphCallRecords(graph_client()),
         crm=DataverseEnterpriseCrm(
             dataverse_client(), duration_column=custom_columns().duration_seconds
         ),
@@ -432,8 +431,52 @@ def enterprise_sync() -> EnterpriseSync:
                 include_accounts_leads=s.enterprise_include_accounts_leads,
                 default_region=s.phone_default_region,
                 unresolved_parties=s.dataverse_unresolved_parties,
+                default_owner=s.enterprise_default_owner or None,
             ),
             overlap_seconds=s.enterprise_overlap_seconds,
+        ),
+    )
+
+
+@cache
+def graph_client() -> GraphClient:
+    from shared.adapters.graph import GRAPH_SCOPE, GraphClient
+
+    s = settings()
+    return GraphClient(
+        s.graph_url,
+        app_tokens(GRAPH_SCOPE).token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+    )
+
+
+@cache
+def call_record_notifications() -> CallRecordNotifications:
+    from datetime import timedelta
+
+    from shared.adapters.enterprise_state import TableSyncState
+    from shared.adapters.graph import GraphSubscriptions
+    from shared.domain.graph_notifications import client_state_for
+    from shared.services.enterprise_notifications import (
+        CallRecordNotifications,
+        NotificationOptions,
+    )
+
+    s = settings()
+    base = f"{s.public_base_url}/api/enterprise-calls"
+    return CallRecordNotifications(
+        graph=GraphSubscriptions(graph_client()),
+        store=TableSyncState(table_store()),
+        queue=queue_sender(),
+        sync=enterprise_sync(),
+        options=NotificationOptions(
+            enabled=s.enterprise_notifications,
+            notification_url=f"{base}/notifications",
+            lifecycle_url=f"{base}/lifecycle",
+            client_state=client_state_for(s.callback_secret),
+            lifetime=timedelta(minutes=s.graph_subscription_minutes),
+            renew_before=timedelta(minutes=s.graph_subscription_renew_minutes),
         ),
     )
 

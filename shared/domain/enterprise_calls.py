@@ -97,6 +97,7 @@ class Rules:
     include_accounts_leads: bool = False
     default_region: str = "FI"
     unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
+    default_owner: str | None = None  # systemuserid owning calls of unmapped users; None: skip
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Screened:
 def screen(call: EnterpriseCall, users: UserMap, rules: Rules) -> Screened | Outcome:
     if call.direction is None:
         return Outcome.NOT_A_USER_CALL
-    owner = users.system_user_of(user_id=call.user_id, email=call.user_email)
+    owner = users.system_user_of(user_id=call.user_id, email=call.user_email) or rules.default_owner
     if owner is None:
         return Outcome.UNMAPPED_USER
     if call.duration_seconds < rules.min_duration_seconds:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -459,3 +461,64 @@ def test_pushed_records_follow_the_same_rules(make_sync: Callable[..., Sync]) ->
     assert (activity["category"], activity["directioncode"]) == ("Mobile", True)
     assert (activity["statecode"], activity["statuscode"]) == (1, 2)  # completed, Made
     assert sync.service.import_pushed(body, NOW).results[0][1].outcome is Outcome.DUPLICATE
+
+
+def test_the_notification_and_the_poll_racing_on_one_call_make_one_activity(
+    make_sync: Callable[..., Sync],
+) -> None:
+    """Graph knows the call under two ids (its callRecord, its PSTN log row); the writer lease
+    makes the already-logged check and the create one step, whichever path comes first."""
+    sync = make_sync()
+    contact(sync)
+    ended = sync.graph.end_teams_call(user_id=ANNA_OID, number=CUSTOMER, connected_seconds=90)
+    now = dt.datetime.now(dt.UTC)
+    outcomes: list[str] = []
+    failures: list[BaseException] = []
+
+    def notified() -> None:
+        try:
+            outcomes.append(sync.service.import_call_record(ended["callRecordId"], now).outcome)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    def polled() -> None:
+        try:
+            report = sync.service.sync_teams(now)
+            outcomes.extend(d.outcome for d in report.decisions)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=notified), threading.Thread(target=polled)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not failures, failures
+    assert sorted(outcomes) == sorted([Outcome.IMPORTED, Outcome.ALREADY_LOGGED])
+    assert len(sync.phonecalls()) == 1
+
+
+def test_a_second_writer_waits_for_the_first_to_release_the_lease(
+    make_sync: Callable[..., Sync],
+) -> None:
+    state = make_sync().state
+    order: list[str] = []
+    inside = threading.Event()
+
+    def second() -> None:
+        inside.wait(10)
+        with state.exclusive("teams"):
+            order.append("second in")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with state.exclusive("teams"):
+        inside.set()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not order:
+            time.sleep(0.05)  # give the second writer every chance to (wrongly) get in
+        order.append("first out")
+    waiter.join(30)
+
+    assert order == ["first out", "second in"]

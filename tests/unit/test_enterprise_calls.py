@@ -3,6 +3,7 @@ against in-memory ports."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -355,6 +356,12 @@ class FakeSource:
                 raise DependencyUnavailable("Graph is throttling")
             yield page
 
+    def call_record(self, record_id: str) -> EnterpriseCall | UnreadableRecord | None:
+        return next(
+            (c for page in self.pages for c in page if c.call_id == record_id),
+            None,
+        )
+
 
 @dataclass
 class FakeCrm:
@@ -411,6 +418,9 @@ class FakeState:
     def watermark(self, source: str) -> dt.datetime | None:
         return self.marks.get(source)
 
+    def exclusive(self, source: str) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     def advance_watermark(self, source: str, to: dt.datetime) -> None:
         self.marks[source] = max(to, self.marks.get(source, to))
 
@@ -445,7 +455,7 @@ def test_each_run_reads_from_the_watermark_less_the_overlap() -> None:
     sync.sync_teams(now)
     sync.sync_teams(now + dt.timedelta(minutes=5))
     assert source.windows == [
-        (now - dt.timedelta(minutes=10), now),
+        (now - dt.timedelta(days=1), now),  # the first run reaches back a day
         (now - dt.timedelta(minutes=10), now + dt.timedelta(minutes=5)),  # watermark: now
     ]
     assert state.marks["teams"] == now + dt.timedelta(minutes=5)
