@@ -1,18 +1,30 @@
 """The recording link written to D365: the audio, for a signed-in agent or supervisor."""
 
+from __future__ import annotations
+
 import azure.functions as func
 
-from functions.invocation import http_invocation
+from functions.invocation import Auth, endpoint
 
 bp = func.Blueprint()
+AUDIO = "audio/*"
 
 
-@bp.route(route="recordings/{callId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
+@endpoint(
+    bp,
+    "GET",
+    "recordings/{callId}",
+    auth=Auth.STAFF,
+    errors=(400, 404, 503),
+    responses={200: AUDIO, 206: AUDIO},
+)
 def recording(req: func.HttpRequest) -> func.HttpResponse:
+    """The call's recording audio (agents and supervisors)
+
+    A `Range: bytes=<start>-<end>` header gets 206 with that part; a range outside the
+    recording is 404."""
     from shared import composition  # wired on first use, not at cold start
 
-    composition.access().staff(req.headers.get("Authorization"))
     audio = composition.recording_playback().audio(
         req.route_params["callId"], req.headers.get("Range")
     )

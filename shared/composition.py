@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from shared.config import Settings, get_settings
 
-if TYPE_CHECKING:  # the services and SDK adapters are imported by the factory that needs them
+if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that needs them
     from shared.adapters.acs import AcsTelephony
+    from shared.adapters.acs_access import AcsAccess
     from shared.adapters.dataverse import DataverseClient, DataverseCrm
+    from shared.adapters.graph import GraphClient
     from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
     from shared.adapters.queues import QueueSender
     from shared.adapters.repositories import (
@@ -19,14 +21,17 @@ if TYPE_CHECKING:  # the services and SDK adapters are imported by the factory t
         TableCallRepository,
         TableRecordings,
     )
+    from shared.adapters.storage_access import StorageAccess
     from shared.adapters.tables import TableStore
     from shared.domain.activity import SubjectTemplates
-    from shared.services.access import Access
+    from shared.domain.enrichment import EnrichmentColumns
+    from shared.services.access import Access, AcsCallbackAccess
     from shared.services.agent_calls import AgentCalls
     from shared.services.call_control import CallControl
     from shared.services.callbacks import CallbackService
     from shared.services.calls import CallFlow
     from shared.services.enrichment import ActivityEnrichment
+    from shared.services.enterprise_notifications import CallRecordNotifications
     from shared.services.enterprise_sync import EnterpriseSync
     from shared.services.health import HealthReport
     from shared.services.presence import Presence
@@ -40,14 +45,38 @@ def settings() -> Settings:
 
 
 @cache
+def storage_access() -> StorageAccess:
+    """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    from shared.adapters.storage_access import StorageAccess
+
+    s = settings()
+    if s.storage_connection_string:
+        return StorageAccess(connection_string=s.storage_connection_string)
+    return StorageAccess(
+        table_uri=s.storage_uri("table"),
+        queue_uri=s.storage_uri("queue"),
+        client_id=s.azurewebjobsstorage__clientid,
+    )
+
+
+@cache
+def acs_access() -> AcsAccess:
+    """The access key where a connection string is set (the emulator), else the identity."""
+    from shared.adapters.acs_access import AcsAccess
+
+    s = settings()
+    if s.acs_connection_string:
+        return AcsAccess(connection_string=s.acs_connection_string)
+    return AcsAccess(endpoint=s.acs_endpoint, client_id=s.azure_client_id)
+
+
+@cache
 def table_store() -> TableStore:
     from shared.adapters.tables import TableStore
 
     s = settings()
     return TableStore(
-        s.storage_connection_string,
-        timeout_seconds=s.http_timeout_seconds,
-        pool_size=s.worker_threads,
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
     )
 
 
@@ -57,9 +86,7 @@ def queue_sender() -> QueueSender:
 
     s = settings()
     return QueueSender(
-        s.storage_connection_string,
-        timeout_seconds=s.http_timeout_seconds,
-        pool_size=s.worker_threads,
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
     )
 
 
@@ -69,9 +96,7 @@ def _health_table_store() -> TableStore:
     from shared.adapters.tables import TableStore
 
     s = settings()
-    return TableStore(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
@@ -79,9 +104,7 @@ def _health_queue_sender() -> QueueSender:
     from shared.adapters.queues import QueueSender
 
     s = settings()
-    return QueueSender(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 _last_health: list[tuple[float, HealthReport]] = []
@@ -149,7 +172,7 @@ def _health_acs() -> AcsTelephony:
 
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.health_timeout_seconds,
         retry_total=0,
@@ -189,6 +212,13 @@ def acs_callback_tokens() -> TokenValidator:
 
 
 @cache
+def acs_callback_access() -> AcsCallbackAccess:
+    from shared.services.access import AcsCallbackAccess
+
+    return AcsCallbackAccess(call_flow().tokens, acs_callback_tokens())
+
+
+@cache
 def access() -> Access:
     from shared.services.access import Access
 
@@ -219,7 +249,15 @@ def dataverse_client() -> DataverseClient:
 def crm() -> DataverseCrm:
     from shared.adapters.dataverse import DataverseCrm
 
-    return DataverseCrm(dataverse_client())
+    return DataverseCrm(dataverse_client(), duration_column=custom_columns().duration_seconds)
+
+
+@cache
+def custom_columns() -> EnrichmentColumns:
+    """The phone call's custom columns under the publisher prefix (docs/dataverse-setup.md)."""
+    from shared.domain.enrichment import EnrichmentColumns
+
+    return EnrichmentColumns(settings().dataverse_publisher_prefix)
 
 
 @cache
@@ -228,7 +266,7 @@ def telephony() -> AcsTelephony:
 
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
         pool_size=s.worker_threads,
@@ -281,6 +319,7 @@ def call_flow() -> CallFlow:
             default_region=s.phone_default_region,
             enrich_delay_seconds=s.enrich_delay_seconds,
             templates=subject_templates(),
+            unresolved_parties=s.dataverse_unresolved_parties,
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
@@ -332,16 +371,14 @@ def enrichment_queue() -> QueueEnrichment:
 @cache
 def enrichment() -> ActivityEnrichment:
     from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
-    from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
+    from shared.domain.enrichment import EnrichmentPolicy
     from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 
     s = settings()
     return ActivityEnrichment(
         calls=call_repository(),
         recordings=recordings(),
-        writer=DataverseActivityEnrichment(
-            dataverse_client(), EnrichmentColumns(s.dataverse_publisher_prefix)
-        ),
+        writer=DataverseActivityEnrichment(dataverse_client(), custom_columns()),
         progress=TableEnrichmentLog(table_store()),
         queue=enrichment_queue(),
         options=EnrichmentOptions(
@@ -363,7 +400,7 @@ def recording_playback() -> RecordingPlayback:
 
     s = settings()
     content = AcsRecordingContent(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
     return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
 
@@ -441,6 +478,7 @@ def callbacks() -> CallbackService:
             immediate=s.callback_immediate,
             claim_seconds=s.callback_claim_seconds,
             batch_size=s.callback_batch_size,
+            unresolved_parties=s.dataverse_unresolved_parties,
         ),
     )
 
@@ -452,22 +490,17 @@ def callbacks() -> CallbackService:
 def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
     from shared.adapters.enterprise_state import TableSyncState
-    from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
+    from shared.adapters.graph import GraphCallRecords
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
     from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 
     s = settings()
-    graph = GraphClient(
-        s.graph_url,
-        app_tokens(GRAPH_SCOPE).token,
-        ca_bundle=s.ca_bundle,
-        timeout_seconds=s.http_timeout_seconds,
-        pool_size=s.worker_threads,
-    )
     return EnterpriseSync(
-        call_records=GraphCallRecords(graph),
-        crm=DataverseEnterpriseCrm(dataverse_client()),
+        call_records=GraphCallRecords(graph_client()),
+        crm=DataverseEnterpriseCrm(
+            dataverse_client(), duration_column=custom_columns().duration_seconds
+        ),
         state=TableSyncState(table_store()),
         users=user_map(s.enterprise_users, s.agents),
         options=SyncOptions(
@@ -476,8 +509,54 @@ def enterprise_sync() -> EnterpriseSync:
                 match_margin_seconds=s.enterprise_match_margin_seconds,
                 include_accounts_leads=s.enterprise_include_accounts_leads,
                 default_region=s.phone_default_region,
+                unresolved_parties=s.dataverse_unresolved_parties,
+                default_owner=s.enterprise_default_owner or None,
             ),
             overlap_seconds=s.enterprise_overlap_seconds,
+        ),
+    )
+
+
+@cache
+def graph_client() -> GraphClient:
+    from shared.adapters.graph import GRAPH_SCOPE, GraphClient
+
+    s = settings()
+    return GraphClient(
+        s.graph_url,
+        app_tokens(GRAPH_SCOPE).token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
+    )
+
+
+@cache
+def call_record_notifications() -> CallRecordNotifications:
+    from datetime import timedelta
+
+    from shared.adapters.enterprise_state import TableSyncState
+    from shared.adapters.graph import GraphSubscriptions
+    from shared.domain.graph_notifications import client_state_for
+    from shared.services.enterprise_notifications import (
+        CallRecordNotifications,
+        NotificationOptions,
+    )
+
+    s = settings()
+    base = f"{s.public_base_url}/api/enterprise-calls"
+    return CallRecordNotifications(
+        graph=GraphSubscriptions(graph_client()),
+        store=TableSyncState(table_store()),
+        queue=queue_sender(),
+        sync=enterprise_sync(),
+        options=NotificationOptions(
+            enabled=s.enterprise_notifications,
+            notification_url=f"{base}/notifications",
+            lifecycle_url=f"{base}/lifecycle",
+            client_state=client_state_for(s.callback_secret),
+            lifetime=timedelta(minutes=s.graph_subscription_minutes),
+            renew_before=timedelta(minutes=s.graph_subscription_renew_minutes),
         ),
     )
 

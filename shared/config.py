@@ -89,7 +89,20 @@ def _https_url(raw: str) -> str:
     return value
 
 
+def _optional_https_endpoint(raw: str) -> str:
+    return _https_url(raw) if raw.strip() else ""
+
+
+def _storage_credential(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("", "managedidentity"):
+        raise ValueError("must be managedidentity (or unset, with a connection string)")
+    return value
+
+
 def _acs_connection_string(raw: str) -> str:
+    if not raw.strip():
+        return ""  # then ACS_ENDPOINT and the managed identity
     parts = dict(part.split("=", 1) for part in raw.strip().strip(";").split(";") if "=" in part)
     lowered = {k.lower(): v for k, v in parts.items()}
     endpoint, key = lowered.get("endpoint", ""), lowered.get("accesskey", "")
@@ -142,6 +155,16 @@ def _region(raw: str) -> str:
     return value
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _optional_guid(raw: str) -> str:
+    value = raw.strip().lower()
+    if value and not _GUID.match(value):
+        raise ValueError("must be a GUID (a D365 systemuserid) or empty")
+    return value
+
+
 def _publisher_prefix(raw: str) -> str:
     value = raw.strip()
     if not re.fullmatch(r"[a-z][a-z0-9]{1,7}_", value):
@@ -191,9 +214,42 @@ class Settings:
 
     azurewebjobsstorage: str = setting(
         _text,
-        None,
-        "Storage account connection string (tables and queues).",
+        "",
+        "Storage connection string (local runs, Azurite). In Azure leave it unset and use the "
+        "identity-based AzureWebJobsStorage__* settings below: no key anywhere.",
         env="AzureWebJobsStorage",
+    )
+    azurewebjobsstorage__credential: str = setting(
+        _storage_credential,
+        "",
+        "managedidentity: reach storage with the app's managed identity (as the Functions host "
+        "does for its triggers).",
+        env="AzureWebJobsStorage__credential",
+    )
+    azurewebjobsstorage__clientid: str = setting(
+        _text,
+        "",
+        "Client id of the user-assigned managed identity for storage; empty: the system-assigned "
+        "one.",
+        env="AzureWebJobsStorage__clientId",
+    )
+    azurewebjobsstorage__accountname: str = setting(
+        _text,
+        "",
+        "Storage account name; gives the table and queue URIs when they are not set.",
+        env="AzureWebJobsStorage__accountName",
+    )
+    azurewebjobsstorage__tableserviceuri: str = setting(
+        _text,
+        "",
+        "Table service URI, e.g. https://<account>.table.core.windows.net.",
+        env="AzureWebJobsStorage__tableServiceUri",
+    )
+    azurewebjobsstorage__queueserviceuri: str = setting(
+        _text,
+        "",
+        "Queue service URI, e.g. https://<account>.queue.core.windows.net.",
+        env="AzureWebJobsStorage__queueServiceUri",
     )
     app_version: str = setting(
         _text,
@@ -217,9 +273,22 @@ class Settings:
     )
     acs_connection_string: str = setting(
         _acs_connection_string,
-        None,
-        "ACS resource connection string: endpoint=https://...;accesskey=...",
+        "",
+        "ACS resource connection string: endpoint=https://...;accesskey=... (local runs). In "
+        "Azure leave it unset and give ACS_ENDPOINT: the managed identity is used.",
         secret=True,
+    )
+    acs_endpoint: str = setting(
+        _optional_https_endpoint,
+        "",
+        "ACS resource endpoint, e.g. https://<name>.communication.azure.com, reached with the "
+        "managed identity (Entra ID) when ACS_CONNECTION_STRING is unset.",
+    )
+    azure_client_id: str = setting(
+        _text,
+        "",
+        "Client id of the app's user-assigned managed identity (ACS, Application Insights); "
+        "empty: the system-assigned one.",
     )
     acs_resource_id: str = setting(
         _text,
@@ -249,7 +318,9 @@ class Settings:
     api_audience: str = setting(
         _text,
         None,
-        "Audience (application id URI) of the tokens the web phone panel sends.",
+        "Audience of the tokens the web phone panel sends. In Azure: the API app "
+        "registration's application (client) id, which v2 access tokens carry as aud "
+        "(docs/deploy.md, step 1).",
     )
     dataverse_url: str = setting(
         _https_url,
@@ -271,6 +342,13 @@ class Settings:
         _publisher_prefix,
         "new_",
         "Publisher prefix of the custom phone call columns.",
+    )
+    dataverse_unresolved_parties: bool = setting(
+        _bool,
+        "false",
+        "true: an unknown (or ambiguous) number is the Phone Call's From/To party as an "
+        "unresolved party (addressused = the number) on every activity written; false "
+        "leaves that party empty, as the use-case document does.",
     )
     callback_secret: str = setting(
         _secret_key,
@@ -404,7 +482,8 @@ class Settings:
         parse_callback_lists,
         "{}",
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
-        '"enabled": true}} (see docs/callbacks.md).',
+        '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
+        "(see docs/callbacks.md).",
     )
     callback_poll_schedule: str = setting(
         _ncrontab,
@@ -438,9 +517,40 @@ class Settings:
     )
     enterprise_sync_schedule: str = setting(
         _ncrontab,
-        "0 */5 * * * *",
-        "When Teams PSTN calls are read from Graph (NCRONTAB, UTC). The host resolves "
-        "%ENTERPRISE_SYNC_SCHEDULE% itself, so set it as an app setting.",
+        "0 0 * * * *",
+        "When the Teams PSTN call log is read from Graph: the catch-up for lost "
+        "notifications (NCRONTAB, UTC). The host resolves %ENTERPRISE_SYNC_SCHEDULE% "
+        "itself, so set it as an app setting.",
+    )
+    enterprise_notifications: bool = setting(
+        _bool,
+        "true",
+        "Keep a Graph change-notification subscription for call records, so Teams calls "
+        "reach D365 within a minute; false: the PSTN call log poll only.",
+    )
+    graph_subscription_schedule: str = setting(
+        _ncrontab,
+        "0 */15 * * * *",
+        "When the call-record subscription is checked, created or renewed (NCRONTAB, UTC; "
+        "the host resolves %GRAPH_SUBSCRIPTION_SCHEDULE% itself: set it as an app setting).",
+    )
+    graph_subscription_minutes: int = setting(
+        _int_between(45, 4230),
+        "4200",
+        "Lifetime asked for the call-record subscription on each create or renewal (Graph "
+        "allows at most 4230 minutes).",
+    )
+    graph_subscription_renew_minutes: int = setting(
+        _int_between(15, 4200),
+        "1440",
+        "Renew the subscription when fewer minutes than this are left (must be more than "
+        "the GRAPH_SUBSCRIPTION_SCHEDULE period, and less than GRAPH_SUBSCRIPTION_MINUTES).",
+    )
+    enterprise_default_owner: str = setting(
+        _optional_guid,
+        "",
+        "D365 systemuserid that owns enterprise calls of users ENTERPRISE_USERS does not "
+        "map; empty: such calls are skipped (unmappedUser).",
     )
     enterprise_users: tuple[EnterpriseUser, ...] = setting(
         parse_enterprise_users,
@@ -468,9 +578,10 @@ class Settings:
     )
     enterprise_overlap_seconds: int = setting(
         _int_between(0, 7 * 86400),
-        "86400",
-        "Each Teams sync re-reads this far behind its watermark, for call records Graph "
-        "publishes late; re-read records cost no Dataverse request.",
+        "900",
+        "Safety margin: each PSTN call log read starts this far before the last run's end "
+        "(clock skew, rows published just after a run). Records Graph publishes later "
+        "come by notification; with ENTERPRISE_NOTIFICATIONS=false set 86400.",
     )
     python_threadpool_thread_count: int = setting(
         _int_between(0, 32),
@@ -498,6 +609,14 @@ class Settings:
     @property
     def storage_connection_string(self) -> str:
         return self.azurewebjobsstorage
+
+    def storage_uri(self, service: str) -> str:
+        """The `table` or `queue` service URI of identity-based storage."""
+        explicit = getattr(self, f"azurewebjobsstorage__{service}serviceuri")
+        if explicit:
+            return str(explicit).rstrip("/")
+        account = self.azurewebjobsstorage__accountname
+        return f"https://{account}.{service}.core.windows.net" if account else ""
 
     @property
     def directory(self) -> Directory:
@@ -556,9 +675,38 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for p in values["service_pools"]
             if p.callback is not None and p.callback.list_id not in known_lists
         )
+    problems.extend(_storage_problems(env))
+    no_acs = not values.get("acs_connection_string") and not values.get("acs_endpoint")
+    acs_named = any(p.startswith(("ACS_CONNECTION_STRING", "ACS_ENDPOINT")) for p in problems)
+    if no_acs and not acs_named:
+        problems.append("ACS_CONNECTION_STRING or ACS_ENDPOINT is missing")
+    if values.get("graph_subscription_renew_minutes", 0) >= values.get(
+        "graph_subscription_minutes", 4230
+    ):
+        problems.append(
+            "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than GRAPH_SUBSCRIPTION_MINUTES"
+        )
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def _storage_problems(env: Mapping[str, str]) -> list[str]:
+    """Storage is reached by a connection string, or by managed identity with its URIs."""
+    if (env.get("AzureWebJobsStorage") or "").strip():
+        return []
+    if (env.get("AzureWebJobsStorage__credential") or "").strip().lower() != "managedidentity":
+        return [
+            "AzureWebJobsStorage is missing (or set AzureWebJobsStorage__credential="
+            "managedidentity with AzureWebJobsStorage__accountName or the service URIs)"
+        ]
+    if (env.get("AzureWebJobsStorage__accountName") or "").strip():
+        return []
+    return [
+        f"{name} is missing (identity-based storage needs it, or AzureWebJobsStorage__accountName)"
+        for name in ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+        if not (env.get(name) or "").strip()
+    ]
 
 
 @cache

@@ -29,7 +29,7 @@ from emulators.dataverse.batch import (
 from emulators.dataverse.errors import ODataError
 from emulators.dataverse.query import parse_expand
 from emulators.dataverse.schema import Table
-from emulators.dataverse.store import Caller, Store
+from emulators.dataverse.store import ROOT_BUSINESS_UNIT_ID, Caller, Store, etag
 
 API_PREFIX = "/api/data/v9.2"
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -39,6 +39,7 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count
 # Tables in the order seeding must create them so that @odata.bind targets exist.
 _SEED_ORDER = [
     "systemusers",
+    "teams",
     "accounts",
     "contacts",
     "leads",
@@ -48,7 +49,7 @@ _SEED_ORDER = [
     "queueitems",
 ]
 _ORGANIZATION_ID = "7a1a0b8c-0d4e-4f36-9a53-6c7d2f1e0a01"
-_BUSINESS_UNIT_ID = "3f0c2e59-8b1d-4a7e-9c4f-2d6a1b0e9f11"
+_BUSINESS_UNIT_ID = ROOT_BUSINESS_UNIT_ID
 
 
 @dataclass
@@ -373,7 +374,9 @@ class DataverseEmulator:
         record_id = _key(table, key)
         if len(segments) == 1:
             if method == "GET":
-                return self._read(table, record_id, args, prefer)
+                return self._read(
+                    table, record_id, args, prefer, if_none_match=headers.get("if-none-match")
+                )
             if method == "PATCH":
                 return self._update(table, record_id, payload, args, headers, prefer, ctx)
             if method == "DELETE":
@@ -390,6 +393,24 @@ class DataverseEmulator:
                     "@odata.context": f"{self.api_url}/$metadata#Microsoft.Dynamics.CRM."
                     "AddToQueueResponse",
                     "QueueItemId": item_id,
+                }
+            )
+        if table.logical_name == "role" and nav == "Microsoft.Dynamics.CRM.AddPrivilegesRole":
+            if method != "POST":
+                raise ODataError(405, E.QUERY_PARSE, "AddPrivilegesRole is an action: use POST.")
+            self.store.add_privileges_role(record_id, payload)
+            return InnerResponse(204, {"OData-Version": "4.0"})
+        if (
+            table.logical_name == "role"
+            and nav == "Microsoft.Dynamics.CRM.RetrieveRolePrivilegesRole()"
+        ):
+            if method != "GET":
+                raise ODataError(405, E.QUERY_PARSE, "RetrieveRolePrivilegesRole is a function.")
+            return self._ok(
+                {
+                    "@odata.context": f"{self.api_url}/$metadata#Microsoft.Dynamics.CRM."
+                    "RetrieveRolePrivilegesRoleResponse",
+                    "RolePrivileges": self.store.privileges_of_role(record_id),
                 }
             )
         return self._navigation(table, record_id, nav, method, payload, args, prefer, ctx)
@@ -453,13 +474,22 @@ class DataverseEmulator:
         return self._ok(body, headers=extra)
 
     def _read(
-        self, table: Table, record_id: str, args: dict[str, str], prefer: dict[str, str]
+        self,
+        table: Table,
+        record_id: str,
+        args: dict[str, str],
+        prefer: dict[str, str],
+        *,
+        if_none_match: str | None = None,
     ) -> InnerResponse:
         select = self.store.parse_select(table, args.get("$select"))
         expand = parse_expand(args["$expand"]) if args.get("$expand") else []
         annotations = "odata.include-annotations" in prefer
         with self.store.lock:
             record = self.store.get(table, record_id)
+            if _not_modified(if_none_match, etag(record)):
+                # A conditional retrieval of an unchanged record: 304, no body.
+                return InnerResponse(304, {"OData-Version": "4.0", "ETag": etag(record)})
             body = self.store.render(
                 table, record, select=select, expand=expand, annotations=annotations
             )
@@ -813,6 +843,15 @@ def _substitute_content_ids(value: Any, content_ids: dict[str, str]) -> Any:
 
 
 _PREFERENCE = re.compile(r'\s*([\w.-]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
+
+
+def _not_modified(if_none_match: str | None, current: str) -> bool:
+    """`If-None-Match` on a retrieve: the record still has one of the ETags (or `*`).
+    `If-None-Match: null` is Dataverse's way of asking for a fresh read: never matches."""
+    if not if_none_match or if_none_match.strip().lower() == "null":
+        return False
+    tags = {tag.strip() for tag in if_none_match.split(",")}
+    return "*" in tags or current in tags
 
 
 def _prefer(header: str) -> dict[str, str]:

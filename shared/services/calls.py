@@ -53,6 +53,7 @@ from shared.services.ports import (
     Telephony,
     WaitingCalls,
 )
+from shared.telemetry import tag_call
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class CallFlowOptions:
     default_region: str
     enrich_delay_seconds: int
     templates: SubjectTemplates = field(default_factory=SubjectTemplates)
+    unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
@@ -150,6 +152,7 @@ class CallFlow:
             self.telephony.reject(event.incoming_call_context)
             return None
         call_id = call_id_for(event.server_call_id)
+        tag_call(call_id)  # this invocation's spans belong to the call
         existing = self.calls.get(call_id)
         if existing is not None and (existing.connection_id or existing.disposition):
             return existing  # a repeated IncomingCall: already handled
@@ -239,6 +242,7 @@ class CallFlow:
         """Click-to-dial: ring the agent's own device first; the customer when it answers."""
         callee = normalise(number, self.options.default_region)
         call_id = str(uuid.uuid4())
+        tag_call(call_id)
         candidates = self.crm.find_customers(callee.value) if callee.valid else ()
         call = Call(
             call_id=call_id,
@@ -626,6 +630,7 @@ class CallFlow:
             pool_name=pool.name if pool else "",
             notes=self.calls.notes(call.call_id),
             templates=self.options.templates,
+            unresolved_parties=self.options.unresolved_parties,
         )
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between

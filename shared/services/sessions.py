@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from shared.domain import sessions
 from shared.domain.directory import Agent
-from shared.domain.moments import iso_z
 from shared.domain.sessions import Lease
 from shared.errors import Conflict
 from shared.services.ports import SessionLeases
+from shared.views import SessionView
 
 
 class WebPhoneSessions:
     def __init__(self, leases: SessionLeases, lease_seconds: int) -> None:
         self.leases, self.lease_seconds = leases, lease_seconds
 
-    def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> dict[str, Any]:
+    def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> SessionView:
         session_id = str(uuid.uuid4())
         lease = self.leases.swap(
             agent.id,
@@ -30,7 +29,7 @@ class WebPhoneSessions:
             raise Conflict(sessions.ALREADY_ACTIVE)
         return _view(lease, self.lease_seconds)
 
-    def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> dict[str, Any]:
+    def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> SessionView:
         lease = self.leases.swap(
             agent.id, lambda current: sessions.renew(current, session_id, now, self.lease_seconds)
         )
@@ -42,10 +41,10 @@ class WebPhoneSessions:
         self.leases.remove(agent.id, session_id)
 
 
-def _view(lease: Lease, lease_seconds: int) -> dict[str, Any]:
-    return {
-        "sessionId": lease.session_id,
-        "leaseSeconds": lease_seconds,
-        "startedAt": iso_z(lease.started_at),
-        "expiresAt": iso_z(lease.expires_at),
-    }
+def _view(lease: Lease, lease_seconds: int) -> SessionView:
+    return SessionView(
+        session_id=lease.session_id,
+        lease_seconds=lease_seconds,
+        started_at=lease.started_at,
+        expires_at=lease.expires_at,
+    )
