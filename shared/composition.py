@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from shared.config import Settings, get_settings
 
 if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that needs them
+    from datetime import datetime
+
     from shared.adapters.acs import AcsTelephony
     from shared.adapters.acs_access import AcsAccess
     from shared.adapters.dataverse import DataverseClient, DataverseCrm
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.adapters.storage_access import StorageAccess
     from shared.adapters.tables import TableStore
     from shared.domain.activity import SubjectTemplates
+    from shared.domain.calls import Call
     from shared.domain.enrichment import EnrichmentColumns
     from shared.services.access import Access, AcsCallbackAccess
     from shared.services.agent_calls import AgentCalls
@@ -298,6 +301,14 @@ def subject_templates() -> SubjectTemplates:
     return SubjectTemplates(s.activity_subject_inbound, s.activity_subject_outbound)
 
 
+class _CallbackCaptureOnFirstUse:
+    """The callback service, built when a caller first presses 1: the incoming-call webhook
+    does not import it (about a tenth of a second at a fresh instance's first request)."""
+
+    def capture_from_call(self, call: Call, list_id: str, at: datetime) -> bool:
+        return callbacks().capture_from_call(call, list_id, at)
+
+
 @cache
 def call_flow() -> CallFlow:
     from shared.adapters.repositories import QueueDelayedChecks, TableWaitingCalls
@@ -329,7 +340,7 @@ def call_flow() -> CallFlow:
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
             ),
         ),
-        callbacks=callbacks(),
+        callbacks=_CallbackCaptureOnFirstUse(),
         delayed=QueueDelayedChecks(queue_sender()),
     )
 
