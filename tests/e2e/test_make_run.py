@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 START_DEADLINE = 60.0
 SYNC_DEADLINE = 30.0  # one sync run (a Graph page, a Dataverse $batch, a create) takes ~1 s
-SETTINGS = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))["Values"]
+SETTINGS_FILE = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))
+SETTINGS = SETTINGS_FILE["Values"]
 ANNA = next(a for a in json.loads(SETTINGS["AGENTS"]) if a["id"] == "anna")
 MAIJA = "+358401234567"  # the demo contact `make run` seeds, and the seeded Teams call's caller
 # The enterprise-call sync's timer never fires during a test (once a year), so only the admin API
@@ -297,6 +298,16 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
         timeout=10,
     )
     assert sign_in_page.status_code == 200 and "Sign in" in sign_in_page.text
+    # CORS from local.settings.json Host.CORS: the D365 org may call the API from its page.
+    org = SETTINGS_FILE["Host"]["CORS"].split(",")[0].strip()
+    preflight = requests.options(
+        f"{run.url('host')}/api/me/calls/current",
+        headers={"Origin": org, "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == org
+
     # The panel's local device: anna's ACS token (from the app) signs in to the device API.
     acs_token = requests.get(
         f"{run.url('host')}/api/me/acs-token",
