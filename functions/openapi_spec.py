@@ -450,7 +450,8 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/recordings/{callId}": {
         "get": _op(
-            "The call's recording audio (agents and supervisors)",
+            "The call's recording audio: for supervisors, the call's own agents and anyone "
+            "Dataverse lets read its Phone Call (asked as the viewer, CallerObjectId)",
             None,
             params=[CALL_ID],
             errors=(401, 403, 404),

@@ -9,6 +9,7 @@ from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
+from shared.adapters.dataverse_access import DataverseActivityAccess
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
@@ -37,6 +38,7 @@ from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
 from shared.services.ports import Prompt
 from shared.services.presence import Presence
+from shared.services.recording_access import RecordingAccess
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
 from shared.services.supervision import Supervision
@@ -321,7 +323,15 @@ def recording_playback() -> RecordingPlayback:
     content = AcsRecordingContent(
         s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
-    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+    access = RecordingAccess(
+        s.directory,
+        DataverseActivityAccess(dataverse_client()),
+        agent_role=s.agent_role,
+        supervisor_role=s.supervisor_role,
+    )
+    return RecordingPlayback(
+        calls=call_repository(), recordings=recordings(), content=content, access=access
+    )
 
 
 # ---------------------------------------------------------------------- the agent's phone
