@@ -30,7 +30,7 @@ from emulators.dataverse.errors import ODataError
 from emulators.dataverse.privileges import Privileges
 from emulators.dataverse.query import parse_expand
 from emulators.dataverse.schema import Table
-from emulators.dataverse.store import Caller, Store
+from emulators.dataverse.store import Caller, Store, etag
 
 API_PREFIX = "/api/data/v9.2"
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -40,6 +40,7 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count
 # Tables in the order seeding must create them so that @odata.bind targets exist.
 _SEED_ORDER = [
     "systemusers",
+    "teams",
     "accounts",
     "contacts",
     "leads",
@@ -362,7 +363,9 @@ class DataverseEmulator:
                 if ctx.caller_object_id:
                     record = self.store.get(table, record_id)  # 404 first, as the service
                     self.privileges.check_read(table.logical_name, record, ctx.caller.systemuser_id)
-                return self._read(table, record_id, args, prefer)
+                return self._read(
+                    table, record_id, args, prefer, if_none_match=headers.get("if-none-match")
+                )
             if method == "PATCH":
                 return self._update(table, record_id, payload, args, headers, prefer, ctx)
             if method == "DELETE":
@@ -442,13 +445,22 @@ class DataverseEmulator:
         return self._ok(body, headers=extra)
 
     def _read(
-        self, table: Table, record_id: str, args: dict[str, str], prefer: dict[str, str]
+        self,
+        table: Table,
+        record_id: str,
+        args: dict[str, str],
+        prefer: dict[str, str],
+        *,
+        if_none_match: str | None = None,
     ) -> InnerResponse:
         select = self.store.parse_select(table, args.get("$select"))
         expand = parse_expand(args["$expand"]) if args.get("$expand") else []
         annotations = "odata.include-annotations" in prefer
         with self.store.lock:
             record = self.store.get(table, record_id)
+            if _not_modified(if_none_match, etag(record)):
+                # A conditional retrieval of an unchanged record: 304, no body.
+                return InnerResponse(304, {"OData-Version": "4.0", "ETag": etag(record)})
             body = self.store.render(
                 table, record, select=select, expand=expand, annotations=annotations
             )
@@ -811,6 +823,15 @@ def _substitute_content_ids(value: Any, content_ids: dict[str, str]) -> Any:
 
 
 _PREFERENCE = re.compile(r'\s*([\w.-]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
+
+
+def _not_modified(if_none_match: str | None, current: str) -> bool:
+    """`If-None-Match` on a retrieve: the record still has one of the ETags (or `*`).
+    `If-None-Match: null` is Dataverse's way of asking for a fresh read: never matches."""
+    if not if_none_match or if_none_match.strip().lower() == "null":
+        return False
+    tags = {tag.strip() for tag in if_none_match.split(",")}
+    return "*" in tags or current in tags
 
 
 def _prefer(header: str) -> dict[str, str]:

@@ -56,6 +56,12 @@ class EnrichmentColumns:
     def wait_time_seconds(self) -> str:
         return f"{self.prefix}waittimeseconds"
 
+    @property
+    def duration_seconds(self) -> str:
+        """Not the enrichment's: written with the activity itself, beside
+        `actualdurationminutes` (whole minutes, rounded up)."""
+        return f"{self.prefix}durationseconds"
+
     def definitions(self) -> tuple[CustomColumn, ...]:
         p = self.prefix
         return (
@@ -83,6 +89,13 @@ class EnrichmentColumns:
                 "Integer",
                 "Wait Time (until first answer)",
                 "Seconds the caller waited in the pool's queue before the first answer.",
+            ),
+            CustomColumn(
+                f"{p}DurationSeconds",
+                "Integer",
+                "Duration (seconds)",
+                "The call's length in seconds, from answer to hang-up (Duration shows it in "
+                "whole minutes, rounded up).",
             ),
         )
 

@@ -449,12 +449,15 @@ def test_custom_columns_carry_the_publisher_prefix() -> None:
             columns.call_arrived_at,
             columns.first_answered_at,
             columns.wait_time_seconds,
+            columns.duration_seconds,
         ]
         == [
             "contoso_recordingurl",
             "contoso_callarrivedat",
             "contoso_firstansweredat",
             "contoso_waittimeseconds",
+            "contoso_durationseconds",
         ]
     )
-    assert [c.kind for c in columns.definitions()] == ["String", "DateTime", "DateTime", "Integer"]
+    kinds = [c.kind for c in columns.definitions()]
+    assert kinds == ["String", "DateTime", "DateTime", "Integer", "Integer"]
