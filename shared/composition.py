@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.services.call_control import CallControl
     from shared.services.callbacks import CallbackService
     from shared.services.calls import CallFlow
+    from shared.services.device_tokens import DeviceTokens
     from shared.services.enrichment import ActivityEnrichment
     from shared.services.enterprise_notifications import CallRecordNotifications
     from shared.services.enterprise_sync import EnterpriseSync
@@ -276,6 +277,17 @@ def telephony() -> AcsTelephony:
     )
 
 
+@cache
+def device_tokens() -> DeviceTokens:
+    from shared.adapters.acs_identity import AcsIdentity
+    from shared.services.device_tokens import DeviceTokens
+
+    s = settings()
+    return DeviceTokens(
+        AcsIdentity(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
+    )
+
+
 # ---------------------------------------------------------------------- call flows
 
 
@@ -334,6 +346,8 @@ def call_flow() -> CallFlow:
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
+            rejoin_seconds=s.rejoin_seconds,
+            hold_music_url=s.hold_music_url or None,
             pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
@@ -407,13 +421,23 @@ def enrichment() -> ActivityEnrichment:
 @cache
 def recording_playback() -> RecordingPlayback:
     from shared.adapters.acs_recordings import AcsRecordingContent
+    from shared.adapters.dataverse_access import DataverseActivityAccess
+    from shared.services.recording_access import RecordingAccess
     from shared.services.recordings import RecordingPlayback
 
     s = settings()
     content = AcsRecordingContent(
         acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
-    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+    access = RecordingAccess(
+        s.directory,
+        DataverseActivityAccess(dataverse_client()),
+        agent_role=s.agent_role,
+        supervisor_role=s.supervisor_role,
+    )
+    return RecordingPlayback(
+        calls=call_repository(), recordings=recordings(), content=content, access=access
+    )
 
 
 # ---------------------------------------------------------------------- the agent's phone
@@ -440,7 +464,11 @@ def web_phone_sessions() -> WebPhoneSessions:
     from shared.adapters.repositories import TableSessionLeases
     from shared.services.sessions import WebPhoneSessions
 
-    return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
+    return WebPhoneSessions(
+        TableSessionLeases(table_store()),
+        settings().session_lease_seconds,
+        ring_back=lambda agent, now: call_flow().rejoins.ring_back(agent, now),
+    )
 
 
 @cache

@@ -69,6 +69,8 @@ class CallFlowOptions:
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
+    rejoin_seconds: int = 60  # how long a customer waits for an agent whose panel dropped
+    hold_music_url: str | None = None
     pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
 
     callback_offer: Prompt = field(
@@ -131,6 +133,9 @@ class CallFlow:
             options,
         )
         self.tokens = CallbackTokens(options.callback_secret)
+        from shared.services.rejoin import Rejoins
+
+        self.rejoins = Rejoins(self)
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -307,10 +312,17 @@ class CallFlow:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
+            elif step is NextStep.HOLD_FOR_REJOIN:
+                call = self.rejoins.hold(call)
+            elif step is NextStep.UNHOLD_AFTER_REJOIN:
+                call = self.rejoins.unhold(call)
+            elif step is NextStep.DIVERT_AFTER_REJOIN:
+                call = self.rejoins.divert(call)
         if call.ended:
-            if call.pool_id and not call.answered:
-                # An abandoned caller leaves the queue. An answered call left it when the offer
-                # that was answered rang (if that delete was lost, the dispatcher sweeps it).
+            if call.pool_id and (not call.answered or call.requeue_floor is not None):
+                # An abandoned caller leaves the queue (so does one queued again after its
+                # agent dropped). An answered call left it when the offer that was answered
+                # rang (if that delete was lost, the dispatcher sweeps it).
                 self.waiting.remove(call.pool_id, call)
             self._release_agents(call, now)
         return call
@@ -538,6 +550,7 @@ class CallFlow:
                 invitation_timeout=timeout,
                 operation_context=offer.context,
                 caller_id=caller_id or None,
+                voip_headers=ring_headers(updated, target),
             )
         except Exception:
             # The offer never rang: settle it so the call is offered again, free the agent.
@@ -604,7 +617,11 @@ class CallFlow:
                 live = None
                 for call_id in page:
                     waiting = self.calls.get(call_id)
-                    if waiting is not None and not waiting.ended and not waiting.answered:
+                    if (
+                        waiting is not None
+                        and not waiting.ended
+                        and (not waiting.answered or waiting.needs_agent)
+                    ):
                         live = waiting
                         break
                     if waiting is not None:
@@ -641,6 +658,12 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def ring_headers(call: Call, target: str) -> dict[str, str] | None:
+    """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
+    which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
+    return {"callId": call.call_id} if target.startswith("8:acs:") else None
 
 
 def _rings_or_serves(call: Call, agent_id: str) -> bool:
