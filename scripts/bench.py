@@ -247,6 +247,7 @@ def inbound_call_requests_with_enrichment() -> list[str]:
                 "ENTRA_AUTHORITY_HOST": world.entra.url,
                 "ENTRA_TENANT_ID": TENANT_ID,
                 "TLS_CA_BUNDLE": world.host.env_overrides["TLS_CA_BUNDLE"],
+                "PUBLIC_BASE_URL": world.host.env_overrides["PUBLIC_BASE_URL"],
             }
         )
         ensure_columns(client, columns)
