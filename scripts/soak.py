@@ -227,8 +227,9 @@ def run_soak(
             print("soak: host restarted", file=out, flush=True)
 
         def all_ended() -> bool:
-            state = world.acs.state()["calls"]
-            return all(c.get("endedAt") for c in state) and not phones.talking
+            state = world.acs.state()["calls"]  # a call connection per answered IncomingCall
+            ended = len(state) >= calls and all(c.get("endedAt") for c in state)
+            return ended and not phones.talking
 
         try:
             wait_for(
