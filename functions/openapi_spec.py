@@ -181,6 +181,20 @@ SCHEMAS: dict[str, Any] = {
             ),
         ]
     },
+    "PanelConfig": _obj(
+        ["apiBase", "auth", "device"],
+        apiBase=S,
+        d365Url=S,
+        auth=_obj(
+            ["clientId", "authority", "scopes", "redirectUri"],
+            clientId=S,
+            authority=S,
+            knownAuthorities={"type": "array", "items": S},
+            scopes={"type": "array", "items": S},
+            redirectUri=S,
+        ),
+        device=_obj(["kind"], kind={"enum": ["acs", "emulator"]}, url=S),
+    ),
     "TransferTarget": {
         **_obj(None, agentId=S, number=S),
         "description": "Exactly one of agentId (a colleague) and number.",
@@ -520,6 +534,33 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/openapi.json": {"get": _op("This document", None, errors=(), security=[])},
+    "/panel/config.json": {
+        "get": _op(
+            "The web phone panel's settings: API base, MSAL.js sign-in, the device to use",
+            "PanelConfig",
+            errors=(),
+            security=[],
+        )
+    },
+    "/panel/{path}": {
+        "get": _op(
+            "The web phone panel's files (/api/panel/ is the CIF landing page; "
+            "recording.html?callId= plays a recording)",
+            None,
+            params=[
+                {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "schema": S,
+                    "description": "A file under panel/dist; empty for index.html "
+                    "(route panel/{*path}, a catch-all).",
+                }
+            ],
+            errors=(404,),
+            security=[],
+        )
+    },
 }
 
 

@@ -1,0 +1,87 @@
+"""GET /api/panel/... (anonymous): the web phone panel's built files and its config.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import azure.functions as func
+
+from functions.invocation import http_invocation, json_response
+from shared.errors import NotFound
+
+bp = func.Blueprint()
+
+# Built by `make setup` (npm ci + panel/build.mjs); deployed with the app.
+DIST = Path(__file__).resolve().parent.parent / "panel" / "dist"
+TYPES = {
+    ".html": "text/html",  # the worker adds "; charset=utf-8" to text/* types
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".txt": "text/plain",
+    ".png": "image/png",
+}
+HEADERS = {
+    # Not hashed file names: a browser asks again each time (cheap: the files are small).
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+@bp.route(route="panel/config.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def panel_config(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import composition
+
+    s = composition.settings()
+    authority_host = s.entra_authority_host.rstrip("/")
+    body = {
+        "apiBase": f"{s.public_base_url}/api",
+        "d365Url": s.dataverse_url,
+        "auth": {
+            "clientId": s.panel_client_id,
+            "authority": f"{authority_host}/{s.entra_tenant_id}",
+            "knownAuthorities": [urlparse(authority_host).netloc],
+            "scopes": [f"{s.api_audience}/Phone.Use"],
+            "redirectUri": f"{s.public_base_url}/api/panel/",
+        },
+        "device": (
+            {"kind": "emulator", "url": s.panel_device_emulator_url}
+            if s.panel_device_emulator_url
+            else {"kind": "acs"}
+        ),
+    }
+    return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+@bp.route(route="panel/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_invocation
+def panel_files(req: func.HttpRequest) -> func.HttpResponse:
+    path = req.route_params.get("path") or ""
+    if not path and not urlparse(req.url).path.endswith("/"):
+        # The page's relative links need the trailing slash.
+        return func.HttpResponse(status_code=308, headers={"Location": "/api/panel/"})
+    import mimetypes  # only when a file is served, not at cold start
+
+    file = _file(path or "index.html")
+    return func.HttpResponse(
+        file.read_bytes(),
+        headers=HEADERS,
+        mimetype=TYPES.get(file.suffix)
+        or mimetypes.guess_type(file.name)[0]
+        or "application/octet-stream",
+    )
+
+
+def _file(relative: str) -> Path:
+    """The built file at `relative`, never outside panel/dist."""
+    root = DIST.resolve()
+    candidate = (root / relative).resolve()
+    if root not in candidate.parents or not candidate.is_file():
+        if not root.is_dir():
+            raise NotFound("the panel is not built (make setup builds it)")
+        raise NotFound(f"no panel file {relative!r}")
+    return candidate
