@@ -69,10 +69,6 @@ def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
-def _optional_url(raw: str) -> str:
-    return _url(raw) if raw.strip() else ""
-
-
 def _https_url(raw: str) -> str:
     value = _url(raw)
     if not value.startswith("https://"):
@@ -482,21 +478,6 @@ SETTINGS: dict[str, Setting] = {
             "publishes late; re-read records cost no Dataverse request.",
         ),
         Setting(
-            "PANEL_CLIENT_ID",
-            _text,
-            "",
-            "Application (client) id of the web phone panel's SPA app registration (MSAL.js "
-            "sign-in; its redirect URI is <PUBLIC_BASE_URL>/api/panel/). Empty: the panel "
-            "cannot sign in.",
-        ),
-        Setting(
-            "PANEL_DEVICE_EMULATOR_URL",
-            _optional_url,
-            "",
-            "The ACS emulator's browser device API for the panel (local only). Empty in Azure: "
-            "the panel rings and answers through the ACS Calling SDK.",
-        ),
-        Setting(
             "HTTP_TIMEOUT_SECONDS",
             _int_between(1, 120),
             "15",
@@ -576,8 +557,6 @@ class Settings:
     enterprise_match_margin_seconds: int
     enterprise_include_accounts_leads: bool
     enterprise_overlap_seconds: int
-    panel_client_id: str
-    panel_device_emulator_url: str
     http_timeout_seconds: int
     health_cache_seconds: int
     health_timeout_seconds: int
