@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from emulators.entra import EntraEmulator
     from emulators.functions_host.launcher import HostProcess
     from emulators.graph import GraphEmulator
+    from emulators.panel_demo import PanelSignIn
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_AZURITE_PORTS = (10000, 10001, 10002)
@@ -547,6 +548,7 @@ class LocalPlatform:
     seeded: dict[str, int] = field(default_factory=dict)
     teams_calls: int = 0
     subscriptions: dict[str, str] = field(default_factory=dict)
+    panel: PanelSignIn | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -638,6 +640,9 @@ class LocalPlatform:
             )
         except OSError as exc:
             raise StartError(f"an emulator could not listen: {exc}") from None
+        from emulators.panel_demo import seed_panel_sign_in
+
+        self.panel = seed_panel_sign_in(self.entra, s, urls["host"])
         self.seeded = seed_demo_data(self.dataverse, s)
         self.teams_calls = seed_demo_teams_calls(self.graph, s)
         self._create_custom_columns(s, tls.ca_path)
@@ -759,6 +764,13 @@ class LocalPlatform:
         width = max(len(r[1]) for r in rows)
         lines = ["", f"d365-phone runs locally (version {health.get('version', '?')})", ""]
         lines += [f"  {a:<20}{b:<{width + 3}}{c}".rstrip() for a, b, c in rows]
+        if self.panel is not None:
+            lines += [
+                "",
+                f"  web phone panel   {self.panel.panel_url}   (sign in as "
+                + ", ".join(u.upn for u in self.panel.users)
+                + ")",
+            ]
         lines += [
             "",
             f"  health            {urls['host']}/api/health",

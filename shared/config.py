@@ -477,6 +477,29 @@ SETTINGS: dict[str, Setting] = {
             "Each Teams sync re-reads this far behind its watermark, for call records Graph "
             "publishes late; re-read records cost no Dataverse request.",
         ),
+        # ---- the web phone panel (issue 12) ----
+        Setting(
+            "PANEL_CLIENT_ID",
+            _text,
+            "",
+            "Application (client) id of the panel's app registration (a public client with "
+            "Single-page application redirect URIs); empty: the panel cannot sign in.",
+        ),
+        Setting(
+            "PANEL_DEVICE_EMULATOR_URL",
+            _text,
+            "",
+            "Local only: the ACS emulator's browser device API the panel rings and answers "
+            "through; empty (Azure): the panel uses the ACS Calling SDK.",
+        ),
+        Setting(
+            "REJOIN_SECONDS",
+            _int_between(5, 600),
+            "60",
+            "How long a customer waits on hold music for an agent whose panel dropped (a "
+            "refresh) to start again and be rung back; then a pool caller goes to the front "
+            "of the queue, a direct call to the agent's DND target.",
+        ),
         Setting(
             "HTTP_TIMEOUT_SECONDS",
             _int_between(1, 120),
@@ -557,6 +580,9 @@ class Settings:
     enterprise_match_margin_seconds: int
     enterprise_include_accounts_leads: bool
     enterprise_overlap_seconds: int
+    panel_client_id: str
+    panel_device_emulator_url: str
+    rejoin_seconds: int
     http_timeout_seconds: int
     health_cache_seconds: int
     health_timeout_seconds: int

@@ -269,6 +269,32 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     assert current.status_code == 200, current.text
     assert current.json() == {"call": None}
 
+    # The web phone panel can sign in: its URL is printed, the SPA client and the users (each
+    # agent as <id>@contoso.local, the supervisor sam) are registered in the Entra emulator.
+    panel_url = f"{run.url('host')}/api/panel/"
+    assert panel_url in banner, banner
+    users = requests.get(
+        f"{run.url('entra')}/_control/users", verify=str(ca_path), timeout=10
+    ).json()["users"]
+    roles = {u["upn"]: u["roles"] for u in users}
+    assert roles["anna@contoso.local"] == ["Phone.Agent"], roles
+    assert roles["sam@contoso.local"] == ["Phone.Supervisor"], roles
+    sign_in_page = requests.get(
+        f"{run.url('entra')}/{SETTINGS['ENTRA_TENANT_ID']}/oauth2/v2.0/authorize",
+        params={
+            "client_id": SETTINGS["PANEL_CLIENT_ID"],
+            "redirect_uri": panel_url,
+            "response_type": "code",
+            "scope": f"{SETTINGS['API_AUDIENCE']}/Phone.Use openid",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+            "state": "s",
+        },
+        verify=str(ca_path),
+        timeout=10,
+    )
+    assert sign_in_page.status_code == 200 and "Sign in" in sign_in_page.text
+
     # The enterprise-call sync reads the Graph emulator with the app's own token (granted
     # CallRecords.Read.All) and imports the seeded Teams call of Maija as a Phone Call.
     teams_calls = requests.get(
