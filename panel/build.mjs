@@ -23,7 +23,7 @@ await build({
   legalComments: "linked",
   logLevel: "warning",
 });
-for (const file of ["index.html", "recording.html", "styles.css", "favicon.svg"]) {
+for (const file of ["index.html", "recording.html", "redirect.html", "styles.css", "favicon.svg"]) {
   cpSync(join(src, file), join(dist, file));
 }
 console.log(`panel built in ${dist}`);

@@ -31,13 +31,15 @@ export async function createAuth(auth, { framed }) {
     app.setActiveAccount(app.getAllAccounts()[0]);
   }
   const request = { scopes: auth.scopes };
+  // A popup comes back to a blank page: MSAL in this window reads its address and closes it.
+  const popupRedirectUri = new URL("redirect.html", auth.redirectUri).href;
 
   return {
     account: () => app.getActiveAccount(),
     /** Signs in: a full-page redirect at the top level, a popup inside D365's frame. */
     async signIn() {
       if (framed) {
-        const result = await app.loginPopup({ ...request, prompt: "select_account" });
+        const result = await app.loginPopup({ ...request, redirectUri: popupRedirectUri });
         app.setActiveAccount(result.account);
         return result.account;
       }
@@ -51,7 +53,7 @@ export async function createAuth(auth, { framed }) {
         return (await app.acquireTokenSilent({ ...request, account })).accessToken;
       } catch (err) {
         if (err instanceof InteractionRequiredAuthError && framed) {
-          return (await app.acquireTokenPopup(request)).accessToken;
+          return (await app.acquireTokenPopup({ ...request, redirectUri: popupRedirectUri })).accessToken;
         }
         if (err instanceof InteractionRequiredAuthError) {
           await app.acquireTokenRedirect(request);
@@ -61,7 +63,7 @@ export async function createAuth(auth, { framed }) {
     },
     async signOut() {
       const account = app.getActiveAccount();
-      if (framed) await app.logoutPopup({ account });
+      if (framed) await app.logoutPopup({ account, redirectUri: popupRedirectUri });
       else await app.logoutRedirect({ account });
     },
   };
