@@ -7,6 +7,7 @@ from functions.agent_api import bp as agent_api
 from functions.agent_phone import bp as agent_phone
 from functions.call_control import bp as call_control
 from functions.callbacks import bp as callbacks
+from functions.device_tokens import bp as device_tokens
 from functions.enrichment import bp as enrichment
 from functions.enterprise_calls import bp as enterprise_calls
 from functions.health import bp as health
@@ -25,6 +26,7 @@ SURFACES = (
     acs_webhooks,  # Event Grid and ACS mid-call events
     agent_api,  # the web phone: current call, notes, picking, dialling
     agent_phone,  # availability, pool switches, the single session, housekeeping
+    device_tokens,  # the agent's ACS user token for the panel's Calling SDK
     call_control,  # hold, mute, DTMF, transfers, history, directory
     recordings,  # the recording link's audio
     enrichment,  # queue: recording link and pool metrics onto the activity

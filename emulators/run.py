@@ -643,6 +643,9 @@ class LocalPlatform:
         from emulators.panel_demo import seed_panel_sign_in
 
         self.panel = seed_panel_sign_in(self.entra, s, urls["host"])
+        for agent in s.agents:  # the agents' ACS users exist in the resource, as in Azure
+            if agent.acs_user_id:
+                self.acs.identities.register(agent.acs_user_id)
         self.seeded = seed_demo_data(self.dataverse, s)
         self.teams_calls = seed_demo_teams_calls(self.graph, s)
         self._create_custom_columns(s, tls.ca_path)

@@ -70,6 +70,12 @@ SCHEMAS: dict[str, Any] = {
             "after an answered call without a single identified customer.",
         },
     ),
+    "AcsToken": _obj(
+        ["token", "expiresOn", "communicationUserId"],
+        token={"type": "string", "description": "ACS user access token, scope voip"},
+        expiresOn={"type": "string", "format": "date-time"},
+        communicationUserId={"type": "string", "description": "The agent's acsUserId"},
+    ),
     "CurrentCall": _obj(["call"], call={"oneOf": [_ref("Call"), {"type": "null"}]}),
     "History": _obj(
         ["calls"],
@@ -442,6 +448,14 @@ PATHS: dict[str, dict[str, Any]] = {
                 params=[{"name": "sessionId", "in": "path", "required": True, "schema": S}],
             )
         },
+    },
+    "/me/acs-token": {
+        "get": _op(
+            "The agent's ACS user token (scope voip) for the panel's Calling SDK; 422 for an "
+            "agent without acsUserId",
+            "AcsToken",
+            errors=(401, 403, 422, 503),
+        )
     },
     "/recordings/{callId}": {
         "get": _op(

@@ -6,6 +6,7 @@ import time
 from functools import cache
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
@@ -30,6 +31,7 @@ from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
 from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
+from shared.services.device_tokens import DeviceTokens
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
@@ -197,6 +199,16 @@ def telephony() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
         s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+    )
+
+
+@cache
+def device_tokens() -> DeviceTokens:
+    s = settings()
+    return DeviceTokens(
+        AcsIdentity(
+            s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        )
     )
 
 

@@ -60,6 +60,14 @@ def _renamed(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     return {fields[k]: v for k, v in body.items()}
 
 
+def _register_identity(emulator: AcsEmulator, raw_id: str) -> dict[str, Any]:
+    try:
+        emulator.identities.register(raw_id)
+    except ValueError as exc:
+        raise AcsError(400, "BadRequest", str(exc)) from None
+    return {"id": raw_id}
+
+
 def register(app: EmulatorApp, emulator: AcsEmulator) -> None:
     """Add the /_control/ routes to `app`; each handler calls the emulator's public methods."""
 
@@ -126,6 +134,8 @@ def register(app: EmulatorApp, emulator: AcsEmulator) -> None:
             _required(b, "participant"), _required(b, "tones"), b.get("callConnectionId")
         ),
     )
+    add("/identities", ["GET"], lambda b: {"identities": emulator.identities.identities()})
+    add("/identities", ["POST"], lambda b: _register_identity(emulator, _required(b, "id")))
     add("/recordings", ["GET"], lambda b: emulator.recordings())
     add("/requests", ["GET"], lambda b: emulator.requests_log())
     add("/deliveries", ["GET"], lambda b: emulator.deliveries())

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.acs import control, hmac_auth, rest
 from emulators.acs.delivery import Deliverer, DeliverySettings, Outgoing, now_iso
+from emulators.acs.identity import IdentityService
 from emulators.acs.tokens import ISSUER, CallbackSigner
 from emulators.acs.world import AcsError, Fault, World, WorldConfig
 from emulators.common.server import EmulatorApp, RunningServer, json_response
@@ -59,6 +60,8 @@ class AcsApp(EmulatorApp):
             )
         if path.startswith("/calling/"):
             return self.emulator.handle_rest(request)
+        if path.startswith("/identities"):
+            return self.emulator.handle_identity(request)
         if path.startswith("/v1/objects/"):
             return self.emulator.handle_object(request)
         return self.not_found(request)
@@ -88,6 +91,7 @@ class AcsEmulator:
         self.resource_id = resource_id
         self.tls = tls
         self.signer = CallbackSigner(resource_id)
+        self.identities = IdentityService(resource_id)
         self.deliverer = Deliverer(verify=str(tls.ca_path), signer=self.signer)
         self._log_lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
@@ -200,6 +204,13 @@ class AcsEmulator:
         else:
             return self._execute(request, route, params)
         self._log(request, operation, response.status_code)
+        return response
+
+    def handle_identity(self, request: Request) -> Response:
+        """ACS Identity (emulators/acs/identity.py), HMAC-signed like every resource call."""
+        denied = self._authenticate(request, [request.host])
+        response = denied if denied is not None else self.identities.handle(request)
+        self._log(request, "identity", response.status_code)
         return response
 
     def app_not_found(self, request: Request) -> Response:
