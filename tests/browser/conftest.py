@@ -8,7 +8,7 @@ import http.server
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,9 @@ class PanelPage:
     @property
     def frame(self) -> Frame:
         frame = wait_for(
-            lambda: next((f for f in self.page.frames if "/api/panel/" in f.url), None),
+            lambda: next(
+                (f for f in self.page.main_frame.child_frames if "/api/panel/" in f.url), None
+            ),
             what="the panel's frame",
         )
         return frame
@@ -151,7 +153,11 @@ class PanelPage:
     def sign_in(self, agent: TestAgent) -> PanelPage:
         """Click "Sign in" in the panel; the Entra sign-in page opens as a popup."""
         button = self.frame.get_by_role("button", name="Sign in")
-        button.wait_for(timeout=20_000)
+        try:
+            button.wait_for(timeout=40_000)
+        except Exception:
+            self.screenshot("debug-signin", panel_only=False)
+            raise AssertionError("no Sign in button; console: " + "\n".join(self.console))
         with self.page.expect_popup(timeout=20_000) as popup_info:
             button.click()
         popup = popup_info.value
@@ -160,22 +166,31 @@ class PanelPage:
         return self
 
     def wait_ready(self) -> PanelPage:
-        self.frame.locator("#idle").wait_for(state="visible", timeout=30_000)
+        try:
+            self.frame.locator("#idle").wait_for(state="visible", timeout=30_000)
+        except Exception:
+            self.screenshot("debug-not-ready")
+            raise AssertionError(
+                "the phone did not start: "
+                + self.frame.locator("main").inner_text()
+                + "\nconsole:\n"
+                + "\n".join(self.console)
+            ) from None
         return self
 
     def stub_calls(self, method: str | None = None) -> list[dict[str, Any]]:
         calls: list[dict[str, Any]] = self.page.evaluate("() => window.stub.calls")
         return [c for c in calls if method is None or c["method"] == method]
 
-    def wait_stub_call(self, method: str, what: str = "", **match: Any) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            for call in self.stub_calls(method):
-                text = json.dumps(call["args"])
-                if all(str(v) in text for v in match.values()):
-                    return call
-            return None
+    def wait_stub_call(
+        self, method: str, check: Callable[[list[Any]], bool] = lambda args: True, what: str = ""
+    ) -> dict[str, Any]:
+        """The first recorded CIF call of `method` whose arguments pass `check` (polled)."""
 
-        return wait_for(found, what=what or f"the panel to call CIF {method} {match}")
+        def found() -> dict[str, Any] | None:
+            return next((c for c in self.stub_calls(method) if check(c["args"])), None)
+
+        return wait_for(found, what=what or f"the panel to call CIF {method}")
 
     def set_records(self, records: dict[str, dict[str, str]]) -> None:
         self.page.evaluate("(r) => Object.assign(window.stub.records, r)", records)
