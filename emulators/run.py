@@ -63,6 +63,7 @@ class Ports:
     blob: int
     queue: int
     table: int
+    acs_devices: int
 
     def named(self) -> list[tuple[str, str, int]]:
         """(what, flag, port) for every port, for messages that say which one is taken."""
@@ -75,6 +76,7 @@ class Ports:
             ("Azurite blob", "--azurite-ports", self.blob),
             ("Azurite queue", "--azurite-ports", self.queue),
             ("Azurite table", "--azurite-ports", self.table),
+            ("ACS browser device API", "--acs-device-port", self.acs_devices),
         ]
 
 
@@ -134,6 +136,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--graph-port", type=_port, default=7446, help="Microsoft Graph emulator (HTTPS)"
     )
     parser.add_argument(
+        "--acs-device-port",
+        type=_port,
+        default=7447,
+        help="the ACS emulator's browser device API for the web phone panel (HTTP)",
+    )
+    parser.add_argument(
         "--azurite-ports",
         type=_three_ports,
         default=DEFAULT_AZURITE_PORTS,
@@ -168,6 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         a.dataverse_port,
         a.graph_port,
         *a.azurite_ports,
+        a.acs_device_port,
     ]
     fixed = [p for p in wanted if p]
     if len(set(fixed)) != len(fixed):
@@ -216,6 +225,7 @@ def service_urls(ports: Ports) -> dict[str, str]:
         "entra": f"https://{LOOPBACK}:{ports.entra}",
         "dataverse": f"https://{LOOPBACK}:{ports.dataverse}",
         "graph": f"https://{LOOPBACK}:{ports.graph}",
+        "acs_devices": f"http://{LOOPBACK}:{ports.acs_devices}",
     }
 
 
@@ -238,6 +248,7 @@ def app_overrides(
         "GRAPH_URL": urls["graph"],
         "PUBLIC_BASE_URL": urls["host"],
         "TLS_CA_BUNDLE": str(ca_path),
+        "PANEL_DEVICE_EMULATOR_URL": urls["acs_devices"],
     }
 
 
@@ -637,6 +648,7 @@ class LocalPlatform:
                 incoming_call_webhook=f"{urls['host']}/api/acs/incoming{code}",
                 recording_webhook=f"{urls['host']}/api/acs/recordings{code}",
                 acs_numbers=acs_numbers(s),
+                device_port=ports.acs_devices,
             )
         except OSError as exc:
             raise StartError(f"an emulator could not listen: {exc}") from None
@@ -760,6 +772,7 @@ class LocalPlatform:
             ("Entra ID emulator", urls["entra"], inproc),
             ("Dataverse emulator", urls["dataverse"], inproc),
             ("Graph emulator", urls["graph"], inproc),
+            ("ACS device API", urls["acs_devices"], inproc),
             ("Azurite blob", f"{loop}:{o.ports.blob}", azurite_pid),
             ("Azurite queue", f"{loop}:{o.ports.queue}", azurite_pid),
             ("Azurite table", f"{loop}:{o.ports.table}", azurite_pid),

@@ -14,6 +14,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from emulators.acs import control, hmac_auth, rest
+from emulators.acs.browser_devices import BrowserDevices
 from emulators.acs.delivery import Deliverer, DeliverySettings, Outgoing, now_iso
 from emulators.acs.identity import IdentityService
 from emulators.acs.tokens import ISSUER, CallbackSigner
@@ -82,6 +83,7 @@ class AcsEmulator:
         acs_numbers: list[str],
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
+        device_port: int = 0,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -111,6 +113,10 @@ class AcsEmulator:
             ),
         )
         self._server.start()
+        # The browser device API (emulators/acs/browser_devices.py): plain HTTP, its own port.
+        self.devices = BrowserDevices(self.world, self.identities, host=host, port=device_port)
+        self.devices.start()
+        self.device_url = self.devices.url
 
     # -- facts for clients ------------------------------------------------------------------------
 
@@ -131,6 +137,7 @@ class AcsEmulator:
         return self.world.app_identity
 
     def stop(self) -> None:
+        self.devices.stop()
         self._server.stop()
         self.world.stop()
         self.deliverer.stop()
@@ -444,10 +451,12 @@ def start(
     recording_webhook: str | None = None,
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
+    device_port: int = 0,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
-    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key).
+    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). The browser
+    device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`.
     """
     return AcsEmulator(
         tls=tls,
@@ -458,4 +467,5 @@ def start(
         recording_webhook=recording_webhook,
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
+        device_port=device_port,
     )

@@ -154,6 +154,8 @@ class Invitation:
     created_at: str
     transferee: dict[str, Any] | None = None
     timer: threading.Timer | None = None
+    # customCallingContext.voipHeaders of the add: what an ACS user's Calling SDK receives.
+    voip_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_id(self) -> str:
@@ -1012,6 +1014,7 @@ class World:
                     callback_uri=callback,
                     timeout=float(timeout),
                 )
+                invitation.voip_headers = _voip_headers(body)
                 invitation_id = invitation.invitation_id
             return {
                 "participant": Participant(target).to_json(),
@@ -1662,6 +1665,12 @@ class World:
     def ringing_json(self) -> list[dict[str, Any]]:
         with self._lock:
             return [i.to_json() for i in self.invitations.values()]
+
+
+def _voip_headers(body: dict[str, Any]) -> dict[str, str]:
+    context = body.get("customCallingContext")
+    headers = context.get("voipHeaders") if isinstance(context, dict) else None
+    return {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
 
 
 def _title(value: str) -> str:

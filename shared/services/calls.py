@@ -527,6 +527,7 @@ class CallFlow:
                 invitation_timeout=timeout,
                 operation_context=offer.context,
                 caller_id=caller_id or None,
+                voip_headers=ring_headers(updated, target),
             )
         except Exception:
             # The offer never rang: settle it so the call is offered again, free the agent.
@@ -623,6 +624,12 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def ring_headers(call: Call, target: str) -> dict[str, str] | None:
+    """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
+    which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
+    return {"callId": call.call_id} if target.startswith("8:acs:") else None
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,8 +43,10 @@ class Telephony(Protocol):
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Ring `target` (an ACS raw id) into the call; returns the invitation id."""
+        """Ring `target` (an ACS raw id) into the call; returns the invitation id.
+        `voip_headers` reach an ACS user's Calling SDK with the ring (the panel reads them)."""
         ...
 
     def cancel_add_participant(
