@@ -27,7 +27,7 @@ export function createEmulatorDevice(baseUrl, getAcsToken) {
     });
     if (!reply.ok) {
       const problem = await reply.json().catch(() => ({}));
-      throw new Error(problem.detail || problem.message || `The phone device refused (${reply.status}).`);
+      throw new Error(problem.error?.message || problem.detail || `The phone device refused (${reply.status}).`);
     }
   }
 
