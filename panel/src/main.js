@@ -724,6 +724,7 @@ function render() {
   show($("#incall"), view === "incall");
   show($("#wrapup"), view === "wrapup");
   show($("#callwork"), view === "incall" || view === "wrapup");
+  show($("#wrap-actions"), view === "wrapup");
   show($("#idle"), view === "idle");
   const call = state.call;
   if (view === "ringing") renderRinging(call);
@@ -854,7 +855,7 @@ function selectTab(group, name) {
 function keypadHtml(prefix) {
   return KEYS.map(
     ([k, letters]) =>
-      `<button type="button" class="key" data-${prefix}="${k}" aria-label="${k === "*" ? "star" : k === "#" ? "hash" : k}"><span aria-hidden="true">${k}</span><small aria-hidden="true">${letters}</small></button>`,
+      `<button type="button" class="key" data-${prefix}="${k}"><span>${k}</span><small aria-hidden="true">${letters}</small></button>`,
   ).join("");
 }
 

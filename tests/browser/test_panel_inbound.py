@@ -60,7 +60,7 @@ def test_inbound_identified_call_pops_the_record_and_logs_the_notes(
     frame.get_by_text("Phone Call saved in D365 for Maija Meikäläinen").wait_for(timeout=20_000)
     anna.screenshot("05-wrap-up")
     anna.axe("wrap-up")
-    frame.get_by_role("button", name="Close").click()
+    frame.get_by_role("button", name="Close and get ready").click()
     anna.wait_stub_call("setMode", lambda args: args == [0])
     frame.locator("#idle").wait_for()
     assert len(anna.stub_calls("openForm")) == 1  # popped once, not again on answer
