@@ -48,6 +48,7 @@ const state = {
   ring: null, // the device's ring being shown
   dialling: null, // callId of a click-to-dial we started (its agent leg is answered at once)
   declined: new Set(),
+  handedOver: new Map(), // callId -> who took the customer (a transfer this agent completed)
   popped: new Set(), // calls whose record D365 opened
   sessionsStarted: new Set(),
   muted: false,
@@ -185,7 +186,16 @@ async function startSession(takeover) {
   if (!state.device) {
     state.device = await createDevice(state.config, () => api.acsToken());
     state.device.onIncoming(onRing);
-    state.device.onEnded(() => refreshCall());
+    state.device.onEnded(() => {
+      // The agent's leg ended while the call goes on: a transfer handed the customer over.
+      const call = state.call;
+      if (call?.state === "connected" && (state.consulting || state.transferring)) {
+        state.handedOver.set(call.callId, state.consulting?.label || state.transferring);
+        state.consulting = null;
+        state.transferring = null;
+      }
+      refreshCall();
+    });
   }
   await state.device.start();
   step("status");
@@ -358,6 +368,11 @@ function onCall(call) {
 
 async function onRing(ring) {
   if (state.stopped) return;
+  if (state.dialRequest) {
+    const dialled = await state.dialRequest.catch(() => null);
+    state.dialRequest = null;
+    if (dialled) state.dialling = dialled.callId;
+  }
   await refreshCall().catch(() => {});
   const call = state.call;
   const callId = ring.callId || call?.callId;
@@ -387,7 +402,8 @@ async function onRing(ring) {
 
 /** §2.1.1 1b / §2.1.2 1b: open the record (or the candidates) once per call. */
 async function screenPop(call) {
-  if (!call || state.popped.has(call.callId)) return;
+  // Outbound calls (§2.1.3, §2.1.4): "no action is taken"; the agent dialled from the record.
+  if (!call || call.direction !== "inbound" || state.popped.has(call.callId)) return;
   const pop = call.screenPop || { action: "nothing" };
   let opened = false;
   if (pop.action === "openRecord" && pop.record) opened = await state.host.openRecord(pop.record);
@@ -455,12 +471,15 @@ async function dial(number) {
   }
   const callerId = $("#caller-id").value || undefined;
   try {
-    const call = await state.api.dial(target, callerId);
+    // The agent's own leg may ring before the answer to this request arrives: onRing waits.
+    state.dialRequest = state.api.dial(target, callerId);
+    const call = await state.dialRequest;
     state.dialling = call.callId;
     state.host.maximise().catch(() => {});
     onCall(call);
     $("#dial-number").value = "";
   } catch (err) {
+    state.dialRequest = null;
     const field = err.problem?.errors?.[0];
     toast(field ? `${err.message}` : `Could not call ${target}: ${err.message}`, "error");
   }
@@ -577,6 +596,7 @@ async function transfer(consulted) {
   } else {
     const done = await attempt("Could not transfer", () => state.api.transfer(call.callId, targetBody(target)));
     if (done) {
+      state.transferring = target.label;
       toast(`Transferring to ${target.label}…`);
       onCall(done);
     }
@@ -595,6 +615,7 @@ async function finishConsult(complete) {
     const who = state.consulting?.label || "your colleague";
     state.consulting = null;
     state.held = false;
+    if (complete) state.handedOver.set(call.callId, who);
     announce(complete ? `Customer handed to ${who}` : "Transfer cancelled; you are back with the customer");
     toast(complete ? `Customer transferred to ${who}.` : "Transfer cancelled. You are back with the customer.");
     onCall(done);
@@ -702,6 +723,7 @@ function viewOf() {
   const call = state.call;
   if (state.ring) return "ringing";
   if (!call || state.dismissed.has(call.callId) || state.declined.has(call.callId)) return "idle";
+  if (state.handedOver.has(call.callId)) return "wrapup";
   if (call.state === "connected") return "incall";
   if (call.state === "ended") return call.answeredAt ? "wrapup" : "idle";
   if (call.direction === "outbound" && ["connecting", "waiting", "ringing"].includes(call.state)) return "incall";
@@ -783,17 +805,23 @@ function renderTimer() {
   const call = state.call;
   if (!call) return;
   const from = call.answeredAt ? Date.parse(call.answeredAt) : null;
-  const to = call.endedAt ? Date.parse(call.endedAt) : Date.now();
+  const to = call.endedAt ? Date.parse(call.endedAt) : state.handedOver.has(call.callId) ? (state.handedAt ||= Date.now()) : Date.now();
   const text = from ? formatDuration((to - from) / 1000) : "";
   setText($("#call-timer"), call.state === "connected" ? text : "");
-  setText($("#wrap-duration"), call.state === "ended" ? text : "");
+  setText($("#wrap-duration"), call.state === "ended" || state.handedOver.has(call.callId) ? text : "");
 }
 
 function renderWrapUp(call) {
   setText($("#wrap-title"), titleOf(call));
   setText($("#wrap-number"), formatNumber(call.customerNumber));
   const direction = call.direction === "inbound" ? "Incoming" : "Outgoing";
-  setText($("#wrap-outcome"), `${direction} call${call.poolName ? ` · ${call.poolName}` : ""} · ended ${formatTime(call.endedAt)}`);
+  const handedTo = state.handedOver.get(call.callId);
+  setText(
+    $("#wrap-outcome"),
+    handedTo
+      ? `${direction} call${call.poolName ? ` · ${call.poolName}` : ""} · transferred to ${handedTo}`
+      : `${direction} call${call.poolName ? ` · ${call.poolName}` : ""} · ended ${formatTime(call.endedAt)}`,
+  );
   const activity = call.activity;
   show($("#activity-form"), !!activity?.needsCompletion);
   if (activity?.needsCompletion) {
@@ -816,8 +844,9 @@ function renderWrapUp(call) {
   }
   const logged = $("#wrap-logged");
   const customer = customerOf(call);
-  logged.textContent =
-    !activity?.needsCompletion && call.activityId
+  logged.textContent = state.handedOver.has(call.callId) && call.state !== "ended"
+    ? "The Phone Call is written to D365 when the customer's call ends."
+    : !activity?.needsCompletion && call.activityId
       ? `Phone Call saved in D365${customer ? ` for ${customer.name}` : ""}.`
       : !activity?.needsCompletion && call.answeredAt
         ? "The Phone Call is being saved in D365…"

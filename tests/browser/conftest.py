@@ -60,7 +60,8 @@ def product(
         entra=entra,
         dataverse=dataverse,
         work=tmp_path_factory.mktemp("product"),
-        extra_env=graph_env(graph),
+        # A short lease: a tab that lost the phone to another one hears of it within seconds.
+        extra_env={**graph_env(graph), "SESSION_LEASE_SECONDS": "15"},
     ) as running:
         entra.sign_in.register_spa(PANEL_CLIENT_ID, panel_redirect_uris(running.host.url))
         for agent in (ANNA, BEN):
@@ -178,6 +179,13 @@ class PanelPage:
             ) from None
         return self
 
+    def wait_ready_or_in_call(self) -> PanelPage:
+        """After a reload: the phone is back (idle, ringing or already in the call)."""
+        self.frame.locator("#idle:visible, #ringing:visible, #incall:visible").first.wait_for(
+            timeout=30_000
+        )
+        return self
+
     def stub_calls(self, method: str | None = None) -> list[dict[str, Any]]:
         calls: list[dict[str, Any]] = self.page.evaluate("() => window.stub.calls")
         return [c for c in calls if method is None or c["method"] == method]
@@ -221,20 +229,40 @@ class PanelPage:
         return self.frame.locator(selector).inner_text()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
 def agent_browser(
-    browser: Browser, world: Product, d365_stub: str
+    browser: Browser, world: Product, d365_stub: str, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
-    """A factory of agent browsers (each its own profile); all closed after the test."""
+    """A factory of agent browsers (each its own profile); all closed after the test. A failed
+    test leaves a screenshot of every page and its console in the artifacts."""
     contexts: list[BrowserContext] = []
+    pages: list[PanelPage] = []
 
     def new(*, context: BrowserContext | None = None) -> PanelPage:
         if context is None:
             context = browser.new_context(ignore_https_errors=True)
             contexts.append(context)
-        return PanelPage(context, world, d365_stub)
+        page = PanelPage(context, world, d365_stub)
+        pages.append(page)
+        return page
 
     yield new
+    if request.node.stash.get(FAILED, False):
+        for i, page in enumerate(pages):
+            name = f"failed-{request.node.name}-{i}"
+            page.screenshot(name, panel_only=False)
+            (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(page.console))
     for context in contexts:
         context.close()
 
