@@ -692,7 +692,7 @@ function renderCandidates(call) {
   const hint = $("#caller-hint");
   if (!candidates.length) hint.textContent = "The number matched no contact, account or lead in D365.";
   else if (candidates.length === 1) hint.textContent = "The caller was identified in D365.";
-  else if (call.picked) hint.textContent = "Picked: the Phone Call will be regarding this record.";
+  else if (call.picked) hint.textContent = `${call.picked.name} is the caller: the Phone Call will be regarding it.`;
   else hint.textContent = "Several records have this number. Open one by its name; pick the caller with the check mark.";
   const key = JSON.stringify([candidates, call?.picked, call?.state]);
   const list = $("#candidates");
@@ -804,7 +804,8 @@ function renderInCall(call) {
 function renderTimer() {
   const call = state.call;
   if (!call) return;
-  const from = call.answeredAt ? Date.parse(call.answeredAt) : null;
+  const started = call.answeredAt || call.activity?.actualStart;
+  const from = started ? Date.parse(started) : null;
   const to = call.endedAt ? Date.parse(call.endedAt) : state.handedOver.has(call.callId) ? (state.handedAt ||= Date.now()) : Date.now();
   const text = from ? formatDuration((to - from) / 1000) : "";
   setText($("#call-timer"), call.state === "connected" ? text : "");
@@ -813,7 +814,7 @@ function renderTimer() {
 
 function renderWrapUp(call) {
   setText($("#wrap-title"), titleOf(call));
-  setText($("#wrap-number"), formatNumber(call.customerNumber));
+  setText($("#wrap-number"), customerOf(call) || call.identification === "several" ? formatNumber(call.customerNumber) : "Not identified in D365");
   const direction = call.direction === "inbound" ? "Incoming" : "Outgoing";
   const handedTo = state.handedOver.get(call.callId);
   setText(
@@ -825,6 +826,10 @@ function renderWrapUp(call) {
   const activity = call.activity;
   show($("#activity-form"), !!activity?.needsCompletion);
   if (activity?.needsCompletion) {
+    setText(
+      $("#activity-hint"),
+      `${call.direction === "inbound" ? "The caller was" : "The number was"} not identified, so the Phone Call has no Regarding or customer. Check the values and complete it in D365.`,
+    );
     const minutes = activity.actualStart && activity.actualEnd
       ? formatDuration((Date.parse(activity.actualEnd) - Date.parse(activity.actualStart)) / 1000)
       : "—";

@@ -251,3 +251,41 @@ def test_a_consulted_transfer_to_a_colleague_completed(world: Product, agent_bro
     world.acs.hang_up(CALLER)
     [activity] = wait_for(world.phonecalls, what="the Phone Call activity")
     assert activity["_ownerid_value"] == ANNA.user_id
+
+
+def test_lunch_ends_by_itself_and_the_panel_shows_the_status_before_it(
+    world: Product, agent_browser: Any
+) -> None:
+    """§1.2.1: Lunch is Offwork for LUNCH_MINUTES, then the status before it. The clock is
+    moved on both sides: the stored end of Lunch is rewritten and the housekeeping timer run
+    (as tests/e2e do), and the browser's clock is fast-forwarded past the end it was told."""
+    from datetime import UTC, datetime, timedelta
+
+    available(world, ANNA)
+    page = agent_browser()
+    page.context.clock.install()
+    page.open().sign_in(ANNA).wait_ready()
+    frame = page.frame
+    frame.get_by_label("Availability").select_option("Lunch")
+    note = frame.locator("#status-note")
+    note.filter(has_text="Lunch until").wait_for(timeout=10_000)
+    assert "then Available" in note.inner_text()
+    assert world.api("GET", "me/availability", ANNA).json()["status"] == "Lunch"
+    page.screenshot("13-lunch")
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    row = world.store.get("agents", "agent", ANNA.id)
+    world.store.upsert("agents", {**row, "status_until": past}, replace=True)
+    world.store.upsert("agents", {"PartitionKey": "timed", "RowKey": ANNA.id, "until": past})
+    assert world.host.invoke("housekeeping").status_code == 202
+    wait_for(
+        lambda: world.store.get("agents", "agent", ANNA.id)["status"] == "Available",
+        what="housekeeping to write back Available",
+    )
+    page.context.clock.fast_forward("31:00")
+    wait_for(
+        lambda: frame.get_by_label("Availability").input_value() == "Available",
+        what="the panel to show Available again",
+        timeout=20,
+    )
+    assert note.is_hidden()
