@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from emulators.entra import EntraEmulator
 from emulators.entra.authorize import User
-from shared.config import Settings
+
+if TYPE_CHECKING:
+    from emulators.entra import EntraEmulator
+    from shared.config import Settings
 
 # The demo supervisor (Phone.Supervisor), next to the agents of AGENTS.
 SUPERVISOR_UPN = "sam@contoso.local"

@@ -11,6 +11,12 @@ import azure.functions as func
 
 from functions.invocation import background_invocation, http_invocation, json_response
 from shared.errors import DependencyUnavailable, FieldError, InvalidInput
+from shared.messages import (
+    CALLBACK_IMPORTS,
+    CALLBACK_OFFERS,
+    CallbackImport,
+    callback_offer_call_id,
+)
 
 bp = func.Blueprint()
 log = logging.getLogger("callbacks")
@@ -105,36 +111,30 @@ def callback_import(timer: func.TimerRequest) -> None:
         raise DependencyUnavailable(summary.interrupted)
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="callback-imports", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=CALLBACK_IMPORTS, connection="AzureWebJobsStorage")
 @background_invocation("queue")
 def callback_import_now(msg: func.QueueMessage) -> None:
     """The immediate path: the one request just captured. A failure is retried by the queue;
     after maxDequeueCount the message goes to callback-imports-poison and the timer imports it."""
     from shared import composition  # wired on first use, not at cold start
 
-    try:
-        data = json.loads(msg.get_body())
-        list_id, request_id = str(data["list"]), str(data["requestId"])
-        requested_at = datetime.fromisoformat(str(data["requestedAt"]))
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput("not a callback import message") from None
-    summary = composition.callbacks().import_one(list_id, request_id, requested_at)
+    message = CallbackImport.read(msg.get_body())
+    summary = composition.callbacks().import_one(
+        message.list_id, message.request_id, message.requested_at
+    )
     log.info(
         json.dumps(
-            {"event": "callbackImportNow", "requestId": request_id, **summary.to_json()},
+            {"event": "callbackImportNow", "requestId": message.request_id, **summary.to_json()},
             separators=(",", ":"),
         )
     )
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="callback-offers", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=CALLBACK_OFFERS, connection="AzureWebJobsStorage")
 @background_invocation("queue")
 def callback_offer_due(msg: func.QueueMessage) -> None:
     """A pool caller has waited `offerAfterSeconds`: if still waiting, offer a callback (§5)."""
     from shared import composition
 
-    try:
-        call_id = str(json.loads(msg.get_body())["callId"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput("not a callback offer message") from None
+    call_id = callback_offer_call_id(msg.get_body())
     composition.call_flow().offer_callback(call_id, datetime.now(UTC))

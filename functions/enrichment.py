@@ -5,15 +5,16 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.invocation import background_invocation
+from shared.messages import ENRICHMENT
 
 bp = func.Blueprint()
 
 
-@bp.queue_trigger(arg_name="msg", queue_name="enrichment", connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=ENRICHMENT, connection="AzureWebJobsStorage")
 @background_invocation("queue")
 def enrich_activity(msg: func.QueueMessage) -> None:
     from shared import composition  # wired on first use, not at cold start
-    from shared.services.enrichment import enrichment_message
+    from shared.messages import enrichment_message
 
     # A malformed message raises: after maxDequeueCount it is kept in enrichment-poison.
     message = enrichment_message(msg.get_body(), msg.id or "", msg.dequeue_count)

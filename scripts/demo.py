@@ -53,6 +53,17 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30) -> T
     sys.exit(f"timed out waiting for {what}")
 
 
+def dial(me: dict[str, str], number: str) -> dict[str, Any] | None:
+    """Click-to-dial; None while the previous call is still releasing the agent (409)."""
+    reply = http.post(f"{APP}/me/calls", headers=me, json={"number": number}, timeout=30)
+    if reply.status_code == 409:
+        return None
+    if reply.status_code >= 400:
+        sys.exit(f"POST {APP}/me/calls answered {reply.status_code}: {reply.text[:500]}")
+    result: dict[str, Any] = reply.json()
+    return result
+
+
 def ringing(device: str) -> dict[str, Any] | None:
     wanted = {device, f"4:{device}"}
     return next((r for r in call("GET", f"{ACS}/ringing") if r["device"] in wanted), None)
@@ -147,7 +158,7 @@ def main() -> None:
     wait_for(lambda: len(activities()) > before, "the activity")
 
     step(f"Click-to-dial from D365 to an unknown number {UNKNOWN_NUMBER}")
-    dialled = call("POST", f"{APP}/me/calls", headers=me, json={"number": UNKNOWN_NUMBER})
+    dialled = wait_for(lambda: dial(me, UNKNOWN_NUMBER), "the agent to be free to dial")
     ring = wait_for(lambda: ringing(agent["acsUserId"]), "the agent's own leg to ring")
     call("POST", f"{ACS}/devices/answer", json={"device": ring["device"]})
     ring = wait_for(lambda: ringing(UNKNOWN_NUMBER), "the customer's phone to ring")

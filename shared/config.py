@@ -1,4 +1,17 @@
-"""Every app setting, typed, with defaults; validated once, all problems reported together."""
+"""Every app setting, typed, with defaults; validated once, all problems reported together.
+
+Each setting is declared once, as a field of `Settings`: its name (the field, upper-cased, is the
+app setting), its type (the annotation), and `setting(parser, default, doc)`. The parser turns the
+raw text into that type (mypy checks they agree) and raises ValueError naming what is wrong.
+
+To add a setting:
+1. Add a field to `Settings`: `my_thing_seconds: int = setting(_int_between(1, 60), "5", "Doc.")`
+   (default None = required; `secret=True` hides it from repr and the docs say Key Vault).
+2. Reuse a parser below or write one (raise ValueError; never echo a secret's value).
+3. Run `python scripts/config_docs.py` to regenerate docs/configuration.md (a test checks it).
+4. A required one (default None) also goes into local.settings.json and infra/.
+5. Read it as `get_settings().my_thing_seconds`, typed.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +21,9 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from shared.domain.callback_lists import CallbackList, parse_callback_lists
@@ -138,388 +151,36 @@ def _publisher_prefix(raw: str) -> str:
 
 # ---------------------------------------------------------------- the settings
 
+_T = TypeVar("_T")
+_SETTING = "setting"  # the metadata key of a Settings field's declaration
+
 
 @dataclass(frozen=True)
 class Setting:
-    """One app setting: its environment name, parser, default (None = required) and doc line."""
+    """One app setting's declaration, read back from its `Settings` field."""
 
-    env: str
+    attr: str  # the field of Settings
+    kind: str  # its type, as annotated
     parse: Callable[[str], Any]
-    default: str | None
+    default: str | None  # None: required
     doc: str
-    secret: bool = False
+    env: str  # the app setting's name
+    secret: bool
 
 
-SETTINGS: dict[str, Setting] = {
-    s.env: s
-    for s in (
-        Setting(
-            "AzureWebJobsStorage",
-            _text,
-            None,
-            "Storage account connection string (tables and queues).",
-        ),
-        Setting("APP_VERSION", _text, "0.1.0", "Version reported by /api/health."),
-        Setting(
-            "PUBLIC_BASE_URL",
-            _url,
-            None,
-            "Public base URL of this Function App (callback and recording links).",
-        ),
-        Setting(
-            "TLS_CA_BUNDLE",
-            _text,
-            "",
-            "Extra CA bundle file for outbound HTTPS (local emulators only; empty in Azure).",
-        ),
-        Setting(
-            "PHONE_DEFAULT_REGION",
-            _region,
-            "FI",
-            "Region used to read numbers written without a country code.",
-        ),
-        Setting(
-            "ACS_CONNECTION_STRING",
-            _acs_connection_string,
-            None,
-            "ACS resource connection string: endpoint=https://...;accesskey=...",
-            secret=True,
-        ),
-        Setting(
-            "ACS_RESOURCE_ID",
-            _text,
-            None,
-            "ACS resource immutable id: the audience of ACS callback tokens.",
-        ),
-        Setting(
-            "ACS_CALLBACK_JWT_ISSUER",
-            _https_url,
-            "https://acscallautomation.communication.azure.com",
-            "Issuer of the JWTs ACS puts on mid-call callbacks.",
-        ),
-        Setting(
-            "ACS_CALLBACK_JWKS_URL",
-            _https_url,
-            "https://acscallautomation.communication.azure.com/calling/keys",
-            "Where the public keys for ACS callback JWTs are published.",
-        ),
-        Setting(
-            "ENTRA_AUTHORITY_HOST",
-            _https_url,
-            "https://login.microsoftonline.com",
-            "Entra ID authority host.",
-        ),
-        Setting("ENTRA_TENANT_ID", _text, None, "Entra ID tenant (directory) id."),
-        Setting(
-            "API_AUDIENCE",
-            _text,
-            None,
-            "Audience (application id URI) of the tokens the web phone panel sends.",
-        ),
-        Setting(
-            "DATAVERSE_URL",
-            _https_url,
-            None,
-            "Dynamics 365 organisation URL, e.g. https://contoso.crm4.dynamics.com.",
-        ),
-        Setting(
-            "DATAVERSE_CLIENT_ID",
-            _text,
-            None,
-            "Application (client) id of the app registration used as Application User.",
-        ),
-        Setting(
-            "DATAVERSE_CLIENT_SECRET",
-            _text,
-            None,
-            "Client secret of that app registration.",
-            secret=True,
-        ),
-        Setting(
-            "DATAVERSE_PUBLISHER_PREFIX",
-            _publisher_prefix,
-            "new_",
-            "Publisher prefix of the custom phone call columns.",
-        ),
-        Setting(
-            "CALLBACK_SECRET",
-            _secret_key,
-            None,
-            "Key that signs the per-call token in ACS callback URLs (32+ characters).",
-            secret=True,
-        ),
-        Setting(
-            "AGENTS",
-            parse_agents,
-            "[]",
-            "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
-            "phoneNumber, directNumbers, callerIds (see below).",
-        ),
-        Setting(
-            "SERVICE_POOLS",
-            parse_pools,
-            "[]",
-            "JSON list of service pools: id, name, numbers, members (agent ids in offer "
-            "order), ringTimeoutSeconds (see below).",
-        ),
-        Setting(
-            "AGENT_ROLE",
-            _text,
-            "Phone.Agent",
-            "App role an Entra token must carry to use the agent API.",
-        ),
-        Setting(
-            "SUPERVISOR_ROLE",
-            _text,
-            "Phone.Supervisor",
-            "App role of supervisors (pools, members, dashboard, recordings).",
-        ),
-        Setting(
-            "DIRECT_RING_SECONDS",
-            _int_between(5, 300),
-            "30",
-            "How long a direct call rings the agent before it counts as unanswered.",
-        ),
-        Setting(
-            "OUTBOUND_RING_SECONDS",
-            _int_between(5, 300),
-            "45",
-            "How long click-to-dial rings the customer.",
-        ),
-        Setting(
-            "ACTIVITY_SUBJECT_INBOUND",
-            _text,
-            "Incoming call from {number}",
-            "Subject of inbound Phone Calls; {number}, {name}, {pool}, {agent} are filled.",
-        ),
-        Setting(
-            "ACTIVITY_SUBJECT_OUTBOUND",
-            _text,
-            "Outgoing call to {number}",
-            "Subject of outbound Phone Calls; same placeholders.",
-        ),
-        Setting(
-            "AVAILABILITY_STATUSES",
-            _statuses,
-            "{}",
-            "JSON object of the customer's own statuses, name -> type (Offwork, Available or "
-            'DND), e.g. {"Meeting": "DND"}; Available, Offwork, DND and Lunch always exist.',
-        ),
-        Setting(
-            "LUNCH_MINUTES",
-            _int_between(1, 240),
-            "30",
-            "How long Lunch (an Offwork status) lasts before the status before it returns.",
-        ),
-        Setting(
-            "SESSION_LEASE_SECONDS",
-            _int_between(10, 600),
-            "60",
-            "Web phone session lease; the panel heartbeats well within it (§1.4).",
-        ),
-        Setting(
-            "HOUSEKEEPING_SCHEDULE",
-            _ncrontab,
-            None,
-            "When the housekeeping timer runs (expired Lunch statuses), e.g. 0 * * * * *. "
-            "Required: the Functions runtime reads it for the timer binding.",
-        ),
-        Setting(
-            "HOLD_MUSIC_URL",
-            _text,
-            "",
-            "Audio file (https URL, WAV) the customer hears on hold; empty: ACS's default.",
-        ),
-        Setting(
-            "CALLBACK_OFFER_PROMPT",
-            _text,
-            "If you would like us to call you back, press 1. To keep waiting, press any other key.",
-            "What a waiting caller hears when a callback is offered (read out by ACS).",
-        ),
-        Setting(
-            "CALLBACK_OFFER_PROMPT_URL",
-            _text,
-            "",
-            "An audio file (https, WAV) to play instead of CALLBACK_OFFER_PROMPT.",
-        ),
-        Setting(
-            "CALLBACK_CONFIRM_PROMPT",
-            _text,
-            "Thank you. We will call you back as soon as we can. Goodbye.",
-            "What the caller hears after pressing 1, before the call ends.",
-        ),
-        Setting(
-            "CALLBACK_CONFIRM_PROMPT_URL",
-            _text,
-            "",
-            "An audio file (https, WAV) to play instead of CALLBACK_CONFIRM_PROMPT.",
-        ),
-        Setting(
-            "RECORDING_ENABLED",
-            _bool,
-            "true",
-            'Record answered calls (a pool\'s "record" in SERVICE_POOLS overrides it).',
-        ),
-        Setting(
-            "ENRICH_DELAY_SECONDS",
-            _int_between(0, 3600),
-            "30",
-            "Delay before the recording link and metrics are written to the activity.",
-        ),
-        Setting(
-            "ENRICH_JITTER_SECONDS",
-            _int_between(0, 600),
-            "10",
-            "Random spread (plus or minus) around that delay.",
-        ),
-        Setting(
-            "ENRICH_MAX_WAIT_SECONDS",
-            _int_between(0, 86400),
-            "600",
-            "How long after a call the enrichment waits for its recording (or activity); then "
-            "the metrics are written without the link and the reason is kept on the call.",
-        ),
-        Setting(
-            "ENRICH_COMPLETE_ACTIVITY",
-            _bool,
-            "true",
-            "Complete the Phone Call (Made / Received) in the enrichment's PATCH; false leaves "
-            "it open for the agent.",
-        ),
-        Setting(
-            "QUEUE_MAX_DEQUEUE_COUNT",
-            _int_between(1, 100),
-            "5",
-            "Must equal host.json extensions.queues.maxDequeueCount: at that attempt a failing "
-            "enrichment is recorded as moved to the poison queue.",
-        ),
-        Setting(
-            "CALLBACK_LISTS",
-            parse_callback_lists,
-            "{}",
-            'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
-            '"enabled": true}} (see docs/callbacks.md).',
-        ),
-        Setting(
-            "CALLBACK_POLL_SCHEDULE",
-            _ncrontab,
-            "0 */15 * * * *",
-            "When open callback requests are imported into D365 (NCRONTAB, UTC). The host "
-            "resolves %CALLBACK_POLL_SCHEDULE% itself, so set it as an app setting.",
-        ),
-        Setting(
-            "CALLBACK_IMMEDIATE",
-            _bool,
-            "true",
-            "Import each captured callback request at once (a queue message); the timer stays "
-            "the safety net. false: polling only.",
-        ),
-        Setting(
-            "CALLBACK_CLAIM_SECONDS",
-            _int_between(60, 3600),
-            "300",
-            "How long an import run holds the requests it works on; a claim older than this "
-            "is taken as left by a dead run.",
-        ),
-        Setting(
-            "CALLBACK_BATCH_SIZE",
-            _int_between(1, 250),
-            "200",
-            "Callback requests imported per batch: one $batch identifies their numbers, one "
-            "creates their Phone Calls and queue items.",
-        ),
-        Setting(
-            "GRAPH_URL",
-            _https_url,
-            "https://graph.microsoft.com",
-            "Microsoft Graph endpoint (Teams call records; tokens are for "
-            "https://graph.microsoft.com with the Dataverse app registration).",
-        ),
-        Setting(
-            "ENTERPRISE_SYNC_SCHEDULE",
-            _ncrontab,
-            "0 */5 * * * *",
-            "When Teams PSTN calls are read from Graph (NCRONTAB, UTC). The host resolves "
-            "%ENTERPRISE_SYNC_SCHEDULE% itself, so set it as an app setting.",
-        ),
-        Setting(
-            "ENTERPRISE_USERS",
-            parse_enterprise_users,
-            "[]",
-            "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
-            "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
-            "docs/enterprise-calls.md).",
-        ),
-        Setting(
-            "ENTERPRISE_MIN_DURATION_SECONDS",
-            _int_between(0, 86400),
-            "1",
-            "Enterprise calls shorter than this (connected seconds) are not imported.",
-        ),
-        Setting(
-            "ENTERPRISE_MATCH_MARGIN_SECONDS",
-            _int_between(0, 3600),
-            "120",
-            "A Phone Call of the same user and number starting this close to an enterprise "
-            "call means it is already logged (by the web phone): not imported again.",
-        ),
-        Setting(
-            "ENTERPRISE_INCLUDE_ACCOUNTS_LEADS",
-            _bool,
-            "false",
-            "Also import enterprise calls whose other party is an account or a lead (not only "
-            "a contact).",
-        ),
-        Setting(
-            "ENTERPRISE_OVERLAP_SECONDS",
-            _int_between(0, 7 * 86400),
-            "86400",
-            "Each Teams sync re-reads this far behind its watermark, for call records Graph "
-            "publishes late; re-read records cost no Dataverse request.",
-        ),
-        # ---- the web phone panel (issue 12) ----
-        Setting(
-            "PANEL_CLIENT_ID",
-            _text,
-            "",
-            "Application (client) id of the panel's app registration (a public client with "
-            "Single-page application redirect URIs); empty: the panel cannot sign in.",
-        ),
-        Setting(
-            "PANEL_DEVICE_EMULATOR_URL",
-            _text,
-            "",
-            "Local only: the ACS emulator's browser device API the panel rings and answers "
-            "through; empty (Azure): the panel uses the ACS Calling SDK.",
-        ),
-        Setting(
-            "REJOIN_SECONDS",
-            _int_between(5, 600),
-            "60",
-            "How long a customer waits on hold music for an agent whose panel dropped (a "
-            "refresh) to start again and be rung back; then a pool caller goes to the front "
-            "of the queue, a direct call to the agent's DND target.",
-        ),
-        Setting(
-            "HTTP_TIMEOUT_SECONDS",
-            _int_between(1, 120),
-            "15",
-            "Timeout for each outbound HTTP request to Dataverse, ACS and Graph.",
-        ),
-        Setting(
-            "HEALTH_CACHE_SECONDS",
-            _int_between(0, 300),
-            "10",
-            "How long /api/health reuses its last answer (it is anonymous; 0 probes every time).",
-        ),
-        Setting(
-            "HEALTH_TIMEOUT_SECONDS",
-            _int_between(1, 30),
-            "3",
-            "Timeout for each dependency probe of /api/health.",
-        ),
-    )
-}
+def setting(
+    parse: Callable[[str], _T],
+    default: str | None,
+    doc: str,
+    *,
+    secret: bool = False,
+    env: str | None = None,
+) -> _T:
+    """Declare one setting as a `Settings` field: raw text -> `parse` -> the field's type.
+
+    `default` is raw text, parsed like a set value (None: the setting is required); `env` is only
+    given when the app setting's name is not the field's name upper-cased."""
+    return cast(_T, field(metadata={_SETTING: (parse, default, doc, env, secret)}))
 
 
 # Not frozen: a frozen dataclass of this many fields costs ~3 ms more at every cold start.
@@ -528,64 +189,324 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     """The validated settings; field names are the lower-cased setting names."""
 
-    azurewebjobsstorage: str
-    app_version: str
-    public_base_url: str
-    tls_ca_bundle: str
-    phone_default_region: str
-    acs_connection_string: str
-    acs_resource_id: str
-    acs_callback_jwt_issuer: str
-    acs_callback_jwks_url: str
-    entra_authority_host: str
-    entra_tenant_id: str
-    api_audience: str
-    dataverse_url: str
-    dataverse_client_id: str
-    dataverse_client_secret: str
-    dataverse_publisher_prefix: str
-    callback_secret: str
-    agents: tuple[Agent, ...]
-    service_pools: tuple[ServicePool, ...]
-    agent_role: str
-    supervisor_role: str
-    direct_ring_seconds: int
-    outbound_ring_seconds: int
-    activity_subject_inbound: str
-    activity_subject_outbound: str
-    availability_statuses: dict[str, str]
-    lunch_minutes: int
-    session_lease_seconds: int
-    housekeeping_schedule: str
-    hold_music_url: str
-    callback_offer_prompt: str
-    callback_offer_prompt_url: str
-    callback_confirm_prompt: str
-    callback_confirm_prompt_url: str
-    recording_enabled: bool
-    enrich_delay_seconds: int
-    enrich_jitter_seconds: int
-    enrich_max_wait_seconds: int
-    enrich_complete_activity: bool
-    queue_max_dequeue_count: int
-    callback_lists: tuple[CallbackList, ...]
-    callback_poll_schedule: str
-    callback_immediate: bool
-    callback_claim_seconds: int
-    callback_batch_size: int
-    graph_url: str
-    enterprise_sync_schedule: str
-    enterprise_users: tuple[EnterpriseUser, ...]
-    enterprise_min_duration_seconds: int
-    enterprise_match_margin_seconds: int
-    enterprise_include_accounts_leads: bool
-    enterprise_overlap_seconds: int
-    panel_client_id: str
-    panel_device_emulator_url: str
-    rejoin_seconds: int
-    http_timeout_seconds: int
-    health_cache_seconds: int
-    health_timeout_seconds: int
+    azurewebjobsstorage: str = setting(
+        _text,
+        None,
+        "Storage account connection string (tables and queues).",
+        env="AzureWebJobsStorage",
+    )
+    app_version: str = setting(
+        _text,
+        "0.1.0",
+        "Version reported by /api/health.",
+    )
+    public_base_url: str = setting(
+        _url,
+        None,
+        "Public base URL of this Function App (callback and recording links).",
+    )
+    tls_ca_bundle: str = setting(
+        _text,
+        "",
+        "Extra CA bundle file for outbound HTTPS (local emulators only; empty in Azure).",
+    )
+    phone_default_region: str = setting(
+        _region,
+        "FI",
+        "Region used to read numbers written without a country code.",
+    )
+    acs_connection_string: str = setting(
+        _acs_connection_string,
+        None,
+        "ACS resource connection string: endpoint=https://...;accesskey=...",
+        secret=True,
+    )
+    acs_resource_id: str = setting(
+        _text,
+        None,
+        "ACS resource immutable id: the audience of ACS callback tokens.",
+    )
+    acs_callback_jwt_issuer: str = setting(
+        _https_url,
+        "https://acscallautomation.communication.azure.com",
+        "Issuer of the JWTs ACS puts on mid-call callbacks.",
+    )
+    acs_callback_jwks_url: str = setting(
+        _https_url,
+        "https://acscallautomation.communication.azure.com/calling/keys",
+        "Where the public keys for ACS callback JWTs are published.",
+    )
+    entra_authority_host: str = setting(
+        _https_url,
+        "https://login.microsoftonline.com",
+        "Entra ID authority host.",
+    )
+    entra_tenant_id: str = setting(
+        _text,
+        None,
+        "Entra ID tenant (directory) id.",
+    )
+    api_audience: str = setting(
+        _text,
+        None,
+        "Audience (application id URI) of the tokens the web phone panel sends.",
+    )
+    dataverse_url: str = setting(
+        _https_url,
+        None,
+        "Dynamics 365 organisation URL, e.g. https://contoso.crm4.dynamics.com.",
+    )
+    dataverse_client_id: str = setting(
+        _text,
+        None,
+        "Application (client) id of the app registration used as Application User.",
+    )
+    dataverse_client_secret: str = setting(
+        _text,
+        None,
+        "Client secret of that app registration.",
+        secret=True,
+    )
+    dataverse_publisher_prefix: str = setting(
+        _publisher_prefix,
+        "new_",
+        "Publisher prefix of the custom phone call columns.",
+    )
+    callback_secret: str = setting(
+        _secret_key,
+        None,
+        "Key that signs the per-call token in ACS callback URLs (32+ characters).",
+        secret=True,
+    )
+    agents: tuple[Agent, ...] = setting(
+        parse_agents,
+        "[]",
+        "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
+        "phoneNumber, directNumbers, callerIds (see below).",
+    )
+    service_pools: tuple[ServicePool, ...] = setting(
+        parse_pools,
+        "[]",
+        "JSON list of service pools: id, name, numbers, members (agent ids in offer "
+        "order), ringTimeoutSeconds (see below).",
+    )
+    agent_role: str = setting(
+        _text,
+        "Phone.Agent",
+        "App role an Entra token must carry to use the agent API.",
+    )
+    supervisor_role: str = setting(
+        _text,
+        "Phone.Supervisor",
+        "App role of supervisors (pools, members, dashboard, recordings).",
+    )
+    direct_ring_seconds: int = setting(
+        _int_between(5, 300),
+        "30",
+        "How long a direct call rings the agent before it counts as unanswered.",
+    )
+    outbound_ring_seconds: int = setting(
+        _int_between(5, 300),
+        "45",
+        "How long click-to-dial rings the customer.",
+    )
+    activity_subject_inbound: str = setting(
+        _text,
+        "Incoming call from {number}",
+        "Subject of inbound Phone Calls; {number}, {name}, {pool}, {agent} are filled.",
+    )
+    activity_subject_outbound: str = setting(
+        _text,
+        "Outgoing call to {number}",
+        "Subject of outbound Phone Calls; same placeholders.",
+    )
+    availability_statuses: dict[str, str] = setting(
+        _statuses,
+        "{}",
+        "JSON object of the customer's own statuses, name -> type (Offwork, Available or "
+        'DND), e.g. {"Meeting": "DND"}; Available, Offwork, DND and Lunch always exist.',
+    )
+    lunch_minutes: int = setting(
+        _int_between(1, 240),
+        "30",
+        "How long Lunch (an Offwork status) lasts before the status before it returns.",
+    )
+    session_lease_seconds: int = setting(
+        _int_between(10, 600),
+        "60",
+        "Web phone session lease; the panel heartbeats well within it (§1.4).",
+    )
+    housekeeping_schedule: str = setting(
+        _ncrontab,
+        None,
+        "When the housekeeping timer runs (expired Lunch statuses), e.g. 0 * * * * *. "
+        "Required: the Functions runtime reads it for the timer binding.",
+    )
+    hold_music_url: str = setting(
+        _text,
+        "",
+        "Audio file (https URL, WAV) the customer hears on hold; empty: ACS's default.",
+    )
+    callback_offer_prompt: str = setting(
+        _text,
+        "If you would like us to call you back, press 1. To keep waiting, press any other key.",
+        "What a waiting caller hears when a callback is offered (read out by ACS).",
+    )
+    callback_offer_prompt_url: str = setting(
+        _text,
+        "",
+        "An audio file (https, WAV) to play instead of CALLBACK_OFFER_PROMPT.",
+    )
+    callback_confirm_prompt: str = setting(
+        _text,
+        "Thank you. We will call you back as soon as we can. Goodbye.",
+        "What the caller hears after pressing 1, before the call ends.",
+    )
+    callback_confirm_prompt_url: str = setting(
+        _text,
+        "",
+        "An audio file (https, WAV) to play instead of CALLBACK_CONFIRM_PROMPT.",
+    )
+    recording_enabled: bool = setting(
+        _bool,
+        "true",
+        'Record answered calls (a pool\'s "record" in SERVICE_POOLS overrides it).',
+    )
+    enrich_delay_seconds: int = setting(
+        _int_between(0, 3600),
+        "30",
+        "Delay before the recording link and metrics are written to the activity.",
+    )
+    enrich_jitter_seconds: int = setting(
+        _int_between(0, 600),
+        "10",
+        "Random spread (plus or minus) around that delay.",
+    )
+    enrich_max_wait_seconds: int = setting(
+        _int_between(0, 86400),
+        "600",
+        "How long after a call the enrichment waits for its recording (or activity); then "
+        "the metrics are written without the link and the reason is kept on the call.",
+    )
+    enrich_complete_activity: bool = setting(
+        _bool,
+        "true",
+        "Complete the Phone Call (Made / Received) in the enrichment's PATCH; false leaves "
+        "it open for the agent.",
+    )
+    queue_max_dequeue_count: int = setting(
+        _int_between(1, 100),
+        "5",
+        "Must equal host.json extensions.queues.maxDequeueCount: at that attempt a failing "
+        "enrichment is recorded as moved to the poison queue.",
+    )
+    callback_lists: tuple[CallbackList, ...] = setting(
+        parse_callback_lists,
+        "{}",
+        'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
+        '"enabled": true}} (see docs/callbacks.md).',
+    )
+    callback_poll_schedule: str = setting(
+        _ncrontab,
+        "0 */15 * * * *",
+        "When open callback requests are imported into D365 (NCRONTAB, UTC). The host "
+        "resolves %CALLBACK_POLL_SCHEDULE% itself, so set it as an app setting.",
+    )
+    callback_immediate: bool = setting(
+        _bool,
+        "true",
+        "Import each captured callback request at once (a queue message); the timer stays "
+        "the safety net. false: polling only.",
+    )
+    callback_claim_seconds: int = setting(
+        _int_between(60, 3600),
+        "300",
+        "How long an import run holds the requests it works on; a claim older than this "
+        "is taken as left by a dead run.",
+    )
+    callback_batch_size: int = setting(
+        _int_between(1, 250),
+        "200",
+        "Callback requests imported per batch: one $batch identifies their numbers, one "
+        "creates their Phone Calls and queue items.",
+    )
+    graph_url: str = setting(
+        _https_url,
+        "https://graph.microsoft.com",
+        "Microsoft Graph endpoint (Teams call records; tokens are for "
+        "https://graph.microsoft.com with the Dataverse app registration).",
+    )
+    enterprise_sync_schedule: str = setting(
+        _ncrontab,
+        "0 */5 * * * *",
+        "When Teams PSTN calls are read from Graph (NCRONTAB, UTC). The host resolves "
+        "%ENTERPRISE_SYNC_SCHEDULE% itself, so set it as an app setting.",
+    )
+    enterprise_users: tuple[EnterpriseUser, ...] = setting(
+        parse_enterprise_users,
+        "[]",
+        "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
+        "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
+        "docs/enterprise-calls.md).",
+    )
+    enterprise_min_duration_seconds: int = setting(
+        _int_between(0, 86400),
+        "1",
+        "Enterprise calls shorter than this (connected seconds) are not imported.",
+    )
+    enterprise_match_margin_seconds: int = setting(
+        _int_between(0, 3600),
+        "120",
+        "A Phone Call of the same user and number starting this close to an enterprise "
+        "call means it is already logged (by the web phone): not imported again.",
+    )
+    enterprise_include_accounts_leads: bool = setting(
+        _bool,
+        "false",
+        "Also import enterprise calls whose other party is an account or a lead (not only "
+        "a contact).",
+    )
+    enterprise_overlap_seconds: int = setting(
+        _int_between(0, 7 * 86400),
+        "86400",
+        "Each Teams sync re-reads this far behind its watermark, for call records Graph "
+        "publishes late; re-read records cost no Dataverse request.",
+    )
+    # ---- the web phone panel (issue 12) ----
+    panel_client_id: str = setting(
+        _text,
+        "",
+        "Application (client) id of the panel's app registration (a public client with "
+        "Single-page application redirect URIs); empty: the panel cannot sign in.",
+    )
+    panel_device_emulator_url: str = setting(
+        _text,
+        "",
+        "Local only: the ACS emulator's browser device API the panel rings and answers "
+        "through; empty (Azure): the panel uses the ACS Calling SDK.",
+    )
+    rejoin_seconds: int = setting(
+        _int_between(5, 600),
+        "60",
+        "How long a customer waits on hold music for an agent whose panel dropped (a "
+        "refresh) to start again and be rung back; then a pool caller goes to the front "
+        "of the queue, a direct call to the agent's DND target.",
+    )
+    http_timeout_seconds: int = setting(
+        _int_between(1, 120),
+        "15",
+        "Timeout for each outbound HTTP request to Dataverse, ACS and Graph.",
+    )
+    health_cache_seconds: int = setting(
+        _int_between(0, 300),
+        "10",
+        "How long /api/health reuses its last answer (it is anonymous; 0 probes every time).",
+    )
+    health_timeout_seconds: int = setting(
+        _int_between(1, 30),
+        "3",
+        "Timeout for each dependency probe of /api/health.",
+    )
 
     @property
     def storage_connection_string(self) -> str:
@@ -601,18 +522,17 @@ class Settings:
         return self.tls_ca_bundle or None
 
     def __repr__(self) -> str:  # never print a secret
-        shown = {
-            f.name: ("***" if SETTINGS[_env_name(f.name)].secret else getattr(self, f.name))
-            for f in fields(self)
-        }
+        shown = {s.attr: ("***" if s.secret else getattr(self, s.attr)) for s in SETTINGS.values()}
         return f"Settings({shown})"
 
 
-def _env_name(field_name: str) -> str:
-    for env in SETTINGS:
-        if env.lower() == field_name:
-            return env
-    raise KeyError(field_name)
+def _declaration(f: Field[Any]) -> Setting:
+    parse, default, doc, env, secret = f.metadata[_SETTING]
+    return Setting(f.name, str(f.type), parse, default, doc, env or f.name.upper(), secret)
+
+
+SETTINGS: dict[str, Setting] = {s.env: s for s in map(_declaration, fields(Settings))}
+"""The declarations by app setting name, in declaration order (docs/configuration.md's order)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -620,15 +540,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for name, setting in SETTINGS.items():
+    for name, declared in SETTINGS.items():
         raw = env.get(name)
         if raw is None or raw.strip() == "":
-            if setting.default is None:
+            if declared.default is None:
                 problems.append(f"{name} is missing")
                 continue
-            raw = setting.default
+            raw = declared.default
         try:
-            values[name.lower()] = setting.parse(raw)
+            values[declared.attr] = declared.parse(raw)
         except ValueError as exc:
             # Parsers of secret settings never echo the value in their message.
             problems.append(f"{name} {exc}")

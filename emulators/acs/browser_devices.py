@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulators.acs.world import AcsError
+from emulators.acs.errors import AcsError
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 
 if TYPE_CHECKING:
-    from emulators.acs.identity import IdentityService
-    from emulators.acs.world import Call, Invitation, World
+    from emulators.acs.identity_store import IdentityService
+    from emulators.acs.world import World
 
 CORS_HEADERS = "Authorization, Content-Type"
 
@@ -88,67 +88,21 @@ class BrowserDevices:
         def handle(request: Request) -> Response:
             user = self._user(request)
             if action in ("answer", "decline"):
-                invitation = self._ring(user, _ring_id(request))
+                connection = self.world.device_ring(user, _ring_id(request))
                 if action == "answer":
-                    self.world.device_answer(user, invitation.call_connection_id)
+                    self.world.device_answer(user, connection)
                 else:
-                    self.world.device_decline(user, invitation.call_connection_id)
+                    self.world.device_decline(user, connection)
             elif action in ("mute", "unmute"):
-                self.set_muted(user, action == "mute")
+                self.world.device_set_muted(user, action == "mute")
             else:
                 self.world.participant_hang_up(user)
             return json_response(self.device_json(user))
 
         return handle
 
-    # ---- the device -------------------------------------------------------------------------
-
-    def _ring(self, user: str, ring_id: str) -> Invitation:
-        with self.world._lock:
-            invitation = self.world.invitations.get(ring_id)
-        if invitation is None or invitation.raw_id != user:
-            raise AcsError(404, "NotRinging", f"Nothing with ringId '{ring_id}' rings here.")
-        return invitation
-
-    def _connected_calls(self, user: str) -> list[Call]:
-        return [c for c in self.world.calls.values() if c.active and user in c.participants]
-
-    def set_muted(self, user: str, muted: bool) -> None:
-        """The SDK's mute()/unmute(): the participant's isMuted in every call it is in."""
-        with self.world._lock:
-            calls = self._connected_calls(user)
-            if not calls:
-                raise AcsError(409, "NotInCall", "The device is not in a call.")
-            for call in calls:
-                participant = call.participants[user]
-                if participant.is_muted != muted:
-                    participant.is_muted = muted
-                    self.world._participants_updated(call)
-
     def device_json(self, user: str) -> dict[str, Any]:
-        with self.world._lock:
-            ringing = []
-            for invitation in self.world.invitations.values():
-                if invitation.raw_id != user:
-                    continue
-                call = self.world.calls.get(invitation.call_connection_id or "")
-                entry: dict[str, Any] = {
-                    "ringId": invitation.invitation_id,
-                    "from": _caller(call, user),
-                }
-                headers = invitation.voip_headers
-                if headers.get("callId"):
-                    entry["callId"] = headers["callId"]
-                if headers.get("rejoin") == "true":
-                    entry["rejoin"] = True
-                ringing.append(entry)
-            calls = self._connected_calls(user)
-            return {
-                "communicationUserId": user,
-                "ringing": ringing,
-                "connected": bool(calls),
-                "muted": any(c.participants[user].is_muted for c in calls),
-            }
+        return self.world.device_view(user)
 
 
 def _ring_id(request: Request) -> str:
@@ -160,13 +114,3 @@ def _ring_id(request: Request) -> str:
     if not isinstance(ring_id, str) or not ring_id:
         raise AcsError(400, "BadRequest", "'ringId' (string) is required.")
     return ring_id
-
-
-def _caller(call: Call | None, user: str) -> str:
-    """Who the ring is from, as the SDK's callerInfo shows it: the customer's number."""
-    if call is None:
-        return ""
-    raw = call.customer_raw if call.customer_raw != user else ""
-    if not raw and call.source_caller_id_number:
-        raw = str(call.source_caller_id_number.get("rawId", ""))
-    return raw[2:] if raw.startswith("4:") else raw

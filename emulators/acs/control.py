@@ -1,17 +1,18 @@
-"""The ACS emulator's control API (JSON under /_control/): drive the simulated world, read it."""
+"""The ACS emulator's control API: `Controls` drive the simulated world and read it in-process
+(`AcsEmulator` is one); `ControlApi` serves the same operations as JSON under /_control/."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulators.acs.world import AcsError
+from emulators.acs.delivery import DeliverySettings, Outgoing, now_iso
+from emulators.acs.surface import AcsParts, error_response
+from emulators.acs.world import AcsError, Fault
 from emulators.common.server import EmulatorApp, json_response
-
-if TYPE_CHECKING:
-    from emulators.acs.emulator import AcsEmulator
 
 CONFIG_FIELDS = {
     "incomingCallWebhook": "incoming_call_webhook",
@@ -60,16 +61,147 @@ def _renamed(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     return {fields[k]: v for k, v in body.items()}
 
 
-def _register_identity(emulator: AcsEmulator, raw_id: str) -> dict[str, Any]:
-    try:
-        emulator.identities.register(raw_id)
-    except ValueError as exc:
-        raise AcsError(400, "BadRequest", str(exc)) from None
-    return {"id": raw_id}
+class Controls:
+    """The control operations over one emulator's parts."""
+
+    def __init__(self, parts: AcsParts) -> None:
+        self.parts = parts
+        self.world = parts.world
+        self.deliverer = parts.deliverer
+
+    def reset(self) -> dict[str, Any]:
+        """Back to the state right after start: no calls, no logs, no faults, default delivery."""
+        self.world.reset()
+        self.deliverer.reset()
+        self.parts.requests.clear()
+        for reset in self.parts.resets:
+            reset()
+        return {"ok": True}
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        self.world.configure(**changes)
+        config: dict[str, Any] = self.state()["config"]
+        return config
+
+    def set_webhooks(
+        self, *, incoming_call: str | None = None, recording: str | None = None
+    ) -> None:
+        changes = {}
+        if incoming_call is not None:
+            changes["incoming_call_webhook"] = incoming_call
+        if recording is not None:
+            changes["recording_webhook"] = recording
+        self.world.configure(**changes)
+
+    def delivery_settings(self) -> dict[str, Any]:
+        return self.deliverer.settings.to_json()
+
+    def set_delivery(self, **changes: Any) -> dict[str, Any]:
+        settings: DeliverySettings = self.deliverer.configure(**changes)
+        return settings.to_json()
+
+    def place_call(
+        self,
+        from_number: str,
+        to_number: str,
+        caller_display_name: str = "",
+        custom_context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self.world.place_call(from_number, to_number, caller_display_name, custom_context)
+
+    def device_answer(self, device: str, call_connection_id: str | None = None) -> dict[str, Any]:
+        return self.world.device_answer(device, call_connection_id)
+
+    def device_decline(self, device: str, call_connection_id: str | None = None) -> dict[str, Any]:
+        return self.world.device_decline(device, call_connection_id)
+
+    def device_no_answer(
+        self, device: str, call_connection_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.world.device_no_answer(device, call_connection_id)
+
+    def hang_up(self, participant: str, call_connection_id: str | None = None) -> dict[str, Any]:
+        return self.world.participant_hang_up(participant, call_connection_id)
+
+    def press(
+        self, participant: str, tones: str, call_connection_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.world.press(participant, tones, call_connection_id)
+
+    def add_fault(
+        self, operation: str, mode: str = "http", status: int = 500, count: int = 1
+    ) -> dict[str, Any]:
+        fault: Fault = self.world.add_fault(operation, mode, status, count)
+        return fault.to_json()
+
+    def state(self) -> dict[str, Any]:
+        return self.world.state_json()
+
+    def call(self, call_connection_id: str) -> dict[str, Any]:
+        return self.world.call_json(call_connection_id)
+
+    def ringing(self) -> list[dict[str, Any]]:
+        return self.world.ringing_json()
+
+    def recordings(self) -> list[dict[str, Any]]:
+        return self.world.recordings_json()
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        return self.parts.requests.entries()
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return self.deliverer.log()
+
+    def idle(self) -> bool:
+        """True when every queued event has been delivered (or given up on)."""
+        return self.deliverer.idle()
+
+    def validate_subscription(self, subscription: str) -> dict[str, Any]:
+        """Event Grid's subscription handshake against a configured webhook, synchronously."""
+        urls = {
+            "incomingCall": self.world.config.incoming_call_webhook,
+            "recording": self.world.config.recording_webhook,
+        }
+        if subscription not in urls:
+            raise AcsError(400, "BadRequest", f"subscription must be one of {sorted(urls)}")
+        url = urls[subscription]
+        if not url:
+            return {"validated": False, "error": "no webhook configured"}
+        code = str(uuid.uuid4()).upper()
+        event_id, event_type = str(uuid.uuid4()), "Microsoft.EventGrid.SubscriptionValidationEvent"
+        event = {
+            "id": event_id,
+            "topic": self.world.topic,
+            "subject": "",
+            "data": {
+                "validationCode": code,
+                "validationUrl": f"{self.parts.url}/_control/eventgrid/validate",
+            },
+            "eventType": event_type,
+            "eventTime": now_iso(),
+            "metadataVersion": "1",
+            "dataVersion": "1",
+        }
+        status, body = self.deliverer.post_now(
+            Outgoing(
+                kind="eventgrid",
+                event_type=event_type,
+                event_id=event_id,
+                url=url,
+                body=[event],
+            ),
+            {"aeg-event-type": "SubscriptionValidation"},
+        )
+        validated = (
+            200 <= status < 300
+            and isinstance(body, dict)
+            and body.get("validationResponse") == code
+        )
+        return {"validated": validated, "status": status, "response": body}
 
 
-def register(app: EmulatorApp, emulator: AcsEmulator) -> None:
-    """Add the /_control/ routes to `app`; each handler calls the emulator's public methods."""
+def register(app: EmulatorApp, emulator: Controls) -> None:
+    """Add the /_control/ routes to `app`; each handler calls one of the `Controls`."""
 
     def handle(fn: Any) -> Any:
         def handler(request: Request, **values: Any) -> Response:
@@ -134,8 +266,6 @@ def register(app: EmulatorApp, emulator: AcsEmulator) -> None:
             _required(b, "participant"), _required(b, "tones"), b.get("callConnectionId")
         ),
     )
-    add("/identities", ["GET"], lambda b: {"identities": emulator.identities.identities()})
-    add("/identities", ["POST"], lambda b: _register_identity(emulator, _required(b, "id")))
     add("/recordings", ["GET"], lambda b: emulator.recordings())
     add("/requests", ["GET"], lambda b: emulator.requests_log())
     add("/deliveries", ["GET"], lambda b: emulator.deliveries())
@@ -156,3 +286,21 @@ def register(app: EmulatorApp, emulator: AcsEmulator) -> None:
         ["POST"],
         lambda b: emulator.validate_subscription(b.get("subscription", "incomingCall")),
     )
+
+
+class _ControlRouter(EmulatorApp):
+    def not_found(self, request: Request) -> Response:
+        return error_response(404, "NotFound", f"No resource at '{request.path}'.")
+
+
+class ControlApi:
+    """/_control/*: JSON in, JSON out; no authentication (a local test tool)."""
+
+    prefix = "/_control/"
+
+    def __init__(self, parts: AcsParts) -> None:
+        self._router = _ControlRouter()
+        register(self._router, Controls(parts))
+
+    def handle(self, request: Request) -> Response:
+        return self._router.dispatch(request)

@@ -1,4 +1,5 @@
-"""The ACS Call Automation REST surface: the SDK's paths, api-version, statuses and bodies."""
+"""The ACS Call Automation REST surface (/calling/): the SDK's paths, api-version, statuses and
+bodies, the HMAC check, Repeatability-Request-ID, and the callback signing keys."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from emulators.acs.surface import AcsParts, error_response
+from emulators.acs.tokens import ISSUER
 from emulators.acs.world import AcsError, World
 from emulators.common.server import json_response
 
@@ -178,10 +181,6 @@ NOT_EMULATED = re.compile(
 )
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    return json_response({"error": {"code": code, "message": message}}, status)
-
-
 def match(method: str, path: str) -> tuple[Route | None, Params, bool]:
     """The route for `method path`, its parameters, and whether the path exists at all."""
     path_known = False
@@ -221,3 +220,91 @@ def execute(world: World, route: Route, params: Params, request: Request) -> Res
     if route.status == 204 or result is None:
         return Response(status=route.status)
     return json_response(result, route.status)
+
+
+class CallAutomation:
+    """/calling/*: the REST operations (HMAC-signed, api-version checked) and the public keys
+    the callback JWTs are signed with. ACS paths put ':action' after an id, which werkzeug
+    rules cannot split: `ROUTES` are regular expressions."""
+
+    prefix = "/calling/"
+
+    def __init__(self, parts: AcsParts) -> None:
+        self.parts = parts
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == "/calling/keys" and request.method == "GET":
+            return json_response(self.parts.signer.jwks())
+        if path == "/calling/.well-known/acsopenidconfiguration" and request.method == "GET":
+            return json_response(
+                {
+                    "issuer": ISSUER,
+                    "jwks_uri": f"{self.parts.url}/calling/keys",
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                }
+            )
+        response = self._handle(request)
+        client_request_id = request.headers.get("x-ms-client-request-id")
+        if client_request_id:
+            response.headers["x-ms-client-request-id"] = client_request_id
+        return response
+
+    def _handle(self, request: Request) -> Response:
+        log = self.parts.requests
+        denied = self.parts.authenticate(request, [request.host])
+        if denied is not None:
+            log.add(request, None, denied.status_code)
+            return denied
+        route, params, path_known = match(request.method, request.path)
+        operation = route.operation if route else None
+        api_version = request.args.get("api-version")
+        if not api_version:
+            response = error_response(
+                400, "MissingApiVersionParameter", "The api-version query parameter is required."
+            )
+        elif api_version not in SUPPORTED_API_VERSIONS:
+            response = error_response(
+                400,
+                "UnsupportedApiVersion",
+                f"The HTTP resource that matches the request URI '{request.url}' does not "
+                f"support the API version '{api_version}'.",
+            )
+        elif route is None and NOT_EMULATED.match(request.path):
+            response = error_response(
+                501, "NotImplemented", "This operation is not simulated by the emulator."
+            )
+        elif route is None:
+            response = (
+                error_response(405, "MethodNotAllowed", request.method)
+                if path_known
+                else error_response(404, "NotFound", f"No resource at '{request.path}'.")
+            )
+        else:
+            return self._execute(request, route, params)
+        log.add(request, operation, response.status_code)
+        return response
+
+    def _execute(self, request: Request, route: Route, params: Params) -> Response:
+        # Repeatability-Request-ID: a retried write gets the first answer, not a second effect.
+        log = self.parts.requests
+        request_id = request.headers.get("Repeatability-Request-ID")
+        key = f"{request.method} {request.path} {request_id}" if request_id else None
+        if key is not None:
+            cached = log.repeated(key)
+            if cached is not None:
+                status, data, content_type = cached
+                log.add(request, route.operation, status, repeated=True)
+                return Response(data or None, status=status, content_type=content_type)
+        response = execute(self.parts.world, route, params, request)
+        if key is not None and response.status_code < 500:
+            log.remember(
+                key,
+                (
+                    response.status_code,
+                    response.get_data(),
+                    response.content_type or "application/json",
+                ),
+            )
+        log.add(request, route.operation, response.status_code)
+        return response

@@ -9,18 +9,16 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from .invoker import InvocationFailed
+from .invoker import InvocationFailed, Invoker
+from .keys import HostKeys
 from .loader import FunctionSpec, HttpTrigger, QueueTrigger, TimerTrigger
-
-if TYPE_CHECKING:
-    from .host import FunctionsHost
 
 log = logging.getLogger("functions_host")
 
@@ -69,10 +67,23 @@ def render(result: Any) -> Response:
     )
 
 
+class HostServices(Protocol):
+    """What the HTTP front end needs of the host (`FunctionsHost` is one)."""
+
+    keys: HostKeys
+    invoker: Invoker
+    functions: list[FunctionSpec]
+    url: str
+
+    def status(self) -> dict[str, Any]: ...
+
+    def invoke_manually(self, spec: FunctionSpec, text: str) -> None: ...
+
+
 class HostWSGI:
     """The WSGI app. Routes are tried in ASP.NET precedence order (literals before parameters)."""
 
-    def __init__(self, host: FunctionsHost) -> None:
+    def __init__(self, host: HostServices) -> None:
         self.host = host
         self.http_functions: list[FunctionSpec] = []
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain.calls import CallEvent
+from shared.domain.calls import CallEvent, IncomingCall
 from shared.errors import FieldError, InvalidInput
-from shared.services.calls import IncomingCall
 
 INCOMING_CALL = "Microsoft.Communication.IncomingCall"
 RECORDING_READY = "Microsoft.Communication.RecordingFileStatusUpdated"

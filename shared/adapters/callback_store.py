@@ -18,9 +18,9 @@ from shared.domain.callbacks import (
 )
 from shared.domain.customers import CustomerRef, Identification
 from shared.domain.moments import as_utc
+from shared.messages import CALLBACK_IMPORTS, CallbackImport
 
 CALLBACKS = "callbacks"
-IMPORT_QUEUE = "callback-imports"  # the immediate path: one message per captured request
 REQUEST_PREFIX, OPEN_PREFIX = "req-", "open-"
 # RowKey ranges: '.' sorts right after '-', so [prefix, prefix with '.') is exactly the prefix.
 _TX_LIMIT = 100  # operations in one entity-group transaction
@@ -333,12 +333,5 @@ class QueueCallbackSignals:
         self.sender = sender
 
     def captured(self, request: CallbackRequest) -> None:
-        self.sender.send(IMPORT_QUEUE, signal_message(request))
-
-
-def signal_message(request: CallbackRequest) -> dict[str, str]:
-    return {
-        "list": request.list_id,
-        "requestId": request.request_id,
-        "requestedAt": request.requested_at.astimezone(UTC).isoformat(),
-    }
+        message = CallbackImport(request.list_id, request.request_id, request.requested_at)
+        self.sender.send(CALLBACK_IMPORTS, message.body())

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from shared import messages
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
     ConcurrencyConflict,
@@ -395,20 +396,24 @@ class TableWaitingCalls:
 class QueueDelayedChecks:
     """Checks that must run later: a queue message with a visibility delay."""
 
-    CALLBACK_OFFERS = "callback-offers"
+    CALLBACK_OFFERS = messages.CALLBACK_OFFERS
 
     def __init__(self, sender: Any) -> None:
         self.sender = sender
 
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None:
-        self.sender.send(self.CALLBACK_OFFERS, {"callId": call_id}, delay_seconds=delay_seconds)
+        self.sender.send(
+            self.CALLBACK_OFFERS,
+            messages.callback_offer_body(call_id),
+            delay_seconds=delay_seconds,
+        )
 
 
 class QueueEnrichment:
     """Schedules the delayed enrichment of a call's activity: the delay plus or minus the
     jitter (ENRICH_JITTER_SECONDS), so calls that end together do not reach Dataverse together."""
 
-    QUEUE = "enrichment"
+    QUEUE = messages.ENRICHMENT  # a test sends to a queue of its own
 
     def __init__(
         self,
@@ -427,7 +432,7 @@ class QueueEnrichment:
         """Enqueue `{"callId": ...}`; `jitter=False` keeps the delay exact (re-queues)."""
         spread = self.jitter_seconds if jitter else 0
         delay = delay_seconds + (self._randint(-spread, spread) if spread else 0)
-        self.sender.send(self.QUEUE, {"callId": call_id}, delay_seconds=max(0, delay))
+        self.sender.send(self.QUEUE, messages.enrichment_body(call_id), delay_seconds=max(0, delay))
 
 
 RECORDINGS = "recordings"

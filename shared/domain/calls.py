@@ -102,6 +102,18 @@ class Consult:
 
 
 @dataclass(frozen=True)
+class IncomingCall:
+    """The parts of an Event Grid IncomingCall event the flow needs."""
+
+    event_id: str
+    from_raw: str
+    to_raw: str
+    server_call_id: str
+    incoming_call_context: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CallEvent:
     """A mid-call event, as much of it as the domain needs."""
 

@@ -30,6 +30,7 @@ from shared.domain.calls import (
     CallKind,
     ConsultState,
     Direction,
+    IncomingCall,
     NextStep,
     OfferOutcome,
     apply_event,
@@ -53,18 +54,6 @@ from shared.services.ports import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IncomingCall:
-    """The parts of an Event Grid IncomingCall event the flow needs."""
-
-    event_id: str
-    from_raw: str
-    to_raw: str
-    server_call_id: str
-    incoming_call_context: str
-    at: datetime
 
 
 @dataclass(frozen=True)

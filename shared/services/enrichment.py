@@ -9,7 +9,6 @@ while the call's row keeps the last reason.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,7 @@ from shared.domain.enrichment import (
     retry_delay,
     waiting,
 )
-from shared.errors import FieldError, InvalidInput
+from shared.messages import EnrichmentMessage
 from shared.services.ports import (
     ActivityEnrichmentWriter,
     CallRepository,
@@ -47,31 +46,6 @@ log = logging.getLogger(__name__)
 # take (Dataverse retries wait at most ~20 s, each request times out); a claim older than this
 # belongs to a process that died, and its message's retry (or a duplicate) takes it over.
 CLAIM_LEASE_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class EnrichmentMessage:
-    """One delivery of `{"callId": ...}`: the host's message id and dequeue count with it."""
-
-    call_id: str
-    message_id: str
-    dequeue_count: int
-
-
-def enrichment_message(
-    body: bytes, message_id: str, dequeue_count: int | None
-) -> EnrichmentMessage:
-    """Parse a queue message; InvalidInput when it is not `{"callId": "<id>"}`."""
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidInput("the enrichment message is not JSON") from None
-    call_id = data.get("callId") if isinstance(data, dict) else None
-    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
-        raise InvalidInput(
-            "the enrichment message needs a callId", errors=[FieldError("callId", "required")]
-        )
-    return EnrichmentMessage(call_id, message_id or "", int(dequeue_count or 1))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
 from shared.adapters.callback_store import (
     CALLBACKS,
-    IMPORT_QUEUE,
     QueueCallbackSignals,
     TableCallbackStore,
     open_key,
@@ -41,6 +40,7 @@ from shared.domain.callbacks import (
     WriteResult,
 )
 from shared.domain.customers import CustomerEntity, CustomerRef, Identification
+from shared.messages import CALLBACK_IMPORTS
 from shared.services.callbacks import CallbackOptions, CallbackService, ImportSummary
 from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 
@@ -225,7 +225,7 @@ def test_the_immediate_path_message_names_the_request(
 ) -> None:
     request = new_request(list_id)
     QueueCallbackSignals(QueueSender(storage_connection_string)).captured(request)
-    queue = QueueClient.from_connection_string(storage_connection_string, IMPORT_QUEUE)
+    queue = QueueClient.from_connection_string(storage_connection_string, CALLBACK_IMPORTS)
     found = [
         json.loads(base64.b64decode(m.content)) for m in queue.receive_messages(max_messages=32)
     ]

@@ -34,7 +34,8 @@ from shared.domain.enrichment import (
     Status,
     WriteResult,
 )
-from shared.services.enrichment import ActivityEnrichment, EnrichmentMessage, EnrichmentOptions
+from shared.messages import EnrichmentMessage
+from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.calls import CallEvent, Outcome, Phase
+from shared.domain.calls import CallEvent, IncomingCall, Outcome, Phase
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.directory import Agent, Directory, ServicePool
-from shared.services.calls import CallFlow, CallFlowOptions, IncomingCall
+from shared.services.calls import CallFlow, CallFlowOptions
 from tests.unit.fakes import (
     FakeAgents,
     FakeCalls,

@@ -83,3 +83,23 @@ def test_docs_list_every_setting_and_no_other() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     documented = set(re.findall(r"^\| `([A-Za-z_]+)` \|", doc, re.MULTILINE))
     assert documented == set(SETTINGS)
+
+
+def test_the_docs_table_is_the_one_generated_from_the_declarations() -> None:
+    from scripts.config_docs import END, START, table
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    assert doc.split(START, 1)[1].split(END, 1)[0].strip() == table()
+
+
+def test_each_setting_is_declared_once_on_its_field() -> None:
+    declared = {s.attr: s for s in SETTINGS.values()}
+    assert [f.name for f in fields(Settings)] == list(declared)
+    assert SETTINGS["AzureWebJobsStorage"].attr == "azurewebjobsstorage"
+    assert SETTINGS["DIRECT_RING_SECONDS"].kind == "int"
+    assert SETTINGS["AGENTS"].kind == "tuple[Agent, ...]"
+    assert [s.env for s in SETTINGS.values() if s.secret] == [
+        "ACS_CONNECTION_STRING",
+        "DATAVERSE_CLIENT_SECRET",
+        "CALLBACK_SECRET",
+    ]

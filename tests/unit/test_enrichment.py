@@ -27,12 +27,11 @@ from shared.domain.enrichment import (
     claimed,
 )
 from shared.errors import DependencyUnavailable, InvalidInput
+from shared.messages import EnrichmentMessage, enrichment_message
 from shared.services.enrichment import (
     CLAIM_LEASE_SECONDS,
     ActivityEnrichment,
-    EnrichmentMessage,
     EnrichmentOptions,
-    enrichment_message,
 )
 from tests.unit.fakes import FakeCalls
 
