@@ -14,11 +14,15 @@ function fail(message) {
 
 async function main() {
   if (isAuthPopup()) return setText($("#rec-status"), "Completing sign-in…");
-  const callId = new URLSearchParams(location.search).get("callId");
-  if (!callId) return fail("This link names no call. Open the recording from the Phone Call in D365.");
-  setText($("#rec-sub"), `Call ${callId}`);
   const config = await loadConfig();
-  const auth = await createAuth(config.auth, { framed: window.parent !== window });
+  // Back from Entra, MSAL first returns to the address the sign-in started from (with callId).
+  const auth = await createAuth(config.auth, { framed: window.parent !== window, page: "recording.html" });
+  const callId = new URLSearchParams(location.search).get("callId");
+  if (!callId) {
+    if (/[#&](code|state)=/.test(location.hash)) return; // MSAL is taking us back
+    return fail("This link names no call. Open the recording from the Phone Call in D365.");
+  }
+  setText($("#rec-sub"), `Call ${callId}`);
   if (!auth.account()) {
     await auth.signIn();
     return;

@@ -23,7 +23,15 @@ from emulators.entra.authorize import User
 from emulators.graph import GraphEmulator
 from emulators.panel_demo import panel_redirect_uris
 from tests.fixtures.graph import graph_env
-from tests.fixtures.product import ANNA, BEN, PANEL_CLIENT_ID, Product, TestAgent, run_product
+from tests.fixtures.product import (
+    ANNA,
+    BEN,
+    PANEL_CLIENT_ID,
+    POOLS,
+    Product,
+    TestAgent,
+    run_product,
+)
 from tests.fixtures.product import wait_for as wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,6 +40,10 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SUPERVISOR = TestAgent(
     "sam", "Sam Supervisor", "44444444-4444-4444-8444-444444444444", "", "8:acs:e2e_sam"
+)
+# Signs in to the tenant but has no role on the phone's API.
+OUTSIDER = TestAgent(
+    "olli", "Olli Outsider", "55555555-5555-4555-8555-555555555555", "", "8:acs:e2e_olli"
 )
 
 
@@ -61,7 +73,12 @@ def product(
         dataverse=dataverse,
         work=tmp_path_factory.mktemp("product"),
         # A short lease: a tab that lost the phone to another one hears of it within seconds.
-        extra_env={**graph_env(graph), "SESSION_LEASE_SECONDS": "15"},
+        # The Sales pool records its calls, for the recording page.
+        extra_env={
+            **graph_env(graph),
+            "SESSION_LEASE_SECONDS": "15",
+            "SERVICE_POOLS": json.dumps([{**POOLS[0], "record": True}, *POOLS[1:]]),
+        },
     ) as running:
         entra.sign_in.register_spa(PANEL_CLIENT_ID, panel_redirect_uris(running.host.url))
         for agent in (ANNA, BEN):
@@ -69,6 +86,7 @@ def product(
         entra.sign_in.add_user(
             User(SUPERVISOR.oid, upn(SUPERVISOR), SUPERVISOR.name, ("Phone.Supervisor",))
         )
+        entra.sign_in.add_user(User(OUTSIDER.oid, upn(OUTSIDER), OUTSIDER.name, ()))
         yield running
 
 
@@ -76,7 +94,7 @@ def product(
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def end_headers(self) -> None:
@@ -158,7 +176,7 @@ class PanelPage:
             button.wait_for(timeout=40_000)
         except Exception:
             self.screenshot("debug-signin", panel_only=False)
-            raise AssertionError("no Sign in button; console: " + "\n".join(self.console))
+            raise AssertionError("no Sign in button; console: " + "\n".join(self.console)) from None
         with self.page.expect_popup(timeout=20_000) as popup_info:
             button.click()
         popup = popup_info.value
@@ -179,11 +197,16 @@ class PanelPage:
             ) from None
         return self
 
+    def sign_in_here(self, agent: TestAgent) -> PanelPage:
+        """A top-level page (no frame) sends the browser to the Entra sign-in page."""
+        self.page.get_by_label("Username").fill(upn(agent), timeout=20_000)
+        self.page.get_by_role("button", name="Sign in").click()
+        return self
+
     def wait_ready_or_in_call(self) -> PanelPage:
         """After a reload: the phone is back (idle, ringing or already in the call)."""
-        self.frame.locator("#idle:visible, #ringing:visible, #incall:visible").first.wait_for(
-            timeout=30_000
-        )
+        shown = "#idle:visible, #ringing:visible, #incall:visible, #wrapup:visible"
+        self.frame.locator(shown).first.wait_for(timeout=30_000)
         return self
 
     def stub_calls(self, method: str | None = None) -> list[dict[str, Any]]:
@@ -212,9 +235,19 @@ class PanelPage:
             self.page.screenshot(path=str(path))
         return path
 
+    def screenshot_path(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        return ARTIFACTS / f"{name}.png"
+
+    def axe_page(self, screen: str) -> None:
+        """axe-core on a top-level page (the recording page)."""
+        self._axe(self.page.main_frame, screen)
+
     def axe(self, screen: str) -> None:
         """axe-core (from node_modules) on the panel as it is: no serious or critical finding."""
-        frame = self.frame
+        self._axe(self.frame, screen)
+
+    def _axe(self, frame: Frame, screen: str) -> None:
         if not frame.evaluate("() => !!window.axe"):
             frame.add_script_tag(content=AXE.read_text())
         result = frame.evaluate(

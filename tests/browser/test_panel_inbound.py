@@ -24,8 +24,10 @@ def test_inbound_identified_call_pops_the_record_and_logs_the_notes(
     frame = anna.frame
     assert anna.stub_calls("setClickToAct")[-1]["args"] == [True]
     frame.get_by_label("Availability").select_option("Available")
-    wait_for(lambda: world.api("GET", "me/availability", ANNA).json()["type"] == "Available",
-             what="Anna to be Available")
+    wait_for(
+        lambda: world.api("GET", "me/availability", ANNA).json()["type"] == "Available",
+        what="Anna to be Available",
+    )
     anna.screenshot("02-idle-keypad")
     anna.axe("idle")
 
@@ -42,8 +44,10 @@ def test_inbound_identified_call_pops_the_record_and_logs_the_notes(
 
     answer.click()
     frame.locator("#incall").wait_for(timeout=20_000)
-    wait_for(lambda: (c := world.current(ANNA)) and c["state"] == "connected",
-             what="the call to be connected")
+    wait_for(
+        lambda: (c := world.current(ANNA)) and c["state"] == "connected",
+        what="the call to be connected",
+    )
     notes = frame.get_by_label("Call notes")
     notes.click()
     notes.type("Wants a quote for 20 seats")

@@ -10,15 +10,18 @@ export function isAuthPopup() {
   );
 }
 
-export async function createAuth(auth, { framed }) {
+/** `page`: the registered redirect URI this page signs in through (the panel's, or e.g.
+ * "recording.html"); after a redirect MSAL returns to the address the sign-in started from. */
+export async function createAuth(auth, { framed, page = "" }) {
+  const redirectUri = new URL(page, auth.redirectUri).href;
   const app = new PublicClientApplication({
     auth: {
       clientId: auth.clientId,
       authority: auth.authority,
       knownAuthorities: auth.knownAuthorities || [],
-      redirectUri: auth.redirectUri,
-      postLogoutRedirectUri: auth.redirectUri,
-      navigateToLoginRequestUrl: false,
+      redirectUri,
+      postLogoutRedirectUri: redirectUri,
+      navigateToLoginRequestUrl: true,
     },
     // Shared by the tabs of one browser: a second tab is signed in already (and meets §1.4).
     cache: { cacheLocation: "localStorage" },
