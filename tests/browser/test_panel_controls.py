@@ -149,6 +149,7 @@ def test_pools_directory_and_history(world: Product, agent_browser: Any) -> None
     frame.get_by_role("button", name="End call").click()
     frame.get_by_role("button", name="Close and get ready").click(timeout=20_000)
 
+    anna.page.get_by_role("button", name="Expand the phone").click()  # closing minimised it
     frame.get_by_role("tab", name="History").click()
     again = frame.get_by_role("list", name="Recent calls").get_by_role(
         "button", name="Call Maija Meikäläinen"

@@ -24,6 +24,7 @@
       }) });
     },
     showRecord: function (entity, id) { showRecord(entity, id); },
+    expand: function () { handlers.setMode(1); }, // the agent opens the minimised pane
     callsOf: function (method) { return stub.calls.filter(function (c) { return c.method === method; }); },
   };
   window.stub = stub;
@@ -49,7 +50,7 @@
     title.textContent = record.name ? record.name : label;
     var phone = record.phone
       ? esc(record.phone) + ' <button type="button" class="c2d" id="c2d" aria-label="Call ' + esc(record.phone) + '"' +
-        (clickToAct ? "" : " disabled") + ">&#128222;</button>"
+        (clickToAct ? "" : " disabled") + '><svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="M6.6 10.8c1.4 2.8 3.8 5.1 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1C10.6 21 3 13.4 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.2.2 2.4.6 3.6.1.3 0 .7-.2 1z"/></svg></button>'
       : "—";
     body.innerHTML = '<p class="muted">' + esc(label) + " · Information</p>" +
       '<dl class="form" id="record-form" data-entity="' + esc(entity) + '" data-id="' + esc(id) + '">' +
@@ -153,5 +154,6 @@
             function (err) { send({ cifStub: "reply", id: msg.id, error: String(err.message || err) }); });
   });
 
+  document.getElementById("expand").onclick = function () { stub.expand(); };
   frame.src = params.get("panel");
 })();
