@@ -47,6 +47,11 @@ SCHEMAS: dict[str, Any] = {
             "enum": ["answered", "declined", "unanswered", "abandoned", "forwarded", "busy", None],
         },
         direction={"enum": ["inbound", "outbound"]},
+        rejoin={
+            "type": "boolean",
+            "description": "The ring is the agent's own call coming back after its web phone "
+            "dropped (a refresh): the customer waited on hold; notes are intact.",
+        },
         customerNumber=S,
         ourNumber=S,
         poolName=NS,

@@ -251,6 +251,8 @@ def call_flow() -> CallFlow:
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
+            rejoin_seconds=s.rejoin_seconds,
+            hold_music_url=s.hold_music_url or None,
             pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
@@ -340,7 +342,11 @@ def presence() -> Presence:
 
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
-    return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
+    return WebPhoneSessions(
+        TableSessionLeases(table_store()),
+        settings().session_lease_seconds,
+        ring_back=lambda agent, now: call_flow().rejoins.ring_back(agent, now),
+    )
 
 
 @cache

@@ -69,6 +69,8 @@ class AgentCalls:
             "callId": call.call_id,
             "state": call.phase.value,
             "outcome": call.outcome.value if call.outcome else None,
+            # Ringing the agent back into its own call after its panel dropped (a refresh).
+            "rejoin": call.pending_rejoin is not None,
             "direction": call.direction.value,
             "customerNumber": call.customer_number,
             "ourNumber": call.our_number,

@@ -66,6 +66,8 @@ class CallFlowOptions:
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
+    rejoin_seconds: int = 60  # how long a customer waits for an agent whose panel dropped
+    hold_music_url: str | None = None
     pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
 
     callback_offer: Prompt = field(
@@ -128,6 +130,9 @@ class CallFlow:
             options,
         )
         self.tokens = CallbackTokens(options.callback_secret)
+        from shared.services.rejoin import Rejoins
+
+        self.rejoins = Rejoins(self)
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -302,6 +307,12 @@ class CallFlow:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
+            elif step is NextStep.HOLD_FOR_REJOIN:
+                call = self.rejoins.hold(call)
+            elif step is NextStep.UNHOLD_AFTER_REJOIN:
+                call = self.rejoins.unhold(call)
+            elif step is NextStep.DIVERT_AFTER_REJOIN:
+                call = self.rejoins.divert(call)
         if call.ended:
             if call.pool_id:
                 self.waiting.remove(call.pool_id, call)  # an abandoned caller leaves the queue
@@ -577,7 +588,11 @@ class CallFlow:
                 live = None
                 for call_id in page:
                     waiting = self.calls.get(call_id)
-                    if waiting is not None and not waiting.ended and not waiting.answered:
+                    if (
+                        waiting is not None
+                        and not waiting.ended
+                        and (not waiting.answered or waiting.needs_agent)
+                    ):
                         live = waiting
                         break
                     if waiting is not None:

@@ -150,6 +150,10 @@ class CallbackCapture(Protocol):
 class DelayedChecks(Protocol):
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None: ...
 
+    def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
+        """REJOIN_SECONDS after an agent's web phone dropped: has it come back?"""
+        ...
+
 
 class CallRepository(Protocol):
     """Calls, their processed-event markers and notes (one partition per call)."""
