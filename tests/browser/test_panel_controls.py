@@ -14,15 +14,17 @@ from tests.fixtures.product import (
     CALLER,
     POOL_NUMBER,
     Product,
-    TestAgent,
     seed_contact,
     wait_for,
+)
+from tests.fixtures.product import (
+    TestAgent as Agent,
 )
 
 pytestmark = pytest.mark.browser
 
 
-def available(world: Product, *agents: TestAgent) -> None:
+def available(world: Product, *agents: Agent) -> None:
     for agent in agents:
         reply = world.api("PUT", "me/availability", agent, json_body={"status": "Available"})
         assert reply.status_code == 200, reply.text
@@ -199,3 +201,24 @@ def test_the_panel_works_stand_alone_without_a_d365_host(
     page.page.locator("#idle").wait_for(timeout=30_000)
     assert "stand-alone" in page.page.locator("#footer").inner_text().lower()
     page.page.screenshot(path=str(page.screenshot_path("22-stand-alone")))
+
+
+def test_with_unsaved_changes_in_d365_the_record_opens_when_the_call_is_answered(
+    world: Product, agent_browser: Any
+) -> None:
+    """§2.1.1 1b i: D365 refuses to open a form over unsaved changes while it rings; the
+    contact card opens when the agent answers."""
+    contact_id = seed_contact(world)
+    available(world, ANNA)
+    anna = agent_browser().open().sign_in(ANNA).wait_ready()
+    anna.page.evaluate("() => { window.stub.openFormFails = true; }")
+    world.acs.place_call(CALLER, POOL_NUMBER)
+    answer = anna.frame.get_by_role("button", name="Answer call from Maija Meikäläinen")
+    answer.wait_for(timeout=20_000)
+    anna.wait_stub_call("openForm")  # tried, refused
+    anna.page.evaluate("() => { window.stub.openFormFails = false; }")
+    answer.click()
+    anna.frame.locator("#call-badge", has_text="Connected").wait_for(timeout=20_000)
+    wait_for(lambda: len(anna.stub_calls("openForm")) == 2, what="the second openForm")
+    assert anna.page.locator("#record-form").get_attribute("data-id") == contact_id
+    world.acs.hang_up(CALLER)

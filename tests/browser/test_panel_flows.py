@@ -17,26 +17,28 @@ from tests.fixtures.product import (
     CALLER,
     POOL_NUMBER,
     Product,
-    TestAgent,
     parties,
     seed_contact,
     wait_for,
+)
+from tests.fixtures.product import (
+    TestAgent as Agent,
 )
 
 pytestmark = pytest.mark.browser
 UNKNOWN = "+358509876543"
 
 
-def available(world: Product, agent: TestAgent) -> None:
+def available(world: Product, agent: Agent) -> None:
     reply = world.api("PUT", "me/availability", agent, json_body={"status": "Available"})
     assert reply.status_code == 200, reply.text
 
 
-def signed_in(agent_browser: Any, agent: TestAgent, cif: int = 1) -> PanelPage:
+def signed_in(agent_browser: Any, agent: Agent, cif: int = 1) -> PanelPage:
     return agent_browser().open(cif=cif).sign_in(agent).wait_ready()
 
 
-def state_of(world: Product, agent: TestAgent) -> str | None:
+def state_of(world: Product, agent: Agent) -> str | None:
     call = world.current(agent)
     return call["state"] if call else None
 
