@@ -290,7 +290,8 @@ function renderPools() {
   }
   list.innerHTML = state.pools
     .map(
-      (p) => `<li><span id="pool-${esc(p.poolId)}" class="row-title">${esc(p.name)}</span>
+      (p) => `<li><span class="row-main"><span id="pool-${esc(p.poolId)}" class="row-title">${esc(p.name)}</span>
+        <span class="row-sub">${p.active ? "Taking its calls" : "Not taking its calls"}</span></span>
         <button type="button" class="switch" role="switch" data-pool="${esc(p.poolId)}"
           aria-checked="${p.active}" aria-labelledby="pool-${esc(p.poolId)}"></button></li>`,
     )
