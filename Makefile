@@ -57,7 +57,7 @@ test: lint typecheck unit integration e2e browser
 bench: setup
 	$(PY) scripts/bench.py
 
-# The enrichment's custom columns on phonecall (docs/dataverse-setup.md); a second run changes nothing.
+# The custom phone call columns (docs/dataverse-setup.md); a second run changes nothing.
 dataverse-setup: setup
 	$(PY) scripts/dataverse_setup.py
 

@@ -267,6 +267,13 @@ def _op(
 
 
 CALL_OP = (401, 403, 404, 409)
+GRAPH_VALIDATION_TOKEN = {
+    "name": "validationToken",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Sent by Graph when it validates the URL: echoed back as text/plain.",
+}
 PATHS: dict[str, dict[str, Any]] = {
     "/health": {
         "get": _op(
@@ -464,7 +471,8 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/recordings/{callId}": {
         "get": _op(
-            "The call's recording audio (agents and supervisors)",
+            "The call's recording audio: for supervisors, the call's own agents and anyone "
+            "Dataverse lets read its Phone Call (asked as the viewer, CallerObjectId)",
             None,
             params=[CALL_ID],
             errors=(401, 403, 404),
@@ -526,6 +534,33 @@ PATHS: dict[str, dict[str, Any]] = {
             security=FUNCTION_KEY,
             body={"type": "object"},
             description="See docs/enterprise-calls.md.",
+        )
+    },
+    "/enterprise-calls/notifications": {
+        "post": _op(
+            "Microsoft Graph: call-record change notifications, and the validation handshake",
+            None,
+            code="202",
+            errors=(400, 403, 503),
+            security=[],
+            params=[GRAPH_VALIDATION_TOKEN],
+            body={"type": "object"},
+            description="With `validationToken`: 200 text/plain echoing it. Otherwise a "
+            "changeNotificationCollection; every item must carry the subscription's "
+            "clientState (403 if one does not, nothing is taken). See docs/enterprise-calls.md.",
+        )
+    },
+    "/enterprise-calls/lifecycle": {
+        "post": _op(
+            "Microsoft Graph: lifecycle notifications of the call-record subscription",
+            None,
+            code="202",
+            errors=(400, 403, 503),
+            security=[],
+            params=[GRAPH_VALIDATION_TOKEN],
+            body={"type": "object"},
+            description="reauthorizationRequired renews, subscriptionRemoved recreates and "
+            "catches up, missed catches up. See docs/enterprise-calls.md.",
         )
     },
     "/supervisor/pools": {

@@ -1,4 +1,5 @@
-"""The recording link written to D365: the audio, for a signed-in agent or supervisor."""
+"""The recording's audio, which the panel's recording page (the link written to D365) fetches
+with the viewer's token; RecordingAccess decides who may listen."""
 
 import azure.functions as func
 
@@ -12,9 +13,9 @@ bp = func.Blueprint()
 def recording(req: func.HttpRequest) -> func.HttpResponse:
     from shared import composition  # wired on first use, not at cold start
 
-    composition.access().staff(req.headers.get("Authorization"))
+    viewer = composition.access().principal(req.headers.get("Authorization"))
     audio = composition.recording_playback().audio(
-        req.route_params["callId"], req.headers.get("Range")
+        req.route_params["callId"], viewer, req.headers.get("Range")
     )
     headers = {
         "Accept-Ranges": "bytes",

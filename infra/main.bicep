@@ -120,7 +120,8 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'DATAVERSE_PUBLISHER_PREFIX', value: publisherPrefix }
         { name: 'HOUSEKEEPING_SCHEDULE', value: '0 * * * * *' }
         { name: 'CALLBACK_POLL_SCHEDULE', value: '0 */15 * * * *' }
-        { name: 'ENTERPRISE_SYNC_SCHEDULE', value: '0 */5 * * * *' }
+        { name: 'ENTERPRISE_SYNC_SCHEDULE', value: '0 0 * * * *' }
+        { name: 'GRAPH_SUBSCRIPTION_SCHEDULE', value: '0 */15 * * * *' }
       ]
     }
   }

@@ -1,6 +1,6 @@
-"""`make dataverse-setup`: create the enrichment's custom columns on `phonecall` through the
-Dataverse metadata API (docs/dataverse-setup.md). Idempotent: a column that exists is left as it
-is, so a second run reads once and writes nothing.
+"""`make dataverse-setup`: create the custom columns on `phonecall` (the call's seconds, the
+enrichment's link and metrics) through the Dataverse metadata API (docs/dataverse-setup.md).
+Idempotent: a column that exists is left as it is, so a second run reads once and writes nothing.
 
 Settings come from the environment, else from local.settings.json (so it works against the
 local emulator of `make run`): DATAVERSE_URL, DATAVERSE_CLIENT_ID, DATAVERSE_CLIENT_SECRET,

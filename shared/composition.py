@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from typing import TYPE_CHECKING
 
 from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
+from shared.adapters.dataverse_access import DataverseActivityAccess
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
@@ -37,9 +39,14 @@ from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
 from shared.services.ports import Prompt
 from shared.services.presence import Presence
+from shared.services.recording_access import RecordingAccess
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
 from shared.services.supervision import Supervision
+
+if TYPE_CHECKING:
+    from shared.adapters.graph import GraphClient
+    from shared.services.enterprise_notifications import CallRecordNotifications
 
 
 def settings() -> Settings:
@@ -191,7 +198,13 @@ def dataverse_client() -> DataverseClient:
 
 @cache
 def crm() -> DataverseCrm:
-    return DataverseCrm(dataverse_client())
+    return DataverseCrm(dataverse_client(), duration_column=custom_columns().duration_seconds)
+
+
+@cache
+def custom_columns() -> EnrichmentColumns:
+    """The phone call's custom columns under the publisher prefix (docs/dataverse-setup.md)."""
+    return EnrichmentColumns(settings().dataverse_publisher_prefix)
 
 
 @cache
@@ -248,6 +261,7 @@ def call_flow() -> CallFlow:
             default_region=s.phone_default_region,
             enrich_delay_seconds=s.enrich_delay_seconds,
             templates=subject_templates(),
+            unresolved_parties=s.dataverse_unresolved_parties,
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
@@ -298,9 +312,7 @@ def enrichment() -> ActivityEnrichment:
     return ActivityEnrichment(
         calls=call_repository(),
         recordings=recordings(),
-        writer=DataverseActivityEnrichment(
-            dataverse_client(), EnrichmentColumns(s.dataverse_publisher_prefix)
-        ),
+        writer=DataverseActivityEnrichment(dataverse_client(), custom_columns()),
         progress=TableEnrichmentLog(table_store()),
         queue=enrichment_queue(),
         options=EnrichmentOptions(
@@ -321,7 +333,15 @@ def recording_playback() -> RecordingPlayback:
     content = AcsRecordingContent(
         s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
-    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+    access = RecordingAccess(
+        s.directory,
+        DataverseActivityAccess(dataverse_client()),
+        agent_role=s.agent_role,
+        supervisor_role=s.supervisor_role,
+    )
+    return RecordingPlayback(
+        calls=call_repository(), recordings=recordings(), content=content, access=access
+    )
 
 
 # ---------------------------------------------------------------------- the agent's phone
@@ -390,6 +410,7 @@ def callbacks() -> CallbackService:
             immediate=s.callback_immediate,
             claim_seconds=s.callback_claim_seconds,
             batch_size=s.callback_batch_size,
+            unresolved_parties=s.dataverse_unresolved_parties,
         ),
     )
 
@@ -401,20 +422,16 @@ def callbacks() -> CallbackService:
 def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
     from shared.adapters.enterprise_state import TableSyncState
-    from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient
+    from shared.adapters.graph import GraphCallRecords
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
 
     s = settings()
-    graph = GraphClient(
-        s.graph_url,
-        app_tokens(GRAPH_SCOPE).token,
-        ca_bundle=s.ca_bundle,
-        timeout_seconds=s.http_timeout_seconds,
-    )
     return EnterpriseSync(
-        call_records=GraphCallRecords(graph),
-        crm=DataverseEnterpriseCrm(dataverse_client()),
+        call_records=GraphCallRecords(graph_client()),
+        crm=DataverseEnterpriseCrm(
+            dataverse_client(), duration_column=custom_columns().duration_seconds
+        ),
         state=TableSyncState(table_store()),
         users=user_map(s.enterprise_users, s.agents),
         options=SyncOptions(
@@ -423,8 +440,53 @@ def enterprise_sync() -> EnterpriseSync:
                 match_margin_seconds=s.enterprise_match_margin_seconds,
                 include_accounts_leads=s.enterprise_include_accounts_leads,
                 default_region=s.phone_default_region,
+                unresolved_parties=s.dataverse_unresolved_parties,
+                default_owner=s.enterprise_default_owner or None,
             ),
             overlap_seconds=s.enterprise_overlap_seconds,
+        ),
+    )
+
+
+@cache
+def graph_client() -> GraphClient:
+    from shared.adapters.graph import GRAPH_SCOPE, GraphClient
+
+    s = settings()
+    return GraphClient(
+        s.graph_url,
+        app_tokens(GRAPH_SCOPE).token,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+    )
+
+
+@cache
+def call_record_notifications() -> CallRecordNotifications:
+    from datetime import timedelta
+
+    from shared.adapters.enterprise_state import TableSyncState
+    from shared.adapters.graph import GraphSubscriptions
+    from shared.domain.graph_notifications import client_state_for
+    from shared.services.enterprise_notifications import (
+        CallRecordNotifications,
+        NotificationOptions,
+    )
+
+    s = settings()
+    base = f"{s.public_base_url}/api/enterprise-calls"
+    return CallRecordNotifications(
+        graph=GraphSubscriptions(graph_client()),
+        store=TableSyncState(table_store()),
+        queue=queue_sender(),
+        sync=enterprise_sync(),
+        options=NotificationOptions(
+            enabled=s.enterprise_notifications,
+            notification_url=f"{base}/notifications",
+            lifecycle_url=f"{base}/lifecycle",
+            client_state=client_state_for(s.callback_secret),
+            lifetime=timedelta(minutes=s.graph_subscription_minutes),
+            renew_before=timedelta(minutes=s.graph_subscription_renew_minutes),
         ),
     )
 

@@ -142,6 +142,16 @@ def _region(raw: str) -> str:
     return value
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _optional_guid(raw: str) -> str:
+    value = raw.strip().lower()
+    if value and not _GUID.match(value):
+        raise ValueError("must be a GUID (a D365 systemuserid) or empty")
+    return value
+
+
 def _publisher_prefix(raw: str) -> str:
     value = raw.strip()
     if not re.fullmatch(r"[a-z][a-z0-9]{1,7}_", value):
@@ -271,6 +281,13 @@ class Settings:
         _publisher_prefix,
         "new_",
         "Publisher prefix of the custom phone call columns.",
+    )
+    dataverse_unresolved_parties: bool = setting(
+        _bool,
+        "false",
+        "true: an unknown (or ambiguous) number is the Phone Call's From/To party as an "
+        "unresolved party (addressused = the number) on every activity written; false "
+        "leaves that party empty, as the use-case document does.",
     )
     callback_secret: str = setting(
         _secret_key,
@@ -404,7 +421,8 @@ class Settings:
         parse_callback_lists,
         "{}",
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
-        '"enabled": true}} (see docs/callbacks.md).',
+        '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
+        "(see docs/callbacks.md).",
     )
     callback_poll_schedule: str = setting(
         _ncrontab,
@@ -438,9 +456,40 @@ class Settings:
     )
     enterprise_sync_schedule: str = setting(
         _ncrontab,
-        "0 */5 * * * *",
-        "When Teams PSTN calls are read from Graph (NCRONTAB, UTC). The host resolves "
-        "%ENTERPRISE_SYNC_SCHEDULE% itself, so set it as an app setting.",
+        "0 0 * * * *",
+        "When the Teams PSTN call log is read from Graph: the catch-up for lost "
+        "notifications (NCRONTAB, UTC). The host resolves %ENTERPRISE_SYNC_SCHEDULE% "
+        "itself, so set it as an app setting.",
+    )
+    enterprise_notifications: bool = setting(
+        _bool,
+        "true",
+        "Keep a Graph change-notification subscription for call records, so Teams calls "
+        "reach D365 within a minute; false: the PSTN call log poll only.",
+    )
+    graph_subscription_schedule: str = setting(
+        _ncrontab,
+        "0 */15 * * * *",
+        "When the call-record subscription is checked, created or renewed (NCRONTAB, UTC; "
+        "the host resolves %GRAPH_SUBSCRIPTION_SCHEDULE% itself: set it as an app setting).",
+    )
+    graph_subscription_minutes: int = setting(
+        _int_between(45, 4230),
+        "4200",
+        "Lifetime asked for the call-record subscription on each create or renewal (Graph "
+        "allows at most 4230 minutes).",
+    )
+    graph_subscription_renew_minutes: int = setting(
+        _int_between(15, 4200),
+        "1440",
+        "Renew the subscription when fewer minutes than this are left (must be more than "
+        "the GRAPH_SUBSCRIPTION_SCHEDULE period, and less than GRAPH_SUBSCRIPTION_MINUTES).",
+    )
+    enterprise_default_owner: str = setting(
+        _optional_guid,
+        "",
+        "D365 systemuserid that owns enterprise calls of users ENTERPRISE_USERS does not "
+        "map; empty: such calls are skipped (unmappedUser).",
     )
     enterprise_users: tuple[EnterpriseUser, ...] = setting(
         parse_enterprise_users,
@@ -468,9 +517,10 @@ class Settings:
     )
     enterprise_overlap_seconds: int = setting(
         _int_between(0, 7 * 86400),
-        "86400",
-        "Each Teams sync re-reads this far behind its watermark, for call records Graph "
-        "publishes late; re-read records cost no Dataverse request.",
+        "900",
+        "Safety margin: each PSTN call log read starts this far before the last run's end "
+        "(clock skew, rows published just after a run). Records Graph publishes later "
+        "come by notification; with ENTERPRISE_NOTIFICATIONS=false set 86400.",
     )
     # ---- the web phone panel (issue 12) ----
     panel_client_id: str = setting(
@@ -561,6 +611,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "which CALLBACK_LISTS does not define"
             for p in values["service_pools"]
             if p.callback is not None and p.callback.list_id not in known_lists
+        )
+    if values.get("graph_subscription_renew_minutes", 0) >= values.get(
+        "graph_subscription_minutes", 4230
+    ):
+        problems.append(
+            "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than GRAPH_SUBSCRIPTION_MINUTES"
         )
     if problems:
         raise ConfigError(problems)

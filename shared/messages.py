@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, InvalidInput
 
@@ -19,6 +19,7 @@ ENRICHMENT = "enrichment"
 CALLBACK_OFFERS = "callback-offers"
 CALLBACK_IMPORTS = "callback-imports"
 CALL_REJOINS = "call-rejoins"
+ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
 
 
 # ------------------------------------------- enrichment: {"callId": ...}, delayed after a call
@@ -120,3 +121,60 @@ class CallbackImport:
             )
         except (ValueError, KeyError, TypeError):
             raise InvalidInput("not a callback import message") from None
+
+
+# ------------ enterprise-notifications: a Graph notice, {"kind": "callRecord" | "lifecycle" | ...}
+
+if TYPE_CHECKING:
+    from shared.domain.graph_notifications import CatchUp, Notice
+
+
+def enterprise_notice_body(notice: Notice | CatchUp) -> dict[str, str]:
+    """Written by CallRecordNotifications.accept, one per distinct notice of a Graph POST
+    (shared/services/enterprise_notifications.py): `{"kind": "callRecord", "id",
+    "subscriptionId"}`, `{"kind": "lifecycle", "event", "subscriptionId"}` or
+    `{"kind": "catchUp", "since", "reason"}`."""
+    from shared.domain.graph_notifications import CallRecordNotice, LifecycleNotice
+
+    if isinstance(notice, CallRecordNotice):
+        return {
+            "kind": "callRecord",
+            "id": notice.record_id,
+            "subscriptionId": notice.subscription_id,
+        }
+    if isinstance(notice, LifecycleNotice):
+        return {
+            "kind": "lifecycle",
+            "event": notice.event.value,
+            "subscriptionId": notice.subscription_id,
+        }
+    return {"kind": "catchUp", "since": notice.since.isoformat(), "reason": notice.reason}
+
+
+def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
+    """Read by the notification trigger; InvalidInput for anything the writer does not write
+    (retried, then parked in enterprise-notifications-poison: the catch-up poll covers it)."""
+    from shared.domain.graph_notifications import (
+        RECORD_ID,
+        CallRecordNotice,
+        CatchUp,
+        LifecycleEvent,
+        LifecycleNotice,
+    )
+
+    try:
+        data: Any = json.loads(body)
+        kind = data.get("kind")
+        if kind == "callRecord" and RECORD_ID.match(str(data.get("id", ""))):
+            return CallRecordNotice(str(data["id"]), str(data.get("subscriptionId") or ""))
+        if kind == "lifecycle":
+            return LifecycleNotice(
+                str(data.get("subscriptionId") or ""), LifecycleEvent(data["event"])
+            )
+        if kind == "catchUp":
+            since = datetime.fromisoformat(str(data["since"]))
+            if since.tzinfo is not None:
+                return CatchUp(since, str(data.get("reason") or ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise InvalidInput("not an enterprise notification message")

@@ -38,6 +38,9 @@ class Lookup:
 
     name: str
     navs: dict[str, str]
+    # Further tables one navigation property also accepts: ownerid is a principal, so
+    # `ownerid@odata.bind` takes /systemusers(...) or /teams(...).
+    also: tuple[str, ...] = ()
 
     @property
     def value_column(self) -> str:
@@ -115,7 +118,7 @@ _AUDIT_LOOKUPS = {
     "createdby": Lookup("createdby", {"createdby": "systemuser"}),
     "modifiedby": Lookup("modifiedby", {"modifiedby": "systemuser"}),
 }
-_OWNER = {"ownerid": Lookup("ownerid", {"ownerid": "systemuser"})}
+_OWNER = {"ownerid": Lookup("ownerid", {"ownerid": "systemuser"}, also=("team",))}
 _ACTIVE_INACTIVE = StateModel({0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
 
 
@@ -254,6 +257,24 @@ def base_tables() -> dict[str, Table]:
             ),
             {**_AUDIT_LOOKUPS},
             object_type_code=8,
+            owned=False,
+        ),
+        Table(
+            "team",
+            "teams",
+            "teamid",
+            "name",
+            _cols(
+                ("teamid", GUID),
+                ("name", STRING, 160),
+                ("teamtype", INT),  # 0 Owner, 1 Access, 2 Security group, 3 Office group
+                ("azureactivedirectoryobjectid", GUID),
+                ("description", STRING, 2000),
+                ("emailaddress", STRING, 100),
+                *_AUDIT,
+            ),
+            {**_AUDIT_LOOKUPS},
+            object_type_code=9,
             owned=False,
         ),
         Table(

@@ -27,9 +27,10 @@ from emulators.dataverse.batch import (
     render_batch,
 )
 from emulators.dataverse.errors import ODataError
+from emulators.dataverse.privileges import Privileges
 from emulators.dataverse.query import parse_expand
 from emulators.dataverse.schema import Table
-from emulators.dataverse.store import Caller, Store
+from emulators.dataverse.store import Caller, Store, etag
 
 API_PREFIX = "/api/data/v9.2"
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -39,6 +40,7 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count
 # Tables in the order seeding must create them so that @odata.bind targets exist.
 _SEED_ORDER = [
     "systemusers",
+    "teams",
     "accounts",
     "contacts",
     "leads",
@@ -74,6 +76,7 @@ class DataverseEmulator:
 
     def __init__(self, *, tls: LocalTLS | None, port: int, jwks_url: str, issuer: str) -> None:
         self.store = Store()
+        self.privileges = Privileges()  # impersonated users' read access (CallerObjectId)
         self._server = RunningServer(
             self, port=port, ssl_context=tls.server_context() if tls else None
         )
@@ -104,6 +107,7 @@ class DataverseEmulator:
 
     def reset(self) -> None:
         self.store.reset()
+        self.privileges.reset()
         with self._lock:
             self._faults.clear()
             self._throttle_share = self._throttle_credit = 0.0
@@ -356,7 +360,12 @@ class DataverseEmulator:
         record_id = _key(table, key)
         if len(segments) == 1:
             if method == "GET":
-                return self._read(table, record_id, args, prefer)
+                if ctx.caller_object_id:
+                    record = self.store.get(table, record_id)  # 404 first, as the service
+                    self.privileges.check_read(table.logical_name, record, ctx.caller.systemuser_id)
+                return self._read(
+                    table, record_id, args, prefer, if_none_match=headers.get("if-none-match")
+                )
             if method == "PATCH":
                 return self._update(table, record_id, payload, args, headers, prefer, ctx)
             if method == "DELETE":
@@ -436,13 +445,22 @@ class DataverseEmulator:
         return self._ok(body, headers=extra)
 
     def _read(
-        self, table: Table, record_id: str, args: dict[str, str], prefer: dict[str, str]
+        self,
+        table: Table,
+        record_id: str,
+        args: dict[str, str],
+        prefer: dict[str, str],
+        *,
+        if_none_match: str | None = None,
     ) -> InnerResponse:
         select = self.store.parse_select(table, args.get("$select"))
         expand = parse_expand(args["$expand"]) if args.get("$expand") else []
         annotations = "odata.include-annotations" in prefer
         with self.store.lock:
             record = self.store.get(table, record_id)
+            if _not_modified(if_none_match, etag(record)):
+                # A conditional retrieval of an unchanged record: 304, no body.
+                return InnerResponse(304, {"OData-Version": "4.0", "ETag": etag(record)})
             body = self.store.render(
                 table, record, select=select, expand=expand, annotations=annotations
             )
@@ -722,6 +740,16 @@ class DataverseEmulator:
                     retry_after=int(body.get("retry_after", 5)),
                 )
                 return Response(status=204)
+            if path == "privileges" and request.method == "POST":
+                self.privileges.set_read(
+                    str(body["systemuserid"]), str(body["table"]), str(body["read"])
+                )
+                return Response(status=204)
+            if path == "shares" and request.method == "POST":
+                self.privileges.share(
+                    str(body["table"]), str(body["id"]), str(body["systemuserid"])
+                )
+                return Response(status=204)
             if path == "faults" and request.method == "POST":
                 retry = body.get("retry_after")
                 self.inject_faults(
@@ -740,7 +768,7 @@ class DataverseEmulator:
                 return _json(200, {"value": self.records(path[len("records/") :])})
         except ODataError as exc:
             return _json(exc.status, exc.body())
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
             return _json(400, {"error": {"code": "BadControlRequest", "message": str(exc)}})
         return _json(404, {"error": {"code": "NotFound", "message": request.path}})
 
@@ -795,6 +823,15 @@ def _substitute_content_ids(value: Any, content_ids: dict[str, str]) -> Any:
 
 
 _PREFERENCE = re.compile(r'\s*([\w.-]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
+
+
+def _not_modified(if_none_match: str | None, current: str) -> bool:
+    """`If-None-Match` on a retrieve: the record still has one of the ETags (or `*`).
+    `If-None-Match: null` is Dataverse's way of asking for a fresh read: never matches."""
+    if not if_none_match or if_none_match.strip().lower() == "null":
+        return False
+    tags = {tag.strip() for tag in if_none_match.split(",")}
+    return "*" in tags or current in tags
 
 
 def _prefer(header: str) -> dict[str, str]:

@@ -274,7 +274,9 @@ class Store:
                 if value is None:
                     self._clear_lookup(record, lookup.name)
                     continue
-                target_id = self._resolve_bind(table, nav, target_name, value)
+                target_name, target_id = self._resolve_bind(
+                    table, nav, (target_name, *lookup.also), value
+                )
                 self._set_lookup(record, lookup.name, target_name, target_id)
                 continue
             if key.startswith("@") or "@" in key:
@@ -361,7 +363,10 @@ class Store:
             return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
         return value
 
-    def _resolve_bind(self, table: Table, nav: str, target_name: str, value: Any) -> str:
+    def _resolve_bind(
+        self, table: Table, nav: str, targets: tuple[str, ...], value: Any
+    ) -> tuple[str, str]:
+        """The (table, id) an `@odata.bind` names, checked against the tables it may name."""
         if not isinstance(value, str):
             raise E.payload_error(table, f"The value of '{nav}@odata.bind' must be a URL string.")
         match = _BIND_RE.match(value.strip())
@@ -373,11 +378,11 @@ class Store:
             raise ODataError(
                 400, E.RESOURCE_NOT_FOUND, f"Resource not found for the segment '{entity_set}'."
             )
-        if bound.logical_name != target_name:
+        if bound.logical_name not in targets:
             raise E.payload_error(
                 table,
                 f"The navigation property '{nav}' expects an entity of type "
-                f"'Microsoft.Dynamics.CRM.{target_name}' but '{value}' is a "
+                f"'Microsoft.Dynamics.CRM.{targets[0]}' but '{value}' is a "
                 f"'{bound.edm_type}'.",
             )
         key = key.strip().strip("'")
@@ -386,7 +391,7 @@ class Store:
         key = key.lower()
         if key not in self.data[bound.logical_name]:
             raise E.record_not_found(bound, key)
-        return key
+        return bound.logical_name, key
 
     def _set_lookup(self, record: Record, name: str, target: str, target_id: str) -> None:
         record[f"_{name}_value"] = target_id

@@ -1,5 +1,6 @@
 """Microsoft Graph stand-in: the call-record reports (`getPstnCalls`) with Graph's paging, auth
-and throttling, plus a control API to seed PSTN call records and inject 429s."""
+and throttling, call records (`callRecords/{id}`), subscriptions with change and lifecycle
+notifications, plus a control API to end Teams calls, seed PSTN rows and inject faults."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 from emulators.common.tls import LocalTLS
 from emulators.dataverse.auth import BearerChecker, TokenRejected
+from emulators.graph.call_records import (
+    expanded,
+    graph_timestamp,
+    parse_graph_time,
+    teams_pstn_call,
+)
+from emulators.graph.subscriptions import (
+    NotificationPlan,
+    SubscriptionError,
+    SubscriptionHub,
+)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Graph's well-known application id
@@ -27,6 +39,8 @@ JSON_TYPE = (
     "IEEE754Compatible=false;charset=utf-8"
 )
 _FUNCTION = re.compile(r"^getPstnCalls\((?P<args>[^)]*)\)$")
+_RECORD_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
 _PSTN_FIELDS = (
     "id",
     "callId",
@@ -56,26 +70,6 @@ _PSTN_FIELDS = (
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def graph_timestamp(moment: dt.datetime) -> str:
-    """Graph's DateTimeOffset rendering: UTC, seven fractional digits, `Z`."""
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
-
-
-def parse_graph_time(text: str) -> dt.datetime:
-    """A DateTimeOffset as Graph reads it in a URL or a record: a date, or a time with a zone."""
-    value = unquote(text.strip()).strip("'")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("no time zone")
-    return parsed.astimezone(dt.UTC)
 
 
 def pstn_call_row(**fields: Any) -> dict[str, Any]:
@@ -158,6 +152,11 @@ class GraphEmulator:
         self._throttle_count = 0
         self._retry_after = 1
         self._log: list[dict[str, Any]] = []
+        self._records: dict[str, dict[str, Any]] = {}
+        self._plan = NotificationPlan()
+        self.subscriptions = SubscriptionHub(
+            ca_path=str(tls.ca_path) if tls else None, tenant_id=TENANT_ID
+        )
         self._app = EmulatorApp()
         self._app.not_found = self._not_found  # type: ignore[method-assign]
         self._app.method_not_allowed = self._method_not_allowed  # type: ignore[method-assign]
@@ -195,6 +194,60 @@ class GraphEmulator:
         with self._lock:
             self._page_size = size
 
+    def end_teams_call(
+        self,
+        *,
+        user_id: str,
+        user_principal_name: str = "user@contoso.example",
+        direction: str = "inbound",
+        number: str = "+358401234567",
+        start: dt.datetime | None = None,
+        ring_seconds: int = 5,
+        connected_seconds: int = 120,
+        copies: int | None = None,
+        delay_seconds: float | None = None,
+        miss: bool | None = None,
+    ) -> dict[str, Any]:
+        """A Teams user's PSTN call ends: its callRecord and pstnCallLogRow appear and every
+        callRecords subscription is notified, as the next plan (or the arguments) say."""
+        if direction not in ("inbound", "outbound"):
+            raise ValueError("direction must be inbound or outbound")
+        if ring_seconds < 0 or connected_seconds < 0:
+            raise ValueError("ringSeconds and connectedSeconds must not be negative")
+        began = start or _now() - dt.timedelta(seconds=ring_seconds + connected_seconds)
+        record, row = teams_pstn_call(
+            user_id=user_id,
+            user_principal_name=user_principal_name,
+            direction=direction,
+            number=number,
+            start=began,
+            ring_seconds=ring_seconds,
+            connected_seconds=connected_seconds,
+            tenant_id=TENANT_ID,
+        )
+        [row_id] = self.seed_pstn_calls([row])
+        with self._lock:
+            self._records[record["id"]] = record
+            plan, self._plan = self._plan, NotificationPlan()
+        plan = NotificationPlan(
+            copies=plan.copies if copies is None else copies,
+            delay_seconds=plan.delay_seconds if delay_seconds is None else delay_seconds,
+            miss=plan.miss if miss is None else miss,
+        )
+        sent = self.subscriptions.notify_call_record(record["id"], plan)
+        return {"callRecordId": record["id"], "pstnCallId": row_id, "notifications": sent}
+
+    def plan_next_notification(
+        self, *, copies: int = 1, delay_seconds: float = 0.0, miss: bool = False
+    ) -> None:
+        """How the next ended call's notification is delivered: copies, delay, or missed."""
+        with self._lock:
+            self._plan = NotificationPlan(max(1, copies), max(0.0, delay_seconds), miss)
+
+    def call_records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._records.values()]
+
     def pstn_calls(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._rows]
@@ -204,7 +257,10 @@ class GraphEmulator:
             return [dict(r) for r in self._log]
 
     def reset(self) -> None:
+        self.subscriptions.reset()
         with self._lock:
+            self._records.clear()
+            self._plan = NotificationPlan()
             self._rows.clear()
             self._log.clear()
             self._page_size = self._default_page_size
@@ -256,7 +312,9 @@ class GraphEmulator:
                 },
             )
         entry["app_id"] = token.app_id
+        request.environ["graph.app_id"] = token.app_id
         roles = token.claims.get("roles") or []
+        request.environ["graph.roles"] = list(roles)
         if self.required_role and self.required_role not in roles:
             return self._error(
                 request,
@@ -288,6 +346,18 @@ class GraphEmulator:
     def _routes(self) -> None:
         app = self._app
         app.route("/v1.0/communications/callRecords/<function>", ["GET"], self._call_records)
+        app.route("/v1.0/subscriptions", ["POST"], self._subscription_create)
+        app.route("/v1.0/subscriptions", ["GET"], self._subscription_list)
+        app.route("/v1.0/subscriptions/<sub_id>", ["GET"], self._subscription_get)
+        app.route("/v1.0/subscriptions/<sub_id>", ["PATCH"], self._subscription_update)
+        app.route("/v1.0/subscriptions/<sub_id>", ["DELETE"], self._subscription_delete)
+        app.route("/_control/teamsCalls", ["POST"], self._control_teams_call)
+        app.route("/_control/callRecords", ["GET"], self._control_records)
+        app.route("/_control/notifications", ["POST"], self._control_plan)
+        app.route("/_control/subscriptions", ["GET"], self._control_subscriptions)
+        app.route("/_control/subscriptions/<sub_id>/expire", ["POST"], self._control_expire)
+        app.route("/_control/subscriptions/<sub_id>/lifecycle", ["POST"], self._control_lifecycle)
+        app.route("/_control/deliveries", ["GET"], self._control_deliveries)
         app.route("/_control/pstnCalls", ["POST"], self._control_seed)
         app.route("/_control/pstnCalls", ["GET"], self._control_list)
         app.route("/_control/throttle", ["POST"], self._control_throttle)
@@ -297,6 +367,8 @@ class GraphEmulator:
         app.route("/_control/reset", ["POST"], self._control_reset)
 
     def _call_records(self, request: Request, function: str) -> Response:
+        if _RECORD_ID.match(function):
+            return self._call_record(request, function)
         match = _FUNCTION.match(function)
         if match is None:
             return self._error(
@@ -360,6 +432,81 @@ class GraphEmulator:
                 f"?$skip={skip + page_size}"
             )
         return json_response(body, content_type=JSON_TYPE)
+
+    def _call_record(self, request: Request, record_id: str) -> Response:
+        with self._lock:
+            record = self._records.get(record_id.lower())
+        if record is None:
+            return self._error(
+                request, 404, "NotFound", f"The call record '{record_id}' was not found."
+            )
+        body = expanded(record, request.args.get("$expand", ""))
+        if "sessions@odata.context" in body:
+            body["sessions@odata.context"] = (
+                f"{self.url}/v1.0/$metadata#communications/callRecords('{record['id']}')/sessions"
+            )
+        return json_response(
+            {
+                "@odata.context": f"{self.url}/v1.0/$metadata#communications/callRecords/$entity",
+                **body,
+            },
+            content_type=JSON_TYPE,
+        )
+
+    # ---- subscriptions -----------------------------------------------------------------------
+
+    def _app_id(self, request: Request) -> str:
+        return str(request.environ.get("graph.app_id") or "")
+
+    def _sub_error(self, request: Request, exc: SubscriptionError) -> Response:
+        return self._error(request, exc.status, exc.code, exc.message)
+
+    def _subscription_create(self, request: Request) -> Response:
+        try:
+            sub = self.subscriptions.create(
+                request.get_json(silent=True),
+                app_id=self._app_id(request),
+                roles=list(request.environ.get("graph.roles") or []),
+                base_url=self.url,
+            )
+        except SubscriptionError as exc:
+            return self._sub_error(request, exc)
+        return json_response(sub.to_json(self.url), 201, content_type=JSON_TYPE)
+
+    def _subscription_list(self, request: Request) -> Response:
+        subs = self.subscriptions.list(app_id=self._app_id(request))
+        values = []
+        for sub in subs:
+            item = sub.to_json(self.url)
+            item.pop("@odata.context")
+            values.append(item)
+        return json_response(
+            {"@odata.context": f"{self.url}/v1.0/$metadata#subscriptions", "value": values},
+            content_type=JSON_TYPE,
+        )
+
+    def _subscription_get(self, request: Request, sub_id: str) -> Response:
+        try:
+            sub = self.subscriptions.get(sub_id, app_id=self._app_id(request))
+        except SubscriptionError as exc:
+            return self._sub_error(request, exc)
+        return json_response(sub.to_json(self.url), content_type=JSON_TYPE)
+
+    def _subscription_update(self, request: Request, sub_id: str) -> Response:
+        try:
+            sub = self.subscriptions.update(
+                sub_id, request.get_json(silent=True), app_id=self._app_id(request)
+            )
+        except SubscriptionError as exc:
+            return self._sub_error(request, exc)
+        return json_response(sub.to_json(self.url), content_type=JSON_TYPE)
+
+    def _subscription_delete(self, request: Request, sub_id: str) -> Response:
+        try:
+            self.subscriptions.delete(sub_id, app_id=self._app_id(request))
+        except SubscriptionError as exc:
+            return self._sub_error(request, exc)
+        return Response(status=204)
 
     # ---- errors in Graph's shape -------------------------------------------------------------
 
@@ -448,6 +595,77 @@ class GraphEmulator:
         with self._lock:
             self._log.clear()
         return Response(status=204)
+
+    def _control_teams_call(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("userId"), str):
+            return json_response({"error": 'send {"userId": ..., ...} (see the README)'}, 400)
+        try:
+            start = body.get("startDateTime")
+            ended = self.end_teams_call(
+                user_id=body["userId"],
+                user_principal_name=str(body.get("userPrincipalName") or "user@contoso.example"),
+                direction=str(body.get("direction") or "inbound"),
+                number=str(body.get("number") or "+358401234567"),
+                start=parse_graph_time(start) if isinstance(start, str) else None,
+                ring_seconds=int(body.get("ringSeconds", 5)),
+                connected_seconds=int(body.get("connectedSeconds", 120)),
+                copies=int(body["copies"]) if "copies" in body else None,
+                delay_seconds=float(body["delaySeconds"]) if "delaySeconds" in body else None,
+                miss=bool(body["miss"]) if "miss" in body else None,
+            )
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response(ended, 201)
+
+    def _control_records(self, request: Request) -> Response:
+        return json_response({"value": self.call_records()})
+
+    def _control_plan(self, request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        try:
+            self.plan_next_notification(
+                copies=int(body.get("copies", 1)),
+                delay_seconds=float(body.get("delaySeconds", 0)),
+                miss=bool(body.get("miss", False)),
+            )
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return Response(status=204)
+
+    def _control_subscriptions(self, request: Request) -> Response:
+        now = _now()
+        return json_response(
+            {
+                "value": [
+                    {**s.to_json(self.url), "removed": s.removed, "expired": s.expires <= now}
+                    for s in self.subscriptions.all()
+                ]
+            }
+        )
+
+    def _control_expire(self, request: Request, sub_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        try:
+            sub = self.subscriptions.set_expiry(sub_id, float(body.get("inSeconds", 0)))
+        except KeyError:
+            return json_response({"error": f"no subscription {sub_id}"}, 404)
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response(sub.to_json(self.url))
+
+    def _control_lifecycle(self, request: Request, sub_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        try:
+            self.subscriptions.lifecycle(sub_id, str(body.get("event", "")))
+        except KeyError:
+            return json_response({"error": f"no subscription {sub_id}"}, 404)
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 400)
+        return Response(status=202)
+
+    def _control_deliveries(self, request: Request) -> Response:
+        return json_response({"value": self.subscriptions.deliveries()})
 
     def _control_reset(self, request: Request) -> Response:
         self.reset()

@@ -55,8 +55,8 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
         f"  Entra authority   {urls['entra']}/{s.entra_tenant_id}",
         f"  Dataverse API     {urls['dataverse']}/api/data/v9.2",
         f"  ACS control       {urls['acs']}/_control/state",
-        f"  Graph API         {urls['graph']}/v1.0  (call records: "
-        f"{urls['graph']}/_control/pstnCalls)",
+        f"  Graph API         {urls['graph']}/v1.0  (PSTN log: "
+        f"{urls['graph']}/_control/pstnCalls, end a Teams call: .../_control/teamsCalls)",
     ]
     deps = health.get("dependencies") or {}
     lines += [
@@ -74,6 +74,8 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
         f"({platform.subscriptions.get('incomingCall', 'not checked')})",
         f"                    RecordingFileStatusUpdated -> {urls['host']}/api/acs/recordings"
         f"?code=... ({platform.subscriptions.get('recording', 'not checked')})",
+        f"  Graph             callRecords -> {urls['host']}/api/enterprise-calls/notifications "
+        f"({platform.subscriptions.get('graphCallRecords', 'not checked')})",
     ]
     for pool in s.service_pools:
         lines.append(
@@ -95,6 +97,11 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
             f"the enterprise_calls_sync timer ({s.enterprise_sync_schedule}) imports it",
             f"                    now: curl -X POST -H 'x-functions-key: <master key>' "
             f"-d '{{}}' {urls['host']}/admin/functions/enterprise_calls_sync",
+            "  a Teams call now  (notified to the app; its Phone Call appears within seconds)",
+            f"                    curl --cacert {platform.tls.ca_path} -X POST "
+            f"{urls['graph']}/_control/teamsCalls -H 'Content-Type: application/json' \\",
+            f"""                      -d '{{"userId": "{s.agents[0].entra_object_id}", """
+            f""""number": "{DEMO_CALLER}", "connectedSeconds": 95}}'""",
         ]
     if s.agents:
         agent = s.agents[0]

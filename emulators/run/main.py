@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         platform.start()
         health = platform.wait_ready()
         platform.validate_subscriptions()
+        platform.subscribe_teams_calls()
         print(banner(platform, health), file=out, flush=True)
         print("Ready.", file=out, flush=True)
         assert platform.host is not None

@@ -207,6 +207,30 @@ class LocalPlatform:
                 "validated" if result.get("validated") else f"NOT validated ({result})"
             )
 
+    def subscribe_teams_calls(self, timeout: float = 30.0) -> None:
+        """Run the app's subscription timer now, as after a deployment: Graph validates our
+        webhook and holds the call-record subscription, so an ended Teams call is notified."""
+        assert self.host is not None and self.graph is not None
+        if not self.settings.enterprise_notifications:
+            self.subscriptions["graphCallRecords"] = "off (ENTERPRISE_NOTIFICATIONS=false)"
+            return
+        try:
+            reply = self.host.invoke("enterprise_calls_subscription")
+        except requests.RequestException as exc:
+            self.subscriptions["graphCallRecords"] = f"timer not run ({type(exc).__name__})"
+            return
+        if reply.status_code != 202:
+            self.subscriptions["graphCallRecords"] = f"timer not run ({reply.status_code})"
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [s for s in self.graph.subscriptions.all() if not s.removed]
+            if live:
+                self.subscriptions["graphCallRecords"] = f"subscribed ({live[0].id})"
+                return
+            time.sleep(0.2)
+        self.subscriptions["graphCallRecords"] = "no subscription yet (see the host log)"
+
     def check_children(self) -> None:
         for what, proc, log in (
             ("the Functions host", self.host.proc if self.host else None, "host.log"),

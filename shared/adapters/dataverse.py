@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.adapters.http import ThrottledHttp
-from shared.domain.activity import PhoneCallActivity
+from shared.domain.activity import ActivityParty, PhoneCallActivity, UnresolvedParty
 from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
 from shared.domain.moments import iso_z
 from shared.errors import DependencyUnavailable
@@ -285,6 +285,21 @@ def is_duplicate(error: DataverseError) -> bool:
     return error.code in DUPLICATE_CODES or error.status in (409, 412)
 
 
+def names_missing_column(error: DataverseError, column: str) -> bool:
+    """Dataverse refused a write because `column` does not exist on the table (400)."""
+    return error.status == 400 and f"'{column}'" in error.message
+
+
+def warn_missing_column(column: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "phonecall.%s does not exist: written without it; run `make dataverse-setup` "
+        "(docs/dataverse-setup.md)",
+        column,
+    )
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -305,10 +320,16 @@ def odata_string(value: str) -> str:
 
 
 class DataverseCrm:
-    """The Crm port: identification in one round trip, idempotent activity writes."""
+    """The Crm port: identification in one round trip, idempotent activity writes.
 
-    def __init__(self, client: DataverseClient, *, max_matches: int = 10) -> None:
+    `duration_column` is the custom column of the call's length in seconds
+    (`<prefix>durationseconds`, made by `make dataverse-setup`)."""
+
+    def __init__(
+        self, client: DataverseClient, *, duration_column: str, max_matches: int = 10
+    ) -> None:
         self.client = client
+        self.duration_column = duration_column
         self.max_matches = max_matches
 
     def find_customers(self, number: str) -> tuple[CustomerRef, ...]:
@@ -371,8 +392,21 @@ class DataverseCrm:
         return found
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
+        body = phone_call_body(activity, duration_column=self.duration_column)
         try:
-            self.client.request("POST", "phonecalls", body=phone_call_body(activity))
+            return self._create(body)
+        except DataverseError as exc:
+            if not names_missing_column(exc, self.duration_column):
+                raise
+            # The org lacks the seconds column (`make dataverse-setup` not run): keep the
+            # activity, lose only the seconds, and say so.
+            warn_missing_column(self.duration_column)
+            del body[self.duration_column]
+            return self._create(body)
+
+    def _create(self, body: dict[str, Any]) -> bool:
+        try:
+            self.client.request("POST", "phonecalls", body=body)
         except DataverseError as exc:
             if is_duplicate(exc):
                 return False
@@ -394,17 +428,33 @@ class DataverseCrm:
         return True
 
 
-def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
-    """The Web API body of a Phone Call activity (the handbook's mapping table)."""
-    parties = []
-    for party, mask in ((activity.from_party, 1), (activity.to_party, 2)):
-        if party is not None:
-            parties.append(
-                {
-                    f"partyid_{party.entity}@odata.bind": f"/{_set_of(party.entity)}({party.id})",
-                    "participationtypemask": mask,
-                }
-            )
+FROM, TO = 1, 2  # activityparty participationtypemask
+
+
+def party_body(party: ActivityParty, mask: int) -> dict[str, Any]:
+    """One `phonecall_activity_parties` item: a record bound by `partyid_<table>`, or an
+    unresolved party (`addressused` alone, no partyid), as D365 keeps an unknown number."""
+    if isinstance(party, UnresolvedParty):
+        return {"addressused": party.address, "participationtypemask": mask}
+    return {
+        f"partyid_{party.entity}@odata.bind": f"/{_set_of(party.entity)}({party.id})",
+        "participationtypemask": mask,
+    }
+
+
+def parties_body(
+    from_party: ActivityParty | None, to_party: ActivityParty | None
+) -> list[dict[str, Any]]:
+    return [
+        party_body(party, mask)
+        for party, mask in ((from_party, FROM), (to_party, TO))
+        if party is not None
+    ]
+
+
+def phone_call_body(activity: PhoneCallActivity, *, duration_column: str) -> dict[str, Any]:
+    """The Web API body of a Phone Call activity (docs/phone-call-mapping.md)."""
+    parties = parties_body(activity.from_party, activity.to_party)
     body: dict[str, Any] = {
         "activityid": activity.activity_id,
         "subject": activity.subject,
@@ -414,7 +464,8 @@ def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
         "actualstart": iso_z(activity.actual_start),
         "actualend": iso_z(activity.actual_end),
         "actualdurationminutes": activity.duration_minutes,
-        "ownerid@odata.bind": f"/systemusers({activity.owner_user_id})",
+        duration_column: activity.duration_seconds,
+        "ownerid@odata.bind": owner_bind("systemuser", activity.owner_user_id),
         "phonecall_activity_parties": parties,
     }
     if activity.regarding is not None:
@@ -425,10 +476,16 @@ def phone_call_body(activity: PhoneCallActivity) -> dict[str, Any]:
     return body
 
 
+def owner_bind(entity: str, record_id: str) -> str:
+    """`ownerid@odata.bind`: a user or a team (ownerid is a principal in Dataverse)."""
+    return f"/{_set_of(entity)}({record_id})"
+
+
 def _set_of(entity: str) -> str:
     return {
         "contact": "contacts",
         "account": "accounts",
         "lead": "leads",
         "systemuser": "systemusers",
+        "team": "teams",
     }[entity]

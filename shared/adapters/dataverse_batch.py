@@ -18,9 +18,12 @@ from shared.adapters.dataverse import (
     error_of,
     is_duplicate,
     odata_string,
+    owner_bind,
+    parties_body,
 )
 from shared.domain.callbacks import CallbackActivity, WriteOutcome, WriteResult
 from shared.domain.customers import CustomerRef
+from shared.domain.moments import iso_z
 
 MAX_BATCH_PARTS = 1000  # Dataverse's limit of requests in one $batch
 
@@ -112,21 +115,28 @@ class DataverseCallbacks:
 
 
 def phone_call_body(activity: CallbackActivity) -> dict[str, Any]:
-    """The Web API body of a callback Phone Call (§5: Regarding and From only for one match)."""
+    """The Web API body of a callback Phone Call: a call to make (outgoing, due by
+    `scheduledend`), the customer as To and Regarding only for one match (§5)."""
     body: dict[str, Any] = {
         "activityid": activity.activity_id,
         "subject": activity.subject,
         "description": activity.description,
         "phonenumber": activity.phone_number,
-        "directioncode": False,  # the customer asked for the call; From is the customer
+        "directioncode": True,  # the agent is to call the customer back
     }
+    if activity.scheduled_start is not None:
+        body["scheduledstart"] = iso_z(activity.scheduled_start)
+    if activity.scheduled_end is not None:
+        body["scheduledend"] = iso_z(activity.scheduled_end)
+    if activity.owner is not None:
+        body["ownerid@odata.bind"] = owner_bind(activity.owner.entity, activity.owner.id)
     customer = activity.customer
     if customer is not None:
         record = f"/{ENTITY_SET[customer.entity]}({customer.id})"
         body[f"regardingobjectid_{customer.entity.value}_phonecall@odata.bind"] = record
-        body["phonecall_activity_parties"] = [
-            {f"partyid_{customer.entity.value}@odata.bind": record, "participationtypemask": 1}
-        ]
+    parties = parties_body(None, activity.to_party)
+    if parties:
+        body["phonecall_activity_parties"] = parties
     return body
 
 

@@ -19,7 +19,9 @@ from shared.adapters.dataverse import (
     chunks,
     error_of,
     is_duplicate,
+    names_missing_column,
     phone_call_body,
+    warn_missing_column,
 )
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.enterprise_calls import (
@@ -53,10 +55,13 @@ def _odata_time(moment: datetime) -> str:
 
 
 class DataverseEnterpriseCrm:
-    """Batched reads and writes; Dataverse requests grow with batches, not with records."""
+    """Batched reads and writes; Dataverse requests grow with batches, not with records.
 
-    def __init__(self, client: DataverseClient) -> None:
+    `duration_column`: the custom column of the call's length in seconds."""
+
+    def __init__(self, client: DataverseClient, *, duration_column: str) -> None:
         self.client = client
+        self.duration_column = duration_column
 
     # ------------------------------------------------------------------ reads
 
@@ -147,10 +152,18 @@ class DataverseEnterpriseCrm:
         each), many per `$batch`; one failure does not stop the others."""
         results: dict[str, WriteResult] = {}
         for chunk in chunks(activities, ACTIVITIES_PER_BATCH):
-            results.update(self._create_batch(chunk))
+            written, lacking = self._create_batch(chunk, with_seconds=True)
+            results.update(written)
+            if lacking:
+                # The org lacks the seconds column: the calls go in without it (one more batch).
+                warn_missing_column(self.duration_column)
+                results.update(self._create_batch(lacking, with_seconds=False)[0])
         return results
 
-    def _create_batch(self, activities: Sequence[EnterpriseActivity]) -> dict[str, WriteResult]:
+    def _create_batch(
+        self, activities: Sequence[EnterpriseActivity], *, with_seconds: bool
+    ) -> tuple[dict[str, WriteResult], list[EnterpriseActivity]]:
+        """The results, and the activities refused only for the missing seconds column."""
         # One change set per call: create the Phone Call, then complete it ($1 is the create).
         groups = self.client.batch_changesets(
             [
@@ -158,7 +171,7 @@ class DataverseEnterpriseCrm:
                     BatchRequest(
                         "POST",
                         "phonecalls",
-                        {**phone_call_body(item.activity), "category": item.category},
+                        self._body(item, with_seconds=with_seconds),
                     ),
                     BatchRequest(
                         "PATCH",
@@ -173,10 +186,17 @@ class DataverseEnterpriseCrm:
             ]
         )
         results: dict[str, WriteResult] = {}
+        lacking: list[EnterpriseActivity] = []
         for i, item in enumerate(activities):
             group = groups[i] if i < len(groups) else []
             failed = next((r for r in group if r.status >= 400), None)
-            if not group:
+            if (
+                with_seconds
+                and failed is not None
+                and names_missing_column(error_of(failed), self.duration_column)
+            ):
+                lacking.append(item)
+            elif not group:
                 results[item.activity.activity_id] = WriteResult(
                     WriteStatus.RETRY, "no answer in the batch"
                 )
@@ -184,7 +204,13 @@ class DataverseEnterpriseCrm:
                 results[item.activity.activity_id] = WriteResult(WriteStatus.CREATED)
             else:
                 results[item.activity.activity_id] = _failure(failed)
-        return results
+        return results, lacking
+
+    def _body(self, item: EnterpriseActivity, *, with_seconds: bool) -> dict[str, Any]:
+        body = phone_call_body(item.activity, duration_column=self.duration_column)
+        if not with_seconds:
+            del body[self.duration_column]
+        return {**body, "category": item.category}
 
 
 def _failure(response: Response) -> WriteResult:

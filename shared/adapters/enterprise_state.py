@@ -1,18 +1,28 @@
 """The enterprise-call sync's state on Table Storage: a marker per processed source record, the
-Teams watermark and the last run (docs/storage.md)."""
+Teams watermark, the last run and the Graph subscription (docs/storage.md)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.adapters.tables import Entity, TableStore
 from shared.domain.enterprise_calls import EnterpriseCall
+from shared.domain.graph_notifications import StoredSubscription
+from shared.errors import DependencyUnavailable
 
 MARKERS, SYNC = "enterprisecalls", "enterprisesync"
-WATERMARK_ROW, LAST_RUN_ROW = "watermark", "lastrun"
+WATERMARK_ROW, LAST_RUN_ROW, SUBSCRIPTION_ROW = "watermark", "lastrun", "subscription"
+WRITER_ROW = "writer"
+# The writer lease: long enough for one batch's lookups and $batch create; a holder that died
+# holding it delays the next writer by at most this much.
+WRITER_LEASE = timedelta(seconds=120)
+WRITER_WAIT_SECONDS = 60.0
 # Records of one source that started within this gap of each other are looked up with one
 # range query; a push spread over weeks becomes a few small queries, not one huge one.
 CLUSTER_GAP = timedelta(hours=1)
@@ -86,6 +96,44 @@ class TableSyncState:
             for i in range(0, len(entities), 100):
                 self.store.transact(self.markers, [("upsert", e) for e in entities[i : i + 100]])
 
+    @contextmanager
+    def exclusive(self, source: str) -> Iterator[None]:
+        """One writer of a source's activities at a time (row `enterprisesync/<source>/writer`,
+        an ETag-guarded lease). The notification path and the poll know the same Teams call
+        under two ids (a callRecord's, a PSTN log row's), so only the already-logged check
+        tells them apart; holding the lease from that check to the create makes it exact."""
+        holder = os.urandom(8).hex()
+        deadline = time.monotonic() + WRITER_WAIT_SECONDS
+        pause = 0.05
+
+        def take(entity: Entity | None) -> Entity | None:
+            now = datetime.now(UTC)
+            until = (entity or {}).get("until")
+            if until is not None and (entity or {}).get("holder") not in ("", holder):
+                until = until.replace(tzinfo=UTC) if until.tzinfo is None else until
+                if until > now:
+                    return None  # held by another writer
+            return {"holder": holder, "until": now + WRITER_LEASE}
+
+        while True:
+            row = self.store.read_modify_write(self.sync, source, WRITER_ROW, take)
+            if row is not None and row.get("holder") == holder:
+                break
+            if time.monotonic() >= deadline:
+                raise DependencyUnavailable(f"another {source} import holds the writer lease")
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        try:
+            yield
+        finally:
+
+            def release(entity: Entity | None) -> Entity | None:
+                if entity is None or entity.get("holder") != holder:
+                    return None
+                return {"holder": "", "until": datetime.now(UTC)}
+
+            self.store.read_modify_write(self.sync, source, WRITER_ROW, release)
+
     def watermark(self, source: str) -> datetime | None:
         row = self.store.get(self.sync, source, WATERMARK_ROW)
         value = (row or {}).get("synced_to")
@@ -125,3 +173,36 @@ class TableSyncState:
             return None
         summary: dict[str, Any] = json.loads(row.get("summary") or "{}")
         return {**summary, "finishedAt": row["finished_at"]}
+
+    # ---- the Graph subscription (row enterprisesync/<source>/subscription)
+
+    def subscription(self, source: str) -> StoredSubscription | None:
+        row = self.store.get(self.sync, source, SUBSCRIPTION_ROW)
+        if row is None or not row.get("subscription_id"):
+            return None
+        expires: datetime = row["expires_at"]
+        expires = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
+        return StoredSubscription(str(row["subscription_id"]), expires.astimezone(UTC))
+
+    def save_subscription(self, source: str, sub: StoredSubscription, at: datetime) -> None:
+        self.store.upsert(
+            self.sync,
+            {
+                "PartitionKey": source,
+                "RowKey": SUBSCRIPTION_ROW,
+                "subscription_id": sub.subscription_id,
+                "expires_at": sub.expires_at,
+                "updated_at": at,
+            },
+            replace=True,
+        )
+
+    def forget_subscription(self, source: str, subscription_id: str) -> None:
+        """Drop the stored subscription if it is still `subscription_id` (a newer one stays)."""
+
+        def drop(entity: Entity | None) -> Entity | None:
+            if entity is None or entity.get("subscription_id") != subscription_id:
+                return None
+            return {"subscription_id": "", "expires_at": entity.get("expires_at")}
+
+        self.store.read_modify_write(self.sync, source, SUBSCRIPTION_ROW, drop)

@@ -22,6 +22,41 @@ class Party:
 
 
 @dataclass(frozen=True)
+class UnresolvedParty:
+    """A party D365 holds as an address only (`addressused`, no record): an unknown number,
+    shown in the form's From/To as the number itself."""
+
+    address: str
+
+
+ActivityParty = Party | UnresolvedParty
+
+
+def customer_party(
+    customer: CustomerRef | None, number: str, *, unresolved: bool
+) -> ActivityParty | None:
+    """The customer's side of a call: the identified record; else, when `unresolved` is on
+    (DATAVERSE_UNRESOLVED_PARTIES), the number as an unresolved party; else nobody."""
+    if customer is not None:
+        return Party(customer.entity.value, customer.id)
+    if unresolved and number:
+        return UnresolvedParty(number)
+    return None
+
+
+def duration_seconds(start: datetime, end: datetime) -> int:
+    """The call's length to the second (`<prefix>durationseconds`), never negative."""
+    return max(0, round((end - start).total_seconds()))
+
+
+def duration_minutes(seconds: int) -> int:
+    """`actualdurationminutes` (whole minutes, as D365's Duration field shows them): the
+    seconds divided by 60 and rounded up, at least 1 for a call that connected; so 2 s and
+    60 s are 1 minute, 61 s is 2. The exact length is in `<prefix>durationseconds`."""
+    return max(1, math.ceil(seconds / 60))
+
+
+@dataclass(frozen=True)
 class PhoneCallActivity:
     activity_id: str
     subject: str
@@ -32,9 +67,10 @@ class PhoneCallActivity:
     actual_end: datetime
     duration_minutes: int
     owner_user_id: str
-    from_party: Party | None
-    to_party: Party | None
+    from_party: ActivityParty | None
+    to_party: ActivityParty | None
     regarding: CustomerRef | None
+    duration_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,17 +96,20 @@ def phone_call_activity(
     pool_name: str,
     notes: str,
     templates: SubjectTemplates,
+    unresolved_parties: bool = False,
 ) -> PhoneCallActivity:
     """Map an answered, ended call to its activity. Regarding and the customer party are set
-    only for a single identified or picked customer (§2.1.2 b, §2.1.4 a)."""
+    only for a single identified or picked customer (§2.1.2 b, §2.1.4 a); with
+    `unresolved_parties`, an unknown number is the customer party as an address."""
     if call.first_answered_at is None or call.ended_at is None:
         raise ValueError("only an answered call that has ended becomes an activity")
     customer = call.customer
-    customer_party = Party(customer.entity.value, customer.id) if customer else None
+    customer_side = customer_party(customer, call.customer_number, unresolved=unresolved_parties)
     agent_party = Party("systemuser", agent_user_id)
     inbound = call.direction is Direction.INBOUND
     start, end = call.first_answered_at, max(call.ended_at, call.first_answered_at)
     template = templates.inbound if inbound else templates.outbound
+    seconds = duration_seconds(start, end)
     return PhoneCallActivity(
         activity_id=call.activity_uuid,
         subject=render_subject(
@@ -85,9 +124,10 @@ def phone_call_activity(
         outgoing=not inbound,
         actual_start=start,
         actual_end=end,
-        duration_minutes=max(1, math.ceil((end - start).total_seconds() / 60)),
+        duration_minutes=duration_minutes(seconds),
         owner_user_id=agent_user_id,
-        from_party=customer_party if inbound else agent_party,
-        to_party=agent_party if inbound else customer_party,
+        from_party=customer_side if inbound else agent_party,
+        to_party=agent_party if inbound else customer_side,
         regarding=customer,
+        duration_seconds=seconds,
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain.activity import ActivityParty, customer_party
 from shared.domain.callback_lists import CallbackList as CallbackList  # re-exported
+from shared.domain.callback_lists import ListOwner
 from shared.domain.callback_lists import parse_callback_lists as parse_callback_lists
 from shared.domain.customers import CustomerRef, Identification, identification
 
@@ -108,8 +110,10 @@ class Claim:
 
 @dataclass(frozen=True)
 class CallbackActivity:
-    """The Phone Call a request becomes (§5): subject, description, and the customer only
-    when exactly one record matched (Regarding and From); placed in the list's queue."""
+    """The Phone Call a request becomes (§5): a call to make (outgoing), due within the list's
+    window from the request, the customer as its To party and Regarding only when exactly one
+    record matched; placed in the list's queue, owned by the list's owner (None: the
+    application user)."""
 
     activity_id: str
     subject: str
@@ -117,6 +121,10 @@ class CallbackActivity:
     phone_number: str
     queue_id: str
     customer: CustomerRef | None
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    to_party: ActivityParty | None = None
+    owner: ListOwner | None = None
 
 
 class WriteOutcome(StrEnum):
@@ -148,17 +156,24 @@ def callback_activity(
     request: CallbackRequest,
     candidates: tuple[CustomerRef, ...],
     *,
-    queue_id: str,
+    callback_list: CallbackList,
     pool_name: str | None,
+    unresolved_parties: bool = False,
 ) -> CallbackActivity:
-    """Map a request to its Phone Call. Several or no matches set no customer (§5)."""
+    """Map a request to its Phone Call. Several or no matches set no customer (§5); with
+    `unresolved_parties`, the number is then the To party as an address."""
+    customer = candidates[0] if len(candidates) == 1 else None
     return CallbackActivity(
         activity_id=request.activity_uuid,
         subject=SUBJECT,
         description=describe(request, pool_name),
         phone_number=request.number,
-        queue_id=queue_id,
-        customer=candidates[0] if len(candidates) == 1 else None,
+        queue_id=callback_list.queue_id,
+        customer=customer,
+        scheduled_start=request.requested_at,
+        scheduled_end=request.requested_at + timedelta(minutes=callback_list.due_minutes),
+        to_party=customer_party(customer, request.number, unresolved=unresolved_parties),
+        owner=callback_list.owner,
     )
 
 

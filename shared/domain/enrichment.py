@@ -56,6 +56,12 @@ class EnrichmentColumns:
     def wait_time_seconds(self) -> str:
         return f"{self.prefix}waittimeseconds"
 
+    @property
+    def duration_seconds(self) -> str:
+        """Not the enrichment's: written with the activity itself, beside
+        `actualdurationminutes` (whole minutes, rounded up)."""
+        return f"{self.prefix}durationseconds"
+
     def definitions(self) -> tuple[CustomColumn, ...]:
         p = self.prefix
         return (
@@ -83,6 +89,13 @@ class EnrichmentColumns:
                 "Integer",
                 "Wait Time (until first answer)",
                 "Seconds the caller waited in the pool's queue before the first answer.",
+            ),
+            CustomColumn(
+                f"{p}DurationSeconds",
+                "Integer",
+                "Duration (seconds)",
+                "The call's length in seconds, from answer to hang-up (Duration shows it in "
+                "whole minutes, rounded up).",
             ),
         )
 
@@ -241,8 +254,9 @@ def plan_enrichment(
 
 
 def recording_link(public_base_url: str, call_id: str) -> str:
-    """The link written to D365: our endpoint, which checks the caller's token."""
-    return f"{public_base_url.rstrip('/')}/api/recordings/{call_id}"
+    """The link written to D365: the panel's recording page, which signs the viewer in and
+    plays `GET /api/recordings/{callId}` with the viewer's token (a clicked link sends none)."""
+    return f"{public_base_url.rstrip('/')}/api/panel/recording.html?callId={call_id}"
 
 
 @dataclass(frozen=True)

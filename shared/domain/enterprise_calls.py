@@ -3,7 +3,6 @@ decide which of them become Phone Call activities."""
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.activity import DESCRIPTION_MAX, SUBJECT_MAX, Party, PhoneCallActivity
+from shared.domain.activity import (
+    DESCRIPTION_MAX,
+    SUBJECT_MAX,
+    Party,
+    PhoneCallActivity,
+    customer_party,
+    duration_minutes,
+)
 from shared.domain.calls import Direction
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.directory import GUID
@@ -90,6 +96,8 @@ class Rules:
     match_margin_seconds: int = 120
     include_accounts_leads: bool = False
     default_region: str = "FI"
+    unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
+    default_owner: str | None = None  # systemuserid owning calls of unmapped users; None: skip
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ class Screened:
 def screen(call: EnterpriseCall, users: UserMap, rules: Rules) -> Screened | Outcome:
     if call.direction is None:
         return Outcome.NOT_A_USER_CALL
-    owner = users.system_user_of(user_id=call.user_id, email=call.user_email)
+    owner = users.system_user_of(user_id=call.user_id, email=call.user_email) or rules.default_owner
     if owner is None:
         return Outcome.UNMAPPED_USER
     if call.duration_seconds < rules.min_duration_seconds:
@@ -188,7 +196,9 @@ def decide(
     ]
     if not eligible:
         return Skipped(Outcome.NOT_A_CUSTOMER)
-    return enterprise_activity(screened, customer_of(eligible))
+    return enterprise_activity(
+        screened, customer_of(eligible), unresolved_parties=rules.unresolved_parties
+    )
 
 
 def customer_of(candidates: Sequence[CustomerRef]) -> CustomerRef | None:
@@ -199,7 +209,9 @@ def customer_of(candidates: Sequence[CustomerRef]) -> CustomerRef | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def enterprise_activity(screened: Screened, customer: CustomerRef | None) -> EnterpriseActivity:
+def enterprise_activity(
+    screened: Screened, customer: CustomerRef | None, *, unresolved_parties: bool = False
+) -> EnterpriseActivity:
     call = screened.call
     inbound = call.direction is Direction.INBOUND
     label = call.source_label
@@ -208,7 +220,7 @@ def enterprise_activity(screened: Screened, customer: CustomerRef | None) -> Ent
         f"{label} call imported from {_source_name(call)} (record {call.call_id}), "
         f"{'answered' if inbound else 'made'} outside the web phone."
     )
-    customer_party = Party(customer.entity.value, customer.id) if customer else None
+    customer_side = customer_party(customer, screened.number, unresolved=unresolved_parties)
     user_party = Party("systemuser", screened.owner_id)
     activity = PhoneCallActivity(
         activity_id=call.activity_id,
@@ -218,11 +230,12 @@ def enterprise_activity(screened: Screened, customer: CustomerRef | None) -> Ent
         outgoing=not inbound,
         actual_start=call.started_at,
         actual_end=max(call.ended_at, call.started_at),
-        duration_minutes=max(1, math.ceil(call.duration_seconds / 60)),
+        duration_minutes=duration_minutes(call.duration_seconds),
         owner_user_id=screened.owner_id,
-        from_party=customer_party if inbound else user_party,
-        to_party=user_party if inbound else customer_party,
+        from_party=customer_side if inbound else user_party,
+        to_party=user_party if inbound else customer_side,
         regarding=customer,
+        duration_seconds=call.duration_seconds,
     )
     return EnterpriseActivity(call, activity, label)
 

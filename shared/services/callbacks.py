@@ -106,6 +106,7 @@ class CallbackOptions:
     immediate: bool = True
     claim_seconds: int = 300
     batch_size: int = 100
+    unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
     max_run_seconds: int = 240  # stop taking new batches after this; the next run goes on
 
 
@@ -293,8 +294,9 @@ class CallbackService:
                 callback_activity(
                     e.request,
                     candidates.get(e.request.number, ()),
-                    queue_id=callback_list.queue_id,
+                    callback_list=callback_list,
                     pool_name=self._pool_name(e.request.pool_id),
+                    unresolved_parties=self.options.unresolved_parties,
                 )
                 for e in claimed
             ]

@@ -63,6 +63,7 @@ class CallFlowOptions:
     default_region: str
     enrich_delay_seconds: int
     templates: SubjectTemplates = field(default_factory=SubjectTemplates)
+    unresolved_parties: bool = False  # DATAVERSE_UNRESOLVED_PARTIES
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
@@ -618,6 +619,7 @@ class CallFlow:
             pool_name=pool.name if pool else "",
             notes=self.calls.notes(call.call_id),
             templates=self.options.templates,
+            unresolved_parties=self.options.unresolved_parties,
         )
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between

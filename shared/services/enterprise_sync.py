@@ -1,12 +1,13 @@
-"""Enterprise calls (§4): Teams PSTN calls read from Graph on a timer, and call records pushed
-by other systems, become Phone Call activities: once each, and not when the web phone has
-already logged the call."""
+"""Enterprise calls (§4): Teams calls, notified by Graph as they end (and read from the PSTN
+call log on a catch-up timer), and call records pushed by other systems, become Phone Call
+activities: once each, and not when the web phone has already logged the call."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from shared.errors import DependencyUnavailable, FieldError, Unprocessable
 
 log = logging.getLogger("enterprise_sync")
 GRAPH_MAX_RANGE = timedelta(days=89)  # getPstnCalls refuses a range over 90 days
+FIRST_RUN_LOOKBACK = timedelta(days=1)  # with no watermark yet
 
 
 # ---------------------------------------------------------------------- ports
@@ -45,6 +47,10 @@ class CallRecordSource(Protocol):
         self, start: datetime, end: datetime
     ) -> Iterable[list[EnterpriseCall | UnreadableRecord]]:
         """Calls that started in [start, end], a page at a time; raises if Graph fails."""
+        ...
+
+    def call_record(self, record_id: str) -> EnterpriseCall | UnreadableRecord | None:
+        """One call record (with its sessions) as a call; None if Graph does not have it."""
         ...
 
 
@@ -76,6 +82,11 @@ class SyncState(Protocol):
         ...
 
     def settle(self, settled: Sequence[tuple[EnterpriseCall, str]], at: datetime) -> None: ...
+
+    def exclusive(self, source: str) -> AbstractContextManager[None]:
+        """Held from the already-logged check to the create, so two paths that know one call
+        under two ids (notification and poll) cannot both create it."""
+        ...
 
     def watermark(self, source: str) -> datetime | None: ...
 
@@ -177,10 +188,13 @@ class EnterpriseSync:
         self.call_records, self.crm, self.state = call_records, crm, state
         self.users, self.options = users, options
 
-    def sync_teams(self, now: datetime) -> SyncReport:
-        """Read Graph from the watermark (less the overlap) to now, page by page; the watermark
-        moves only when every page was read and every record settled or refused."""
+    def sync_teams(self, now: datetime, *, since: datetime | None = None) -> SyncReport:
+        """Read Graph from the watermark (less the safety margin) to now, page by page; the
+        watermark moves only when every page was read and every record settled or refused.
+        `since` reaches further back (a catch-up after notifications were lost)."""
         start = self.window_start(now)
+        if since is not None:
+            start = max(min(start, since), now - GRAPH_MAX_RANGE)
         decisions: list[Decision] = []
         for page in self.call_records.pstn_call_pages(start, now):
             decisions.extend(self.process(page, now))
@@ -191,10 +205,34 @@ class EnterpriseSync:
         return report
 
     def window_start(self, now: datetime) -> datetime:
+        """The watermark less the safety margin; the very first run reaches back a day (the
+        calls before the app was set up), never further than Graph's range allows."""
         overlap = timedelta(seconds=self.options.overlap_seconds)
         synced_to = self.state.watermark(TEAMS_SOURCE)
-        start = (synced_to if synced_to is not None and synced_to < now else now) - overlap
+        if synced_to is None:
+            return now - max(overlap, FIRST_RUN_LOOKBACK)
+        start = (synced_to if synced_to < now else now) - overlap
         return max(start, now - GRAPH_MAX_RANGE)
+
+    def import_call_record(self, record_id: str, now: datetime) -> Decision:
+        """The notification path: fetch one call record and decide it like a polled one (the
+        same rules, markers and already-logged check). Raises DependencyUnavailable when
+        Graph does not have the record (yet): the queue tries again, the poll catches up."""
+        call = self.call_records.call_record(record_id)
+        if call is None:
+            raise DependencyUnavailable(f"Graph has no call record {record_id} (yet)")
+        [decision] = self.process([call], now)
+        log.info(
+            json.dumps(
+                {
+                    "event": "enterpriseCallNotified",
+                    "callRecord": record_id,
+                    "outcome": decision.outcome.value,
+                    "activityId": decision.activity_id,
+                }
+            )
+        )
+        return decision
 
     def import_pushed(self, data: Any, now: datetime) -> PushResult:
         """Records pushed by another system (docs/enterprise-calls.md): the valid ones follow
@@ -258,10 +296,13 @@ class EnterpriseSync:
             else:
                 screened.append((i, result))
 
-        activities = self._decide_with_crm(screened, decisions, settled)
-        retry = self._write(activities, decisions, settled) if activities else False
-        if settled:
-            self.state.settle(settled, now)
+        with ExitStack() as held:
+            for source in sorted({s.call.source for _, s in screened}):
+                held.enter_context(self.state.exclusive(source))
+            activities = self._decide_with_crm(screened, decisions, settled)
+            retry = self._write(activities, decisions, settled) if activities else False
+            if settled:
+                self.state.settle(settled, now)
         if retry:
             raise DependencyUnavailable(
                 "Dataverse did not take every activity; those records are tried again"

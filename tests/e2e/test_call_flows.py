@@ -55,6 +55,7 @@ def test_inbound_call_single_identified_customer(world: Product) -> None:
     assert activity["_regardingobjectid_value"] == contact_id
     assert activity["_ownerid_value"] == ANNA.user_id
     assert activity["actualdurationminutes"] == 1
+    assert 0 <= activity["new_durationseconds"] <= 60  # the exact length, in seconds
     assert activity["actualstart"] <= activity["actualend"]
     assert activity["statecode"] == 0  # completed later, by the enrichment
     assert parties(world, activity["activityid"]) == {1: contact_id, 2: ANNA.user_id}

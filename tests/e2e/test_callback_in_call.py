@@ -49,7 +49,8 @@ def test_a_caller_who_presses_1_leaves_a_request_that_is_in_d365_within_seconds(
     activity = wait_for(callback_activity, what="the callback in D365", timeout=60)
     assert activity["phonenumber"] == CALLER
     assert activity["_regardingobjectid_value"] == contact_id
-    assert parties(world, activity["activityid"]).get(1) == contact_id  # From: the caller
+    assert parties(world, activity["activityid"]) == {2: contact_id}  # To: the one to call
+    assert activity["directioncode"] is True  # a call to make
     queued = [
         i["_queueid_value"]
         for i in world.dataverse.records("queueitems")

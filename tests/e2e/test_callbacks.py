@@ -174,7 +174,9 @@ def test_a_request_is_in_d365_within_seconds_and_the_next_timer_run_finds_nothin
     assert call["phonenumber"] == CALLER
     assert CALLER in call["description"] and "Invoice" in call["description"]
     assert call["_regardingobjectid_value"] == contact_id
-    assert parties(world, call["activityid"]) == {1: contact_id}
+    assert parties(world, call["activityid"]) == {2: contact_id}  # To: the customer
+    assert call["directioncode"] is True  # outgoing: the agent is to call back
+    assert call["scheduledstart"] < call["scheduledend"]  # due within the list's window
     assert queue_of(world, call["activityid"]) == [CALLBACK_QUEUE_ID]
 
     [handled] = wait_for(
@@ -258,7 +260,7 @@ def test_the_timer_imports_single_several_and_no_matches_and_leaves_a_disabled_l
     calls = {c["activityid"]: c for c in world.phonecalls()}
     assert set(calls) == {single.activity_uuid, several.activity_uuid, nobody.activity_uuid}
     assert calls[single.activity_uuid]["_regardingobjectid_value"] == contact_id
-    assert parties(world, single.activity_uuid) == {1: contact_id}
+    assert parties(world, single.activity_uuid) == {2: contact_id}
     for request in (several, nobody):
         assert calls[request.activity_uuid]["_regardingobjectid_value"] is None
         assert parties(world, request.activity_uuid) == {}

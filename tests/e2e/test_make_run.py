@@ -354,7 +354,9 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     graph_calls = requests.get(
         f"{run.url('graph')}/_control/requests", verify=str(ca_path), timeout=10
     ).json()["requests"]
-    assert graph_calls and all(r["status"] == 200 for r in graph_calls), graph_calls
+    # 201: the call-record subscription `make run` makes at start (the app's own timer).
+    assert graph_calls and all(r["status"] in (200, 201) for r in graph_calls), graph_calls
+    assert "/api/enterprise-calls/notifications (subscribed " in banner, banner
 
     printed = {int(p) for p in re.findall(r"pid (\d+) \(child process\)", banner)}
     started = descendants(run.proc.pid)

@@ -29,6 +29,7 @@ from shared.adapters.dataverse_batch import DataverseCallbacks
 from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.queues import QueueSender
 from shared.adapters.tables import TableStore
+from shared.domain.activity import customer_party
 from shared.domain.callbacks import (
     SUBJECT,
     CallbackActivity,
@@ -247,7 +248,13 @@ def test_the_immediate_path_message_names_the_request(
 
 def activity(number: str = CALLER, customer: CustomerRef | None = None) -> CallbackActivity:
     return CallbackActivity(
-        str(uuid.uuid4()), SUBJECT, f"Callback requested by {number}", number, QUEUE_ID, customer
+        str(uuid.uuid4()),
+        SUBJECT,
+        f"Callback requested by {number}",
+        number,
+        QUEUE_ID,
+        customer,
+        to_party=customer_party(customer, number, unresolved=False),
     )
 
 
@@ -307,7 +314,7 @@ def test_a_written_callback_is_a_phone_call_in_the_queue_and_a_repeat_creates_no
         (p["_activityid_value"], p["participationtypemask"], p["_partyid_value"])
         for p in dataverse_reset.records("activityparties")
     ]
-    assert parties == [(single.activity_id, 1, contact_id)]
+    assert parties == [(single.activity_id, 2, contact_id)]  # To: the one to call back
     items = queue_items(dataverse_reset)
     assert sorted(i["_objectid_value"] for i in items) == sorted(calls)
     assert {i["_queueid_value"] for i in items} == {QUEUE_ID}

@@ -609,6 +609,92 @@ def test_if_match_guards_updates(
     assert dataverse_http.get(url).json()["fullname"] == "Ida Isaksson"
 
 
+def test_a_conditional_get_of_an_unchanged_record_is_304_without_a_body(
+    dataverse_http: requests.Session, dataverse: DataverseEmulator
+) -> None:
+    created = dataverse_http.post(
+        api(dataverse, "contacts"),
+        json={"firstname": "Ulla"},
+        headers={"Prefer": "return=representation"},
+    )
+    url = created.headers["OData-EntityId"]
+    etag = created.json()["@odata.etag"]
+    unchanged = dataverse_http.get(url, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["ETag"] == etag
+    # `null` asks for a fresh read (Dataverse's documented opt-out of a cached answer).
+    fresh = dataverse_http.get(url, headers={"If-None-Match": "null"})
+    assert fresh.status_code == 200 and fresh.json()["firstname"] == "Ulla"
+    assert dataverse_http.patch(url, json={"lastname": "Uusi"}).status_code == 204
+    changed = dataverse_http.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["fullname"] == "Ulla Uusi"
+    assert changed.headers["ETag"] != etag
+    missing = dataverse_http.get(
+        api(dataverse, f"contacts({uuid.uuid4()})"), headers={"If-None-Match": etag}
+    )
+    assert missing.status_code == 404
+
+
+def test_an_unresolved_party_is_kept_as_its_address_with_no_party_record(
+    dataverse_http: requests.Session, dataverse: DataverseEmulator
+) -> None:
+    seed_people(dataverse, dataverse_http)
+    activity_id = str(uuid.uuid4())
+    body = {
+        **_phonecall(activity_id),
+        "phonecall_activity_parties": [
+            {"addressused": "+358409999999", "participationtypemask": 1},
+            {
+                "partyid_systemuser@odata.bind": f"/systemusers({AGENT_ID})",
+                "participationtypemask": 2,
+            },
+        ],
+    }
+    del body["regardingobjectid_contact_phonecall@odata.bind"]
+    assert dataverse_http.post(api(dataverse, "phonecalls"), json=body).status_code == 204
+    call = dataverse_http.get(
+        api(dataverse, f"phonecalls({activity_id})"),
+        params={"$expand": "phonecall_activity_parties"},
+        headers={"Prefer": 'odata.include-annotations="*"'},
+    ).json()
+    parties = {p["participationtypemask"]: p for p in call["phonecall_activity_parties"]}
+    unresolved = parties[1]
+    assert unresolved["_partyid_value"] is None and unresolved["addressused"] == "+358409999999"
+    assert unresolved["ispartydeleted"] is False
+    assert not any(k.startswith("_partyid_value@") for k in unresolved)  # no lookup to annotate
+    assert parties[2]["_partyid_value"] == AGENT_ID
+    found = dataverse_http.get(
+        api(dataverse, "activityparties"),
+        params={"$filter": "addressused eq '+358409999999' and _partyid_value eq null"},
+    )
+    assert found.status_code == 200, found.text
+    assert [p["_activityid_value"] for p in found.json()["value"]] == [activity_id]
+
+
+def test_an_activity_may_be_owned_by_a_team(
+    dataverse_http: requests.Session, dataverse: DataverseEmulator
+) -> None:
+    team_id = str(uuid.uuid4())
+    seed(dataverse, dataverse_http, {"teams": [{"teamid": team_id, "name": "Sales team"}]})
+    activity_id = str(uuid.uuid4())
+    body = {"activityid": activity_id, "subject": "Callback Request"}
+    body["ownerid@odata.bind"] = f"/teams({team_id})"
+    assert dataverse_http.post(api(dataverse, "phonecalls"), json=body).status_code == 204
+    call = dataverse_http.get(
+        api(dataverse, f"phonecalls({activity_id})"),
+        params={"$select": "_ownerid_value"},
+        headers={"Prefer": 'odata.include-annotations="*"'},
+    ).json()
+    assert call["_ownerid_value"] == team_id
+    assert call["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "team"
+    assert call["_ownerid_value@OData.Community.Display.V1.FormattedValue"] == "Sales team"
+    wrong = dataverse_http.post(
+        api(dataverse, "phonecalls"),
+        json={"subject": "x", "ownerid@odata.bind": f"/queues({uuid.uuid4()})"},
+    )
+    assert wrong.status_code == 400
+
+
 def test_string_longer_than_its_column_is_refused(
     dataverse_http: requests.Session, dataverse: DataverseEmulator
 ) -> None:

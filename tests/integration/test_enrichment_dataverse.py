@@ -87,6 +87,7 @@ def test_setup_creates_the_columns_once_and_a_second_run_writes_nothing(
             "new_callarrivedat",
             "new_firstansweredat",
             "new_waittimeseconds",
+            "new_durationseconds",
         )
     ]
     seen_after_first = len(dataverse_reset.requests_seen())
@@ -106,6 +107,7 @@ def test_setup_creates_the_columns_once_and_a_second_run_writes_nothing(
     assert attributes["new_recordingurl"]["MaxLength"] == 500
     assert attributes["new_callarrivedat"]["AttributeType"] == "DateTime"
     assert attributes["new_waittimeseconds"]["AttributeType"] == "Integer"
+    assert attributes["new_durationseconds"]["AttributeType"] == "Integer"
 
 
 def _command_env(local_tls: LocalTLS, entra: EntraEmulator, dataverse: DataverseEmulator) -> dict:
@@ -143,10 +145,10 @@ def test_the_setup_command_is_idempotent_and_its_dry_run_reports_missing_columns
     assert writes(dataverse_reset) == []
     first = run()
     assert first.returncode == 0, first.stderr
-    assert "4 created, 0 unchanged" in first.stdout
+    assert "5 created, 0 unchanged" in first.stdout
     second = run()
-    assert second.returncode == 0 and "0 created, 4 unchanged" in second.stdout
-    assert len(writes(dataverse_reset)) == 4
+    assert second.returncode == 0 and "0 created, 5 unchanged" in second.stdout
+    assert len(writes(dataverse_reset)) == 5
 
 
 def test_a_column_of_another_type_is_reported_not_changed(

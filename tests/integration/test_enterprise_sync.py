@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,12 +22,19 @@ from shared.adapters.enterprise_state import TableSyncState
 from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient, GraphError
 from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.tables import TableStore
+from shared.domain.enrichment import EnrichmentColumns
 from shared.domain.enterprise_calls import Outcome, Rules
 from shared.domain.enterprise_users import EnterpriseUser, UserMap
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import (
+    APP_CLIENT_ID,
+    APP_CLIENT_SECRET,
+    TENANT_ID,
+    add_custom_columns,
+)
 
 pytestmark = pytest.mark.integration
+COLUMNS = EnrichmentColumns("new_")
 
 ANNA_OID = "11111111-1111-4111-8111-111111111111"
 ANNA_USER = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -85,6 +94,8 @@ def make_sync(
         f"{dataverse_reset.url}/.default",
         ca,
     )
+    dv_client = DataverseClient(dataverse_reset.url, dataverse_tokens.token, ca_bundle=ca)
+    add_custom_columns(dataverse_reset)
     graph_tokens = ClientCredentialsTokenProvider(
         entra.url, TENANT_ID, APP_CLIENT_ID, APP_CLIENT_SECRET, GRAPH_SCOPE, ca
     )
@@ -100,9 +111,7 @@ def make_sync(
         )
         service = EnterpriseSync(
             call_records=GraphCallRecords(graph),
-            crm=DataverseEnterpriseCrm(
-                DataverseClient(dataverse_reset.url, dataverse_tokens.token, ca_bundle=ca)
-            ),
+            crm=DataverseEnterpriseCrm(dv_client, duration_column=COLUMNS.duration_seconds),
             state=state,
             users=USERS,
             options=SyncOptions(rules=rules or Rules(), overlap_seconds=3600),
@@ -452,3 +461,64 @@ def test_pushed_records_follow_the_same_rules(make_sync: Callable[..., Sync]) ->
     assert (activity["category"], activity["directioncode"]) == ("Mobile", True)
     assert (activity["statecode"], activity["statuscode"]) == (1, 2)  # completed, Made
     assert sync.service.import_pushed(body, NOW).results[0][1].outcome is Outcome.DUPLICATE
+
+
+def test_the_notification_and_the_poll_racing_on_one_call_make_one_activity(
+    make_sync: Callable[..., Sync],
+) -> None:
+    """Graph knows the call under two ids (its callRecord, its PSTN log row); the writer lease
+    makes the already-logged check and the create one step, whichever path comes first."""
+    sync = make_sync()
+    contact(sync)
+    ended = sync.graph.end_teams_call(user_id=ANNA_OID, number=CUSTOMER, connected_seconds=90)
+    now = dt.datetime.now(dt.UTC)
+    outcomes: list[str] = []
+    failures: list[BaseException] = []
+
+    def notified() -> None:
+        try:
+            outcomes.append(sync.service.import_call_record(ended["callRecordId"], now).outcome)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    def polled() -> None:
+        try:
+            report = sync.service.sync_teams(now)
+            outcomes.extend(d.outcome for d in report.decisions)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=notified), threading.Thread(target=polled)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not failures, failures
+    assert sorted(outcomes) == sorted([Outcome.IMPORTED, Outcome.ALREADY_LOGGED])
+    assert len(sync.phonecalls()) == 1
+
+
+def test_a_second_writer_waits_for_the_first_to_release_the_lease(
+    make_sync: Callable[..., Sync],
+) -> None:
+    state = make_sync().state
+    order: list[str] = []
+    inside = threading.Event()
+
+    def second() -> None:
+        inside.wait(10)
+        with state.exclusive("teams"):
+            order.append("second in")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with state.exclusive("teams"):
+        inside.set()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not order:
+            time.sleep(0.05)  # give the second writer every chance to (wrongly) get in
+        order.append("first out")
+    waiter.join(30)
+
+    assert order == ["first out", "second in"]

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.activity import SubjectTemplates, phone_call_activity
+from shared.domain.activity import (
+    Party,
+    PhoneCallActivity,
+    SubjectTemplates,
+    UnresolvedParty,
+    duration_minutes,
+    phone_call_activity,
+)
 from shared.domain.calls import (
     Call,
     CallEvent,
@@ -139,7 +146,9 @@ def test_an_agent_on_a_phone_number_hanging_up_ends_the_call_for_the_customer() 
     assert next_step(call) is NextStep.HANG_UP
 
 
-def activity_for(call: Call, notes: str = "Wants a quote") -> object:
+def activity_for(
+    call: Call, notes: str = "Wants a quote", *, unresolved: bool = False
+) -> PhoneCallActivity:
     return phone_call_activity(
         call,
         agent_user_id="u-agent",
@@ -147,6 +156,7 @@ def activity_for(call: Call, notes: str = "Wants a quote") -> object:
         pool_name="Sales",
         notes=notes,
         templates=SubjectTemplates(),
+        unresolved_parties=unresolved,
     )
 
 
@@ -183,6 +193,27 @@ def test_an_outbound_call_to_an_unknown_number_leaves_to_and_regarding_empty() -
     assert activity.to_party is None and activity.regarding is None  # type: ignore[attr-defined]
     assert activity.subject == "Outgoing call to +358401234567"  # type: ignore[attr-defined]
     assert activity.outgoing is True  # type: ignore[attr-defined]
+
+
+def test_an_unknown_number_is_an_unresolved_party_when_the_setting_is_on() -> None:
+    inbound = activity_for(ended_inbound(), unresolved=True)
+    assert inbound.from_party == UnresolvedParty("+358401234567")
+    assert inbound.to_party == Party("systemuser", "u-agent") and inbound.regarding is None
+    several = activity_for(ended_inbound(candidates=(ALICE, BOB)), unresolved=True)
+    assert several.from_party == UnresolvedParty("+358401234567")
+    outbound = replace(
+        ended_inbound(), direction=Direction.OUTBOUND, kind=CallKind.OUTBOUND, agent_id="a"
+    )
+    assert activity_for(outbound, unresolved=True).to_party == UnresolvedParty("+358401234567")
+    identified = activity_for(ended_inbound(candidates=(ALICE,)), unresolved=True)
+    assert identified.from_party == Party("contact", ALICE.id)
+
+
+def test_the_duration_is_kept_in_seconds_and_rounded_up_to_whole_minutes() -> None:
+    assert activity_for(ended_inbound()).duration_seconds == 88
+    short = pool_call(first_answered_at=at(12), ended_at=at(14), answered_by="a")
+    assert (activity_for(short).duration_seconds, activity_for(short).duration_minutes) == (2, 1)
+    assert [duration_minutes(s) for s in (0, 1, 60, 61, 120, 121)] == [1, 1, 1, 2, 2, 3]
 
 
 def test_the_activity_id_is_the_same_for_every_attempt() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from shared.config import ConfigError, load_settings
-from shared.domain.callback_lists import CallbackList, parse_callback_lists
+from shared.domain.activity import Party, UnresolvedParty
+from shared.domain.callback_lists import CallbackList, ListOwner, parse_callback_lists
 from shared.domain.callbacks import (
     HANDLED_NOTE,
     SUBJECT,
@@ -326,6 +327,48 @@ def test_an_import_creates_the_phone_call_and_closes_the_request(rig: Rig) -> No
     assert rig.store.open == {}
 
 
+def test_a_callback_is_a_call_to_make_due_within_the_lists_window(rig: Rig) -> None:
+    rig.crm.customers["+358401234567"] = (MAIJA,)
+    team = "7ea30000-0000-4000-8000-000000000001"
+    sales = replace(SALES, due_minutes=120, owner=ListOwner("team", team))
+    service = rig.service(lists=(sales, PAUSED))
+    request = capture(service)
+    rig.clock.advance(600)  # imported ten minutes later: still due from the request time
+    service.import_open()
+    activity = rig.crm.activities[request.activity_uuid]
+    assert (activity.scheduled_start, activity.scheduled_end) == (T0, T0 + timedelta(hours=2))
+    assert activity.to_party == Party("contact", MAIJA.id)
+    assert activity.owner == ListOwner("team", team)
+    assert activity.subject == "Callback Request"
+
+
+def test_a_list_without_an_owner_leaves_the_callback_to_the_application_user(rig: Rig) -> None:
+    service = rig.service()
+    request = capture(service)
+    service.import_open()
+    activity = rig.crm.activities[request.activity_uuid]
+    assert activity.owner is None
+    assert activity.scheduled_end == T0 + timedelta(days=1)  # the default window
+
+
+def test_an_unknown_number_is_an_unresolved_to_party_only_when_the_setting_says(
+    rig: Rig,
+) -> None:
+    rig.crm.customers["+358401111111"] = (MAIJA, OY)
+    service = rig.service(unresolved_parties=True)
+    several = capture(service, "+358401111111")
+    nobody = capture(service, "+358402222222")
+    service.import_open()
+    assert rig.crm.activities[several.activity_uuid].to_party == UnresolvedParty("+358401111111")
+    assert rig.crm.activities[nobody.activity_uuid].to_party == UnresolvedParty("+358402222222")
+    assert rig.crm.activities[nobody.activity_uuid].customer is None
+    default = Rig(FakeStore(), FakeCrm(), FakeSignals(), Clock())
+    plain = default.service()
+    request = capture(plain, "+358402222222")
+    plain.import_open()
+    assert default.crm.activities[request.activity_uuid].to_party is None  # the seed's way
+
+
 def test_several_or_no_matches_set_no_customer(rig: Rig) -> None:
     rig.crm.customers["+358401111111"] = (MAIJA, OY)
     service = rig.service()
@@ -542,6 +585,30 @@ def test_callback_lists_parse_and_say_what_is_wrong() -> None:
         parse_callback_lists(json.dumps({"x": {"queueId": QUEUE, "enabled": "yes"}}))
     with pytest.raises(ValueError, match="must be a JSON object"):
         parse_callback_lists("[]")
+
+
+def test_callback_lists_carry_a_due_window_and_an_owner() -> None:
+    team, user = "7EA30000-0000-4000-8000-000000000001", "05e40000-0000-4000-8000-000000000002"
+    lists = parse_callback_lists(
+        json.dumps(
+            {
+                "a": {"queueId": QUEUE, "dueMinutes": 30, "ownerTeamId": team},
+                "b": {"queueId": QUEUE, "ownerUserId": user},
+            }
+        )
+    )
+    assert lists == (
+        CallbackList("a", QUEUE, True, 30, ListOwner("team", team.lower())),
+        CallbackList("b", QUEUE, True, 1440, ListOwner("systemuser", user)),
+    )
+    with pytest.raises(ValueError, match=r"a\.dueMinutes must be a whole number 1-43200"):
+        parse_callback_lists(json.dumps({"a": {"queueId": QUEUE, "dueMinutes": 0}}))
+    with pytest.raises(ValueError, match="both ownerTeamId and ownerUserId"):
+        parse_callback_lists(
+            json.dumps({"a": {"queueId": QUEUE, "ownerTeamId": team, "ownerUserId": user}})
+        )
+    with pytest.raises(ValueError, match=r"a\.ownerTeamId must be the D365 team's GUID"):
+        parse_callback_lists(json.dumps({"a": {"queueId": QUEUE, "ownerTeamId": "sales"}}))
 
 
 def test_a_pool_offers_callbacks_after_a_wait_and_when_closed() -> None:

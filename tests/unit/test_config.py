@@ -103,3 +103,29 @@ def test_each_setting_is_declared_once_on_its_field() -> None:
         "DATAVERSE_CLIENT_SECRET",
         "CALLBACK_SECRET",
     ]
+
+
+def test_the_subscription_renewal_window_must_be_shorter_than_its_lifetime() -> None:
+    values = {
+        **local_values(),
+        "GRAPH_SUBSCRIPTION_MINUTES": "600",
+        "GRAPH_SUBSCRIPTION_RENEW_MINUTES": "600",
+    }
+    with pytest.raises(ConfigError) as error:
+        load_settings(values)
+    assert "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than" in str(error.value)
+    assert load_settings({**values, "GRAPH_SUBSCRIPTION_RENEW_MINUTES": "120"})
+
+
+def test_the_default_owner_is_a_guid_or_empty() -> None:
+    owner = "AAAAAAAA-0000-4000-8000-0000000000FF"
+    assert (
+        load_settings(
+            {**local_values(), "ENTERPRISE_DEFAULT_OWNER": owner}
+        ).enterprise_default_owner
+        == owner.lower()
+    )
+    assert load_settings(local_values()).enterprise_default_owner == ""
+    with pytest.raises(ConfigError) as error:
+        load_settings({**local_values(), "ENTERPRISE_DEFAULT_OWNER": "anna"})
+    assert "ENTERPRISE_DEFAULT_OWNER must be a GUID" in str(error.value)

@@ -3,6 +3,7 @@ against in-memory ports."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.graph import pstn_call
+from shared.domain.activity import UnresolvedParty
 from shared.domain.calls import Direction
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.directory import Agent
@@ -188,6 +190,10 @@ def test_several_contacts_import_the_call_without_regarding() -> None:
     made = decide(screened(), [CONTACT, other], [], Rules())
     assert isinstance(made, EnterpriseActivity)
     assert made.activity.regarding is None and made.activity.from_party is None
+    unresolved = decide(screened(), [CONTACT, other], [], Rules(unresolved_parties=True))
+    assert isinstance(unresolved, EnterpriseActivity)
+    assert unresolved.activity.from_party == UnresolvedParty(CUSTOMER)
+    assert unresolved.activity.regarding is None
 
 
 def test_the_activity_says_where_the_call_came_from_and_who_made_it() -> None:
@@ -197,7 +203,7 @@ def test_the_activity_says_where_the_call_came_from_and_who_made_it() -> None:
     assert (a.subject, inbound.category) == (f"Teams call from {CUSTOMER}", "Teams")
     assert "Microsoft Teams call records (record rec-1)" in a.description
     assert (a.outgoing, a.owner_user_id, a.phone_number) == (False, ANNA_USER, CUSTOMER)
-    assert (a.actual_start, a.duration_minutes) == (T0, 3)
+    assert (a.actual_start, a.duration_minutes, a.duration_seconds) == (T0, 3, 150)
     assert (a.from_party.id, a.to_party.id) == (CONTACT.id, ANNA_USER)  # type: ignore[union-attr]
     outbound = decide(
         screened(direction=Direction.OUTBOUND, source="mobile", source_label="Mobile"),
@@ -350,6 +356,12 @@ class FakeSource:
                 raise DependencyUnavailable("Graph is throttling")
             yield page
 
+    def call_record(self, record_id: str) -> EnterpriseCall | UnreadableRecord | None:
+        return next(
+            (c for page in self.pages for c in page if c.call_id == record_id),
+            None,
+        )
+
 
 @dataclass
 class FakeCrm:
@@ -406,6 +418,9 @@ class FakeState:
     def watermark(self, source: str) -> dt.datetime | None:
         return self.marks.get(source)
 
+    def exclusive(self, source: str) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     def advance_watermark(self, source: str, to: dt.datetime) -> None:
         self.marks[source] = max(to, self.marks.get(source, to))
 
@@ -440,7 +455,7 @@ def test_each_run_reads_from_the_watermark_less_the_overlap() -> None:
     sync.sync_teams(now)
     sync.sync_teams(now + dt.timedelta(minutes=5))
     assert source.windows == [
-        (now - dt.timedelta(minutes=10), now),
+        (now - dt.timedelta(days=1), now),  # the first run reaches back a day
         (now - dt.timedelta(minutes=10), now + dt.timedelta(minutes=5)),  # watermark: now
     ]
     assert state.marks["teams"] == now + dt.timedelta(minutes=5)
