@@ -79,8 +79,12 @@ def panel_files(req: func.HttpRequest) -> func.HttpResponse:
 def _file(relative: str) -> Path:
     """The built file at `relative`, never outside panel/dist."""
     root = DIST.resolve()
-    candidate = (root / relative).resolve()
-    if root not in candidate.parents or not candidate.is_file():
+    try:
+        candidate = (root / relative).resolve()
+        found = root in candidate.parents and candidate.is_file()
+    except (ValueError, OSError):  # a NUL byte, a name too long: no such file
+        found = False
+    if not found:
         if not root.is_dir():
             raise NotFound("the panel is not built (make setup builds it)")
         raise NotFound(f"no panel file {relative!r}")
