@@ -1,61 +1,73 @@
 """ACS webhooks: Event Grid (IncomingCall, recordings) and mid-call callbacks."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response
-from shared.errors import NotAuthenticated
+from functions.invocation import Auth, endpoint
+
+if TYPE_CHECKING:
+    from shared.views import Accepted, ValidationAnswer
 
 bp = func.Blueprint()
+EVENTS = {"type": "array", "items": {"type": "object"}}
 
 
-@bp.route(route="acs/incoming", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@http_invocation
-def acs_incoming(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "POST", "acs/incoming", auth=Auth.FUNCTION_KEY, errors=(409, 503), raw_body=EVENTS)
+def acs_incoming(req: func.HttpRequest) -> Accepted | ValidationAnswer:
+    """Event Grid: the validation handshake and Microsoft.Communication.IncomingCall"""
     from shared import composition  # wired on first use, not at cold start
     from shared.adapters import acs_events
+    from shared.views import Accepted, ValidationAnswer
 
     events = acs_events.event_grid_events(req.get_body())
     code = acs_events.validation_code(events)
     if code is not None:
-        return json_response({"validationResponse": code})
+        return ValidationAnswer(validation_response=code)
     calls = [
         acs_events.incoming_call(e) for e in events if e["eventType"] == acs_events.INCOMING_CALL
     ]  # parse all before acting on any
     for call in calls:
         composition.call_flow().incoming(call)
-    return json_response({"accepted": len(calls)})
+    return Accepted(accepted=len(calls))
 
 
-@bp.route(route="acs/callbacks/{callId}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def acs_callback(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(
+    bp,
+    "POST",
+    "acs/callbacks/{callId}",
+    auth=Auth.ACS_CALLBACK,
+    errors=(409, 503),
+    raw_body=EVENTS,
+)
+def acs_callback(req: func.HttpRequest) -> Accepted:
+    """ACS mid-call CloudEvents (ACS-signed JWT and the per-call token in ?token=)"""
     from shared import composition  # wired on first use, not at cold start
     from shared.adapters import acs_events
+    from shared.views import Accepted
 
-    call_id = req.route_params["callId"]
-    flow = composition.call_flow()
-    if not flow.tokens.valid(call_id, req.params.get("token", "")):
-        raise NotAuthenticated("the callback URL's call token is missing or wrong")
-    composition.acs_callback_tokens().validate(req.headers.get("Authorization"))
+    call_id, flow = req.route_params["callId"], composition.call_flow()
     events = acs_events.call_events(req.get_body())
     now = datetime.now(UTC)
     for event in events:
         flow.on_event(call_id, event, now)
-    return json_response({"accepted": len(events)})
+    return Accepted(accepted=len(events))
 
 
-@bp.route(route="acs/recordings", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@http_invocation
-def acs_recordings(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "POST", "acs/recordings", auth=Auth.FUNCTION_KEY, errors=(503,), raw_body=EVENTS)
+def acs_recordings(req: func.HttpRequest) -> Accepted | ValidationAnswer:
+    """Event Grid: Microsoft.Communication.RecordingFileStatusUpdated"""
     from shared import composition  # wired on first use, not at cold start
     from shared.adapters import acs_events
+    from shared.views import Accepted, ValidationAnswer
 
     events = acs_events.event_grid_events(req.get_body())
     code = acs_events.validation_code(events)
     if code is not None:
-        return json_response({"validationResponse": code})
+        return ValidationAnswer(validation_response=code)
     ready = [
         acs_events.recording_ready(e)
         for e in events
@@ -70,4 +82,4 @@ def acs_recordings(req: func.HttpRequest) -> func.HttpResponse:
             r.duration_ms,
             r.at,
         )
-    return json_response({"accepted": len(ready)})
+    return Accepted(accepted=len(ready))

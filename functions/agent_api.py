@@ -1,82 +1,72 @@
 """The web phone panel's API for agents: the current call, notes, picking, dialling."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response, read_json, require_fields
-from shared.errors import FieldError, InvalidInput
+from functions.invocation import CALL_ERRORS, NO_STORE, Auth, endpoint
+
+if TYPE_CHECKING:
+    from functions.bodies import DialBody, NotesBody, PickCustomerBody
+    from shared.domain.directory import Agent
+    from shared.views import CallView, CallWithNotes, CurrentCall
 
 bp = func.Blueprint()
 
 
-@bp.route(route="me/calls/current", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def current_call(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "GET", "me/calls/current", auth=Auth.AGENT, headers=NO_STORE)
+def current_call(req: func.HttpRequest, agent: Agent) -> CurrentCall:
+    """The agent's current (or latest) call and its screen pop"""
     from shared import composition  # wired on first use, not at cold start
+    from shared.views import CurrentCall
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(
-        {"call": composition.agent_calls().current(agent)}, headers={"Cache-Control": "no-store"}
+    return CurrentCall(call=composition.agent_calls().current(agent))
+
+
+@endpoint(bp, "PUT", "me/calls/{callId}/notes", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+def call_notes(req: func.HttpRequest, agent: Agent, body: NotesBody) -> CallWithNotes:
+    """Save the notes (every edit; at most 2000 characters, the activity description)"""
+    from shared import composition
+
+    return composition.agent_calls().save_notes(agent, req.route_params["callId"], body.notes or "")
+
+
+@endpoint(bp, "POST", "me/calls/{callId}/customer", auth=Auth.AGENT, errors=(404, 409, 422))
+def pick_customer(req: func.HttpRequest, agent: Agent, body: PickCustomerBody) -> CallView:
+    """Pick one of several identified customers (§2.1.2 a)
+
+    409 once the activity is in D365 (set Regarding there)."""
+    from shared import composition
+
+    return composition.agent_calls().pick_customer(
+        agent, req.route_params["callId"], body.entity, body.id
     )
 
 
-@bp.route(route="me/calls/{callId}/notes", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def call_notes(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition  # wired on first use, not at cold start
+@endpoint(bp, "POST", "me/calls", auth=Auth.AGENT, status=201, errors=(409, 422, 503))
+def dial(req: func.HttpRequest, agent: Agent, body: DialBody) -> CallView:
+    """Click-to-dial (§6): ring the agent's web phone, then the number
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    data = read_json(req, notes=str)
-    if "notes" not in data:
-        raise InvalidInput("missing: notes", errors=[FieldError("notes", "required")])
-    return json_response(
-        composition.agent_calls().save_notes(agent, req.route_params["callId"], data["notes"] or "")
-    )
+    409 while the agent is on another call, or when ACS refuses to place the call."""
+    from shared import composition
+
+    return composition.agent_calls().dial(agent, body.number, body.caller_id, datetime.now(UTC))
 
 
-@bp.route(route="me/calls/{callId}/customer", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def pick_customer(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition  # wired on first use, not at cold start
+@endpoint(bp, "POST", "me/calls/{callId}/hangup", auth=Auth.AGENT, errors=CALL_ERRORS)
+def hang_up(req: func.HttpRequest, agent: Agent) -> CallView:
+    """End the call for everyone"""
+    from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    data = read_json(req, entity=str, id=str)
-    require_fields(data, "entity", "id")
-    return json_response(
-        composition.agent_calls().pick_customer(
-            agent, req.route_params["callId"], data["entity"], data["id"]
-        )
-    )
+    return composition.agent_calls().hang_up(agent, req.route_params["callId"])
 
 
-@bp.route(route="me/calls", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def dial(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition  # wired on first use, not at cold start
+@endpoint(bp, "POST", "me/calls/{callId}/decline", auth=Auth.AGENT, errors=CALL_ERRORS)
+def decline(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Decline a call ringing this agent; it moves on to the next member"""
+    from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    data = read_json(req, number=str, callerId=str)
-    require_fields(data, "number")
-    view = composition.agent_calls().dial(
-        agent, data["number"], data.get("callerId"), datetime.now(UTC)
-    )
-    return json_response(view, 201)
-
-
-@bp.route(route="me/calls/{callId}/hangup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def hang_up(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition  # wired on first use, not at cold start
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.agent_calls().hang_up(agent, req.route_params["callId"]))
-
-
-@bp.route(route="me/calls/{callId}/decline", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def decline(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition  # wired on first use, not at cold start
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.agent_calls().decline(agent, req.route_params["callId"]))
+    return composition.agent_calls().decline(agent, req.route_params["callId"])

@@ -1,86 +1,87 @@
 """The web phone panel's own state: availability, pool activation, the single session."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import background_invocation, http_invocation, json_response, read_json
-from shared.errors import FieldError, InvalidInput
+from functions.invocation import Auth, background_invocation, endpoint
+
+if TYPE_CHECKING:
+    from functions.bodies import AvailabilityBody, PoolsBody, SessionBody
+    from shared.domain.directory import Agent
+    from shared.views import AgentPools, AvailabilityView, SessionView
 
 bp = func.Blueprint()
 
 
-@bp.route(route="me/availability", methods=["GET", "PUT"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def availability(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "GET", "me/availability", auth=Auth.AGENT)
+def availability(req: func.HttpRequest, agent: Agent) -> AvailabilityView:
+    """The agent's status (§1.2.1)"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    presence, now = composition.presence(), datetime.now(UTC)
-    if req.method == "GET":
-        return json_response(presence.availability(agent, now))
-    data = read_json(req, status=str, forwardTo=str)
-    if "status" not in data and "forwardTo" not in data:
-        raise InvalidInput(
-            "give status and/or forwardTo",
-            errors=[FieldError("status", "required unless forwardTo is given")],
-        )
-    kwargs = {"forward_to": data["forwardTo"]} if "forwardTo" in data else {}
-    return json_response(presence.set_availability(agent, now, status=data.get("status"), **kwargs))
+    return composition.presence().availability(agent, datetime.now(UTC))
 
 
-@bp.route(route="me/pools", methods=["GET", "PUT"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def pools(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "PUT", "me/availability", auth=Auth.AGENT, errors=(422, 503))
+def set_availability(
+    req: func.HttpRequest, agent: Agent, body: AvailabilityBody
+) -> AvailabilityView:
+    """Set the status and/or the DND forwarding number"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    if req.method == "GET":
-        return json_response(composition.presence().pools(agent))
-    data = read_json(req, pools=list)
-    changes: dict[str, bool] = {}
-    for i, item in enumerate(data.get("pools") or []):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("poolId"), str)
-            or not isinstance(item.get("active"), bool)
-        ):
-            raise InvalidInput(
-                'each pool is {"poolId": string, "active": boolean}',
-                errors=[FieldError(f"pools[{i}]", "poolId and active")],
-            )
-        changes[item["poolId"]] = item["active"]
-    if not changes:
-        raise InvalidInput("pools is required", errors=[FieldError("pools", "non-empty list")])
-    return json_response(composition.presence().set_pools(agent, changes, datetime.now(UTC)))
-
-
-@bp.route(route="me/session", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def start_session(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    data = read_json(req, takeover=bool, allow_empty=True)
-    lease = composition.web_phone_sessions().start(
-        agent, datetime.now(UTC), takeover=bool(data.get("takeover"))
+    kwargs = {"forward_to": body.forward_to} if "forwardTo" in body.given else {}
+    return composition.presence().set_availability(
+        agent, datetime.now(UTC), status=body.status, **kwargs
     )
-    return json_response(lease, 201)
 
 
-@bp.route(
-    route="me/session/{sessionId}", methods=["PUT", "DELETE"], auth_level=func.AuthLevel.ANONYMOUS
-)
-@http_invocation
-def session(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "GET", "me/pools", auth=Auth.AGENT)
+def pools(req: func.HttpRequest, agent: Agent) -> AgentPools:
+    """The agent's service pools and whether the agent is active in each"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    sessions, session_id = composition.web_phone_sessions(), req.route_params["sessionId"]
-    if req.method == "DELETE":
-        sessions.end(agent, session_id)
-        return func.HttpResponse(status_code=204)
-    return json_response(sessions.heartbeat(agent, session_id, datetime.now(UTC)))
+    return composition.presence().pools(agent)
+
+
+@endpoint(bp, "PUT", "me/pools", auth=Auth.AGENT, errors=(422, 503))
+def set_pools(req: func.HttpRequest, agent: Agent, body: PoolsBody) -> AgentPools:
+    """Activate or deactivate the agent in pools"""
+    from shared import composition
+
+    changes = {switch.pool_id: switch.active for switch in body.pools}
+    return composition.presence().set_pools(agent, changes, datetime.now(UTC))
+
+
+@endpoint(bp, "POST", "me/session", auth=Auth.AGENT, status=201, errors=(409,))
+def start_session(req: func.HttpRequest, agent: Agent, body: SessionBody) -> SessionView:
+    """Start the web phone's single session (§1.4)
+
+    409 with the use-case document's message while another live session exists; take it over
+    with `{"takeover": true}`."""
+    from shared import composition
+
+    return composition.web_phone_sessions().start(agent, datetime.now(UTC), takeover=body.takeover)
+
+
+@endpoint(bp, "PUT", "me/session/{sessionId}", auth=Auth.AGENT, errors=(409,))
+def session_heartbeat(req: func.HttpRequest, agent: Agent) -> SessionView:
+    """Heartbeat: extend the lease (409 once another session has taken over)"""
+    from shared import composition
+
+    return composition.web_phone_sessions().heartbeat(
+        agent, req.route_params["sessionId"], datetime.now(UTC)
+    )
+
+
+@endpoint(bp, "DELETE", "me/session/{sessionId}", auth=Auth.AGENT, status=204)
+def end_session(req: func.HttpRequest, agent: Agent) -> None:
+    """End the session"""
+    from shared import composition
+
+    composition.web_phone_sessions().end(agent, req.route_params["sessionId"])
 
 
 @bp.timer_trigger(schedule="%HOUSEKEEPING_SCHEDULE%", arg_name="timer", run_on_startup=False)

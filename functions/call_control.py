@@ -1,157 +1,132 @@
 """Call control and lookups for the web phone (§1.3): hold, mute, DTMF, transfers, history,
 caller ids and the contact directory."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response, read_json
-from shared.errors import FieldError, InvalidInput
+from functions.invocation import CALL_ERRORS, NO_STORE, Auth, IntQuery, TextQuery, endpoint
+
+if TYPE_CHECKING:
+    from functions.bodies import DtmfBody, TransferBody
+    from shared.domain.directory import Agent
+    from shared.views import CallerIds, CallView, DirectoryPage, History
 
 bp = func.Blueprint()
+HISTORY_LIMIT = IntQuery("limit", 20, 1, 100, "How many calls, newest first")
+DIRECTORY_QUERY = TextQuery("q", required=True, description="A name or a number (2+ characters)")
+DIRECTORY_LIMIT = IntQuery("limit", 20, 1, 50, "Results per page")
+DIRECTORY_PAGE = IntQuery("page", 1, 1, 20, "Which page")
 
 
-def _int_param(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
-    raw = req.params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(
-            f"{name} must be a whole number from {low} to {high}",
-            errors=[FieldError(name, f"{low}-{high}")],
-        )
-    return int(raw)
-
-
-@bp.route(route="me/calls/{callId}/hold", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def hold(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "POST", "me/calls/{callId}/hold", auth=Auth.AGENT, errors=CALL_ERRORS)
+def hold(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Put the customer on hold (they hear music)"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(
-        composition.call_control().hold(agent, req.route_params["callId"], on=True)
+    return composition.call_control().hold(agent, req.route_params["callId"], on=True)
+
+
+@endpoint(bp, "POST", "me/calls/{callId}/unhold", auth=Auth.AGENT, errors=CALL_ERRORS)
+def unhold(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Take the customer off hold"""
+    from shared import composition
+
+    return composition.call_control().hold(agent, req.route_params["callId"], on=False)
+
+
+@endpoint(bp, "POST", "me/calls/{callId}/mute", auth=Auth.AGENT, errors=CALL_ERRORS)
+def mute(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Mute the agent in the call
+
+    Unmute is the web phone's own microphone: ACS Call Automation has no server-side unmute,
+    so the panel unmutes its local audio track."""
+    from shared import composition
+
+    return composition.call_control().mute(agent, req.route_params["callId"])
+
+
+@endpoint(bp, "POST", "me/calls/{callId}/dtmf", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+def send_dtmf(req: func.HttpRequest, agent: Agent, body: DtmfBody) -> CallView:
+    """Send DTMF tones to the customer"""
+    from shared import composition
+
+    return composition.call_control().dtmf(agent, req.route_params["callId"], body.tones)
+
+
+@endpoint(bp, "POST", "me/calls/{callId}/transfer", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+def transfer(req: func.HttpRequest, agent: Agent, body: TransferBody) -> CallView:
+    """Direct transfer: the target replaces the agent when it answers"""
+    from shared import composition
+
+    return composition.call_control().transfer(
+        agent, req.route_params["callId"], to_agent=body.agent_id, to_number=body.number
     )
 
 
-@bp.route(route="me/calls/{callId}/unhold", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def unhold(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "POST", "me/calls/{callId}/consult", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+def consult(req: func.HttpRequest, agent: Agent, body: TransferBody) -> CallView:
+    """Consulted transfer: the customer on hold, the target rung for the agent"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(
-        composition.call_control().hold(agent, req.route_params["callId"], on=False)
+    return composition.call_control().consult(
+        agent, req.route_params["callId"], to_agent=body.agent_id, to_number=body.number
     )
 
 
-@bp.route(route="me/calls/{callId}/mute", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def mute(req: func.HttpRequest) -> func.HttpResponse:
-    """Mutes the agent in the call; unmute is the web phone's own microphone."""
+@endpoint(bp, "POST", "me/calls/{callId}/consult/complete", auth=Auth.AGENT, errors=CALL_ERRORS)
+def consult_complete(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Hand the customer to the consulted target; the agent leaves"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.call_control().mute(agent, req.route_params["callId"]))
+    return composition.call_control().complete(agent, req.route_params["callId"])
 
 
-@bp.route(route="me/calls/{callId}/dtmf", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def send_dtmf(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "POST", "me/calls/{callId}/consult/cancel", auth=Auth.AGENT, errors=CALL_ERRORS)
+def consult_cancel(req: func.HttpRequest, agent: Agent) -> CallView:
+    """Drop the consulted target; the customer comes back to the agent"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    data = read_json(req, tones=str)
-    if not data.get("tones"):
-        raise InvalidInput("tones is required", errors=[FieldError("tones", "required")])
-    return json_response(
-        composition.call_control().dtmf(agent, req.route_params["callId"], data["tones"])
-    )
+    return composition.call_control().cancel(agent, req.route_params["callId"])
 
 
-def _transfer_target(req: func.HttpRequest) -> dict[str, Any]:
-    data = read_json(req, agentId=str, number=str)
-    return {"to_agent": data.get("agentId"), "to_number": data.get("number")}
-
-
-@bp.route(route="me/calls/{callId}/transfer", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def transfer(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(
-        composition.call_control().transfer(
-            agent, req.route_params["callId"], **_transfer_target(req)
-        )
-    )
-
-
-@bp.route(route="me/calls/{callId}/consult", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def consult(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(
-        composition.call_control().consult(
-            agent, req.route_params["callId"], **_transfer_target(req)
-        )
-    )
-
-
-@bp.route(
-    route="me/calls/{callId}/consult/complete",
-    methods=["POST"],
-    auth_level=func.AuthLevel.ANONYMOUS,
+@endpoint(
+    bp,
+    "GET",
+    "me/calls",
+    auth=Auth.AGENT,
+    query=(HISTORY_LIMIT,),
+    headers=NO_STORE,
 )
-@http_invocation
-def consult_complete(req: func.HttpRequest) -> func.HttpResponse:
+def call_history(req: func.HttpRequest, agent: Agent) -> History:
+    """The agent's recent calls, newest first"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.call_control().complete(agent, req.route_params["callId"]))
+    return composition.agent_calls().history(agent, HISTORY_LIMIT.read(req))
 
 
-@bp.route(
-    route="me/calls/{callId}/consult/cancel", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS
+@endpoint(bp, "GET", "me/caller-ids", auth=Auth.AGENT)
+def caller_ids(req: func.HttpRequest, agent: Agent) -> CallerIds:
+    """Numbers the agent may show on outbound calls"""
+    from shared import composition
+
+    return composition.agent_calls().caller_ids(agent)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "directory",
+    auth=Auth.AGENT,
+    errors=(422, 503),
+    query=(DIRECTORY_QUERY, DIRECTORY_LIMIT, DIRECTORY_PAGE),
 )
-@http_invocation
-def consult_cancel(req: func.HttpRequest) -> func.HttpResponse:
+def directory(req: func.HttpRequest, agent: Agent) -> DirectoryPage:
+    """D365 contacts, accounts, leads and colleagues by name or number"""
     from shared import composition
 
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.call_control().cancel(agent, req.route_params["callId"]))
-
-
-@bp.route(route="me/calls", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def call_history(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    limit = _int_param(req, "limit", 20, 1, 100)
-    return json_response(
-        composition.agent_calls().history(agent, limit), headers={"Cache-Control": "no-store"}
-    )
-
-
-@bp.route(route="me/caller-ids", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def caller_ids(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    agent = composition.access().agent(req.headers.get("Authorization"))
-    return json_response(composition.agent_calls().caller_ids(agent))
-
-
-@bp.route(route="directory", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def directory(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    composition.access().agent(req.headers.get("Authorization"))
-    query = req.params.get("q", "")
-    limit = _int_param(req, "limit", 20, 1, 50)
-    page = _int_param(req, "page", 1, 1, 20)
-    return json_response(composition.agent_calls().directory_search(query, limit, page))
+    query = DIRECTORY_QUERY.read(req) or ""
+    limit, page = DIRECTORY_LIMIT.read(req), DIRECTORY_PAGE.read(req)
+    return composition.agent_calls().directory_search(query, limit, page)

@@ -2,16 +2,22 @@
 timer), the PSTN call log catch-up (every ENTERPRISE_SYNC_SCHEDULE) and the endpoint where
 other systems (a mobile operator, a PBX) push their call records."""
 
-import json
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 
 from functions.invocation import (
+    Auth,
+    TextQuery,
     background_invocation,
-    http_invocation,
+    endpoint,
     json_response,
     problem_response,
+    problem_view,
+    read_raw_json,
 )
 from shared.errors import InvalidInput, Unprocessable
 from shared.messages import ENTERPRISE_NOTIFICATIONS
@@ -29,57 +35,72 @@ def enterprise_calls_sync(timer: func.TimerRequest) -> None:
     composition.enterprise_sync().sync_teams(datetime.now(UTC))
 
 
-@bp.route(route="enterprise-calls", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@http_invocation
+@endpoint(
+    bp,
+    "POST",
+    "enterprise-calls",
+    auth=Auth.FUNCTION_KEY,
+    errors=(503,),
+    responses={200: "PushReport", 422: ("PushRejected", "ProblemView")},
+    raw_body={"type": "object", "description": "See docs/enterprise-calls.md."},
+)
 def enterprise_calls_push(req: func.HttpRequest) -> func.HttpResponse:
-    """Call records in the shape of docs/enterprise-calls.md. 200 when every record was read;
-    422 naming each malformed record's fields, with the results of the others (imported)."""
-    from shared import composition  # wired on first use, not at cold start
+    """Push call records from other systems (mobile operator, PBX)
 
-    try:
-        data = json.loads(req.get_body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    result = composition.enterprise_sync().import_pushed(data, datetime.now(UTC))
-    body = result.to_json()
+    See docs/enterprise-calls.md. 200 when every record was read; 422 naming each malformed
+    record's fields, with the results of the others (imported)."""
+    from shared import composition  # wired on first use, not at cold start
+    from shared.views import PushRejected, extended, to_json
+
+    result = composition.enterprise_sync().import_pushed(read_raw_json(req), datetime.now(UTC))
+    report = result.report()
     if not result.errors:
-        return json_response(body)
+        return json_response(to_json(report))
     problem = Unprocessable(
-        f"{body['malformed']} of {result.received} call records are malformed and were not "
+        f"{report.malformed} of {result.received} call records are malformed and were not "
         "imported; the others were processed (see results)",
         errors=list(result.errors),
     )
-    rendered = problem_response(problem)
-    merged = {**json.loads(rendered.get_body()), **body}
-    return func.HttpResponse(
-        json.dumps(merged), status_code=rendered.status_code, mimetype="application/problem+json"
-    )
+    return problem_response(problem, extended(problem_view(problem), PushRejected, **vars(report)))
 
 
 # ---------------------------------------------------------------------- Graph notifications
 
 VALIDATION_TOKEN_MAX = 1024
-
-
-@bp.route(
-    route="enterprise-calls/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS
+VALIDATION_TOKEN = TextQuery(
+    "validationToken",
+    description="Sent by Graph when it validates the URL: echoed back as text/plain (200).",
 )
-@http_invocation
+GRAPH_WEBHOOK: dict[str, Any] = {
+    "auth": Auth.PUBLIC,  # as Graph calls it: the clientState in every notification is the proof
+    "errors": (403, 503),
+    "query": (VALIDATION_TOKEN,),
+    "responses": {200: "text/plain", 202: None},
+    "raw_body": {"type": "object", "description": "See docs/enterprise-calls.md."},
+}
+
+
+@endpoint(bp, "POST", "enterprise-calls/notifications", **GRAPH_WEBHOOK)
 def graph_call_record_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    """Graph's change notifications for call records (and its validation handshake)."""
+    """Microsoft Graph: call-record change notifications, and the validation handshake
+
+    With `validationToken`: 200 text/plain echoing it. Otherwise a
+    changeNotificationCollection (202); every item must carry the subscription's clientState
+    (403 if one does not, nothing is taken). See docs/enterprise-calls.md."""
     return _graph_webhook(req)
 
 
-@bp.route(route="enterprise-calls/lifecycle", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
+@endpoint(bp, "POST", "enterprise-calls/lifecycle", **GRAPH_WEBHOOK)
 def graph_lifecycle_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    """Graph's lifecycle notifications for the subscription (and its validation handshake)."""
+    """Microsoft Graph: lifecycle notifications of the call-record subscription
+
+    reauthorizationRequired renews, subscriptionRemoved recreates and catches up, missed
+    catches up (202). See docs/enterprise-calls.md."""
     return _graph_webhook(req)
 
 
 def _graph_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    # Anonymous like Graph calls it: the clientState in every notification is the proof.
-    token = req.params.get("validationToken")
+    token = req.params.get(VALIDATION_TOKEN.name)
     if token is not None:
         # Graph checks the URL: the token echoed as plain text, with 200, within 10 seconds.
         if not token or len(token) > VALIDATION_TOKEN_MAX:
@@ -92,11 +113,7 @@ def _graph_webhook(req: func.HttpRequest) -> func.HttpResponse:
         )
     from shared import composition  # wired on first use, not at cold start
 
-    try:
-        data = json.loads(req.get_body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    composition.call_record_notifications().accept(data)
+    composition.call_record_notifications().accept(read_raw_json(req))
     return func.HttpResponse(status_code=202)
 
 

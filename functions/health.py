@@ -1,30 +1,27 @@
 """GET /api/health (anonymous): version and each dependency's reachability; 503 if any is down."""
 
+from __future__ import annotations
+
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response
+from functions.invocation import NO_STORE, Auth, endpoint, json_response
 
 bp = func.Blueprint()
 
 
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
+@endpoint(
+    bp,
+    "GET",
+    "health",
+    auth=Auth.PUBLIC,
+    headers=NO_STORE,
+    responses={200: "HealthView", 503: "HealthView"},
+)
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Version and each dependency's reachability (503, with the same body, if one is down)"""
     from shared import composition  # wired on first use, not at cold start
+    from shared.services.health import health_view
+    from shared.views import to_json
 
-    report = composition.health()
-    body = {
-        "status": "healthy" if report.healthy else "unhealthy",
-        "version": report.version,
-        "dependencies": {
-            d.name: {
-                "status": "up" if d.up else "down",
-                "durationMs": d.duration_ms,
-                **({"error": d.error} if d.error else {}),
-            }
-            for d in report.dependencies
-        },
-    }
-    return json_response(
-        body, 200 if report.healthy else 503, headers={"Cache-Control": "no-store"}
-    )
+    view = health_view(composition.health())
+    return json_response(to_json(view), 200 if view.status == "healthy" else 503, NO_STORE)

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response
+from functions.invocation import NO_STORE, Auth, endpoint, json_response
 from shared.errors import NotFound
 
 bp = func.Blueprint()
@@ -31,9 +31,20 @@ HEADERS = {
 }
 
 
-@bp.route(route="panel/config.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
+@endpoint(
+    bp,
+    "GET",
+    "panel/config.json",
+    auth=Auth.PUBLIC,
+    headers=NO_STORE,
+    responses={200: "application/json"},
+)
 def panel_config(req: func.HttpRequest) -> func.HttpResponse:
+    """The web phone panel's settings: the API base, MSAL.js sign-in, the device to use
+
+    `{"apiBase", "d365Url", "auth": {"clientId", "authority", "knownAuthorities", "scopes",
+    "redirectUri"}, "device": {"kind": "acs"} | {"kind": "emulator", "url"}}`, from
+    PUBLIC_BASE_URL, ENTRA_*, API_AUDIENCE, PANEL_CLIENT_ID and PANEL_DEVICE_EMULATOR_URL."""
     from shared import composition
 
     s = composition.settings()
@@ -45,7 +56,8 @@ def panel_config(req: func.HttpRequest) -> func.HttpResponse:
             "clientId": s.panel_client_id,
             "authority": f"{authority_host}/{s.entra_tenant_id}",
             "knownAuthorities": [urlparse(authority_host).netloc],
-            "scopes": [f"{s.api_audience}/Phone.Use"],
+            # The API's delegated permissions as consented (Phone.Use, access_as_user, ...).
+            "scopes": [f"{s.api_audience}/.default"],
             "redirectUri": f"{s.public_base_url}/api/panel/",
         },
         "device": (
@@ -54,12 +66,24 @@ def panel_config(req: func.HttpRequest) -> func.HttpResponse:
             else {"kind": "acs"}
         ),
     }
-    return json_response(body, headers={"Cache-Control": "no-store"})
+    return json_response(body, headers=NO_STORE)
 
 
-@bp.route(route="panel/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
+@endpoint(
+    bp,
+    "GET",
+    "panel/{*path}",
+    auth=Auth.PUBLIC,
+    errors=(404,),
+    responses={200: "text/html", 308: None},
+)
 def panel_files(req: func.HttpRequest) -> func.HttpResponse:
+    """The web phone panel's files
+
+    `/api/panel/` is the CIF provider's landing page (index.html); `recording.html?callId=` is
+    the recording link written to D365; also the scripts, styles and `redirect.html` (the
+    sign-in popup's return page). Files under panel/dist only; `/api/panel` redirects to
+    `/api/panel/`."""
     path = req.route_params.get("path") or ""
     if not path and not urlparse(req.url).path.endswith("/"):
         # The page's relative links need the trailing slash.

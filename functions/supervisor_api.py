@@ -1,57 +1,56 @@
 """Supervisors' API (§7, §9): the live pool dashboard and pool membership switches."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.invocation import http_invocation, json_response, read_json
-from shared.errors import FieldError, InvalidInput
+from functions.invocation import NO_STORE, Auth, endpoint
+
+if TYPE_CHECKING:
+    from functions.bodies import MemberBody
+    from shared.views import Dashboard, PoolDetail
 
 bp = func.Blueprint()
 
 
-@bp.route(route="supervisor/pools", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def pool_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "GET", "supervisor/pools", auth=Auth.SUPERVISOR, headers=NO_STORE)
+def pool_dashboard(req: func.HttpRequest) -> Dashboard:
+    """Supervisors: every pool's serving, free, active, active calls, queue length and max
+    wait time (§9)"""
     from shared import composition
 
-    composition.access().supervisor(req.headers.get("Authorization"))
-    return json_response(
-        composition.supervision().dashboard(datetime.now(UTC)),
-        headers={"Cache-Control": "no-store"},
-    )
+    return composition.supervision().dashboard(datetime.now(UTC))
 
 
-@bp.route(route="supervisor/pools/{poolId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_invocation
-def pool_detail(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import composition
-
-    composition.access().supervisor(req.headers.get("Authorization"))
-    return json_response(
-        composition.supervision().pool(req.route_params["poolId"], datetime.now(UTC)),
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-@bp.route(
-    route="supervisor/pools/{poolId}/members/{agentId}",
-    methods=["PUT"],
-    auth_level=func.AuthLevel.ANONYMOUS,
+@endpoint(
+    bp,
+    "GET",
+    "supervisor/pools/{poolId}",
+    auth=Auth.SUPERVISOR,
+    errors=(404,),
+    headers=NO_STORE,
 )
-@http_invocation
-def pool_member(req: func.HttpRequest) -> func.HttpResponse:
+def pool_detail(req: func.HttpRequest) -> PoolDetail:
+    """Supervisors: one pool's figures, numbers and agents (§7)"""
     from shared import composition
 
-    composition.access().supervisor(req.headers.get("Authorization"))
-    data = read_json(req, active=bool)
-    if "active" not in data:
-        raise InvalidInput("active is required", errors=[FieldError("active", "required")])
-    return json_response(
-        composition.supervision().set_member(
-            req.route_params["poolId"],
-            req.route_params["agentId"],
-            data["active"],
-            datetime.now(UTC),
-        )
+    return composition.supervision().pool(req.route_params["poolId"], datetime.now(UTC))
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "supervisor/pools/{poolId}/members/{agentId}",
+    auth=Auth.SUPERVISOR,
+    errors=(404, 422, 503),
+)
+def pool_member(req: func.HttpRequest, body: MemberBody) -> PoolDetail:
+    """Supervisors: activate or deactivate an agent in a pool (§7 2.a)"""
+    from shared import composition
+
+    return composition.supervision().set_member(
+        req.route_params["poolId"], req.route_params["agentId"], body.active, datetime.now(UTC)
     )

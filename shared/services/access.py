@@ -1,4 +1,5 @@
-"""Who is calling the agent API: a valid Entra token, the right app role, a configured agent."""
+"""Who is calling: the agent API (a valid Entra token, the right app role, a configured agent)
+and ACS's mid-call callbacks (the per-call URL token and the ACS-signed JWT)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,20 @@ class Access:
                 f"the token lacks the {self.agent_role} or {self.supervisor_role} role"
             )
         return principal
+
+
+class CallTokens(Protocol):
+    def valid(self, call_id: str, token: str) -> bool: ...
+
+
+class AcsCallbackAccess:
+    """The one check of an ACS mid-call callback: the per-call token our callback URL carries
+    (so a callback names only its own call) and the JWT ACS signs every callback with."""
+
+    def __init__(self, call_tokens: CallTokens, validator: TokenValidatorPort) -> None:
+        self.call_tokens, self.validator = call_tokens, validator
+
+    def check(self, call_id: str, url_token: str, authorization: str | None) -> None:
+        if not self.call_tokens.valid(call_id, url_token):
+            raise NotAuthenticated("the callback URL's call token is missing or wrong")
+        self.validator.validate(authorization)

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from shared.domain.activity import DESCRIPTION_MAX, SubjectTemplates, render_subject
 from shared.domain.calls import Call, Direction, OfferOutcome
 from shared.domain.customers import (
     CustomerEntity,
-    CustomerRef,
     DirectoryEntry,
+    ScreenPop,
     customer_of_record,
     identification,
     screen_pop,
 )
 from shared.domain.directory import Agent, Directory
-from shared.domain.moments import iso_z_or_none
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
 from shared.services.calls import CallFlow
 from shared.services.ports import AgentStates, CallRepository, Crm, Telephony
+from shared.views import (
+    ActivityPrefill,
+    CallerIds,
+    CallView,
+    CallWithNotes,
+    DirectoryPage,
+    History,
+    HistoryEntry,
+    ScreenPopView,
+    extended,
+)
 
 
 class AgentCalls:
@@ -53,7 +62,7 @@ class AgentCalls:
 
     # ------------------------------------------------------------------ reads
 
-    def current(self, agent: Agent) -> dict[str, Any] | None:
+    def current(self, agent: Agent) -> CallView | None:
         """The agent's latest call as the panel shows it, or None."""
         call_id = self.agents.latest_call(agent.id)
         call = self.calls.get(call_id) if call_id else None
@@ -61,44 +70,38 @@ class AgentCalls:
             return None
         return self.view(call)
 
-    def view(self, call: Call) -> dict[str, Any]:
+    def view(self, call: Call) -> CallView:
         pool = self.directory.pool(call.pool_id or "")
         customer = customer_of_record(call.candidates, call.picked)
         pop = screen_pop(call.candidates, call.picked)
-        view: dict[str, Any] = {
-            "callId": call.call_id,
-            "state": call.phase.value,
-            "outcome": call.outcome.value if call.outcome else None,
-            # Ringing the agent back into its own call after its panel dropped (a refresh).
-            "rejoin": call.pending_rejoin is not None,
-            "direction": call.direction.value,
-            "customerNumber": call.customer_number,
-            "ourNumber": call.our_number,
-            "poolName": pool.name if pool else None,
-            "identification": identification(call.candidates).value,
-            "candidates": [c.to_json() for c in call.candidates],
-            "picked": call.picked.to_json() if call.picked else None,
-            "screenPop": {
-                "action": pop.value,
-                **({"record": customer.to_json()} if customer else {}),
-                **(
-                    {"candidates": [c.to_json() for c in call.candidates]}
-                    if pop.value == "showCandidates"
-                    else {}
-                ),
-            },
-            "arrivedAt": iso_z_or_none(call.arrived_at),
-            "answeredAt": iso_z_or_none(call.first_answered_at),
-            "endedAt": iso_z_or_none(call.ended_at),
-            "notes": self.calls.notes(call.call_id),
-            "activityId": call.activity_id or None,
-            "activity": None,
-        }
-        if call.ended and call.answered and customer is None:
-            view["activity"] = self._prefill(call, customer)
-        return view
+        return CallView(
+            call_id=call.call_id,
+            state=call.phase,
+            outcome=call.outcome,
+            rejoin=call.pending_rejoin is not None,
+            direction=call.direction,
+            customer_number=call.customer_number,
+            our_number=call.our_number,
+            pool_name=pool.name if pool else None,
+            identification=identification(call.candidates),
+            candidates=call.candidates,
+            picked=call.picked,
+            screen_pop=ScreenPopView(
+                action=pop,
+                record=customer,
+                candidates=call.candidates if pop is ScreenPop.SHOW_CANDIDATES else None,
+            ),
+            arrived_at=call.arrived_at,
+            answered_at=call.first_answered_at,
+            ended_at=call.ended_at,
+            notes=self.calls.notes(call.call_id),
+            activity_id=call.activity_id or None,
+            activity=(
+                self._prefill(call) if call.ended and call.answered and customer is None else None
+            ),
+        )
 
-    def _prefill(self, call: Call, customer: CustomerRef | None) -> dict[str, Any]:
+    def _prefill(self, call: Call) -> ActivityPrefill:
         """What the agent completes in D365 when the customer was not identified (§3)."""
         template = (
             self.templates.inbound
@@ -107,27 +110,24 @@ class AgentCalls:
         )
         pool = self.directory.pool(call.pool_id or "")
         agent = self.directory.agent(call.talk_agent_id or "")
-        return {
-            "activityId": call.activity_id or call.activity_uuid,
-            "entity": "phonecall",
-            "subject": render_subject(
+        return ActivityPrefill(
+            activity_id=call.activity_id or call.activity_uuid,
+            subject=render_subject(
                 template,
                 number=call.customer_number,
                 name="",
                 pool=pool.name if pool else "",
                 agent=agent.name if agent else "",
             ),
-            "phoneNumber": call.customer_number,
-            "directionCode": call.direction is Direction.OUTBOUND,
-            "actualStart": iso_z_or_none(call.first_answered_at),
-            "actualEnd": iso_z_or_none(call.ended_at),
-            "description": self.calls.notes(call.call_id),
-            "regarding": None,
-            "candidates": [c.to_json() for c in call.candidates],
-            "needsCompletion": True,
-        }
+            phone_number=call.customer_number,
+            direction_code=call.direction is Direction.OUTBOUND,
+            actual_start=call.first_answered_at,
+            actual_end=call.ended_at,
+            description=self.calls.notes(call.call_id),
+            candidates=call.candidates,
+        )
 
-    def history(self, agent: Agent, limit: int) -> dict[str, Any]:
+    def history(self, agent: Agent, limit: int) -> History:
         """The agent's recent calls, newest first (§1.3 call history)."""
         items = []
         for call_id in self.agents.recent_calls(agent.id, limit):
@@ -139,27 +139,27 @@ class AgentCalls:
             if call.first_answered_at and call.ended_at:
                 duration = round((call.ended_at - call.first_answered_at).total_seconds())
             items.append(
-                {
-                    "callId": call.call_id,
-                    "direction": call.direction.value,
-                    "number": call.customer_number,
-                    "name": customer.name if customer else None,
-                    "at": iso_z_or_none(call.arrived_at),
-                    "durationSeconds": duration,
-                    "outcome": (call.outcome.value if call.outcome else call.phase.value),
-                    "answeredByYou": call.answered_by == agent.id
+                HistoryEntry(
+                    call_id=call.call_id,
+                    direction=call.direction,
+                    number=call.customer_number,
+                    name=customer.name if customer else None,
+                    at=call.arrived_at,
+                    duration_seconds=duration,
+                    outcome=(call.outcome.value if call.outcome else call.phase.value),
+                    answered_by_you=call.answered_by == agent.id
                     or (call.direction is Direction.OUTBOUND and call.answered),
-                }
+                )
             )
-        return {"calls": items}
+        return History(calls=tuple(items))
 
-    def caller_ids(self, agent: Agent) -> dict[str, Any]:
-        return {
-            "callerIds": list(agent.caller_ids),
-            "default": agent.caller_ids[0] if agent.caller_ids else None,
-        }
+    def caller_ids(self, agent: Agent) -> CallerIds:
+        return CallerIds(
+            caller_ids=tuple(agent.caller_ids),
+            default=agent.caller_ids[0] if agent.caller_ids else None,
+        )
 
-    def directory_search(self, query: str, limit: int, page: int) -> dict[str, Any]:
+    def directory_search(self, query: str, limit: int, page: int) -> DirectoryPage:
         """D365 contacts, accounts and leads by name or number, and colleagues; paged."""
         text = query.strip()
         if len(text) < 2:
@@ -187,15 +187,15 @@ class AgentCalls:
         entries.sort(key=lambda e: (e.name.lower(), e.kind, e.id))
         start = limit * (page - 1)
         shown = entries[start : start + limit]
-        return {
-            "results": [e.to_json() for e in shown],
-            "page": page,
-            "nextPage": page + 1 if len(entries) > start + limit else None,
-        }
+        return DirectoryPage(
+            results=tuple(shown),
+            page=page,
+            next_page=page + 1 if len(entries) > start + limit else None,
+        )
 
     # ------------------------------------------------------------------ writes
 
-    def save_notes(self, agent: Agent, call_id: str, notes: str) -> dict[str, Any]:
+    def save_notes(self, agent: Agent, call_id: str, notes: str) -> CallWithNotes:
         if len(notes) > DESCRIPTION_MAX:
             raise Unprocessable(
                 f"notes are {len(notes)} characters; the activity description holds at most "
@@ -208,11 +208,9 @@ class AgentCalls:
         if call.activity_id:  # notes finished after the call: the open activity follows them
             in_activity = self.crm.update_description(call.activity_id, notes)
         # False: D365 refused (the activity is completed already); the panel says so.
-        return {**self.view(call), "notesInActivity": in_activity}
+        return extended(self.view(call), CallWithNotes, notes_in_activity=in_activity)
 
-    def pick_customer(
-        self, agent: Agent, call_id: str, entity: str, record_id: str
-    ) -> dict[str, Any]:
+    def pick_customer(self, agent: Agent, call_id: str, entity: str, record_id: str) -> CallView:
         call = self._call_of(agent, call_id)
         try:
             wanted = CustomerEntity(entity)
@@ -243,9 +241,7 @@ class AgentCalls:
             raise Conflict("the activity is already in D365: set Regarding there")
         return self.view(current)
 
-    def dial(
-        self, agent: Agent, number: str, caller_id: str | None, now: datetime
-    ) -> dict[str, Any]:
+    def dial(self, agent: Agent, number: str, caller_id: str | None, now: datetime) -> CallView:
         callee = normalise(number, self.region)
         errors = []
         if not callee.valid:
@@ -259,7 +255,7 @@ class AgentCalls:
             )
         return self.view(self.flow.dial(agent, callee.value, chosen, now))
 
-    def hang_up(self, agent: Agent, call_id: str) -> dict[str, Any]:
+    def hang_up(self, agent: Agent, call_id: str) -> CallView:
         """End the call for everyone: only the agent serving the customer (or dialling) may.
         An agent the call is ringing declines it instead; one who handed it over is done."""
         call = self._call_of(agent, call_id)
@@ -273,7 +269,7 @@ class AgentCalls:
             raise NotAllowed("the customer is with a colleague now; you cannot end their call")
         return self.view(self.flow.hang_up(call))
 
-    def decline(self, agent: Agent, call_id: str) -> dict[str, Any]:
+    def decline(self, agent: Agent, call_id: str) -> CallView:
         """Refuse an offer ringing this agent (§2.1.1 3: no action is taken in D365)."""
         call = self._call_of(agent, call_id)
         offer = call.pending_offer

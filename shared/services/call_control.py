@@ -22,6 +22,7 @@ from shared.errors import (
 )
 from shared.services.agent_calls import AgentCalls
 from shared.services.ports import AgentStates, CallRepository, Telephony
+from shared.views import CallView
 
 DTMF = re.compile(r"^[0-9*#A-D]{1,32}$")
 
@@ -61,7 +62,7 @@ class CallControl:
 
     # ------------------------------------------------------------------ hold, mute, DTMF
 
-    def hold(self, agent: Agent, call_id: str, *, on: bool) -> dict[str, Any]:
+    def hold(self, agent: Agent, call_id: str, *, on: bool) -> CallView:
         call = self._serving(agent, call_id)
         customer = call.customer_target or ""
         if on:
@@ -70,14 +71,14 @@ class CallControl:
             self.telephony.unhold(call.connection_id or "", customer)
         return self.views.view(self._set(call, held=on))
 
-    def mute(self, agent: Agent, call_id: str) -> dict[str, Any]:
+    def mute(self, agent: Agent, call_id: str) -> CallView:
         """Mutes the agent in the call. Unmuting is the web phone's own microphone (ACS has no
         server-side unmute)."""
         call = self._serving(agent, call_id)
         self.telephony.mute(call.connection_id or "", call.agent_target or "")
         return self.views.view(self._set(call, muted=True))
 
-    def dtmf(self, agent: Agent, call_id: str, tones: str) -> dict[str, Any]:
+    def dtmf(self, agent: Agent, call_id: str, tones: str) -> CallView:
         if not DTMF.match(tones):
             raise Unprocessable(
                 "tones must be 1-32 of 0-9 * # A-D",
@@ -172,7 +173,7 @@ class CallControl:
         *,
         to_agent: str | None = None,
         to_number: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CallView:
         """Direct transfer: the target replaces the agent when it answers."""
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
@@ -197,7 +198,7 @@ class CallControl:
         *,
         to_agent: str | None = None,
         to_number: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CallView:
         """Consulted transfer, step 1: the customer on hold, the target rung for the agent."""
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
@@ -228,7 +229,7 @@ class CallControl:
         )
         return self.views.view(updated)
 
-    def complete(self, agent: Agent, call_id: str) -> dict[str, Any]:
+    def complete(self, agent: Agent, call_id: str) -> CallView:
         """Step 2a: hand the customer to the target; the agent leaves, the customer resumes."""
         call = self._serving(agent, call_id)
         consult = call.consult
@@ -258,7 +259,7 @@ class CallControl:
         self.agents.release(agent.id, call.call_id)
         return self.views.view(updated)
 
-    def cancel(self, agent: Agent, call_id: str) -> dict[str, Any]:
+    def cancel(self, agent: Agent, call_id: str) -> CallView:
         """Step 2b: drop the target; the customer comes back off hold to the agent."""
         call = self._serving(agent, call_id)
         consult = call.consult

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,9 +33,14 @@ from shared.domain.callbacks import (
 )
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
-from shared.domain.moments import iso_z_or_none
 from shared.domain.numbers import normalise
 from shared.errors import DependencyUnavailable, FieldError, NotFound, Unprocessable
+from shared.views import (
+    CallbackRequests,
+    CallbackRequestView,
+    OpenCallbackRequestView,
+    extended,
+)
 
 log = logging.getLogger("callbacks")
 
@@ -120,9 +125,6 @@ class ImportSummary:
     busy: int = 0  # held by another run that is still alive
     left: int = 0  # not reached within this run's time budget
     interrupted: str | None = None  # Dataverse unavailable: the rest waits for a later run
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -342,12 +344,12 @@ class CallbackService:
 
     def requests(
         self, *, list_id: str | None, state: CallbackState | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> CallbackRequests:
         """Requests of one list (or all), open ones longest waiting first, at most `limit`."""
         if list_id is not None and list_id not in self._lists:
             raise NotFound(f"no callback list {list_id!r}")
         lists = [list_id] if list_id is not None else list(self._lists)
-        views: list[dict[str, Any]] = []
+        views: list[CallbackRequestView] = []
         for lid in lists:
             if state in (None, CallbackState.OPEN) and len(views) < limit:
                 open_entries = self.store.open_requests(lid, limit - len(views))
@@ -356,7 +358,7 @@ class CallbackService:
                 handled = self.store.requests(lid, CallbackState.HANDLED, limit - len(views))
                 handled.sort(key=lambda r: r.handled_at or r.requested_at, reverse=True)
                 views.extend(request_view(r) for r in handled)
-        return views[:limit]
+        return CallbackRequests(value=tuple(views[:limit]))
 
 
 def _reason(exc: Exception) -> str:
@@ -364,29 +366,30 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail}"[:500]
 
 
-def request_view(request: CallbackRequest) -> dict[str, Any]:
-    return {
-        "requestId": request.request_id,
-        "list": request.list_id,
-        "state": request.state.value,
-        "number": request.number,
-        "name": request.name,
-        "note": request.note,
-        "poolId": request.pool_id,
-        "source": request.source,
-        "requestedAt": iso_z_or_none(request.requested_at),
-        "activityId": request.activity_id,
-        "handledAt": iso_z_or_none(request.handled_at),
-        "handledNote": request.handled_note,
-        "identification": request.identification.value if request.identification else None,
-        "regarding": request.regarding.to_json() if request.regarding else None,
-    }
+def request_view(request: CallbackRequest) -> CallbackRequestView:
+    return CallbackRequestView(
+        request_id=request.request_id,
+        list_id=request.list_id,
+        state=request.state,
+        number=request.number,
+        name=request.name,
+        note=request.note,
+        pool_id=request.pool_id,
+        source=request.source,
+        requested_at=request.requested_at,
+        activity_id=request.activity_id,
+        handled_at=request.handled_at,
+        handled_note=request.handled_note,
+        identification=request.identification,
+        regarding=request.regarding,
+    )
 
 
-def open_view(entry: OpenRequest) -> dict[str, Any]:
-    return {
-        **request_view(entry.request),
-        "claimedUntil": iso_z_or_none(entry.claimed_until) if entry.claimed_by else None,
-        "attempts": entry.attempts,
-        "lastError": entry.last_error,
-    }
+def open_view(entry: OpenRequest) -> OpenCallbackRequestView:
+    return extended(
+        request_view(entry.request),
+        OpenCallbackRequestView,
+        claimed_until=entry.claimed_until if entry.claimed_by else None,
+        attempts=entry.attempts,
+        last_error=entry.last_error,
+    )

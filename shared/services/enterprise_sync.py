@@ -31,6 +31,7 @@ from shared.domain.enterprise_calls import (
 )
 from shared.domain.enterprise_users import UserMap
 from shared.errors import DependencyUnavailable, FieldError, Unprocessable
+from shared.views import PushReport, RecordResult, SyncSummary, SyncWindow, to_json
 
 log = logging.getLogger("enterprise_sync")
 GRAPH_MAX_RANGE = timedelta(days=89)  # getPstnCalls refuses a range over 90 days
@@ -108,13 +109,14 @@ class Decision:
     detail: str = ""  # e.g. the earlier outcome of a duplicate, Dataverse's refusal
     user: str | None = None  # the record's user (id, else email), for the log
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.call_id, "outcome": self.outcome.value}
-        if self.activity_id:
-            out["activityId"] = self.activity_id
-        if self.detail:
-            out["detail"] = self.detail
-        return out
+    def result(self, index: int) -> RecordResult:
+        return RecordResult(
+            index=index,
+            id=self.call_id,
+            outcome=self.outcome,
+            activity_id=self.activity_id or None,
+            detail=self.detail or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,19 +132,22 @@ class SyncReport:
             counts[d.outcome.value] += 1
         return counts
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SyncSummary:
         unmapped = sorted(
             {d.user for d in self.decisions if d.outcome is Outcome.UNMAPPED_USER and d.user}
         )
-        out: dict[str, Any] = {
-            "source": self.source,
-            "records": len(self.decisions),
-            "counts": self.counts,
-            "unmappedUsers": unmapped[:20],
-        }
-        if self.window:
-            out["window"] = {"from": self.window[0].isoformat(), "to": self.window[1].isoformat()}
-        return out
+        window = self.window
+        return SyncSummary(
+            source=self.source,
+            records=len(self.decisions),
+            counts=self.counts,
+            unmapped_users=tuple(unmapped[:20]),
+            window=(
+                SyncWindow(start=window[0].isoformat(), end=window[1].isoformat())
+                if window
+                else None
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -155,15 +160,15 @@ class PushResult:
     results: tuple[tuple[int, Decision], ...]
     errors: tuple[FieldError, ...] = field(default=())
 
-    def to_json(self) -> dict[str, Any]:
-        report = SyncReport(self.label, tuple(d for _, d in self.results))
-        return {
-            "source": self.label,
-            "received": self.received,
-            "malformed": len({e.field.split(".")[0] for e in self.errors}),
-            "counts": report.counts,
-            "results": [{"index": i, **d.to_json()} for i, d in self.results],
-        }
+    def report(self) -> PushReport:
+        counted = SyncReport(self.label, tuple(d for _, d in self.results))
+        return PushReport(
+            source=self.label,
+            received=self.received,
+            malformed=len({e.field.split(".")[0] for e in self.errors}),
+            counts=counted.counts,
+            results=tuple(d.result(i) for i, d in self.results),
+        )
 
 
 # ---------------------------------------------------------------------- the use case
@@ -200,8 +205,9 @@ class EnterpriseSync:
             decisions.extend(self.process(page, now))
         report = SyncReport(TEAMS_SOURCE, tuple(decisions), (start, now))
         self.state.advance_watermark(TEAMS_SOURCE, now)
-        self.state.save_run(TEAMS_SOURCE, report.summary(), now)
-        log.info(json.dumps({"event": "enterpriseCallSync", **report.summary()}))
+        summary = to_json(report.summary())
+        self.state.save_run(TEAMS_SOURCE, summary, now)
+        log.info(json.dumps({"event": "enterpriseCallSync", **summary}))
         return report
 
     def window_start(self, now: datetime) -> datetime:
@@ -250,7 +256,7 @@ class EnterpriseSync:
             json.dumps(
                 {
                     "event": "enterpriseCallPush",
-                    **report.summary(),
+                    **to_json(report.summary()),
                     "malformed": len(pushed.errors),
                 }
             )

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.views import DependencyHealth, HealthView
+
 
 class Probe(Protocol):
     """Anything that can tell whether it reaches its service: `ping()` raises if not."""
@@ -51,3 +53,16 @@ def check_health(version: str, probes: Sequence[tuple[str, Probe]]) -> HealthRep
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+def health_view(report: HealthReport) -> HealthView:
+    return HealthView(
+        status="healthy" if report.healthy else "unhealthy",
+        version=report.version,
+        dependencies={
+            d.name: DependencyHealth(
+                status="up" if d.up else "down", duration_ms=d.duration_ms, error=d.error or None
+            )
+            for d in report.dependencies
+        },
+    )

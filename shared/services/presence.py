@@ -15,9 +15,9 @@ from shared.domain.availability import (
     takes_pool_calls,
 )
 from shared.domain.directory import E164, Agent, Directory
-from shared.domain.moments import iso_z_or_none
 from shared.errors import FieldError, Unprocessable
 from shared.services.ports import AgentStates
+from shared.views import AgentPools, AvailabilityView, PoolMembership, StatusChoice
 
 UNSET: Any = object()
 
@@ -35,7 +35,7 @@ class Presence:
         # Called when an agent may now take pool calls, so waiting callers reach them at once.
         self.on_free = on_free
 
-    def availability(self, agent: Agent, now: datetime) -> dict[str, Any]:
+    def availability(self, agent: Agent, now: datetime) -> AvailabilityView:
         return self._view(agent, self.agents.state(agent.id), now)
 
     def set_availability(
@@ -45,7 +45,7 @@ class Presence:
         *,
         status: str | None = None,
         forward_to: str | None = UNSET,
-    ) -> dict[str, Any]:
+    ) -> AvailabilityView:
         errors = []
         if status is not None and self.catalog.type_of(status) is None:
             errors.append(FieldError("status", f"one of {sorted(self.catalog.statuses)}"))
@@ -77,27 +77,27 @@ class Presence:
         ):
             self.on_free(agent_id, now)
 
-    def _view(self, agent: Agent, state: AgentState, now: datetime) -> dict[str, Any]:
+    def _view(self, agent: Agent, state: AgentState, now: datetime) -> AvailabilityView:
         current = effective(state.availability, now)
-        return {
-            "status": current.status,
-            "type": current.type.value,
-            "until": iso_z_or_none(current.until),
-            "returnsTo": current.then_status if current.until else None,
-            "forwardTo": state.forward_to or agent.forward_to,
-            "statuses": [{"name": n, "type": t.value} for n, t in self.catalog.statuses.items()],
-        }
+        return AvailabilityView(
+            status=current.status,
+            kind=current.type,
+            until=current.until,
+            returns_to=current.then_status if current.until else None,
+            forward_to=state.forward_to or agent.forward_to,
+            statuses=tuple(StatusChoice(name=n, kind=t) for n, t in self.catalog.statuses.items()),
+        )
 
-    def pools(self, agent: Agent) -> dict[str, Any]:
+    def pools(self, agent: Agent) -> AgentPools:
         state = self.agents.state(agent.id)
-        return {
-            "pools": [
-                {"poolId": p.id, "name": p.name, "active": state.active_in(p.id)}
+        return AgentPools(
+            pools=tuple(
+                PoolMembership(pool_id=p.id, name=p.name, active=state.active_in(p.id))
                 for p in self.directory.pools_of(agent.id)
-            ]
-        }
+            )
+        )
 
-    def set_pools(self, agent: Agent, changes: dict[str, bool], now: datetime) -> dict[str, Any]:
+    def set_pools(self, agent: Agent, changes: dict[str, bool], now: datetime) -> AgentPools:
         mine = {p.id for p in self.directory.pools_of(agent.id)}
         unknown = sorted(set(changes) - mine)
         if unknown:

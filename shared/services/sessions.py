@@ -10,10 +10,10 @@ from typing import Any
 
 from shared.domain import sessions
 from shared.domain.directory import Agent
-from shared.domain.moments import iso_z
 from shared.domain.sessions import Lease
 from shared.errors import Conflict
 from shared.services.ports import SessionLeases
+from shared.views import SessionView
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class WebPhoneSessions:
         # A new session of an agent whose panel dropped mid-call rings it back into the call.
         self.ring_back = ring_back
 
-    def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> dict[str, Any]:
+    def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> SessionView:
         session_id = str(uuid.uuid4())
         lease = self.leases.swap(
             agent.id,
@@ -47,7 +47,7 @@ class WebPhoneSessions:
                 log.exception("agent %s: ringing back into the call failed", agent.id)
         return _view(lease, self.lease_seconds)
 
-    def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> dict[str, Any]:
+    def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> SessionView:
         lease = self.leases.swap(
             agent.id, lambda current: sessions.renew(current, session_id, now, self.lease_seconds)
         )
@@ -59,10 +59,10 @@ class WebPhoneSessions:
         self.leases.remove(agent.id, session_id)
 
 
-def _view(lease: Lease, lease_seconds: int) -> dict[str, Any]:
-    return {
-        "sessionId": lease.session_id,
-        "leaseSeconds": lease_seconds,
-        "startedAt": iso_z(lease.started_at),
-        "expiresAt": iso_z(lease.expires_at),
-    }
+def _view(lease: Lease, lease_seconds: int) -> SessionView:
+    return SessionView(
+        session_id=lease.session_id,
+        lease_seconds=lease_seconds,
+        started_at=lease.started_at,
+        expires_at=lease.expires_at,
+    )

@@ -4,13 +4,13 @@ its members, and switching a member on or off in a pool."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from shared.domain.availability import AgentState, effective, takes_pool_calls
 from shared.domain.directory import Directory, ServicePool
 from shared.errors import FieldError, NotFound, Unprocessable
 from shared.services.ports import AgentStates, CallRepository, WaitingCalls
 from shared.services.presence import Presence
+from shared.views import Dashboard, PoolAgent, PoolDetail, PoolFigures, extended
 
 MAX_QUEUE_READ = 200  # a queue longer than this is shown as at least this long
 
@@ -28,14 +28,16 @@ class Supervision:
         self.directory, self.agents, self.calls, self.waiting = directory, agents, calls, waiting
         self.presence = presence
 
-    def dashboard(self, now: datetime) -> dict[str, Any]:
+    def dashboard(self, now: datetime) -> Dashboard:
         """The use-case document's table: serving, free, active, active calls, queue length and
         max wait time for every pool (one agent-state read for all members)."""
         members = tuple(sorted({m for p in self.directory.pools for m in p.members}))
         states = self.agents.states(members)
-        return {"pools": [self._figures(pool, states, now) for pool in self.directory.pools]}
+        return Dashboard(
+            pools=tuple(self._figures(pool, states, now) for pool in self.directory.pools)
+        )
 
-    def pool(self, pool_id: str, now: datetime) -> dict[str, Any]:
+    def pool(self, pool_id: str, now: datetime) -> PoolDetail:
         pool = self._pool(pool_id)
         states = self.agents.states(pool.members)
         agents = []
@@ -43,20 +45,23 @@ class Supervision:
             agent, state = self.directory.agent(agent_id), states[agent_id]
             availability = effective(state.availability, now)
             agents.append(
-                {
-                    "agentId": agent_id,
-                    "name": agent.name if agent else agent_id,
-                    "status": availability.status,
-                    "type": availability.type.value,
-                    "activeInPool": state.active_in(pool.id),
-                    "onCall": bool(state.busy_call_id),
-                }
+                PoolAgent(
+                    agent_id=agent_id,
+                    name=agent.name if agent else agent_id,
+                    status=availability.status,
+                    kind=availability.type,
+                    active_in_pool=state.active_in(pool.id),
+                    on_call=bool(state.busy_call_id),
+                )
             )
-        return {**self._figures(pool, states, now), "numbers": list(pool.numbers), "agents": agents}
+        return extended(
+            self._figures(pool, states, now),
+            PoolDetail,
+            numbers=tuple(pool.numbers),
+            agents=tuple(agents),
+        )
 
-    def set_member(
-        self, pool_id: str, agent_id: str, active: bool, now: datetime
-    ) -> dict[str, Any]:
+    def set_member(self, pool_id: str, agent_id: str, active: bool, now: datetime) -> PoolDetail:
         """§2.3 a: activate or deactivate an agent in a pool."""
         pool = self._pool(pool_id)
         agent = self.directory.agent(agent_id)
@@ -78,7 +83,7 @@ class Supervision:
 
     def _figures(
         self, pool: ServicePool, states: dict[str, AgentState], now: datetime
-    ) -> dict[str, Any]:
+    ) -> PoolFigures:
         mine = [states[m] for m in pool.members if m in states]
         serving = [
             s
@@ -90,15 +95,15 @@ class Supervision:
             call = self.calls.get(call_id)
             if call is not None and not call.ended and not call.answered:
                 waiting_since.append(call.arrived_at)
-        return {
-            "poolId": pool.id,
-            "name": pool.name,
-            "serving": len(serving),
-            "free": sum(1 for s in serving if not s.busy_call_id),
-            "active": sum(1 for s in mine if s.active_in(pool.id)),
-            "activeCalls": sum(1 for s in mine if s.busy_call_id),
-            "queueLength": len(waiting_since),
-            "maxWaitSeconds": max(
+        return PoolFigures(
+            pool_id=pool.id,
+            name=pool.name,
+            serving=len(serving),
+            free=sum(1 for s in serving if not s.busy_call_id),
+            active=sum(1 for s in mine if s.active_in(pool.id)),
+            active_calls=sum(1 for s in mine if s.busy_call_id),
+            queue_length=len(waiting_since),
+            max_wait_seconds=max(
                 (round((now - t).total_seconds()) for t in waiting_since), default=0
             ),
-        }
+        )

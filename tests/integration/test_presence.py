@@ -12,6 +12,7 @@ from shared.adapters.tables import TableStore
 from shared.domain.availability import StatusCatalog, takes_call_from_pool
 from shared.domain.directory import Agent, Directory, ServicePool
 from shared.services.presence import Presence
+from shared.views import to_json
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 25, 11, 30, tzinfo=UTC)
@@ -37,12 +38,12 @@ def test_lunch_is_offwork_for_its_minutes_then_the_status_before_returns(
     store = TableStore(storage_connection_string)
     presence, agent, _ = fixture(store)
     presence.set_availability(agent, T0, status="DND")
-    lunch = presence.set_availability(agent, T0, status="Lunch")
+    lunch = to_json(presence.set_availability(agent, T0, status="Lunch"))
     assert (lunch["status"], lunch["type"], lunch["returnsTo"]) == ("Lunch", "Offwork", "DND")
     assert lunch["until"] == "2026-11-25T12:00:00Z"
 
-    assert presence.availability(agent, T0 + timedelta(minutes=29))["status"] == "Lunch"
-    assert presence.availability(agent, T0 + timedelta(minutes=30))["status"] == "DND"
+    assert presence.availability(agent, T0 + timedelta(minutes=29)).status == "Lunch"
+    assert presence.availability(agent, T0 + timedelta(minutes=30)).status == "DND"
 
     states = TableAgentStates(store)
     assert states.with_expired_status(T0 + timedelta(minutes=29)) == []
@@ -70,8 +71,8 @@ def test_after_lunch_an_available_agent_takes_pool_calls_again(
 def test_pool_switches_and_forwarding_are_kept(storage_connection_string: str) -> None:
     store = TableStore(storage_connection_string)
     presence, agent, _ = fixture(store)
-    assert presence.set_pools(agent, {"p": False}, T0)["pools"][0]["active"] is False
-    view = presence.set_availability(agent, T0, forward_to="+358401112222")
+    assert presence.set_pools(agent, {"p": False}, T0).pools[0].active is False
+    view = to_json(presence.set_availability(agent, T0, forward_to="+358401112222"))
     assert view["forwardTo"] == "+358401112222" and view["status"] == "Available"
     state = TableAgentStates(store).state(agent.id)
     assert state.inactive_pools == frozenset({"p"}) and state.forward_to == "+358401112222"

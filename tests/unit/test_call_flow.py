@@ -367,4 +367,4 @@ def test_a_transfer_acs_refuses_is_undone_the_colleague_freed_and_a_retry_allowe
     assert ("unhold", f"4:{CALLER}") in w.telephony.ops  # the customer was taken off hold
     del w.telephony.add_participant  # ACS accepts again: a new attempt is not blocked
     view = control.consult(ANNA, call_id, to_agent="ben")
-    assert view["callId"] == call_id and w.agents.busy["ben"] == call_id
+    assert view.call_id == call_id and w.agents.busy["ben"] == call_id

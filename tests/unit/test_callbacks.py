@@ -31,6 +31,7 @@ from shared.domain.customers import CustomerEntity, CustomerRef, Identification
 from shared.domain.directory import PoolCallback, parse_pools
 from shared.errors import DependencyUnavailable, Unprocessable
 from shared.services.callbacks import CallbackOptions, CallbackService, ImportSummary
+from shared.views import to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -558,17 +559,18 @@ def test_supervisors_see_open_and_handled_requests(rig: Rig) -> None:
     done = capture(service, "+358401111111")
     service.import_open()
     waiting = capture(service, "+358402222222", requested_at=T0 + timedelta(minutes=1))
-    both = service.requests(list_id=SALES.id, state=None, limit=10)
+    both = to_json(service.requests(list_id=SALES.id, state=None, limit=10))["value"]
     assert [(v["requestId"], v["state"]) for v in both] == [
         (waiting.request_id, "open"),
         (done.request_id, "handled"),
     ]
-    [handled] = service.requests(list_id=SALES.id, state=CallbackState.HANDLED, limit=10)
+    [handled] = to_json(service.requests(list_id=SALES.id, state=CallbackState.HANDLED, limit=10))[
+        "value"
+    ]
     assert handled["handledNote"] == "Handled by D365"
     assert handled["activityId"] == done.activity_uuid
-    assert service.requests(list_id=None, state=CallbackState.OPEN, limit=1)[0]["number"] == (
-        "+358402222222"
-    )
+    oldest_open = to_json(service.requests(list_id=None, state=CallbackState.OPEN, limit=1))
+    assert oldest_open["value"][0]["number"] == ("+358402222222")
 
 
 # ---------------------------------------------------------------------- settings

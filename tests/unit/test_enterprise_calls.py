@@ -41,6 +41,7 @@ from shared.domain.enterprise_users import (
 )
 from shared.errors import DependencyUnavailable, Unprocessable
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
+from shared.views import to_json
 
 pytestmark = pytest.mark.unit
 
@@ -560,7 +561,7 @@ def test_a_push_reports_each_valid_record_and_the_malformed_ones() -> None:
         "calls": [pushed(), pushed(id="op-2", direction="sideways"), pushed(id="op-3")],
     }
     result = sync.import_pushed(body, T0 + dt.timedelta(hours=1))
-    rendered = result.to_json()
+    rendered = to_json(result.report())
     assert rendered["received"] == 3 and rendered["malformed"] == 1
     assert [(r["index"], r["id"], r["outcome"]) for r in rendered["results"]] == [
         (0, "op-1", "imported"),

@@ -120,3 +120,37 @@ def test_health_reports_each_dependency_and_hides_error_text() -> None:
         ("b", False, "ConnectionError"),
     ]
     assert check_health("1", [("a", _Up())]).healthy
+
+
+def body_request(raw: bytes) -> func.HttpRequest:
+    return func.HttpRequest(method="PUT", url="http://h/api/x", headers={}, body=raw)
+
+
+def test_a_body_is_decoded_into_its_dataclass_naming_each_wrong_or_missing_field() -> None:
+    from functions.bodies import AvailabilityBody, DialBody, NotesBody, PoolsBody, SessionBody
+    from functions.invocation import read_body
+    from shared.errors import InvalidInput
+
+    dial = read_body(body_request(b'{"number": "+358401", "callerId": null}'), DialBody)
+    assert (dial.number, dial.caller_id) == ("+358401", None)
+    with pytest.raises(InvalidInput) as missing:
+        read_body(body_request(b'{"number": ""}'), DialBody)
+    assert [e.field for e in missing.value.errors] == ["number"]
+    with pytest.raises(InvalidInput) as wrong:
+        read_body(body_request(b'{"number": 5, "callerId": []}'), DialBody)
+    assert [e.field for e in wrong.value.errors] == ["number", "callerId"]
+    assert read_body(body_request(b'{"notes": null}'), NotesBody).notes is None
+    with pytest.raises(InvalidInput):
+        read_body(body_request(b"{}"), NotesBody)  # notes must be there, even if null
+    with pytest.raises(InvalidInput) as item:
+        read_body(body_request(b'{"pools": [{"poolId": "a", "active": "yes"}]}'), PoolsBody)
+    assert [e.field for e in item.value.errors] == ["pools[0].active"]
+    pools = read_body(body_request(b'{"pools": [{"poolId": "a", "active": false}]}'), PoolsBody)
+    assert pools.pools[0].pool_id == "a" and pools.pools[0].active is False
+    assert read_body(body_request(b""), SessionBody).takeover is False  # no body is {}
+    cleared = read_body(body_request(b'{"forwardTo": null}'), AvailabilityBody)
+    assert cleared.given == {"forwardTo"} and cleared.status is None
+    with pytest.raises(InvalidInput):
+        read_body(body_request(b"{}"), AvailabilityBody)  # neither status nor forwardTo
+    with pytest.raises(InvalidInput):
+        read_body(body_request(b"[1]"), DialBody)

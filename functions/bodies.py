@@ -1,0 +1,108 @@
+"""The JSON request bodies of the HTTP API, one frozen dataclass each.
+
+`functions.invocation.read_body` decodes a request into one of these (400 naming each wrong
+field), and `functions/openapi.py` documents the same classes. A field without a default is
+required (absent, null or "" is missing; a field typed `X | None` without a default must be
+present but may be null); JSON names are the camelCase of the field names, as in
+`shared/views.py`. `check()`, where a class has one, adds the rules a type cannot say.
+Imported on first use only, never at cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from shared.errors import FieldError, InvalidInput
+from shared.views import documented, named
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotesBody:
+    notes: str | None = documented(
+        "The whole notes text (null clears them); becomes the activity's description",
+        maxLength=2000,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PickCustomerBody:
+    entity: str = documented("contact, account or lead", enum=["contact", "account", "lead"])
+    id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DialBody:
+    number: str
+    caller_id: str | None = field(
+        default=None,
+        metadata={"schema": {"description": "One of GET /me/caller-ids; default its first."}},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DtmfBody:
+    tones: str = documented(pattern="^[0-9*#A-D]{1,32}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferBody:
+    """Exactly one of agentId (a colleague) and number."""
+
+    agent_id: str | None = None
+    number: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvailabilityBody:
+    """The status and/or the DND forwarding number (null clears it)."""
+
+    status: str | None = None
+    forward_to: str | None = None
+    given: frozenset[str] = field(
+        default=frozenset(), metadata={"internal": True}
+    )  # JSON names present
+
+    def check(self) -> None:
+        if not {"status", "forwardTo"} & self.given:
+            raise InvalidInput(
+                "give status and/or forwardTo",
+                errors=[FieldError("status", "required unless forwardTo is given")],
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolSwitch:
+    pool_id: str
+    active: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolsBody:
+    pools: tuple[PoolSwitch, ...]
+
+    def check(self) -> None:
+        if not self.pools:
+            raise InvalidInput("pools is required", errors=[FieldError("pools", "non-empty list")])
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionBody:
+    EMPTY_OK: ClassVar[bool] = True  # no body at all is {}
+    takeover: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberBody:
+    active: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackBody:
+    """A callback request from another source: the number to call back, and optionally who,
+    why, and the callback list (default: the first)."""
+
+    number: str
+    name: str | None = None
+    note: str | None = None
+    list_id: str | None = named("list", default=None)
