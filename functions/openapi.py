@@ -206,8 +206,8 @@ def _content(code: int, what: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": MEANING.get(code, "OK")}
     if what is None:
         return response
-    if isinstance(what, str) and "/" in what:
-        response["content"] = {what: {"schema": {}}}
+    if isinstance(what, str) and "/" in what:  # media types, e.g. "audio/*" or "text/*, image/*"
+        response["content"] = {media.strip(): {"schema": {}} for media in what.split(",")}
         return response
     names = what if isinstance(what, tuple) else (what,)
     kinds = [getattr(_views(), n) if isinstance(n, str) else n for n in names]

@@ -75,7 +75,7 @@ def panel_config(req: func.HttpRequest) -> func.HttpResponse:
     "panel/{*path}",
     auth=Auth.PUBLIC,
     errors=(404,),
-    responses={200: "text/html", 308: None},
+    responses={200: "text/*, image/*, application/json", 308: None},
 )
 def panel_files(req: func.HttpRequest) -> func.HttpResponse:
     """The web phone panel's files
