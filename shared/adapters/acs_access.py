@@ -4,9 +4,10 @@ which Call Automation accepts: no key anywhere)."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from shared.adapters.managed_identity import managed_identity
 
 # The scope the ACS SDKs ask Entra ID for (the double slash is theirs).
 ACS_SCOPE = "https://communication.azure.com//.default"
@@ -21,8 +22,6 @@ class AcsAccess:
     endpoint: str = ""
     client_id: str = ""
     token_credential: Any = None
-    _credential: list[Any] = field(default_factory=list, compare=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def of(cls, value: str | AcsAccess) -> AcsAccess:
@@ -33,15 +32,10 @@ class AcsAccess:
         return not self.connection_string
 
     def credential(self) -> Any:
-        """The token credential (azure-identity is imported only here, on first use)."""
+        """`token_credential`, else the managed identity (shared/adapters/managed_identity.py)."""
         if self.token_credential is not None:
             return self.token_credential
-        with self._lock:
-            if not self._credential:
-                from azure.identity import ManagedIdentityCredential
-
-                self._credential.append(ManagedIdentityCredential(client_id=self.client_id or None))
-            return self._credential[0]
+        return managed_identity(self.client_id)
 
     def bearer_token(self) -> str:
         return str(self.credential().get_token(ACS_SCOPE).token)
