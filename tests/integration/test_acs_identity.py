@@ -19,9 +19,8 @@ from emulators.entra import EntraEmulator
 from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_access import ACS_SCOPE, AcsAccess
 from shared.adapters.acs_recordings import AcsRecordingContent
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.errors import DependencyUnavailable, TelephonyError
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import app_tokens
 
 pytestmark = pytest.mark.integration
 AGENT = "8:acs:11111111-1111-1111-1111-111111111111_identity-agent"
@@ -33,9 +32,7 @@ class EntraAppCredential:
     def __init__(self, entra: EntraEmulator, tls: LocalTLS, scope: str = ACS_SCOPE) -> None:
         self.scope = scope
         self.asked: list[tuple[str, ...]] = []
-        self._tokens = ClientCredentialsTokenProvider(
-            entra.url, TENANT_ID, APP_CLIENT_ID, APP_CLIENT_SECRET, scope, str(tls.ca_path)
-        )
+        self._tokens = app_tokens(tls, entra, scope)
 
     def get_token(self, *scopes: str, **_: Any) -> AccessToken:
         self.asked.append(scopes)
