@@ -99,12 +99,12 @@ def test_the_recording_downloads_with_a_bearer_token(
     credential = EntraAppCredential(entra, local_tls)
     phone = telephony(acs_with_entra, credential, local_tls)
     connection_id = phone.create_call(AGENT, callback_url=callbacks, operation_context="dial")
-    wait_until(lambda: any(r["device"] == AGENT for r in acs_with_entra.ringing()), 10, "ringing")
+    wait_until(lambda: any(r["device"] == AGENT for r in acs_with_entra.ringing()), 30, "ringing")
     acs_with_entra.device_answer(AGENT)
     server_call_id = acs_with_entra.call(connection_id)["serverCallId"]
     phone.start_recording(server_call_id, state_callback_url=callbacks)
     acs_with_entra.hang_up(AGENT)
-    wait_until(lambda: acs_with_entra.recordings()[0]["documentId"], 10, "the recording file")
+    wait_until(lambda: acs_with_entra.recordings()[0]["documentId"], 30, "the recording file")
     document = acs_with_entra.recordings()[0]["documentId"]
     location = f"{acs_with_entra.url}/v1/objects/{document}/content/audio"
 
