@@ -244,6 +244,15 @@ def test_lifecycle_notifications_reauthorize_and_recreate_the_subscription(
         what="the reauthorizing PATCH",
         timeout=NOTIFY_TIMEOUT,
     )
+    # Graph answers the PATCH before the handler stores the renewal: the next event waits for it.
+    wait_for(
+        lambda: any(
+            '"graphSubscription"' in line and '"renewed"' in line and subscribed["id"] in line
+            for line in world.host.log_text().splitlines()
+        ),
+        what="the renewal stored",
+        timeout=NOTIFY_TIMEOUT,
+    )
 
     teams.subscriptions.lifecycle(subscribed["id"], "subscriptionRemoved")
 
