@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_identity import AcsIdentity
 from shared.errors import DependencyUnavailable, TelephonyError
 
@@ -45,3 +46,13 @@ def test_a_refusal_is_a_telephony_error_with_acs_status() -> None:
     with pytest.raises(TelephonyError) as caught:
         identity_failing_with(refused).voip_token("8:acs:nobody")
     assert caught.value.status == 404
+
+
+def test_a_lost_call_automation_answer_is_dependency_unavailable_too() -> None:
+    telephony = AcsTelephony("endpoint=https://acs.example;accesskey=a2V5")
+
+    def lost() -> None:
+        raise ServiceResponseError("read timed out")
+
+    with pytest.raises(DependencyUnavailable):
+        telephony._call("answer", lost)
