@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
+from shared.adapters import versions
 from shared.errors import (
     Conflict,
     DependencyUnavailable,
@@ -146,6 +147,7 @@ def http_invocation(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
         started, cid = time.monotonic(), correlation_id(req.headers)
+        versions.forget_all()
         try:
             response: func.HttpResponse = fn(req, *args, **kwargs)
         except Problem as problem:
@@ -193,6 +195,7 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             cid = _message_correlation(args[0]) if args else os.urandom(16).hex()
+            versions.forget_all()
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:

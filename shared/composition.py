@@ -52,13 +52,21 @@ def settings() -> Settings:
 @cache
 def table_store() -> TableStore:
     s = settings()
-    return TableStore(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return TableStore(
+        s.storage_connection_string,
+        timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
+    )
 
 
 @cache
 def queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return QueueSender(
+        s.storage_connection_string,
+        timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
+    )
 
 
 @cache
@@ -194,6 +202,7 @@ def dataverse_client() -> DataverseClient:
         _dataverse_tokens().token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
     )
 
 
@@ -212,7 +221,10 @@ def custom_columns() -> EnrichmentColumns:
 def telephony() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        s.acs_connection_string,
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
     )
 
 
@@ -375,6 +387,7 @@ def callbacks() -> CallbackService:
         _dataverse_tokens().token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=max(s.http_timeout_seconds, 120),
+        pool_size=s.worker_threads,
     )
     return CallbackService(
         store=TableCallbackStore(table_store()),
@@ -435,6 +448,7 @@ def graph_client() -> GraphClient:
         app_tokens(GRAPH_SCOPE).token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
     )
 
 

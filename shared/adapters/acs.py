@@ -40,7 +40,9 @@ class AcsTelephony:
         ca_bundle: str | None = None,
         timeout_seconds: int = 15,
         retry_total: int | None = None,
+        pool_size: int = 10,
     ) -> None:
+        self._pool_size = pool_size
         # None keeps the SDK's retry policy; the health probe passes 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
         self._connection_string = connection_string
@@ -56,7 +58,10 @@ class AcsTelephony:
                 if self._client is None:
                     from azure.communication.callautomation import CallAutomationClient
 
+                    from shared.adapters.http_pool import pooled_session
+
                     options: dict[str, Any] = {
+                        "session": pooled_session(self._pool_size),
                         "connection_timeout": self._timeout,
                         "read_timeout": self._timeout,
                         **self._retry,

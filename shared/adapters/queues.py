@@ -15,9 +15,15 @@ class QueueSender:
     """Sends messages the Functions queue trigger can read (base64 text)."""
 
     def __init__(
-        self, connection_string: str, *, timeout_seconds: int = 10, retry_total: int | None = None
+        self,
+        connection_string: str,
+        *,
+        timeout_seconds: int = 10,
+        retry_total: int | None = None,
+        pool_size: int = 10,
     ) -> None:
         self._connection_string = connection_string
+        self._pool_size = pool_size
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
@@ -30,8 +36,11 @@ class QueueSender:
         if self._service is None:
             from azure.storage.queue import QueueServiceClient
 
+            from shared.adapters.http_pool import pooled_session
+
             self._service = QueueServiceClient.from_connection_string(
                 self._connection_string,
+                session=pooled_session(self._pool_size),
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
                 **self._retry,

@@ -304,8 +304,10 @@ class CallFlow:
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
         if call.ended:
-            if call.pool_id:
-                self.waiting.remove(call.pool_id, call)  # an abandoned caller leaves the queue
+            if call.pool_id and not call.answered:
+                # An abandoned caller leaves the queue. An answered call left it when the offer
+                # that was answered rang (if that delete was lost, the dispatcher sweeps it).
+                self.waiting.remove(call.pool_id, call)
             self._release_agents(call, now)
         return call
 
