@@ -42,6 +42,8 @@ from shared.services.supervision import Supervision
 
 if TYPE_CHECKING:
     from shared.adapters.graph import GraphClient
+    from shared.adapters.pools import TablePoolRoster, TablePools
+    from shared.domain.directory import Directory
     from shared.services.enterprise_notifications import CallRecordNotifications
 
 
@@ -187,7 +189,7 @@ def acs_callback_access() -> AcsCallbackAccess:
 def access() -> Access:
     s = settings()
     return Access(
-        user_tokens(), s.directory, agent_role=s.agent_role, supervisor_role=s.supervisor_role
+        user_tokens(), directory(), agent_role=s.agent_role, supervisor_role=s.supervisor_role
     )
 
 
@@ -238,7 +240,39 @@ def call_repository() -> TableCallRepository:
 
 @cache
 def agent_states() -> TableAgentStates:
-    return TableAgentStates(table_store())
+    return TableAgentStates(table_store(), roster=pool_roster())
+
+
+@cache
+def pool_catalog() -> TablePools:
+    """The pools, in Table Storage; SERVICE_POOLS seeds an empty store (docs/pools.md)."""
+    from shared.adapters.pools import TablePools
+
+    return TablePools(
+        table_store(),
+        seed=settings().service_pools,
+        on_membership=lambda agent_id: agent_states().reindex(agent_id),
+    )
+
+
+@cache
+def pool_roster() -> TablePoolRoster:
+    from shared.adapters.pools import TablePoolRoster
+    from shared.adapters.repositories import agent_state
+
+    return TablePoolRoster(
+        table_store(),
+        memberships=lambda agent_id: pool_catalog().memberships(agent_id),
+        state_of=agent_state,
+    )
+
+
+@cache
+def directory() -> Directory:
+    """The agents (AGENTS) and the pools as they are stored now."""
+    from shared.domain.directory import Directory
+
+    return Directory(settings().agents, pool_catalog())
 
 
 @cache
@@ -251,13 +285,14 @@ def subject_templates() -> SubjectTemplates:
 def call_flow() -> CallFlow:
     s = settings()
     return CallFlow(
-        directory=s.directory,
+        directory=directory(),
         calls=call_repository(),
         agents=agent_states(),
         waiting=TableWaitingCalls(table_store()),
         telephony=telephony(),
         crm=crm(),
         enrichment=enrichment_queue(),
+        roster=pool_roster(),
         options=CallFlowOptions(
             public_base_url=s.public_base_url,
             callback_secret=s.callback_secret.encode(),
@@ -268,7 +303,6 @@ def call_flow() -> CallFlow:
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
-            pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
@@ -284,7 +318,7 @@ def agent_calls() -> AgentCalls:
     s = settings()
     return AgentCalls(
         flow=call_flow(),
-        directory=s.directory,
+        directory=directory(),
         calls=call_repository(),
         agents=agent_states(),
         crm=crm(),
@@ -350,7 +384,7 @@ def presence() -> Presence:
         },
         lunch_minutes=s.lunch_minutes,
     )
-    return Presence(agent_states(), s.directory, catalog, on_free=call_flow().dispatch_waiting)
+    return Presence(agent_states(), directory(), catalog, on_free=call_flow().dispatch_waiting)
 
 
 @cache
@@ -365,7 +399,7 @@ def call_control() -> CallControl:
         calls=call_repository(),
         agents=agent_states(),
         telephony=telephony(),
-        directory=s.directory,
+        directory=directory(),
         views=agent_calls(),
         hold_music_url=s.hold_music_url,
         default_region=s.phone_default_region,
@@ -395,7 +429,7 @@ def callbacks() -> CallbackService:
         signals=QueueCallbackSignals(queue_sender()),
         options=CallbackOptions(
             lists=s.callback_lists,
-            pool_names={p.id: p.name for p in s.service_pools},
+            pool_names={p.id: p.name for p in s.service_pools},  # seeds; renamed pools keep it
             default_region=s.phone_default_region,
             immediate=s.callback_immediate,
             claim_seconds=s.callback_claim_seconds,
@@ -484,10 +518,13 @@ def call_record_notifications() -> CallRecordNotifications:
 
 @cache
 def supervision() -> Supervision:
+    from datetime import UTC, datetime
+
     return Supervision(
-        directory=settings().directory,
-        agents=agent_states(),
-        calls=call_repository(),
+        directory=directory(),
+        store=pool_catalog(),
+        roster=pool_roster(),
         waiting=TableWaitingCalls(table_store()),
         presence=presence(),
+        on_change=lambda pool_id: call_flow().dispatch_pool(pool_id, datetime.now(UTC)),
     )

@@ -140,6 +140,7 @@ class CallbackOffer(StrEnum):
 
 
 CALLBACK_OFFER, CALLBACK_CONFIRM = "callback-offer", "callback-confirm"
+CLOSED_ANNOUNCEMENT = "closed-announcement"
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,10 @@ class Call:
     consult: Consult | None = None  # a transfer in progress or done (§1.3)
     agent_target_override: str | None = None  # who talks to the customer after a transfer
     callback: CallbackOffer | None = None
+    # A closed pool's caller hears `announcement`, then "hangup" or "callback" (docs/pools.md).
+    announcement: str | None = None
+    announce_then: str | None = None
+    announced: str = ""  # "", "playing", "played"
 
     # ------------------------------------------------------------------ derived
 
@@ -358,6 +363,10 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             if call.callback is CallbackOffer.CAPTURED:
                 return replace(call, callback=CallbackOffer.CONFIRMED)
             return call
+        case "PlayCompleted" | "PlayFailed" | "PlayCanceled" if (
+            event.operation_context == CLOSED_ANNOUNCEMENT
+        ):
+            return call if call.announced == "played" else replace(call, announced="played")
         case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
             return replace(call, ended_at=_earliest(call.ended_at, event.at))
         case _:
@@ -410,6 +419,8 @@ class NextStep(StrEnum):
     CREATE_ACTIVITY = "createActivity"
     START_RECORDING = "startRecording"  # once the agent and the customer are connected
     CAPTURE_CALLBACK = "captureCallback"  # the waiting caller pressed 1 (§5)
+    ANNOUNCE = "announce"  # a closed pool's announcement, then hang up
+    OFFER_CALLBACK = "offerCallback"  # a closed pool offers its caller a callback at once
 
 
 def next_step(call: Call) -> NextStep:
@@ -420,6 +431,20 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING
+    if call.announce_then and not call.answered:
+        if call.app_connected_at is None or not call.connection_id:
+            return NextStep.NOTHING
+        if call.announce_then == "callback":
+            if call.callback is None:
+                return NextStep.OFFER_CALLBACK
+            if call.callback is CallbackOffer.DECLINED:
+                return NextStep.HANG_UP
+        elif call.announced == "":
+            return NextStep.ANNOUNCE
+        elif call.announced == "played":
+            return NextStep.HANG_UP
+        else:
+            return NextStep.NOTHING
     if call.callback is CallbackOffer.ACCEPTED and not call.answered:
         return NextStep.CAPTURE_CALLBACK
     if call.callback is CallbackOffer.CONFIRMED and not call.answered:

@@ -17,13 +17,12 @@ from shared.domain.availability import (
     DirectCallAction,
     direct_call_action,
     effective,
-    takes_call_from_pool,
-    takes_pool_calls,
 )
 from shared.domain.calls import (
     CALL_NAMESPACE,
     CALLBACK_CONFIRM,
     CALLBACK_OFFER,
+    CLOSED_ANNOUNCEMENT,
     Call,
     CallbackOffer,
     CallEvent,
@@ -34,12 +33,12 @@ from shared.domain.calls import (
     NextStep,
     OfferOutcome,
     apply_event,
-    choose_agent,
     next_step,
     with_offer,
 )
-from shared.domain.directory import Agent, Directory
+from shared.domain.directory import Agent, Directory, ServicePool
 from shared.domain.numbers import normalise
+from shared.domain.schedule import PoolAction, Then, closure
 from shared.errors import Conflict, TelephonyError
 from shared.services.ports import (
     AgentStates,
@@ -48,12 +47,15 @@ from shared.services.ports import (
     Crm,
     DelayedChecks,
     EnrichmentQueue,
+    PoolRoster,
     Prompt,
     Telephony,
     WaitingCalls,
 )
 
 log = logging.getLogger(__name__)
+
+OFFER_PAGE = 5  # free members read per try: the offer's cost does not grow with the pool
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,11 @@ class CallFlow:
         crm: Crm,
         enrichment: EnrichmentQueue,
         options: CallFlowOptions,
+        roster: PoolRoster,
         callbacks: CallbackCapture | None = None,
         delayed: DelayedChecks | None = None,
     ) -> None:
-        self.callbacks, self.delayed = callbacks, delayed
+        self.callbacks, self.delayed, self.roster = callbacks, delayed, roster
         self.directory, self.calls, self.agents, self.waiting = directory, calls, agents, waiting
         self.telephony, self.crm, self.enrichment, self.options = (
             telephony,
@@ -153,6 +156,15 @@ class CallFlow:
         existing = self.calls.get(call_id)
         if existing is not None and (existing.connection_id or existing.disposition):
             return existing  # a repeated IncomingCall: already handled
+        action: PoolAction | None = None
+        if existing is None and pool is not None:
+            pool, action = self._pool_taking(pool, event.at)
+            if action is not None and action.then is not Then.POOL:
+                diverted = self._divert_pool_call(call_id, pool, action, caller.value, event)
+                if diverted is not None:
+                    return diverted
+        elif existing is not None and existing.pool_id:
+            pool = self.directory.pool(existing.pool_id) or pool
         if existing is None and agent is not None:
             diverted = self._divert_direct_call(call_id, agent, caller.value, called.value, event)
             if diverted is not None:
@@ -171,11 +183,22 @@ class CallFlow:
                 peer_target=f"4:{caller.value}" if caller.valid else event.from_raw,
                 candidates=candidates,
                 server_call_id=event.server_call_id,
-                record=self.options.records(pool.id if pool else None),
+                record=(
+                    pool.record if pool and pool.record is not None else self.options.recording
+                ),
+                announcement=(action.announcement if action else None),
+                announce_then=(
+                    None
+                    if action is None
+                    else "callback"
+                    if action.then is Then.CALLBACK and pool and pool.callback
+                    else "hangup"
+                ),
             )
             if (
                 self.calls.add(call)
                 and pool
+                and action is None
                 and pool.callback
                 and self.delayed
                 and (pool.callback.offer_after_seconds is not None)
@@ -193,6 +216,62 @@ class CallFlow:
             call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
         )
         return updated[0] if updated else None
+
+    def _pool_taking(
+        self, pool: ServicePool, now: datetime
+    ) -> tuple[ServicePool, PoolAction | None]:
+        """The pool that takes a new call (a closed or full pool may send it to another one,
+        one hop only), and what to do instead when none does (docs/pools.md)."""
+        for _ in range(2):
+            shut = closure(pool.schedule, now)
+            action = shut.action if shut else None
+            if action is None and pool.overflow is not None:
+                limit = pool.overflow.max_queue_length
+                if len(self.waiting.queue(pool.id, limit + 1)) >= limit:
+                    action = pool.overflow.action
+            if action is None:
+                return pool, None
+            if action.then is not Then.POOL:
+                return pool, action
+            other = self.directory.pool(action.target or "")
+            if other is None or other.id == pool.id:
+                return pool, PoolAction(Then.HANG_UP, announcement=action.announcement)
+            pool = other
+        return pool, None
+
+    def _divert_pool_call(
+        self, call_id: str, pool: ServicePool, action: PoolAction, caller: str, event: IncomingCall
+    ) -> Call | None:
+        """A closed (or full) pool forwards the call to a number or refuses it. An
+        announcement, or a callback offer, needs the call answered: None, and the call waits
+        marked with what it is to hear."""
+        if action.then is Then.NUMBER or not action.announcement:
+            if action.then is Then.CALLBACK and pool.callback is not None:
+                return None
+            disposition = "closed-forward" if action.then is Then.NUMBER else "closed"
+            try:
+                if action.then is Then.NUMBER and action.target:
+                    self.telephony.redirect(event.incoming_call_context, f"4:{action.target}")
+                else:
+                    self.telephony.reject(event.incoming_call_context)
+            except TelephonyError as exc:
+                if exc.status not in (400, 404):
+                    raise
+            call = Call(
+                call_id=call_id,
+                direction=Direction.INBOUND,
+                kind=CallKind.POOL,
+                customer_number=caller,
+                our_number=event.to_raw,
+                arrived_at=event.at,
+                pool_id=pool.id,
+                ended_at=event.at,
+                disposition=disposition,
+                server_call_id=event.server_call_id,
+            )
+            self.calls.add(call)
+            return call
+        return None
 
     def _divert_direct_call(
         self, call_id: str, agent: Agent, caller: str, called: str, event: IncomingCall
@@ -303,6 +382,12 @@ class CallFlow:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
+            elif step is NextStep.ANNOUNCE:
+                call = self._announce_closed(call)
+            elif step is NextStep.OFFER_CALLBACK:
+                call = self.offer_callback(call.call_id, now) or call
+                if call.callback is None:
+                    call = self._hang_up(call)  # no number to call back: nothing to offer
         if call.ended:
             if call.pool_id and not call.answered:
                 # An abandoned caller leaves the queue. An answered call left it when the offer
@@ -344,6 +429,24 @@ class CallFlow:
             lambda c: None if c.recording_id else replace(c, recording_id=recording_id),
         )
         return updated[0] if updated else result[0]
+
+    def _announce_closed(self, call: Call) -> Call:
+        """A closed pool's announcement; its PlayCompleted hangs up (once)."""
+        result = self.calls.update(
+            call.call_id, lambda c: None if c.announced else replace(c, announced="playing")
+        )
+        if result is None or not result[1]:
+            return result[0] if result else call
+        try:
+            self.telephony.play(
+                call.connection_id or "",
+                Prompt(call.announcement or ""),
+                operation_context=CLOSED_ANNOUNCEMENT,
+            )
+        except Exception:
+            self._unmark(call.call_id, announced="")
+            raise
+        return result[0]
 
     def _withdraw_pending_offer(self, call: Call) -> None:
         """The caller chose a callback: stop ringing the agent offered the call meanwhile."""
@@ -451,37 +554,38 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
-        for _ in range(len(pool.members) + 1):
-            states = self.agents.states(pool.members)
-            free = {a for a, st in states.items() if takes_call_from_pool(st, pool.id, now)}
-            agent_id, new_round = choose_agent(pool.members, free, call.tried)
-            if agent_id is None:
+        for _ in range(3):  # each try reads one page of free members
+            free = self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
+            if not free:
                 self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
                 if (
                     pool.callback
                     and pool.callback.when_closed
-                    and not any(
-                        st.active_in(pool.id) and takes_pool_calls(effective(st.availability, now))
-                        for st in states.values()
-                    )
+                    and not self.roster.anyone_serving(pool.id)
                 ):
                     self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
                 return None
-            if new_round:
-                call = replace(call, tried=())
-            if self.agents.claim(agent_id, call.call_id):
+            untried = [a for a in free if a not in call.tried]
+            # Every free member rang once in this round: a new round starts.
+            new_round = not untried
+            # Calls arriving together read the same page: one that loses the claim on an
+            # agent moves on to the next one, so they spread over the free members.
+            for agent_id in untried or free:
+                if not self.agents.claim(agent_id, call.call_id):
+                    continue
                 agent = self.directory.agent(agent_id)
                 if agent is None:
                     self.agents.release(agent_id, call.call_id)
                     continue
                 return self._ring(
-                    call,
+                    replace(call, tried=()) if new_round else call,
                     agent.ring_target,
                     agent.id,
                     now,
                     pool.ring_timeout_seconds,
                     reset_round=new_round,
                 )
+        self.waiting.add(pool.id, call)
         return None
 
     def _ring(
@@ -538,8 +642,15 @@ class CallFlow:
             | ({call.agent_id} if call.agent_id else set())
             | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
+        pool = self.directory.pool(call.pool_id) if call.pool_id else None
         for agent_id in sorted(involved):
-            if self.agents.release(agent_id, call.call_id):
+            # The agent who talked to a pool's caller has the pool's after-call work time.
+            wrap_up = pool.wrap_up_seconds if pool and agent_id == call.talk_agent_id else 0
+            if not self.agents.release(agent_id, call.call_id, wrap_up_seconds=wrap_up):
+                continue
+            if wrap_up and self.delayed is not None:
+                self.delayed.after_wrap_up(agent_id, delay_seconds=wrap_up)
+            else:
                 self.dispatch_waiting(agent_id, now)
 
     def release_declined(self, call: Call, now: datetime) -> None:
@@ -574,21 +685,28 @@ class CallFlow:
     def dispatch_waiting(self, agent_id: str, now: datetime, skip: str | None = None) -> None:
         """A freed agent takes the oldest call still waiting in one of its pools."""
         for pool in self.directory.pools_of(agent_id):
-            for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
-                page = [c for c in self.waiting.oldest(pool.id, 10) if c != skip]
-                live = None
-                for call_id in page:
-                    waiting = self.calls.get(call_id)
-                    if waiting is not None and not waiting.ended and not waiting.answered:
-                        live = waiting
-                        break
-                    if waiting is not None:
-                        self.waiting.remove(pool.id, waiting)
-                if live is not None:
-                    self.advance(live, now)
-                    return
-                if len(page) < 10:
+            if self.dispatch_pool(pool.id, now, skip=skip):
+                return
+
+    def dispatch_pool(self, pool_id: str, now: datetime, skip: str | None = None) -> bool:
+        """Offer the pool's oldest waiting call again (a member freed, added or switched on,
+        or the pool's settings changed). True if there was one."""
+        for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
+            page = [c for c in self.waiting.oldest(pool_id, 10) if c != skip]
+            live = None
+            for call_id in page:
+                waiting = self.calls.get(call_id)
+                if waiting is not None and not waiting.ended and not waiting.answered:
+                    live = waiting
                     break
+                if waiting is not None:
+                    self.waiting.remove(pool_id, waiting)
+            if live is not None:
+                self.advance(live, now)
+                return True
+            if len(page) < 10:
+                break
+        return False
 
     # ------------------------------------------------------------------ the activity (§3)
 

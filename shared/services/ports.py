@@ -148,6 +148,10 @@ class CallbackCapture(Protocol):
 class DelayedChecks(Protocol):
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None: ...
 
+    def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
+        """Offer waiting callers to the agent once its after-call work is over."""
+        ...
+
 
 class CallRepository(Protocol):
     """Calls, their processed-event markers and notes (one partition per call)."""
@@ -181,8 +185,9 @@ class AgentStates(Protocol):
         """Make the agent busy with `call_id` unless busy with another call."""
         ...
 
-    def release(self, agent_id: str, call_id: str) -> bool:
-        """Free the agent if (and only if) busy with `call_id`; True if it was."""
+    def release(self, agent_id: str, call_id: str, *, wrap_up_seconds: int = 0) -> bool:
+        """Free the agent if (and only if) busy with `call_id`; True if it was. With
+        `wrap_up_seconds` it takes no pool calls for that long (after-call work)."""
         ...
 
     def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
@@ -212,6 +217,19 @@ class AgentStates(Protocol):
         ...
 
 
+class PoolRoster(Protocol):
+    """Each pool's members as routing sees them, kept up to date on every agent change."""
+
+    def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
+        """Up to `limit` members taking the pool's calls at `now`: best skill, then longest
+        idle. One request, whatever the pool's size."""
+        ...
+
+    def anyone_serving(self, pool_id: str) -> bool:
+        """Whether any member is Available and active in the pool (busy or not)."""
+        ...
+
+
 class WaitingCalls(Protocol):
     """Pool queues: calls waiting for a free agent, in arrival order."""
 
@@ -220,6 +238,10 @@ class WaitingCalls(Protocol):
     def remove(self, pool_id: str, call: Call) -> None: ...
 
     def oldest(self, pool_id: str, limit: int) -> list[str]: ...
+
+    def queue(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        """(call id, arrived at) of the waiting calls, oldest first: one request."""
+        ...
 
 
 class EnrichmentQueue(Protocol):
