@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.adapters import versions
-from shared.adapters.tables import ConcurrencyConflict, Entity, TableStore
+from shared.adapters.tables import ConcurrencyConflict, Entity, TableStore, TransactionFailed
 from shared.domain.availability import AgentState, effective, takes_pool_calls
 from shared.domain.directory import ServicePool, parse_pool, pool_json
 from shared.domain.moments import as_utc
@@ -24,6 +25,7 @@ POOL_PARTITION, NUMBER_PARTITION, META_PARTITION = "pool", "number", "meta"
 SEEDED = "seeded"
 MEMBER_PREFIX, FREE_PREFIX = "m~", "f~"
 _MAX_MS = 10**15 - 1
+log = logging.getLogger(__name__)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -318,7 +320,7 @@ class TablePoolRoster:
         """Bring the agent's rows in each of its pools up to its agent row `row`."""
         now = now or datetime.now(UTC)
         state = self.state_of(agent_id, row)
-        rev = int(row.get("rev", 0))
+        rev = int(row.get("rev") or 0)
         for pool_id, skill in (pools if pools is not None else self.memberships(agent_id)).items():
             self._write(pool_id, agent_id, skill, state, rev, now)
 
@@ -346,14 +348,14 @@ class TablePoolRoster:
         for _ in range(5):
             found = self.store.get_with_etag(ROSTER, pool_id, MEMBER_PREFIX + agent_id)
             old = found[0] if found else {}
-            if found and int(old.get("rev", -1)) > rev:
+            if found and int(old.get("rev") or -1) > rev:
                 return  # a newer version of the agent row was indexed already
             member = {
                 "PartitionKey": pool_id,
                 "RowKey": MEMBER_PREFIX + agent_id,
                 "agent_id": agent_id,
                 "skill": skill,
-                "rev": rev,
+                "rev": f"{rev:015d}",
                 "serving": serving,
                 "free_key": free_key,
                 **_state_fields(state),
@@ -393,8 +395,13 @@ class TablePoolRoster:
             try:
                 self.store.transact(ROSTER, ops)
                 return
-            except ConcurrencyConflict:
-                continue
+            except (ConcurrencyConflict, TransactionFailed):
+                continue  # another refresh of this member won the race: read it again
+        log.warning(
+            "roster row of %s in %s: still conflicting; the next change repairs it",
+            agent_id,
+            pool_id,
+        )
 
     # ------------------------------------------------------------------ reading
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -281,8 +282,13 @@ class TableAgentStates:
 
         def revised(entity: Entity | None) -> Entity | None:
             new = change(dict(entity) if entity else {})
-            # The revision orders the roster's copies of this row (never an older one last).
-            return None if new is None else {**new, "rev": int((entity or {}).get("rev", 0)) + 1}
+            # The revision orders the roster's copies of this row (never an older one last):
+            # above the last one, and never below the clock, so a row deleted and made again
+            # still comes after every copy of the old one.
+            if new is None:
+                return None
+            rev = max(int((entity or {}).get("rev") or 0) + 1, int(time.time() * 1000))
+            return {**new, "rev": f"{rev:015d}"}  # text: an Int32 column cannot hold it
 
         def written(entity: Entity, etag: str) -> None:
             versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag)

@@ -439,6 +439,8 @@ def next_step(call: Call) -> NextStep:
                 return NextStep.OFFER_CALLBACK
             if call.callback is CallbackOffer.DECLINED:
                 return NextStep.HANG_UP
+            if call.callback is CallbackOffer.OFFERED:
+                return NextStep.NOTHING  # the caller is choosing; nobody is offered the call
         elif call.announced == "":
             return NextStep.ANNOUNCE
         elif call.announced == "played":

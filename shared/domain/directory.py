@@ -305,7 +305,7 @@ def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None
     pool_id = r.text("id", AGENT_ID, what="letters, digits, '_', '.' or '-'")
     numbers = r.numbers("numbers")
     members, skills = _members(r)
-    timeout = _whole(r, "ringTimeoutSeconds", 20, 5, 300) or 20
+    timeout = _whole(r, "ringTimeoutSeconds", 20, 5, 180) or 20  # ACS rings 180 s at most
     wrap_up = _whole(r, "wrapUpSeconds", 0, 0, 3600) or 0
     record = r.data.get("record")
     if record is not None and not isinstance(record, bool):

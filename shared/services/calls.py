@@ -56,6 +56,7 @@ from shared.services.ports import (
 log = logging.getLogger(__name__)
 
 OFFER_PAGE = 5  # free members read per try: the offer's cost does not grow with the pool
+OFFER_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -554,7 +555,10 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
-        for _ in range(3):  # each try reads one page of free members
+        # Each try reads one page of free members. A claim lost to a call arriving at the
+        # same moment took that member out of the index, so the next page is another one:
+        # the tries are bounded by the calls racing, never by the pool's size.
+        for _ in range(OFFER_TRIES):
             free = self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
             if not free:
                 self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
