@@ -27,6 +27,7 @@ every `endpoint` (tests check it against the registered routes and validate real
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.adapters import versions
 from shared.errors import (
     Conflict,
@@ -146,8 +148,15 @@ def http_invocation(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+        # Each invocation in a context of its own: a call tagged here ends with it.
+        return contextvars.copy_context().run(invoke, req, *args, **kwargs)
+
+    def invoke(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
         started, cid = time.monotonic(), correlation_id(req.headers)
         versions.forget_all()
+        call_id = (req.route_params or {}).get("callId")
+        if call_id:
+            telemetry.tag_call(call_id)
         try:
             response: func.HttpResponse = fn(req, *args, **kwargs)
         except Problem as problem:
@@ -193,6 +202,9 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return contextvars.copy_context().run(invoke, *args, **kwargs)
+
+        def invoke(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             cid = _message_correlation(args[0]) if args else os.urandom(16).hex()
             versions.forget_all()

@@ -7,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_access import AcsAccess
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
@@ -21,6 +22,7 @@ from shared.adapters.repositories import (
     TableSessionLeases,
     TableWaitingCalls,
 )
+from shared.adapters.storage_access import StorageAccess
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
@@ -52,12 +54,32 @@ def settings() -> Settings:
 
 
 @cache
+def storage_access() -> StorageAccess:
+    """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    s = settings()
+    if s.storage_connection_string:
+        return StorageAccess(connection_string=s.storage_connection_string)
+    return StorageAccess(
+        table_uri=s.storage_uri("table"),
+        queue_uri=s.storage_uri("queue"),
+        client_id=s.azurewebjobsstorage__clientid,
+    )
+
+
+@cache
+def acs_access() -> AcsAccess:
+    """The access key where a connection string is set (the emulator), else the identity."""
+    s = settings()
+    if s.acs_connection_string:
+        return AcsAccess(connection_string=s.acs_connection_string)
+    return AcsAccess(endpoint=s.acs_endpoint, client_id=s.azure_client_id)
+
+
+@cache
 def table_store() -> TableStore:
     s = settings()
     return TableStore(
-        s.storage_connection_string,
-        timeout_seconds=s.http_timeout_seconds,
-        pool_size=s.worker_threads,
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
     )
 
 
@@ -65,9 +87,7 @@ def table_store() -> TableStore:
 def queue_sender() -> QueueSender:
     s = settings()
     return QueueSender(
-        s.storage_connection_string,
-        timeout_seconds=s.http_timeout_seconds,
-        pool_size=s.worker_threads,
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
     )
 
 
@@ -75,17 +95,13 @@ def queue_sender() -> QueueSender:
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
     s = settings()
-    return TableStore(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
 def _health_queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 _last_health: list[tuple[float, HealthReport]] = []
@@ -145,7 +161,7 @@ def _health_dataverse() -> DataverseClient:
 def _health_acs() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.health_timeout_seconds,
         retry_total=0,
@@ -223,7 +239,7 @@ def custom_columns() -> EnrichmentColumns:
 def telephony() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
         pool_size=s.worker_threads,
@@ -366,7 +382,7 @@ def enrichment() -> ActivityEnrichment:
 def recording_playback() -> RecordingPlayback:
     s = settings()
     content = AcsRecordingContent(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
     return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
 

@@ -20,8 +20,11 @@ from emulators.acs.tokens import ISSUER, CallbackSigner
 from emulators.acs.world import World, WorldConfig
 from emulators.common.server import RunningServer
 from emulators.common.tls import LocalTLS
+from emulators.dataverse.auth import BearerChecker
 
 DEFAULT_ACS_NUMBERS = ["+358930000001", "+358930000002"]
+# The audiences of Entra ID tokens for ACS (its SDKs ask for https://communication.azure.com//.default).
+ACS_AUDIENCES = ("https://communication.azure.com", "https://communication.azure.com/")
 DEFAULT_TOPIC = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
     "/providers/Microsoft.Communication/communicationServices/acs-emulator"
@@ -72,6 +75,8 @@ class AcsEmulator(Controls):
         acs_numbers: list[str],
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
+        entra_jwks_url: str | None = None,
+        entra_issuer: str | None = None,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -104,6 +109,16 @@ class AcsEmulator(Controls):
             deliverer=deliverer,
             signer=self.signer,
             requests=RequestLog(),
+            bearer=(
+                BearerChecker(
+                    jwks_url=entra_jwks_url,
+                    issuer=entra_issuer,
+                    audiences=set(ACS_AUDIENCES),
+                    ca_path=str(tls.ca_path),
+                )
+                if entra_jwks_url and entra_issuer
+                else None
+            ),
         )
         super().__init__(parts)
         app.serve([make(parts) for make in SURFACES])
@@ -143,10 +158,13 @@ def start(
     recording_webhook: str | None = None,
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
+    entra_jwks_url: str | None = None,
+    entra_issuer: str | None = None,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
-    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key).
+    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). With
+    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too.
     """
     return AcsEmulator(
         tls=tls,
@@ -157,4 +175,6 @@ def start(
         recording_webhook=recording_webhook,
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
+        entra_jwks_url=entra_jwks_url,
+        entra_issuer=entra_issuer,
     )

@@ -7,6 +7,8 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.storage_access import StorageAccess
+
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
@@ -16,13 +18,13 @@ class QueueSender:
 
     def __init__(
         self,
-        connection_string: str,
+        connection: str | StorageAccess,
         *,
         timeout_seconds: int = 10,
         retry_total: int | None = None,
         pool_size: int = 10,
     ) -> None:
-        self._connection_string = connection_string
+        self._access = StorageAccess.of(connection)
         self._pool_size = pool_size
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
@@ -34,12 +36,9 @@ class QueueSender:
     @property
     def service(self) -> QueueServiceClient:
         if self._service is None:
-            from azure.storage.queue import QueueServiceClient
-
             from shared.adapters.http_pool import pooled_session
 
-            self._service = QueueServiceClient.from_connection_string(
-                self._connection_string,
+            self._service = self._access.queue_service(
                 session=pooled_session(self._pool_size),
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.storage_access import StorageAccess
+
 if TYPE_CHECKING:  # the SDK is imported lazily: it is not paid for at cold start
     from azure.data.tables import TableClient, TableServiceClient
 
@@ -50,13 +52,13 @@ class TableStore:
 
     def __init__(
         self,
-        connection_string: str,
+        connection: str | StorageAccess,
         *,
         timeout_seconds: int = 10,
         retry_total: int | None = None,
         pool_size: int = 10,
     ) -> None:
-        self._connection_string = connection_string
+        self._access = StorageAccess.of(connection)
         self._pool_size = pool_size
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
@@ -68,12 +70,9 @@ class TableStore:
     @property
     def service(self) -> TableServiceClient:
         if self._service is None:
-            from azure.data.tables import TableServiceClient
-
             from shared.adapters.http_pool import pooled_session
 
-            self._service = TableServiceClient.from_connection_string(
-                self._connection_string,
+            self._service = self._access.table_service(
                 session=pooled_session(self._pool_size),
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
