@@ -44,6 +44,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     Auth.AGENT: [{"entra": []}],
     Auth.SUPERVISOR: [{"entra": []}],
     Auth.STAFF: [{"entra": []}],
+    Auth.SIGNED_IN: [{"entra": []}],
     Auth.FUNCTION_KEY: [{"functionKey": []}, {"functionKeyQuery": []}],
     Auth.ACS_CALLBACK: [{"acsCallback": []}],
     Auth.PUBLIC: [],
@@ -52,6 +53,7 @@ CALLER = {
     Auth.AGENT: "agent",
     Auth.SUPERVISOR: "supervisor",
     Auth.STAFF: "agent or supervisor",
+    Auth.SIGNED_IN: "any signed-in user",
     Auth.FUNCTION_KEY: "function key",
     Auth.ACS_CALLBACK: "ACS",
     Auth.PUBLIC: "anyone",
@@ -60,6 +62,7 @@ ROLE_NOTE = {
     Auth.AGENT: "Agents (the agent or supervisor role, a user in AGENTS).",
     Auth.SUPERVISOR: "Supervisors (the supervisor role).",
     Auth.STAFF: "Agents and supervisors.",
+    Auth.SIGNED_IN: "Any user of the tenant with a token for the API; the operation decides.",
 }
 
 
@@ -179,7 +182,7 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         codes.add(400)
     if op.auth != Auth.PUBLIC:
         codes.add(401)
-    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF):
+    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF, Auth.SIGNED_IN):
         codes.add(403)
     out: dict[str, Any] = {}
     for code in sorted(declared):

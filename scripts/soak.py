@@ -43,11 +43,14 @@ class SoakReport:
     webhook_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
     restarted: bool = False
+    restart_expected: bool = True
+    offers_per_second: float = 0.0
+    details: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (
-            self.restarted
+            (self.restarted or not self.restart_expected)
             and self.placed > 0
             and self.answered == self.placed
             and self.activities == self.answered
@@ -55,9 +58,16 @@ class SoakReport:
             and not (self.double_assigned or self.poison_messages)
         )
 
-    def lines(self) -> list[str]:
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.webhook_ms or [0.0])
+
+    @property
+    def p95(self) -> float:
         ms = sorted(self.webhook_ms) or [0.0]
-        p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+        return ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+
+    def lines(self) -> list[str]:
         return [
             f"calls_placed: {self.placed}",
             f"calls_answered: {self.answered}",
@@ -67,10 +77,12 @@ class SoakReport:
             f"unanswered: {self.unanswered}  (callers never put through to an agent)",
             f"agents_double_assigned: {self.double_assigned}",
             f"poison_queue_messages: {self.poison_messages}",
-            f"webhook_latency_p50_ms: {statistics.median(ms):.0f}",
-            f"webhook_latency_p95_ms: {p95:.0f}",
+            f"webhook_latency_p50_ms: {self.p50:.0f}",
+            f"webhook_latency_p95_ms: {self.p95:.0f}",
+            f"offers_answered_per_second: {self.offers_per_second:.1f}",
             f"host_killed_and_restarted: {self.restarted}",
             f"soak_seconds: {self.seconds:.1f}",
+            *(f"  {d}" for d in self.details),
             f"soak: {'ok' if self.ok else 'FAILED'}",
         ]
 
@@ -95,6 +107,7 @@ class Phones:
     def __init__(self, acs: Any, devices: set[str]) -> None:
         self.acs, self.devices = acs, devices
         self.answered: dict[str, str] = {}  # call connection id -> device
+        self.answer_times: list[float] = []
         self.talking: dict[str, tuple[str, float]] = {}  # device -> (call, answered at)
         self.double_rung: set[str] = set()
         self.errors: Counter[str] = Counter()
@@ -128,6 +141,7 @@ class Phones:
                 continue
             self.acs.device_answer(device, cid)
             self.answered[cid] = device
+            self.answer_times.append(now)
             self.talking[device] = (cid, now)
         for device, (cid, since) in list(self.talking.items()):
             if now - since < TALK_SECONDS:
@@ -147,7 +161,10 @@ def run_soak(
     fault_share: float = 0.2,
     deadline_seconds: float | None = None,
     out: Any = sys.stdout,
+    restart: bool = True,
+    faults: bool = True,
 ) -> SoakReport:
+    """`restart=False` and `faults=False` make it a plain throughput run (`make bench`)."""
     from scripts.bench import product_rig
     from tests.fixtures.product import POOL_NUMBER, wait_for
 
@@ -180,30 +197,34 @@ def run_soak(
         # Every event twice, neighbours swapped, concurrent; retries long enough to outlast
         # a host restart (Event Grid keeps trying for a day).
         world.acs.set_delivery(
-            duplicate=True, reorder=True, max_attempts=9, retry_delay_seconds=0.25
+            duplicate=faults, reorder=faults, max_attempts=9, retry_delay_seconds=0.25
         )
-        world.dataverse.throttle(share=fault_share, retry_after=1, statuses=(429, 503))
+        if faults and fault_share:
+            world.dataverse.throttle(share=fault_share, retry_after=1, statuses=(429, 503))
         phones = Phones(world.acs, {a["acsUserId"] for a in roster})
         phones.start()
         numbers = [f"+35840{i:07d}" for i in range(calls)]
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda n: world.acs.place_call(n, POOL_NUMBER), numbers))
         report.placed = len(numbers)
+        report.restart_expected = restart
+        placed_at = time.monotonic()
         print(f"soak: {calls} calls placed to {agents} agents", file=out, flush=True)
 
         deadline = started + (deadline_seconds or min(280.0, 40.0 + calls * 1.2))
-        wait_for(
-            lambda: len(phones.answered) >= calls // 2,
-            timeout=max(1.0, deadline - time.monotonic()),
-            what="half the calls to be answered",
-            interval=0.2,
-        )
-        world.host.proc.kill()  # SIGKILL: no drain, no goodbye
-        world.host.proc.wait(10)
-        print(f"soak: host killed with {len(phones.answered)} answered", file=out, flush=True)
-        world.host.start(timeout=60)
-        report.restarted = True
-        print("soak: host restarted", file=out, flush=True)
+        if restart:
+            wait_for(
+                lambda: len(phones.answered) >= calls // 2,
+                timeout=max(1.0, deadline - time.monotonic()),
+                what="half the calls to be answered",
+                interval=0.2,
+            )
+            world.host.proc.kill()  # SIGKILL: no drain, no goodbye
+            world.host.proc.wait(10)
+            print(f"soak: host killed with {len(phones.answered)} answered", file=out, flush=True)
+            world.host.start(timeout=60)
+            report.restarted = True
+            print("soak: host restarted", file=out, flush=True)
 
         def all_ended() -> bool:
             state = world.acs.state()["calls"]
@@ -223,6 +244,9 @@ def run_soak(
         phones.stop()
         world.dataverse.throttle(share=0.0)
         report.answered = len(phones.answered)
+        if phones.answer_times:
+            span = max(phones.answer_times) - placed_at
+            report.offers_per_second = len(phones.answer_times) / max(span, 0.001)
         report.unanswered = report.placed - report.answered
         _count_outcomes(world, report, set(numbers), phones)
         report.poison_messages = _poison_messages(world.store_connection)
@@ -245,6 +269,16 @@ def _count_outcomes(world: Any, report: SoakReport, numbers: set[str], phones: P
         world.acs.call(cid).get("customer", "").removeprefix("4:") for cid in phones.answered
     }
     report.missing = len(customers - set(per_number))
+    reasons = Counter(world.acs.call(cid).get("endReason") for cid in phones.answered)
+    report.details.append(f"answered calls by ACS end reason: {dict(reasons)}")
+    events = Counter(d.get("eventType", "").rsplit(".", 1)[-1] for d in world.acs.deliveries())
+    report.details.append(f"events delivered: {dict(events)}")
+    refused = Counter(
+        f"{r.get('method')} {r.get('status')}"
+        for r in world.acs.requests_log()
+        if int(r.get("status") or 0) >= 400
+    )
+    report.details.append(f"ACS requests refused: {dict(refused)}")
     # An agent answering two calls at once, by the app's own record of who answered when.
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for row in world.store.query("calls", "RowKey eq @r", {"r": "call"}):
@@ -255,11 +289,14 @@ def _count_outcomes(world: Any, report: SoakReport, numbers: set[str], phones: P
         )
         if agent and begun and ended:
             spans[agent].append((begun, ended))
-    overlaps = 0
-    for intervals in spans.values():
+    overlaps = []
+    for agent, intervals in spans.items():
         intervals.sort()
-        overlaps += sum(1 for a, b in itertools.pairwise(intervals) if b[0] < a[1])
-    report.double_assigned = max(overlaps, len(phones.double_rung))
+        overlaps += [(agent, a, b) for a, b in itertools.pairwise(intervals) if b[0] < a[1]]
+    report.double_assigned = max(len(overlaps), len(phones.double_rung))
+    report.details += [f"overlap {o}" for o in overlaps] + [
+        f"rang while talking {d}" for d in sorted(phones.double_rung)
+    ]
 
 
 def _explain_stuck(world: Any, phones: Phones, out: Any) -> None:

@@ -6,47 +6,44 @@ import time
 from functools import cache
 from typing import TYPE_CHECKING
 
-from shared.adapters.acs import AcsTelephony
-from shared.adapters.acs_access import AcsAccess
-from shared.adapters.acs_recordings import AcsRecordingContent
-from shared.adapters.dataverse import DataverseClient, DataverseCrm
-from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
-from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
-from shared.adapters.queues import QueueSender
-from shared.adapters.repositories import (
-    QueueDelayedChecks,
-    QueueEnrichment,
-    TableAgentStates,
-    TableCallRepository,
-    TableRecordings,
-    TableSessionLeases,
-    TableWaitingCalls,
-)
-from shared.adapters.storage_access import StorageAccess
-from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
-from shared.domain.activity import SubjectTemplates
-from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
-from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
-from shared.services.access import Access, AcsCallbackAccess
-from shared.services.agent_calls import AgentCalls
-from shared.services.call_control import CallControl
-from shared.services.callbacks import CallbackOptions, CallbackService
-from shared.services.calls import CallFlow, CallFlowOptions
-from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
-from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from shared.services.health import HealthReport, check_health
-from shared.services.ports import Prompt
-from shared.services.presence import Presence
-from shared.services.recordings import RecordingPlayback
-from shared.services.sessions import WebPhoneSessions
-from shared.services.supervision import Supervision
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that needs them
+    from datetime import datetime
+
+    from shared.adapters.acs import AcsTelephony
+    from shared.adapters.acs_access import AcsAccess
+    from shared.adapters.dataverse import DataverseClient, DataverseCrm
     from shared.adapters.graph import GraphClient
+    from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
     from shared.adapters.pools import TablePoolRoster, TablePools
+    from shared.adapters.queues import QueueSender
+    from shared.adapters.repositories import (
+        QueueEnrichment,
+        TableAgentStates,
+        TableCallRepository,
+        TableRecordings,
+    )
+    from shared.adapters.storage_access import StorageAccess
+    from shared.adapters.tables import TableStore
+    from shared.domain.activity import SubjectTemplates
+    from shared.domain.calls import Call
     from shared.domain.directory import Directory
+    from shared.domain.enrichment import EnrichmentColumns
+    from shared.services.access import Access, AcsCallbackAccess
+    from shared.services.agent_calls import AgentCalls
+    from shared.services.call_control import CallControl
+    from shared.services.callbacks import CallbackService
+    from shared.services.calls import CallFlow
+    from shared.services.device_tokens import DeviceTokens
+    from shared.services.enrichment import ActivityEnrichment
     from shared.services.enterprise_notifications import CallRecordNotifications
+    from shared.services.enterprise_sync import EnterpriseSync
+    from shared.services.health import HealthReport
+    from shared.services.presence import Presence
+    from shared.services.recordings import RecordingPlayback
+    from shared.services.sessions import WebPhoneSessions
+    from shared.services.supervision import Supervision
 
 
 def settings() -> Settings:
@@ -56,6 +53,8 @@ def settings() -> Settings:
 @cache
 def storage_access() -> StorageAccess:
     """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    from shared.adapters.storage_access import StorageAccess
+
     s = settings()
     if s.storage_connection_string:
         return StorageAccess(connection_string=s.storage_connection_string)
@@ -69,6 +68,8 @@ def storage_access() -> StorageAccess:
 @cache
 def acs_access() -> AcsAccess:
     """The access key where a connection string is set (the emulator), else the identity."""
+    from shared.adapters.acs_access import AcsAccess
+
     s = settings()
     if s.acs_connection_string:
         return AcsAccess(connection_string=s.acs_connection_string)
@@ -77,6 +78,8 @@ def acs_access() -> AcsAccess:
 
 @cache
 def table_store() -> TableStore:
+    from shared.adapters.tables import TableStore
+
     s = settings()
     return TableStore(
         storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
@@ -85,6 +88,8 @@ def table_store() -> TableStore:
 
 @cache
 def queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
     return QueueSender(
         storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
@@ -94,12 +99,16 @@ def queue_sender() -> QueueSender:
 @cache
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
+    from shared.adapters.tables import TableStore
+
     s = settings()
     return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
 def _health_queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
     return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
@@ -110,6 +119,8 @@ _last_health: list[tuple[float, HealthReport]] = []
 def health() -> HealthReport:
     """The dependencies' reachability, reused for HEALTH_CACHE_SECONDS: the endpoint is
     anonymous, and a flood of probes must not spend the app's Dataverse request quota."""
+    from shared.services.health import check_health
+
     now = time.monotonic()
     ttl = settings().health_cache_seconds
     if _last_health and now - _last_health[0][0] < ttl:
@@ -130,6 +141,8 @@ def health() -> HealthReport:
 @cache
 def app_tokens(scope: str) -> ClientCredentialsTokenProvider:
     """The app registration's tokens for one resource: one MSAL app (and cache) per scope."""
+    from shared.adapters.identity import ClientCredentialsTokenProvider
+
     s = settings()
     return ClientCredentialsTokenProvider(
         s.entra_authority_host,
@@ -147,6 +160,8 @@ def _dataverse_tokens() -> ClientCredentialsTokenProvider:
 
 @cache
 def _health_dataverse() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
@@ -159,6 +174,8 @@ def _health_dataverse() -> DataverseClient:
 
 @cache
 def _health_acs() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
     return AcsTelephony(
         acs_access(),
@@ -174,6 +191,8 @@ def _health_acs() -> AcsTelephony:
 @cache
 def user_tokens() -> TokenValidator:
     """Validates the web phone panel's Entra ID tokens."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     authority = f"{s.entra_authority_host}/{s.entra_tenant_id}"
     return TokenValidator(
@@ -187,6 +206,8 @@ def user_tokens() -> TokenValidator:
 @cache
 def acs_callback_tokens() -> TokenValidator:
     """Validates the JWT ACS puts on mid-call callbacks."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     return TokenValidator(
         issuer=s.acs_callback_jwt_issuer,
@@ -198,11 +219,15 @@ def acs_callback_tokens() -> TokenValidator:
 
 @cache
 def acs_callback_access() -> AcsCallbackAccess:
+    from shared.services.access import AcsCallbackAccess
+
     return AcsCallbackAccess(call_flow().tokens, acs_callback_tokens())
 
 
 @cache
 def access() -> Access:
+    from shared.services.access import Access
+
     s = settings()
     return Access(
         user_tokens(), directory(), agent_role=s.agent_role, supervisor_role=s.supervisor_role
@@ -214,6 +239,8 @@ def access() -> Access:
 
 @cache
 def dataverse_client() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
@@ -226,17 +253,23 @@ def dataverse_client() -> DataverseClient:
 
 @cache
 def crm() -> DataverseCrm:
+    from shared.adapters.dataverse import DataverseCrm
+
     return DataverseCrm(dataverse_client(), duration_column=custom_columns().duration_seconds)
 
 
 @cache
 def custom_columns() -> EnrichmentColumns:
     """The phone call's custom columns under the publisher prefix (docs/dataverse-setup.md)."""
+    from shared.domain.enrichment import EnrichmentColumns
+
     return EnrichmentColumns(settings().dataverse_publisher_prefix)
 
 
 @cache
 def telephony() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
     return AcsTelephony(
         acs_access(),
@@ -246,16 +279,31 @@ def telephony() -> AcsTelephony:
     )
 
 
+@cache
+def device_tokens() -> DeviceTokens:
+    from shared.adapters.acs_identity import AcsIdentity
+    from shared.services.device_tokens import DeviceTokens
+
+    s = settings()
+    return DeviceTokens(
+        AcsIdentity(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
+    )
+
+
 # ---------------------------------------------------------------------- call flows
 
 
 @cache
 def call_repository() -> TableCallRepository:
+    from shared.adapters.repositories import TableCallRepository
+
     return TableCallRepository(table_store())
 
 
 @cache
 def agent_states() -> TableAgentStates:
+    from shared.adapters.repositories import TableAgentStates
+
     return TableAgentStates(table_store(), roster=pool_roster())
 
 
@@ -293,12 +341,26 @@ def directory() -> Directory:
 
 @cache
 def subject_templates() -> SubjectTemplates:
+    from shared.domain.activity import SubjectTemplates
+
     s = settings()
     return SubjectTemplates(s.activity_subject_inbound, s.activity_subject_outbound)
 
 
+class _CallbackCaptureOnFirstUse:
+    """The callback service, built when a caller first presses 1: the incoming-call webhook
+    does not import it (about a tenth of a second at a fresh instance's first request)."""
+
+    def capture_from_call(self, call: Call, list_id: str, at: datetime) -> bool:
+        return callbacks().capture_from_call(call, list_id, at)
+
+
 @cache
 def call_flow() -> CallFlow:
+    from shared.adapters.repositories import QueueDelayedChecks, TableWaitingCalls
+    from shared.services.calls import CallFlow, CallFlowOptions
+    from shared.services.ports import Prompt
+
     s = settings()
     return CallFlow(
         directory=directory(),
@@ -319,18 +381,22 @@ def call_flow() -> CallFlow:
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
+            rejoin_seconds=s.rejoin_seconds,
+            hold_music_url=s.hold_music_url or None,
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
             ),
         ),
-        callbacks=callbacks(),
+        callbacks=_CallbackCaptureOnFirstUse(),
         delayed=QueueDelayedChecks(queue_sender()),
     )
 
 
 @cache
 def agent_calls() -> AgentCalls:
+    from shared.services.agent_calls import AgentCalls
+
     s = settings()
     return AgentCalls(
         flow=call_flow(),
@@ -346,6 +412,8 @@ def agent_calls() -> AgentCalls:
 
 @cache
 def recordings() -> TableRecordings:
+    from shared.adapters.repositories import TableRecordings
+
     return TableRecordings(table_store())
 
 
@@ -354,11 +422,17 @@ def recordings() -> TableRecordings:
 
 @cache
 def enrichment_queue() -> QueueEnrichment:
+    from shared.adapters.repositories import QueueEnrichment
+
     return QueueEnrichment(queue_sender(), jitter_seconds=settings().enrich_jitter_seconds)
 
 
 @cache
 def enrichment() -> ActivityEnrichment:
+    from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
+    from shared.domain.enrichment import EnrichmentPolicy
+    from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
+
     s = settings()
     return ActivityEnrichment(
         calls=call_repository(),
@@ -380,11 +454,24 @@ def enrichment() -> ActivityEnrichment:
 
 @cache
 def recording_playback() -> RecordingPlayback:
+    from shared.adapters.acs_recordings import AcsRecordingContent
+    from shared.adapters.dataverse_access import DataverseActivityAccess
+    from shared.services.recording_access import RecordingAccess
+    from shared.services.recordings import RecordingPlayback
+
     s = settings()
     content = AcsRecordingContent(
         acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
-    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+    access = RecordingAccess(
+        directory(),
+        DataverseActivityAccess(dataverse_client()),
+        agent_role=s.agent_role,
+        supervisor_role=s.supervisor_role,
+    )
+    return RecordingPlayback(
+        calls=call_repository(), recordings=recordings(), content=content, access=access
+    )
 
 
 # ---------------------------------------------------------------------- the agent's phone
@@ -392,6 +479,9 @@ def recording_playback() -> RecordingPlayback:
 
 @cache
 def presence() -> Presence:
+    from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
+    from shared.services.presence import Presence
+
     s = settings()
     catalog = StatusCatalog(
         statuses={
@@ -405,11 +495,20 @@ def presence() -> Presence:
 
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
-    return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
+    from shared.adapters.repositories import TableSessionLeases
+    from shared.services.sessions import WebPhoneSessions
+
+    return WebPhoneSessions(
+        TableSessionLeases(table_store()),
+        settings().session_lease_seconds,
+        ring_back=lambda agent, now: call_flow().rejoins.ring_back(agent, now),
+    )
 
 
 @cache
 def call_control() -> CallControl:
+    from shared.services.call_control import CallControl
+
     s = settings()
     return CallControl(
         calls=call_repository(),
@@ -428,7 +527,9 @@ def call_control() -> CallControl:
 @cache
 def callbacks() -> CallbackService:
     from shared.adapters.callback_store import QueueCallbackSignals, TableCallbackStore
+    from shared.adapters.dataverse import DataverseClient
     from shared.adapters.dataverse_batch import DataverseCallbacks
+    from shared.services.callbacks import CallbackOptions, CallbackService
 
     s = settings()
     # Its own client: a $batch of CALLBACK_BATCH_SIZE change sets runs longer than one call.
@@ -465,6 +566,7 @@ def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.graph import GraphCallRecords
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
+    from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 
     s = settings()
     return EnterpriseSync(
@@ -535,6 +637,9 @@ def call_record_notifications() -> CallRecordNotifications:
 @cache
 def supervision() -> Supervision:
     from datetime import UTC, datetime
+
+    from shared.adapters.repositories import TableWaitingCalls
+    from shared.services.supervision import Supervision
 
     return Supervision(
         directory=directory(),

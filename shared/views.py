@@ -177,6 +177,9 @@ class CallView:
     call_id: str
     state: Phase
     outcome: Outcome | None
+    # The ring is the agent's own call coming back after its web phone dropped (a refresh):
+    # the customer waited on hold, the notes are intact.
+    rejoin: bool
     direction: Direction
     customer_number: str
     our_number: str
@@ -267,6 +270,15 @@ class PoolMembership:
 @dataclass(frozen=True, kw_only=True)
 class AgentPools:
     pools: tuple[PoolMembership, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcsTokenView:
+    """An ACS user access token for the agent's web phone (scope voip)."""
+
+    token: str
+    expires_on: datetime
+    communication_user_id: str = documented("The agent's acsUserId")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -427,6 +427,16 @@ class TablePoolRoster:
         )
         return next(iter(rows), None) is not None
 
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        rows = self.store.query(
+            ROSTER,
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and busy_call_id eq @call",
+            {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~", "call": call_id},
+            select=["agent_id"],
+            top=1,
+        )
+        return [str(r["agent_id"]) for r in rows]
+
     def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
         """Every member row of these pools: one query per pool, never one per member."""
         out: dict[str, list[RosterRow]] = {}

@@ -47,7 +47,14 @@ CALL_ROW, NOTES_ROW = "call", "notes"
 AGENT_PARTITION = "agent"
 TIMED_PARTITION = "timed"
 
-_DATES = ("arrived_at", "app_connected_at", "first_answered_at", "ended_at", "party_left_at")
+_DATES = (
+    "arrived_at",
+    "app_connected_at",
+    "first_answered_at",
+    "ended_at",
+    "party_left_at",
+    "agent_away_since",
+)
 
 
 def call_to_entity(call: Call) -> Entity:
@@ -86,6 +93,7 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
         "outcome": offer.outcome.value,
         "settledAt": offer.settled_at.isoformat() if offer.settled_at else None,
         "invitationId": offer.invitation_id,
+        "rejoin": offer.rejoin,
     }
 
 
@@ -99,6 +107,7 @@ def _offer_from(data: dict[str, Any]) -> Offer:
         OfferOutcome(data["outcome"]),
         datetime.fromisoformat(settled) if settled else None,
         data.get("invitationId"),
+        bool(data.get("rejoin", False)),
     )
 
 
@@ -142,6 +151,10 @@ def call_from_entity(entity: Entity) -> Call:
         announcement=entity.get("announcement") or None,
         announce_then=entity.get("announce_then") or None,
         announced=str(entity.get("announced") or ""),
+        agent_away_since=as_utc(entity.get("agent_away_since")),
+        rejoin_hold=bool(entity.get("rejoin_hold", False)),
+        rejoin_expired=bool(entity.get("rejoin_expired", False)),
+        requeue_floor=entity.get("requeue_floor"),
     )
 
 
@@ -480,17 +493,22 @@ class TableWaitingCalls:
         self.store = store
 
     @staticmethod
-    def _key(call: Call) -> str:
-        return f"{call.arrived_at.astimezone(UTC):%Y%m%dT%H%M%S%f}-{call.call_id}"
+    def _key(call: Call, *, front: bool = False) -> str:
+        # "0-" sorts before every arrival time: a caller back from an agent who dropped
+        # (REJOIN_SECONDS) waits at the front of the queue.
+        prefix = "0-" if front else ""
+        return f"{prefix}{call.arrived_at.astimezone(UTC):%Y%m%dT%H%M%S%f}-{call.call_id}"
 
     def add(self, pool_id: str, call: Call) -> None:
+        key = self._key(call, front=call.requeue_floor is not None)
         self.store.upsert(
-            POOL_QUEUE,
-            {"PartitionKey": pool_id, "RowKey": self._key(call), "call_id": call.call_id},
+            POOL_QUEUE, {"PartitionKey": pool_id, "RowKey": key, "call_id": call.call_id}
         )
 
     def remove(self, pool_id: str, call: Call) -> None:
         self.store.delete(POOL_QUEUE, pool_id, self._key(call))
+        if call.requeue_floor is not None:
+            self.store.delete(POOL_QUEUE, pool_id, self._key(call, front=True))
 
     def oldest(self, pool_id: str, limit: int) -> list[str]:
         rows = self.store.query(
@@ -498,20 +516,15 @@ class TableWaitingCalls:
         )
         return [r["call_id"] for r in rows]
 
-    def queue(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
         rows = self.store.query(
-            POOL_QUEUE,
-            "PartitionKey eq @pk",
-            {"pk": pool_id},
-            select=["RowKey", "call_id"],
-            top=limit,
+            POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["RowKey"], top=limit
         )
-        out = []
-        for r in rows:
-            stamp = r["RowKey"].split("-", 1)[0]
-            arrived = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-            out.append((str(r["call_id"]), arrived))
-        return out
+        found = []
+        for row in rows:  # the key is ["0-" for the front,] the arrival time, the call id
+            at, _, call_id = str(row["RowKey"]).removeprefix("0-").partition("-")
+            found.append((call_id, datetime.strptime(at, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)))
+        return found
 
 
 class QueueDelayedChecks:
@@ -532,6 +545,11 @@ class QueueDelayedChecks:
     def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
         self.sender.send(
             messages.WRAP_UPS, messages.wrap_up_body(agent_id), delay_seconds=delay_seconds
+        )
+
+    def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
+        self.sender.send(
+            messages.CALL_REJOINS, messages.rejoin_check_body(call_id), delay_seconds=delay_seconds
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
+    AgentState,
     DirectCallAction,
     direct_call_action,
     effective,
@@ -71,6 +72,8 @@ class CallFlowOptions:
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
+    rejoin_seconds: int = 60  # how long a customer waits for an agent whose panel dropped
+    hold_music_url: str | None = None
     pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
 
     callback_offer: Prompt = field(
@@ -134,6 +137,9 @@ class CallFlow:
             options,
         )
         self.tokens = CallbackTokens(options.callback_secret)
+        from shared.services.rejoin import Rejoins
+
+        self.rejoins = Rejoins(self)
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -230,7 +236,7 @@ class CallFlow:
             action = shut.action if shut else None
             if action is None and pool.overflow is not None:
                 limit = pool.overflow.max_queue_length
-                if len(self.waiting.queue(pool.id, limit + 1)) >= limit:
+                if len(self.waiting.arrivals(pool.id, limit + 1)) >= limit:
                     action = pool.overflow.action
             if action is None:
                 return pool, None
@@ -392,10 +398,17 @@ class CallFlow:
                 call = self.offer_callback(call.call_id, now) or call
                 if call.callback is None:
                     call = self._hang_up(call)  # no number to call back: nothing to offer
+            elif step is NextStep.HOLD_FOR_REJOIN:
+                call = self.rejoins.hold(call)
+            elif step is NextStep.UNHOLD_AFTER_REJOIN:
+                call = self.rejoins.unhold(call)
+            elif step is NextStep.DIVERT_AFTER_REJOIN:
+                call = self.rejoins.divert(call)
         if call.ended:
-            if call.pool_id and not call.answered:
-                # An abandoned caller leaves the queue. An answered call left it when the offer
-                # that was answered rang (if that delete was lost, the dispatcher sweeps it).
+            if call.pool_id and (not call.answered or call.requeue_floor is not None):
+                # An abandoned caller leaves the queue (so does one queued again after its
+                # agent dropped). An answered call left it when the offer that was answered
+                # rang (if that delete was lost, the dispatcher sweeps it).
                 self.waiting.remove(call.pool_id, call)
             self._release_agents(call, now)
         return call
@@ -558,13 +571,24 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
+        # A member claimed for this call whose offer was never recorded (the process died in
+        # between) is rung now: its claim is taken up again, not leaked.
+        leaked = self.roster.claimed_for(pool.id, call.call_id)
+        queued = False
         # Each try reads one page of free members. A claim lost to a call arriving at the
         # same moment took that member out of the index, so the next page is another one:
         # the tries are bounded by the calls racing, never by the pool's size.
         for _ in range(OFFER_TRIES):
-            free = self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
+            free = leaked or self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
+            leaked = []
+            if not free and not queued:
+                # The caller waits; a freed agent picks it up. An agent freed between the read
+                # above and this write may have looked at the queue before the call was in it:
+                # look once more, so no caller waits beside a free agent.
+                self.waiting.add(pool.id, call)
+                queued = True
+                continue
             if not free:
-                self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
                 if (
                     pool.callback
                     and pool.callback.when_closed
@@ -614,7 +638,9 @@ class CallFlow:
 
         result = self.calls.update(call.call_id, add_offer)
         if result is None or not result[1]:
-            if agent_id:
+            # Someone else offered the call meanwhile. Our claim is freed, unless that offer
+            # went to the same agent: a claim is per call, so it is theirs as much as ours.
+            if agent_id and not (result and _rings_or_serves(result[0], agent_id)):
                 self.agents.release(agent_id, call.call_id)
             return None
         updated = result[0]
@@ -630,6 +656,7 @@ class CallFlow:
                 invitation_timeout=timeout,
                 operation_context=offer.context,
                 caller_id=caller_id or None,
+                voip_headers=ring_headers(updated, target),
             )
         except Exception:
             # The offer never rang: settle it so the call is offered again, free the agent.
@@ -650,15 +677,21 @@ class CallFlow:
             | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
         pool = self.directory.pool(call.pool_id) if call.pool_id else None
+        freed_any = False
         for agent_id in sorted(involved):
             # The agent who talked to a pool's caller has the pool's after-call work time.
             wrap_up = pool.wrap_up_seconds if pool and agent_id == call.talk_agent_id else 0
             if not self.agents.release(agent_id, call.call_id, wrap_up_seconds=wrap_up):
                 continue
+            freed_any = True
             if wrap_up and self.delayed is not None:
                 self.delayed.after_wrap_up(agent_id, delay_seconds=wrap_up)
             else:
                 self.dispatch_waiting(agent_id, now)
+        if not freed_any and involved:
+            # A repeat (or a retry) dispatches too: the invocation that freed the agents may
+            # have died before it gave them the next waiting callers.
+            self.dispatch_waiting(sorted(involved)[0], now)
 
     def release_declined(self, call: Call, now: datetime) -> None:
         """Offers that failed free their agents at once (not only when the call ends)."""
@@ -703,7 +736,11 @@ class CallFlow:
             live = None
             for call_id in page:
                 waiting = self.calls.get(call_id)
-                if waiting is not None and not waiting.ended and not waiting.answered:
+                if (
+                    waiting is not None
+                    and not waiting.ended
+                    and (not waiting.answered or waiting.needs_agent)
+                ):
                     live = waiting
                     break
                 if waiting is not None:
@@ -741,6 +778,22 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def ring_headers(call: Call, target: str) -> dict[str, str] | None:
+    """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
+    which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
+    return {"callId": call.call_id} if target.startswith("8:acs:") else None
+
+
+def _rings_or_serves(call: Call, agent_id: str) -> bool:
+    """The agent is rung for the call, or took it: its claim must stay."""
+    live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
+    return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
+
+
+def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:
+    return replace(state, busy_call_id=None) if state.busy_call_id == call_id else state
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

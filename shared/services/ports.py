@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,8 +43,10 @@ class Telephony(Protocol):
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Ring `target` (an ACS raw id) into the call; returns the invitation id."""
+        """Ring `target` (an ACS raw id) into the call; returns the invitation id.
+        `voip_headers` reach an ACS user's Calling SDK with the ring (the panel reads them)."""
         ...
 
     def cancel_add_participant(
@@ -150,6 +152,9 @@ class DelayedChecks(Protocol):
 
     def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
         """Offer waiting callers to the agent once its after-call work is over."""
+
+    def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
+        """REJOIN_SECONDS after an agent's web phone dropped: has it come back?"""
         ...
 
 
@@ -229,6 +234,10 @@ class PoolRoster(Protocol):
         """Whether any member is Available and active in the pool (busy or not)."""
         ...
 
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        """Members already claimed for `call_id` (a claim whose offer a crash never recorded)."""
+        ...
+
 
 class WaitingCalls(Protocol):
     """Pool queues: calls waiting for a free agent, in arrival order."""
@@ -239,8 +248,8 @@ class WaitingCalls(Protocol):
 
     def oldest(self, pool_id: str, limit: int) -> list[str]: ...
 
-    def queue(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
-        """(call id, arrived at) of the waiting calls, oldest first: one request."""
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        """(call id, arrived at) of the oldest waiting calls: one read, no call rows."""
         ...
 
 

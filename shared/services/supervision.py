@@ -140,8 +140,12 @@ class Supervision:
             for s in mine
             if s.active_in(pool.id) and takes_pool_calls(effective(s.availability, now))
         ]
-        # The queue's rows carry the arrival time: no read of each waiting call.
-        queue = self.waiting.queue(pool.id, MAX_QUEUE_READ)
+        # One read of the queue (its keys hold the arrival times), no read per waiting call.
+        # A row left behind by a call an agent took (its delete lost to a crash) is not
+        # counted: the agent is busy with that call; the dispatcher sweeps the row later.
+        taken = {s.busy_call_id for s in states.values() if s.busy_call_id}
+        queue = self.waiting.arrivals(pool.id, MAX_QUEUE_READ)
+        waiting_since = [at for call_id, at in queue if call_id not in taken]
         return PoolFigures(
             pool_id=pool.id,
             name=pool.name,
@@ -149,9 +153,9 @@ class Supervision:
             free=sum(1 for s in serving if takes_call_from_pool(s, pool.id, now)),
             active=sum(1 for s in mine if s.active_in(pool.id)),
             active_calls=sum(1 for s in mine if s.busy_call_id),
-            queue_length=len(queue),
+            queue_length=len(waiting_since),
             max_wait_seconds=max(
-                (max(0, round((now - t).total_seconds())) for _, t in queue), default=0
+                (max(0, round((now - t).total_seconds())) for t in waiting_since), default=0
             ),
         )
 

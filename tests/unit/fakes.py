@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from shared.domain.directory import ServicePool
 @dataclass
 class FakeTelephony:
     ops: list[tuple[str, ...]] = field(default_factory=list)
+    voip_headers: list[dict[str, str]] = field(default_factory=list)  # of each add, in order
 
     def answer(
         self, incoming_call_context: str, *, callback_url: str, operation_context: str
@@ -43,8 +44,10 @@ class FakeTelephony:
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
         self.ops.append(("add", target, operation_context, caller_id or ""))
+        self.voip_headers.append(dict(voip_headers or {}))
         return f"inv-{len(self.ops)}"
 
     def cancel_add_participant(
@@ -268,6 +271,9 @@ class FakeRoster:
 
         return sorted(free, key=order)[:limit]
 
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        return [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
+
     def anyone_serving(self, pool_id: str) -> bool:
         return any(
             self.agents.state(m).active_in(pool_id)
@@ -280,10 +286,13 @@ class FakeRoster:
 class FakeWaiting:
     queues: dict[str, list[str]] = field(default_factory=dict)
 
+    arrived: dict[str, datetime] = field(default_factory=dict)
+
     def add(self, pool_id: str, call: Call) -> None:
         queue = self.queues.setdefault(pool_id, [])
         if call.call_id not in queue:
             queue.append(call.call_id)
+            self.arrived[call.call_id] = call.arrived_at
 
     def remove(self, pool_id: str, call: Call) -> None:
         if call.call_id in self.queues.get(pool_id, []):
@@ -292,8 +301,8 @@ class FakeWaiting:
     def oldest(self, pool_id: str, limit: int) -> list[str]:
         return self.queues.get(pool_id, [])[:limit]
 
-    def queue(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
-        return [(c, datetime(2026, 1, 1, tzinfo=UTC)) for c in self.oldest(pool_id, limit)]
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        return [(c, self.arrived[c]) for c in self.oldest(pool_id, limit)]
 
 
 @dataclass
