@@ -63,6 +63,12 @@ def subscribed(world: Product, teams: GraphEmulator) -> dict[str, Any]:
         [sub] = wait_for(
             lambda: live_subscriptions(teams), what="the call-record subscription", timeout=30
         )
+        # Graph answers the create before the timer has stored the row: wait for the row too.
+        wait_for(
+            lambda: world.store.get(SYNC, "teams", SUBSCRIPTION_ROW),
+            what="the stored subscription row",
+            timeout=30,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- host log ---\n{world.host.log_tail(30)}") from None
     return sub
