@@ -20,9 +20,11 @@ from tests.fixtures.product import (
     POOL_NUMBER,
     SUPPORT_NUMBER,
     Product,
-    TestAgent,
     connected,
     wait_for,
+)
+from tests.fixtures.product import (
+    TestAgent as PhoneAgent,
 )
 
 pytestmark = pytest.mark.e2e
@@ -53,11 +55,11 @@ def support(world: Product, members: list[dict[str, Any]], **more: Any) -> dict[
     )
 
 
-def rings(world: Product, agent: TestAgent) -> dict[str, Any]:
+def rings(world: Product, agent: PhoneAgent) -> dict[str, Any]:
     return wait_for(lambda: world.ringing(agent.acs_id), what=f"{agent.id} to ring")
 
 
-def available_again(world: Product, agent: TestAgent) -> None:
+def available_again(world: Product, agent: PhoneAgent) -> None:
     """Offwork, then Available: the agent's idle time starts now."""
     for status in ("Offwork", "Available"):
         reply = world.api("PUT", "me/availability", agent, json_body={"status": status})
