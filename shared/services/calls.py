@@ -14,7 +14,6 @@ from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
-    AgentState,
     DirectCallAction,
     direct_call_action,
     effective,
@@ -790,10 +789,6 @@ def _rings_or_serves(call: Call, agent_id: str) -> bool:
     """The agent is rung for the call, or took it: its claim must stay."""
     live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
     return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
-
-
-def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:
-    return replace(state, busy_call_id=None) if state.busy_call_id == call_id else state
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:
