@@ -99,4 +99,6 @@ def wrap_up_over(msg: func.QueueMessage) -> None:
     """An agent's after-call work is over: it takes the oldest call waiting in its pools."""
     from shared import composition
 
-    composition.call_flow().dispatch_waiting(wrap_up_agent_id(msg.get_body()), datetime.now(UTC))
+    agent_id = wrap_up_agent_id(msg.get_body())
+    composition.agent_states().reindex(agent_id)  # its free rows come back now
+    composition.call_flow().dispatch_waiting(agent_id, datetime.now(UTC))

@@ -23,7 +23,7 @@ from shared.domain.moments import as_utc
 POOLS, POOL_AUDIT, ROSTER = "pools", "poolaudit", "poolagents"
 POOL_PARTITION, NUMBER_PARTITION, META_PARTITION = "pool", "number", "meta"
 SEEDED = "seeded"
-MEMBER_PREFIX, FREE_PREFIX = "m~", "f~"
+MEMBER_PREFIX, FREE_PREFIX, SERVING_PREFIX, CLAIM_PREFIX = "m~", "f~", "s~", "c~"
 _MAX_MS = 10**15 - 1
 log = logging.getLogger(__name__)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -330,8 +330,14 @@ class TablePoolRoster:
         if found is None:
             return
         ops: list[tuple[Any, ...]] = [("delete", found[0])]
-        if found[0].get("free_key"):
-            ops.append(("delete", {"PartitionKey": pool_id, "RowKey": found[0]["free_key"]}))
+        row = found[0]
+        for key, present in (
+            (str(row.get("free_key") or ""), bool(row.get("free_key"))),
+            (SERVING_PREFIX + agent_id, bool(row.get("serving"))),
+            (CLAIM_PREFIX + str(row.get("busy_call_id") or ""), bool(row.get("busy_call_id"))),
+        ):
+            if present:
+                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": key}))
         with contextlib.suppress(ConcurrencyConflict):  # changed meanwhile: refreshed again
             self.store.transact(ROSTER, ops)
 
@@ -342,7 +348,13 @@ class TablePoolRoster:
 
         serving = state.active_in(pool_id) and takes_pool_calls(effective(state.availability, now))
         free_key = ""
-        if serving and not state.busy_call_id:
+        # In after-call work the member has no free row: the wrap-up's end re-indexes it. So
+        # every read of the index is a plain range read, never a filter scanning the pool.
+        if (
+            serving
+            and not state.busy_call_id
+            and (state.wrap_until is None or state.wrap_until <= now)
+        ):
             free_from = max(state.idle_since or _EPOCH, state.wrap_until or _EPOCH)
             free_key = _free_key(skill, free_from, agent_id)
         for _ in range(5):
@@ -380,6 +392,28 @@ class TablePoolRoster:
             old_free = str(old.get("free_key") or "")
             if old_free and old_free != free_key:
                 ops.append(("delete", {"PartitionKey": pool_id, "RowKey": old_free}))
+            if old.get("serving") and not serving:
+                ops.append(
+                    ("delete", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
+                )
+            if serving and not old.get("serving"):
+                ops.append(
+                    ("upsert", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
+                )
+            old_busy, busy = str(old.get("busy_call_id") or ""), state.busy_call_id or ""
+            if old_busy and old_busy != busy:
+                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": CLAIM_PREFIX + old_busy}))
+            if busy and busy != old_busy:
+                ops.append(
+                    (
+                        "upsert",
+                        {
+                            "PartitionKey": pool_id,
+                            "RowKey": CLAIM_PREFIX + busy,
+                            "agent_id": agent_id,
+                        },
+                    )
+                )
             if free_key and free_key != old_free:
                 ops.append(
                     (
@@ -410,32 +444,27 @@ class TablePoolRoster:
         whose cost does not depend on how many members the pool has."""
         rows = self.store.query(
             ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and free_from le @now",
-            {"pk": pool_id, "lo": FREE_PREFIX, "hi": FREE_PREFIX + "~", "now": now},
-            select=["agent_id"],
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": pool_id, "lo": FREE_PREFIX, "hi": FREE_PREFIX + "~"},
+            select=["agent_id", "free_from"],
             top=limit,
         )
-        return [str(r["agent_id"]) for r in rows]
+        # A row is written free only once after-call work is over; checked again all the same.
+        return [str(r["agent_id"]) for r in rows if (as_utc(r.get("free_from")) or _EPOCH) <= now]
 
     def anyone_serving(self, pool_id: str) -> bool:
         rows = self.store.query(
             ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and serving eq true",
-            {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~"},
-            select=["agent_id"],
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": pool_id, "lo": SERVING_PREFIX, "hi": SERVING_PREFIX + "~"},
+            select=["RowKey"],
             top=1,
         )
         return next(iter(rows), None) is not None
 
     def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
-        rows = self.store.query(
-            ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and busy_call_id eq @call",
-            {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~", "call": call_id},
-            select=["agent_id"],
-            top=1,
-        )
-        return [str(r["agent_id"]) for r in rows]
+        row = self.store.get(ROSTER, pool_id, CLAIM_PREFIX + call_id)
+        return [str(row["agent_id"])] if row else []
 
     def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
         """Every member row of these pools: one query per pool, never one per member."""
