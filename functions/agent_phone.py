@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.invocation import Auth, background_invocation, endpoint
+from shared.messages import WRAP_UPS, wrap_up_agent_id
 
 if TYPE_CHECKING:
     from functions.bodies import AvailabilityBody, PoolsBody, SessionBody
@@ -90,3 +91,14 @@ def housekeeping(timer: func.TimerRequest) -> None:
     from shared import composition
 
     composition.presence().sweep(datetime.now(UTC))
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=WRAP_UPS, connection="AzureWebJobsStorage")
+@background_invocation("queue")
+def wrap_up_over(msg: func.QueueMessage) -> None:
+    """An agent's after-call work is over: it takes the oldest call waiting in its pools."""
+    from shared import composition
+
+    agent_id = wrap_up_agent_id(msg.get_body())
+    composition.agent_states().reindex(agent_id)  # its free rows come back now
+    composition.call_flow().dispatch_waiting(agent_id, datetime.now(UTC))

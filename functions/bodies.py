@@ -94,7 +94,19 @@ class SessionBody:
 
 @dataclass(frozen=True, kw_only=True)
 class MemberBody:
-    active: bool
+    """2a: switch the member on or off in the pool; 2b: add the agent (or change its skill)."""
+
+    active: bool | None = None
+    skill: int | None = field(
+        default=None,
+        metadata={
+            "schema": {
+                "description": "1..10; higher skills are offered calls first",
+                "minimum": 1,
+                "maximum": 10,
+            }
+        },
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

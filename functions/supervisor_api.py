@@ -1,19 +1,25 @@
-"""Supervisors' API (§7, §9): the live pool dashboard and pool membership switches."""
+"""Supervisors' API (§7, §9): the live pool table, each pool's settings and members (every
+change audited), and membership switches. Pools live in Table Storage (docs/pools.md)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from functions.invocation import NO_STORE, Auth, endpoint
+from functions.invocation import NO_STORE, Auth, IntQuery, endpoint, read_raw_json
 
 if TYPE_CHECKING:
     from functions.bodies import MemberBody
-    from shared.views import Dashboard, PoolDetail
+    from shared.views import Dashboard, PoolAudit, PoolDetail, PoolSettingsView
 
 bp = func.Blueprint()
+AUDIT_LIMIT = IntQuery("limit", 50, 1, 500, "At most this many changes, newest first")
+POOL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A pool's definition, as GET .../settings answers it (docs/pools.md).",
+}
 
 
 @endpoint(bp, "GET", "supervisor/pools", auth=Auth.SUPERVISOR, headers=NO_STORE)
@@ -42,15 +48,89 @@ def pool_detail(req: func.HttpRequest) -> PoolDetail:
 
 @endpoint(
     bp,
+    "GET",
+    "supervisor/pools/{poolId}/settings",
+    auth=Auth.SUPERVISOR,
+    errors=(404,),
+    headers=NO_STORE,
+)
+def pool_settings(req: func.HttpRequest) -> PoolSettingsView:
+    """Supervisors: a pool's settings (numbers, members and skills, ring timeout, after-call
+    work, opening hours, exceptions, overflow)"""
+    from shared import composition
+
+    return composition.supervision().settings(req.route_params["poolId"])
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "supervisor/pools/{poolId}/settings",
+    auth=Auth.SUPERVISOR,
+    errors=(409, 422, 503),
+    raw_body=POOL_SCHEMA,
+)
+def put_pool_settings(req: func.HttpRequest, principal: Any) -> PoolSettingsView:
+    """Supervisors: create a pool or replace its settings (§7 2.3 3)
+
+    The whole definition, checked as a whole (422 naming each problem); 409 when a number
+    belongs to another pool or the pool changed meanwhile. Audited; the next offer follows it."""
+    from shared import composition
+
+    return composition.supervision().put_settings(
+        req.route_params["poolId"], read_raw_json(req), principal, datetime.now(UTC)
+    )
+
+
+@endpoint(
+    bp,
+    "GET",
+    "supervisor/pools/{poolId}/audit",
+    auth=Auth.SUPERVISOR,
+    errors=(404,),
+    query=(AUDIT_LIMIT,),
+    headers=NO_STORE,
+)
+def pool_audit(req: func.HttpRequest) -> PoolAudit:
+    """Supervisors: who changed the pool, when, and what (newest first)"""
+    from shared import composition
+
+    return composition.supervision().audit(req.route_params["poolId"], AUDIT_LIMIT.read(req))
+
+
+@endpoint(
+    bp,
     "PUT",
     "supervisor/pools/{poolId}/members/{agentId}",
     auth=Auth.SUPERVISOR,
-    errors=(404, 422, 503),
+    errors=(404, 409, 422, 503),
 )
-def pool_member(req: func.HttpRequest, body: MemberBody) -> PoolDetail:
-    """Supervisors: activate or deactivate an agent in a pool (§7 2.a)"""
+def pool_member(req: func.HttpRequest, principal: Any, body: MemberBody) -> PoolDetail:
+    """Supervisors: add an agent to a pool, set its skill, activate or deactivate it (§7 2.3
+    2a, 2b)"""
     from shared import composition
 
     return composition.supervision().set_member(
-        req.route_params["poolId"], req.route_params["agentId"], body.active, datetime.now(UTC)
+        req.route_params["poolId"],
+        req.route_params["agentId"],
+        datetime.now(UTC),
+        editor=principal,
+        active=body.active,
+        skill=body.skill,
+    )
+
+
+@endpoint(
+    bp,
+    "DELETE",
+    "supervisor/pools/{poolId}/members/{agentId}",
+    auth=Auth.SUPERVISOR,
+    errors=(404, 409, 503),
+)
+def remove_pool_member(req: func.HttpRequest, principal: Any) -> PoolDetail:
+    """Supervisors: remove an agent from a pool (§7 2.3 2b)"""
+    from shared import composition
+
+    return composition.supervision().remove_member(
+        req.route_params["poolId"], req.route_params["agentId"], datetime.now(UTC), editor=principal
     )

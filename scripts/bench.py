@@ -306,12 +306,96 @@ def callback_import_requests(count: int = 500) -> list[str]:
     ]
 
 
+def pool_offer_requests() -> list[str]:
+    """20 calls arriving at once in a pool with 10 free members, the pool 10 or 200 members
+    strong: every call rings a different member or waits, and the Table Storage requests per
+    call (IncomingCall, answer, offer or queueing) do not grow with the pool's size."""
+    from tests.fixtures.product import AGENTS, POOLS
+
+    big_number, calls, free = "+358101000300", 20, 10
+    return [_pool_offers(size, big_number, calls, free, AGENTS, POOLS) for size in (10, 200)]
+
+
+def _pool_offers(
+    size: int, big_number: str, calls: int, free: int, base_agents: Any, base_pools: Any
+) -> str:
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.fixtures.product import TestAgent, wait_for
+
+    members = [
+        TestAgent(
+            f"m{i:03d}",
+            f"Member {i}",
+            f"{i:08d}-0000-4000-8000-00000000b00b",
+            f"{i:08d}-0000-4000-8000-00000000beef",
+            f"8:acs:bench_m{i:03d}",
+        )
+        for i in range(size)
+    ]
+    agents = base_agents + [
+        {
+            "id": m.id,
+            "name": m.name,
+            "entraObjectId": m.oid,
+            "systemUserId": m.user_id,
+            "acsUserId": m.acs_id,
+        }
+        for m in members
+    ]
+    pool = {
+        "id": "big",
+        "name": "Big",
+        "numbers": [big_number],
+        "members": [m.id for m in members],
+        "ringTimeoutSeconds": 120,
+    }
+    env = {"AGENTS": json.dumps(agents), "SERVICE_POOLS": json.dumps([*base_pools, pool])}
+    with product_rig(env) as rig:
+        world = rig.product
+        for m in members[free:]:  # all but ten are off work
+            reply = world.api("PUT", "me/availability", m, json_body={"status": "Offwork"})
+            assert reply.status_code == 200, reply.text
+        world.settle()
+        rig.reset_counters()
+        callers = [f"+35850300{n:04d}" for n in range(calls)]
+        with ThreadPoolExecutor(calls) as pool_of_callers:
+            list(pool_of_callers.map(lambda c: world.acs.place_call(c, big_number), callers))
+        devices = {m.acs_id for m in members}
+
+        def spread() -> list[str] | None:
+            rung = [r["device"] for r in world.acs.ringing() if r["device"] in devices]
+            return rung if len(rung) >= free else None
+
+        rung = wait_for(spread, what="ten members to ring", timeout=120)
+
+        def queued() -> bool:  # read straight from Azurite: not counted
+            rows = world.store.query("poolqueue", "PartitionKey eq @pk", {"pk": "big"})
+            return len(list(rows)) == calls - free
+
+        wait_for(queued, what="the other ten to wait", timeout=120)
+        world.settle()
+        tables = rig.table_proxy.requests
+        if len(set(rung)) != len(rung) or len(rung) != free:
+            raise SystemExit(f"bench: {len(rung)} rings on {len(set(rung))} members")
+        line = (
+            f"pool_of_{size}: {calls} calls at once over {free} free members: "
+            f"{len(set(rung))} rang, each a different member; table_storage_requests_per_call: "
+            f"{tables / calls:.1f}"
+        )
+        for caller in callers:
+            world.acs.hang_up(caller)
+    return line
+
+
 FIGURES: list[Callable[[], list[str]]] = [
     cold_start_ratio,
     first_request_cost,
     inbound_call_requests,
     inbound_call_requests_with_enrichment,
     callback_import_requests,
+    pool_offer_requests,
     offers_per_second,
 ]
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.adapters.dataverse import DataverseClient, DataverseCrm
     from shared.adapters.graph import GraphClient
     from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
+    from shared.adapters.pools import TablePoolRoster, TablePools
     from shared.adapters.queues import QueueSender
     from shared.adapters.repositories import (
         QueueEnrichment,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.adapters.tables import TableStore
     from shared.domain.activity import SubjectTemplates
     from shared.domain.calls import Call
+    from shared.domain.directory import Directory
     from shared.domain.enrichment import EnrichmentColumns
     from shared.services.access import Access, AcsCallbackAccess
     from shared.services.agent_calls import AgentCalls
@@ -228,7 +230,7 @@ def access() -> Access:
 
     s = settings()
     return Access(
-        user_tokens(), s.directory, agent_role=s.agent_role, supervisor_role=s.supervisor_role
+        user_tokens(), directory(), agent_role=s.agent_role, supervisor_role=s.supervisor_role
     )
 
 
@@ -302,7 +304,39 @@ def call_repository() -> TableCallRepository:
 def agent_states() -> TableAgentStates:
     from shared.adapters.repositories import TableAgentStates
 
-    return TableAgentStates(table_store())
+    return TableAgentStates(table_store(), roster=pool_roster())
+
+
+@cache
+def pool_catalog() -> TablePools:
+    """The pools, in Table Storage; SERVICE_POOLS seeds an empty store (docs/pools.md)."""
+    from shared.adapters.pools import TablePools
+
+    return TablePools(
+        table_store(),
+        seed=settings().service_pools,
+        on_membership=lambda agent_id: agent_states().reindex(agent_id),
+    )
+
+
+@cache
+def pool_roster() -> TablePoolRoster:
+    from shared.adapters.pools import TablePoolRoster
+    from shared.adapters.repositories import agent_state
+
+    return TablePoolRoster(
+        table_store(),
+        memberships=lambda agent_id: pool_catalog().memberships(agent_id),
+        state_of=agent_state,
+    )
+
+
+@cache
+def directory() -> Directory:
+    """The agents (AGENTS) and the pools as they are stored now."""
+    from shared.domain.directory import Directory
+
+    return Directory(settings().agents, pool_catalog())
 
 
 @cache
@@ -329,13 +363,14 @@ def call_flow() -> CallFlow:
 
     s = settings()
     return CallFlow(
-        directory=s.directory,
+        directory=directory(),
         calls=call_repository(),
         agents=agent_states(),
         waiting=TableWaitingCalls(table_store()),
         telephony=telephony(),
         crm=crm(),
         enrichment=enrichment_queue(),
+        roster=pool_roster(),
         options=CallFlowOptions(
             public_base_url=s.public_base_url,
             callback_secret=s.callback_secret.encode(),
@@ -348,7 +383,6 @@ def call_flow() -> CallFlow:
             recording=s.recording_enabled,
             rejoin_seconds=s.rejoin_seconds,
             hold_music_url=s.hold_music_url or None,
-            pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
@@ -366,7 +400,7 @@ def agent_calls() -> AgentCalls:
     s = settings()
     return AgentCalls(
         flow=call_flow(),
-        directory=s.directory,
+        directory=directory(),
         calls=call_repository(),
         agents=agent_states(),
         crm=crm(),
@@ -430,7 +464,7 @@ def recording_playback() -> RecordingPlayback:
         acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
     access = RecordingAccess(
-        s.directory,
+        directory(),
         DataverseActivityAccess(dataverse_client()),
         agent_role=s.agent_role,
         supervisor_role=s.supervisor_role,
@@ -456,7 +490,7 @@ def presence() -> Presence:
         },
         lunch_minutes=s.lunch_minutes,
     )
-    return Presence(agent_states(), s.directory, catalog, on_free=call_flow().dispatch_waiting)
+    return Presence(agent_states(), directory(), catalog, on_free=call_flow().dispatch_waiting)
 
 
 @cache
@@ -480,7 +514,7 @@ def call_control() -> CallControl:
         calls=call_repository(),
         agents=agent_states(),
         telephony=telephony(),
-        directory=s.directory,
+        directory=directory(),
         views=agent_calls(),
         hold_music_url=s.hold_music_url,
         default_region=s.phone_default_region,
@@ -512,7 +546,7 @@ def callbacks() -> CallbackService:
         signals=QueueCallbackSignals(queue_sender()),
         options=CallbackOptions(
             lists=s.callback_lists,
-            pool_names={p.id: p.name for p in s.service_pools},
+            pool_names={p.id: p.name for p in s.service_pools},  # seeds; renamed pools keep it
             default_region=s.phone_default_region,
             immediate=s.callback_immediate,
             claim_seconds=s.callback_claim_seconds,
@@ -602,13 +636,16 @@ def call_record_notifications() -> CallRecordNotifications:
 
 @cache
 def supervision() -> Supervision:
+    from datetime import UTC, datetime
+
     from shared.adapters.repositories import TableWaitingCalls
     from shared.services.supervision import Supervision
 
     return Supervision(
-        directory=settings().directory,
-        agents=agent_states(),
-        calls=call_repository(),
+        directory=directory(),
+        store=pool_catalog(),
+        roster=pool_roster(),
         waiting=TableWaitingCalls(table_store()),
         presence=presence(),
+        on_change=lambda pool_id: call_flow().dispatch_pool(pool_id, datetime.now(UTC)),
     )

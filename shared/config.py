@@ -365,8 +365,10 @@ class Settings:
     service_pools: tuple[ServicePool, ...] = setting(
         parse_pools,
         "[]",
-        "JSON list of service pools: id, name, numbers, members (agent ids in offer "
-        "order), ringTimeoutSeconds (see below).",
+        "JSON list of service pools that seeds an empty pool store (Table Storage); "
+        "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
+        "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
+        "overflow (see below and docs/pools.md).",
     )
     agent_role: str = setting(
         _text,

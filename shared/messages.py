@@ -20,6 +20,7 @@ CALLBACK_OFFERS = "callback-offers"
 CALLBACK_IMPORTS = "callback-imports"
 CALL_REJOINS = "call-rejoins"
 ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
+WRAP_UPS = "wrap-ups"
 
 
 # ------------------------------------------- enrichment: {"callId": ...}, delayed after a call
@@ -69,6 +70,25 @@ def callback_offer_call_id(body: bytes) -> str:
         return str(json.loads(body)["callId"])
     except (ValueError, KeyError, TypeError):
         raise InvalidInput("not a callback offer message") from None
+
+
+# --------------------- wrap-ups: {"agentId": ...}, visible when the agent's after-call work ends
+
+
+def wrap_up_body(agent_id: str) -> dict[str, str]:
+    """Written by QueueDelayedChecks.after_wrap_up (shared/adapters/repositories.py)."""
+    return {"agentId": agent_id}
+
+
+def wrap_up_agent_id(body: bytes) -> str:
+    """The agent whose after-call work is over; read by the wrap-up trigger."""
+    try:
+        agent_id = json.loads(body)["agentId"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("not a wrap-up message") from None
+    if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 64:
+        raise InvalidInput("not a wrap-up message", errors=[FieldError("agentId", "required")])
+    return agent_id
 
 
 # --------------- call-rejoins: {"callId": ...}, visible REJOIN_SECONDS after an agent dropped

@@ -319,6 +319,9 @@ class PoolAgent:
     kind: AvailabilityType = named("type")
     active_in_pool: bool
     on_call: bool
+    skill: int = 5
+    takes_calls: bool = False  # Available, active here, free and out of after-call work
+    wrap_up_until: datetime | None = omitted()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,3 +441,46 @@ class HealthView:
     status: Literal["healthy", "unhealthy"]
     version: str
     dependencies: dict[str, DependencyHealth]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolMemberSetting:
+    agent_id: str
+    skill: int = documented("1..10; higher skills are offered calls first", minimum=1, maximum=10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolSettingsView:
+    """A pool as stored, in the form PUT .../settings takes (docs/pools.md)."""
+
+    id: str
+    name: str
+    numbers: tuple[str, ...]
+    members: tuple[PoolMemberSetting, ...]
+    ring_timeout_seconds: int
+    wrap_up_seconds: int
+    time_zone: str
+    hours: dict[str, Any] | None = omitted()
+    closed: dict[str, Any] | None = omitted()
+    exceptions: tuple[dict[str, Any], ...] | None = omitted()
+    overflow: dict[str, Any] | None = omitted()
+    callback: dict[str, Any] | None = omitted()
+    record: bool | None = omitted()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolChange:
+    """One audited change of a pool: who, when, what (the pool before and after)."""
+
+    at: datetime
+    by: str
+    by_object_id: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolAudit:
+    pool_id: str
+    changes: tuple[PoolChange, ...]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -19,7 +20,14 @@ from shared.adapters.tables import (
     TableStore,
     conflict_pause,
 )
-from shared.domain.availability import AVAILABLE, AgentState, Availability, AvailabilityType
+from shared.domain.availability import (
+    AVAILABLE,
+    AgentState,
+    Availability,
+    AvailabilityType,
+    effective,
+    takes_pool_calls,
+)
 from shared.domain.calls import (
     Call,
     CallbackOffer,
@@ -140,6 +148,9 @@ def call_from_entity(entity: Entity) -> Call:
         consult=_consult_from(json.loads(entity.get("consult") or "null")),
         agent_target_override=entity.get("agent_target_override"),
         callback=CallbackOffer(entity["callback"]) if entity.get("callback") else None,
+        announcement=entity.get("announcement") or None,
+        announce_then=entity.get("announce_then") or None,
+        announced=str(entity.get("announced") or ""),
         agent_away_since=as_utc(entity.get("agent_away_since")),
         rejoin_hold=bool(entity.get("rejoin_hold", False)),
         rejoin_expired=bool(entity.get("rejoin_expired", False)),
@@ -271,23 +282,47 @@ def _if_not_modified() -> Any:
 
 
 class TableAgentStates:
-    """One row per agent: the call it is busy with (the routing claim) and its latest call."""
+    """One row per agent: the call it is busy with (the routing claim) and its latest call.
+    Every change is carried into the agent's pool rosters (shared/adapters/pools.py)."""
 
-    def __init__(self, store: TableStore) -> None:
+    def __init__(self, store: TableStore, roster: Any = None) -> None:
         self.store = store
+        self.roster = roster  # TablePoolRoster, or None (no pool index)
 
     def _change(self, agent_id: str, change: Callable[[Entity], Entity | None]) -> Entity:
         """ETag-guarded change of the agent row, starting from the version this invocation
         read (the pool's states) or wrote last; returns the row as it now is."""
+
+        def revised(entity: Entity | None) -> Entity | None:
+            new = change(dict(entity) if entity else {})
+            # The revision orders the roster's copies of this row (never an older one last):
+            # above the last one, and never below the clock, so a row deleted and made again
+            # still comes after every copy of the old one.
+            if new is None:
+                return None
+            rev = max(int((entity or {}).get("rev") or 0) + 1, int(time.time() * 1000))
+            return {**new, "rev": f"{rev:015d}"}  # text: an Int32 column cannot hold it
+
+        def written(entity: Entity, etag: str) -> None:
+            versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag)
+            if self.roster is not None:
+                self.roster.refresh(agent_id, entity)
+
         stored = self.store.read_modify_write(
             AGENTS,
             AGENT_PARTITION,
             agent_id,
-            lambda entity: change(dict(entity) if entity else {}),
+            revised,
             known=versions.known(AGENTS, AGENT_PARTITION, agent_id),
-            written=lambda e, etag: versions.remember(AGENTS, AGENT_PARTITION, agent_id, e, etag),
+            written=written,
         )
         return stored or {}
+
+    def reindex(self, agent_id: str) -> None:
+        """Write the agent's roster rows again from its row (its pools or skills changed)."""
+        if self.roster is not None:
+            found = self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {}
+            self.roster.refresh(agent_id, found)
 
     def claim(self, agent_id: str, call_id: str) -> bool:
         def take(entity: Entity) -> Entity | None:
@@ -297,14 +332,21 @@ class TableAgentStates:
             return {**entity, "busy_call_id": call_id}
 
         # The row returned is what was written, or what stopped the write: no read after it.
-        return self._change(agent_id, take).get("busy_call_id") == call_id
+        row = self._change(agent_id, take)
+        if row.get("busy_call_id") != call_id and self.roster is not None:
+            self.roster.refresh(agent_id, row)  # a free row left by a crash goes now
+        return row.get("busy_call_id") == call_id
 
-    def release(self, agent_id: str, call_id: str) -> bool:
+    def release(self, agent_id: str, call_id: str, *, wrap_up_seconds: int = 0) -> bool:
         freed = {"value": False}
+        now = datetime.now(UTC)
+        wrap_until = now + timedelta(seconds=wrap_up_seconds) if wrap_up_seconds > 0 else ""
 
         def free(entity: Entity) -> Entity | None:
             freed["value"] = entity.get("busy_call_id") == call_id
-            return {**entity, "busy_call_id": ""} if freed["value"] else None
+            if not freed["value"]:
+                return None
+            return {**entity, "busy_call_id": "", "idle_since": now, "wrap_until": wrap_until}
 
         self._change(agent_id, free)
         return freed["value"]
@@ -330,9 +372,19 @@ class TableAgentStates:
     def update(
         self, agent_id: str, change: Callable[[AgentState], AgentState | None]
     ) -> AgentState:
+        now = datetime.now(UTC)
+
         def mutate(entity: Entity) -> Entity | None:
-            new = change(_agent_state(agent_id, entity))
-            return None if new is None else {**entity, **_agent_fields(new)}
+            old = _agent_state(agent_id, entity)
+            new = change(old)
+            if new is None:
+                return None
+            fields = _agent_fields(new)
+            if takes_pool_calls(effective(new.availability, now)) and not takes_pool_calls(
+                effective(old.availability, now)
+            ):
+                fields["idle_since"] = now  # idle from the moment it takes calls again
+            return {**entity, **fields}
 
         # The Lunch index goes in before the status: a crash in between leaves an index row
         # the sweep checks and drops, never a Lunch the sweep cannot find.
@@ -393,6 +445,10 @@ class TableAgentStates:
 _MAX_TICKS = 10**15 - 1
 
 
+def agent_state(agent_id: str, row: Entity) -> AgentState:
+    return _agent_state(agent_id, row)
+
+
 def _agent_state(agent_id: str, row: Entity) -> AgentState:
     availability = AVAILABLE
     if row.get("status"):
@@ -411,6 +467,8 @@ def _agent_state(agent_id: str, row: Entity) -> AgentState:
         inactive_pools=frozenset(json.loads(row.get("inactive_pools") or "[]")),
         forward_to=row.get("forward_to") or None,
         latest_call_id=row.get("latest_call_id") or None,
+        wrap_until=as_utc(row.get("wrap_until") or None),
+        idle_since=as_utc(row.get("idle_since") or None),
     )
 
 
@@ -482,6 +540,11 @@ class QueueDelayedChecks:
             self.CALLBACK_OFFERS,
             messages.callback_offer_body(call_id),
             delay_seconds=delay_seconds,
+        )
+
+    def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
+        self.sender.send(
+            messages.WRAP_UPS, messages.wrap_up_body(agent_id), delay_seconds=delay_seconds
         )
 
     def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:

@@ -106,15 +106,18 @@ class AgentState:
     inactive_pools: frozenset[str] = frozenset()
     forward_to: str | None = None  # set by the agent; the AGENTS setting gives the default
     latest_call_id: str | None = None
+    wrap_until: datetime | None = None  # after-call work: no pool calls before this
+    idle_since: datetime | None = None  # when it last became free (longest idle goes first)
 
     def active_in(self, pool_id: str) -> bool:
         return pool_id not in self.inactive_pools
 
 
 def takes_call_from_pool(state: AgentState, pool_id: str, now: datetime) -> bool:
-    """Free, Available (at `now`) and active in the pool."""
+    """Free, out of after-call work, Available (at `now`) and active in the pool."""
     return (
         not state.busy_call_id
+        and (state.wrap_until is None or state.wrap_until <= now)
         and state.active_in(pool_id)
         and takes_pool_calls(effective(state.availability, now))
     )

@@ -141,6 +141,7 @@ class CallbackOffer(StrEnum):
 
 
 CALLBACK_OFFER, CALLBACK_CONFIRM = "callback-offer", "callback-confirm"
+CLOSED_ANNOUNCEMENT = "closed-announcement"
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,10 @@ class Call:
     consult: Consult | None = None  # a transfer in progress or done (§1.3)
     agent_target_override: str | None = None  # who talks to the customer after a transfer
     callback: CallbackOffer | None = None
+    # A closed pool's caller hears `announcement`, then "hangup" or "callback" (docs/pools.md).
+    announcement: str | None = None
+    announce_then: str | None = None
+    announced: str = ""  # "", "playing", "played"
     # A refresh never drops the customer: the serving web phone's leg left without a hang-up.
     agent_away_since: datetime | None = None  # from the latest roster; None once it is back
     rejoin_hold: bool = False  # the customer was put on hold music for the wait
@@ -402,6 +407,10 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             if call.callback is CallbackOffer.CAPTURED:
                 return replace(call, callback=CallbackOffer.CONFIRMED)
             return call
+        case "PlayCompleted" | "PlayFailed" | "PlayCanceled" if (
+            event.operation_context == CLOSED_ANNOUNCEMENT
+        ):
+            return call if call.announced == "played" else replace(call, announced="played")
         case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
             return replace(call, ended_at=_earliest(call.ended_at, event.at))
         case _:
@@ -477,6 +486,8 @@ class NextStep(StrEnum):
     CREATE_ACTIVITY = "createActivity"
     START_RECORDING = "startRecording"  # once the agent and the customer are connected
     CAPTURE_CALLBACK = "captureCallback"  # the waiting caller pressed 1 (§5)
+    ANNOUNCE = "announce"  # a closed pool's announcement, then hang up
+    OFFER_CALLBACK = "offerCallback"  # a closed pool offers its caller a callback at once
     HOLD_FOR_REJOIN = "holdForRejoin"  # the agent's web phone dropped: music for the customer
     UNHOLD_AFTER_REJOIN = "unholdAfterRejoin"  # the agent is back (or another took the call)
     DIVERT_AFTER_REJOIN = "divertAfterRejoin"  # direct call: to the DND target, or end
@@ -490,6 +501,22 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING
+    if call.announce_then and not call.answered:
+        if call.app_connected_at is None or not call.connection_id:
+            return NextStep.NOTHING
+        if call.announce_then == "callback":
+            if call.callback is None:
+                return NextStep.OFFER_CALLBACK
+            if call.callback is CallbackOffer.DECLINED:
+                return NextStep.HANG_UP
+            if call.callback is CallbackOffer.OFFERED:
+                return NextStep.NOTHING  # the caller is choosing; nobody is offered the call
+        elif call.announced == "":
+            return NextStep.ANNOUNCE
+        elif call.announced == "played":
+            return NextStep.HANG_UP
+        else:
+            return NextStep.NOTHING
     if call.callback is CallbackOffer.ACCEPTED and not call.answered:
         return NextStep.CAPTURE_CALLBACK
     if call.callback is CallbackOffer.CONFIRMED and not call.answered:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.domain.schedule import PoolAction, Schedule, parse_action, parse_schedule
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -43,9 +45,21 @@ class PoolCallback:
     when_closed: bool = False  # offered whenever the pool is closed
 
 
+DEFAULT_SKILL, MIN_SKILL, MAX_SKILL = 5, 1, 10
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """Where a caller goes instead of waiting once the queue is this long (docs/pools.md)."""
+
+    max_queue_length: int
+    action: PoolAction
+
+
 @dataclass(frozen=True)
 class ServicePool:
-    """A voice queue: its numbers, members in offer order, and how long each offer rings."""
+    """A voice queue: its numbers, members with their skill levels, how long each offer rings,
+    the agent's after-call work time, its opening hours and its overflow (docs/pools.md)."""
 
     id: str
     name: str
@@ -54,12 +68,59 @@ class ServicePool:
     ring_timeout_seconds: int = 20
     record: bool | None = None  # None: the RECORDING_ENABLED setting decides
     callback: PoolCallback | None = None  # None: this pool offers no callback
+    skills: tuple[tuple[str, int], ...] = ()  # (agent id, 1..10, higher offered first)
+    wrap_up_seconds: int = 0  # after a pool call the agent gets no pool calls this long
+    schedule: Schedule = field(default_factory=Schedule)
+    overflow: Overflow | None = None
+
+    def skill(self, agent_id: str) -> int:
+        return dict(self.skills).get(agent_id, DEFAULT_SKILL)
+
+
+class PoolCatalog(Protocol):
+    """Where the pools live: Table Storage (edited by supervisors), or a fixed list."""
+
+    def pool(self, pool_id: str) -> ServicePool | None: ...
+
+    def pool_by_number(self, number: str) -> ServicePool | None: ...
+
+    def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]: ...
+
+    def all(self) -> tuple[ServicePool, ...]: ...
+
+
+@dataclass(frozen=True)
+class FixedPools:
+    """Pools as a list (the SERVICE_POOLS setting, unit tests)."""
+
+    items: tuple[ServicePool, ...]
+
+    def pool(self, pool_id: str) -> ServicePool | None:
+        return next((p for p in self.items if p.id == pool_id), None)
+
+    def pool_by_number(self, number: str) -> ServicePool | None:
+        return next((p for p in self.items if number in p.numbers), None)
+
+    def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
+        return tuple(p for p in self.items if agent_id in p.members)
+
+    def all(self) -> tuple[ServicePool, ...]:
+        return self.items
 
 
 @dataclass(frozen=True)
 class Directory:
+    """The agents (AGENTS setting) and the pools (a catalog; a tuple is taken as fixed)."""
+
     agents: tuple[Agent, ...]
-    pools: tuple[ServicePool, ...]
+    pools: PoolCatalog | tuple[ServicePool, ...]
+
+    @property
+    def catalog(self) -> PoolCatalog:
+        return FixedPools(self.pools) if isinstance(self.pools, tuple) else self.pools
+
+    def all_pools(self) -> tuple[ServicePool, ...]:
+        return self.catalog.all()
 
     def agent(self, agent_id: str) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
@@ -69,16 +130,16 @@ class Directory:
         return next((a for a in self.agents if a.entra_object_id.lower() == oid), None)
 
     def pool(self, pool_id: str) -> ServicePool | None:
-        return next((p for p in self.pools if p.id == pool_id), None)
+        return self.catalog.pool(pool_id)
 
     def pool_by_number(self, number: str) -> ServicePool | None:
-        return next((p for p in self.pools if number in p.numbers), None)
+        return self.catalog.pool_by_number(number)
 
     def agent_by_direct_number(self, number: str) -> Agent | None:
         return next((a for a in self.agents if number in a.direct_numbers), None)
 
     def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
-        return tuple(p for p in self.pools if agent_id in p.members)
+        return self.catalog.pools_of(agent_id)
 
 
 class _Reader:
@@ -195,49 +256,128 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
     problems: list[str] = []
     pools: list[ServicePool] = []
     for i, item in enumerate(_load_list(raw, "service pools")):
-        r = _Reader(item, f"[{i}]", problems)
-        pool_id = r.text("id", AGENT_ID, what="letters, digits, '_', '.' or '-'")
-        numbers = r.numbers("numbers")
-        members = r.data.get("members", [])
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            problems.append(f"[{i}].members must be a list of agent ids")
-            members = []
-        timeout = r.data.get("ringTimeoutSeconds", 20)
-        if not isinstance(timeout, int) or isinstance(timeout, bool) or not 5 <= timeout <= 300:
-            problems.append(f"[{i}].ringTimeoutSeconds must be a whole number from 5 to 300")
-            timeout = 20
-        record = r.data.get("record")
-        if record is not None and not isinstance(record, bool):
-            problems.append(f"[{i}].record must be true or false")
-            record = None
-        callback = _pool_callback(r.data.get("callback"), f"[{i}]", problems)
-        if pool_id:
-            pools.append(
-                ServicePool(
-                    pool_id,
-                    str(r.data.get("name") or pool_id),
-                    numbers,
-                    tuple(members),
-                    timeout,
-                    record,
-                    callback=callback,
-                )
-            )
+        pool = parse_pool(item, f"[{i}]", problems)
+        if pool is not None:
+            pools.append(pool)
     if problems:
         raise ValueError("; ".join(problems))
     return tuple(pools)
+
+
+def _whole(r: _Reader, key: str, default: int | None, low: int, high: int) -> int | None:
+    value = r.data.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        r.problems.append(f"{r.where}.{key} must be a whole number from {low} to {high}")
+        return default
+    return value
+
+
+def _members(r: _Reader) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """`members`: agent ids, or `{"agentId", "skill"}` objects (skill 1..10, default 5)."""
+    value = r.data.get("members", [])
+    if not isinstance(value, list):
+        r.problems.append(f"{r.where}.members must be a list of agent ids or objects")
+        return (), ()
+    ids: list[str] = []
+    skills: list[tuple[str, int]] = []
+    for j, item in enumerate(value):
+        if isinstance(item, str):
+            agent_id, skill = item, DEFAULT_SKILL
+        else:
+            m = _Reader(item, f"{r.where}.members[{j}]", r.problems)
+            agent_id = m.text("agentId", AGENT_ID, what="an agent id") or ""
+            skill = _whole(m, "skill", DEFAULT_SKILL, MIN_SKILL, MAX_SKILL) or DEFAULT_SKILL
+        if not agent_id:
+            continue
+        if agent_id in ids:
+            r.problems.append(f"{r.where}.members has {agent_id!r} twice")
+            continue
+        ids.append(agent_id)
+        skills.append((agent_id, skill))
+    return tuple(ids), tuple(skills)
+
+
+def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None:
+    """One pool's JSON (a SERVICE_POOLS entry, or a supervisor's PUT); problems collected."""
+    r = _Reader(item, where, problems)
+    pool_id = r.text("id", AGENT_ID, what="letters, digits, '_', '.' or '-'")
+    numbers = r.numbers("numbers")
+    members, skills = _members(r)
+    timeout = _whole(r, "ringTimeoutSeconds", 20, 5, 180) or 20  # ACS rings 180 s at most
+    wrap_up = _whole(r, "wrapUpSeconds", 0, 0, 3600) or 0
+    record = r.data.get("record")
+    if record is not None and not isinstance(record, bool):
+        problems.append(f"{where}.record must be true or false")
+        record = None
+    callback = _pool_callback(r.data.get("callback"), where, problems)
+    schedule = parse_schedule(r.data, where, problems)
+    overflow = None
+    raw_overflow = r.data.get("overflow")
+    if raw_overflow is not None:
+        o = _Reader(raw_overflow, f"{where}.overflow", problems)
+        longest = _whole(o, "maxQueueLength", None, 0, 10000)
+        action = parse_action(raw_overflow, f"{where}.overflow", problems, announcement=False)
+        if longest is None:
+            problems.append(f"{where}.overflow.maxQueueLength is missing")
+        elif action is not None:
+            overflow = Overflow(longest, action)
+    if not pool_id:
+        return None
+    return ServicePool(
+        pool_id,
+        str(r.data.get("name") or pool_id),
+        numbers,
+        members,
+        timeout,
+        record,
+        callback=callback,
+        skills=skills,
+        wrap_up_seconds=wrap_up,
+        schedule=schedule,
+        overflow=overflow,
+    )
+
+
+def pool_json(pool: ServicePool) -> dict[str, Any]:
+    """A pool as parse_pool reads it back (stored in Table Storage, answered by the API)."""
+    data: dict[str, Any] = {
+        "id": pool.id,
+        "name": pool.name,
+        "numbers": list(pool.numbers),
+        "members": [{"agentId": a, "skill": pool.skill(a)} for a in pool.members],
+        "ringTimeoutSeconds": pool.ring_timeout_seconds,
+        "wrapUpSeconds": pool.wrap_up_seconds,
+        **pool.schedule.to_json(),
+    }
+    if pool.record is not None:
+        data["record"] = pool.record
+    if pool.callback is not None:
+        callback: dict[str, Any] = {"list": pool.callback.list_id}
+        if pool.callback.offer_after_seconds is not None:
+            callback["offerAfterSeconds"] = pool.callback.offer_after_seconds
+        if pool.callback.when_closed:
+            callback["whenClosed"] = True
+        data["callback"] = callback
+    if pool.overflow is not None:
+        data["overflow"] = {
+            "maxQueueLength": pool.overflow.max_queue_length,
+            **pool.overflow.action.to_json(),
+        }
+    return data
 
 
 def check_directory(directory: Directory) -> list[str]:
     """Cross-checks between agents and pools: unknown members, a number used twice."""
     problems: list[str] = []
     known = {a.id for a in directory.agents}
-    for pool in directory.pools:
+    for pool in directory.all_pools():
         unknown = [m for m in pool.members if m not in known]
         if unknown:
             problems.append(f"SERVICE_POOLS pool {pool.id!r} has unknown members {unknown}")
     owners: dict[str, str] = {}
-    for pool in directory.pools:
+    for pool in directory.all_pools():
         for n in pool.numbers:
             owners.setdefault(n, f"pool {pool.id}")
     for agent in directory.agents:

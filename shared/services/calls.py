@@ -14,17 +14,15 @@ from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
-    AgentState,
     DirectCallAction,
     direct_call_action,
     effective,
-    takes_call_from_pool,
-    takes_pool_calls,
 )
 from shared.domain.calls import (
     CALL_NAMESPACE,
     CALLBACK_CONFIRM,
     CALLBACK_OFFER,
+    CLOSED_ANNOUNCEMENT,
     Call,
     CallbackOffer,
     CallEvent,
@@ -35,12 +33,12 @@ from shared.domain.calls import (
     NextStep,
     OfferOutcome,
     apply_event,
-    choose_agent,
     next_step,
     with_offer,
 )
-from shared.domain.directory import Agent, Directory
+from shared.domain.directory import Agent, Directory, ServicePool
 from shared.domain.numbers import normalise
+from shared.domain.schedule import PoolAction, Then, closure
 from shared.errors import Conflict, TelephonyError
 from shared.services.ports import (
     AgentStates,
@@ -49,6 +47,7 @@ from shared.services.ports import (
     Crm,
     DelayedChecks,
     EnrichmentQueue,
+    PoolRoster,
     Prompt,
     Telephony,
     WaitingCalls,
@@ -56,6 +55,9 @@ from shared.services.ports import (
 from shared.telemetry import tag_call
 
 log = logging.getLogger(__name__)
+
+OFFER_PAGE = 5  # free members read per try: the offer's cost does not grow with the pool
+OFFER_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,11 @@ class CallFlow:
         crm: Crm,
         enrichment: EnrichmentQueue,
         options: CallFlowOptions,
+        roster: PoolRoster,
         callbacks: CallbackCapture | None = None,
         delayed: DelayedChecks | None = None,
     ) -> None:
-        self.callbacks, self.delayed = callbacks, delayed
+        self.callbacks, self.delayed, self.roster = callbacks, delayed, roster
         self.directory, self.calls, self.agents, self.waiting = directory, calls, agents, waiting
         self.telephony, self.crm, self.enrichment, self.options = (
             telephony,
@@ -161,6 +164,15 @@ class CallFlow:
         existing = self.calls.get(call_id)
         if existing is not None and (existing.connection_id or existing.disposition):
             return existing  # a repeated IncomingCall: already handled
+        action: PoolAction | None = None
+        if existing is None and pool is not None:
+            pool, action = self._pool_taking(pool, event.at)
+            if action is not None and action.then is not Then.POOL:
+                diverted = self._divert_pool_call(call_id, pool, action, caller.value, event)
+                if diverted is not None:
+                    return diverted
+        elif existing is not None and existing.pool_id:
+            pool = self.directory.pool(existing.pool_id) or pool
         if existing is None and agent is not None:
             diverted = self._divert_direct_call(call_id, agent, caller.value, called.value, event)
             if diverted is not None:
@@ -179,11 +191,22 @@ class CallFlow:
                 peer_target=f"4:{caller.value}" if caller.valid else event.from_raw,
                 candidates=candidates,
                 server_call_id=event.server_call_id,
-                record=self.options.records(pool.id if pool else None),
+                record=(
+                    pool.record if pool and pool.record is not None else self.options.recording
+                ),
+                announcement=(action.announcement if action else None),
+                announce_then=(
+                    None
+                    if action is None
+                    else "callback"
+                    if action.then is Then.CALLBACK and pool and pool.callback
+                    else "hangup"
+                ),
             )
             if (
                 self.calls.add(call)
                 and pool
+                and action is None
                 and pool.callback
                 and self.delayed
                 and (pool.callback.offer_after_seconds is not None)
@@ -201,6 +224,62 @@ class CallFlow:
             call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
         )
         return updated[0] if updated else None
+
+    def _pool_taking(
+        self, pool: ServicePool, now: datetime
+    ) -> tuple[ServicePool, PoolAction | None]:
+        """The pool that takes a new call (a closed or full pool may send it to another one,
+        one hop only), and what to do instead when none does (docs/pools.md)."""
+        for _ in range(2):
+            shut = closure(pool.schedule, now)
+            action = shut.action if shut else None
+            if action is None and pool.overflow is not None:
+                limit = pool.overflow.max_queue_length
+                if len(self.waiting.arrivals(pool.id, limit + 1)) >= limit:
+                    action = pool.overflow.action
+            if action is None:
+                return pool, None
+            if action.then is not Then.POOL:
+                return pool, action
+            other = self.directory.pool(action.target or "")
+            if other is None or other.id == pool.id:
+                return pool, PoolAction(Then.HANG_UP, announcement=action.announcement)
+            pool = other
+        return pool, None
+
+    def _divert_pool_call(
+        self, call_id: str, pool: ServicePool, action: PoolAction, caller: str, event: IncomingCall
+    ) -> Call | None:
+        """A closed (or full) pool forwards the call to a number or refuses it. An
+        announcement, or a callback offer, needs the call answered: None, and the call waits
+        marked with what it is to hear."""
+        if action.then is Then.NUMBER or not action.announcement:
+            if action.then is Then.CALLBACK and pool.callback is not None:
+                return None
+            disposition = "closed-forward" if action.then is Then.NUMBER else "closed"
+            try:
+                if action.then is Then.NUMBER and action.target:
+                    self.telephony.redirect(event.incoming_call_context, f"4:{action.target}")
+                else:
+                    self.telephony.reject(event.incoming_call_context)
+            except TelephonyError as exc:
+                if exc.status not in (400, 404):
+                    raise
+            call = Call(
+                call_id=call_id,
+                direction=Direction.INBOUND,
+                kind=CallKind.POOL,
+                customer_number=caller,
+                our_number=event.to_raw,
+                arrived_at=event.at,
+                pool_id=pool.id,
+                ended_at=event.at,
+                disposition=disposition,
+                server_call_id=event.server_call_id,
+            )
+            self.calls.add(call)
+            return call
+        return None
 
     def _divert_direct_call(
         self, call_id: str, agent: Agent, caller: str, called: str, event: IncomingCall
@@ -312,6 +391,12 @@ class CallFlow:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
+            elif step is NextStep.ANNOUNCE:
+                call = self._announce_closed(call)
+            elif step is NextStep.OFFER_CALLBACK:
+                call = self.offer_callback(call.call_id, now) or call
+                if call.callback is None:
+                    call = self._hang_up(call)  # no number to call back: nothing to offer
             elif step is NextStep.HOLD_FOR_REJOIN:
                 call = self.rejoins.hold(call)
             elif step is NextStep.UNHOLD_AFTER_REJOIN:
@@ -360,6 +445,24 @@ class CallFlow:
             lambda c: None if c.recording_id else replace(c, recording_id=recording_id),
         )
         return updated[0] if updated else result[0]
+
+    def _announce_closed(self, call: Call) -> Call:
+        """A closed pool's announcement; its PlayCompleted hangs up (once)."""
+        result = self.calls.update(
+            call.call_id, lambda c: None if c.announced else replace(c, announced="playing")
+        )
+        if result is None or not result[1]:
+            return result[0] if result else call
+        try:
+            self.telephony.play(
+                call.connection_id or "",
+                Prompt(call.announcement or ""),
+                operation_context=CLOSED_ANNOUNCEMENT,
+            )
+        except Exception:
+            self._unmark(call.call_id, announced="")
+            raise
+        return result[0]
 
     def _withdraw_pending_offer(self, call: Call) -> None:
         """The caller chose a callback: stop ringing the agent offered the call meanwhile."""
@@ -467,50 +570,52 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
+        # A member claimed for this call whose offer was never recorded (the process died in
+        # between) is rung now: its claim is taken up again, not leaked.
+        leaked = self.roster.claimed_for(pool.id, call.call_id)
         queued = False
-        for _ in range(len(pool.members) + 2):
-            states = self.agents.states(pool.members)
-            # An agent already claimed for this call is free for it: a claim whose offer was
-            # never recorded (the process died in between) is taken up again, not leaked.
-            free = {
-                a
-                for a, st in states.items()
-                if takes_call_from_pool(_unclaimed_by(st, call.call_id), pool.id, now)
-            }
-            agent_id, new_round = choose_agent(pool.members, free, call.tried)
-            if agent_id is None and not queued:
+        # Each try reads one page of free members. A claim lost to a call arriving at the
+        # same moment took that member out of the index, so the next page is another one:
+        # the tries are bounded by the calls racing, never by the pool's size.
+        for _ in range(OFFER_TRIES):
+            free = leaked or self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
+            leaked = []
+            if not free and not queued:
                 # The caller waits; a freed agent picks it up. An agent freed between the read
                 # above and this write may have looked at the queue before the call was in it:
                 # look once more, so no caller waits beside a free agent.
                 self.waiting.add(pool.id, call)
                 queued = True
                 continue
-            if agent_id is None:
+            if not free:
                 if (
                     pool.callback
                     and pool.callback.when_closed
-                    and not any(
-                        st.active_in(pool.id) and takes_pool_calls(effective(st.availability, now))
-                        for st in states.values()
-                    )
+                    and not self.roster.anyone_serving(pool.id)
                 ):
                     self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
                 return None
-            if new_round:
-                call = replace(call, tried=())
-            if self.agents.claim(agent_id, call.call_id):
+            untried = [a for a in free if a not in call.tried]
+            # Every free member rang once in this round: a new round starts.
+            new_round = not untried
+            # Calls arriving together read the same page: one that loses the claim on an
+            # agent moves on to the next one, so they spread over the free members.
+            for agent_id in untried or free:
+                if not self.agents.claim(agent_id, call.call_id):
+                    continue
                 agent = self.directory.agent(agent_id)
                 if agent is None:
                     self.agents.release(agent_id, call.call_id)
                     continue
                 return self._ring(
-                    call,
+                    replace(call, tried=()) if new_round else call,
                     agent.ring_target,
                     agent.id,
                     now,
                     pool.ring_timeout_seconds,
                     reset_round=new_round,
                 )
+        self.waiting.add(pool.id, call)
         return None
 
     def _ring(
@@ -570,10 +675,17 @@ class CallFlow:
             | ({call.agent_id} if call.agent_id else set())
             | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
+        pool = self.directory.pool(call.pool_id) if call.pool_id else None
         freed_any = False
         for agent_id in sorted(involved):
-            if self.agents.release(agent_id, call.call_id):
-                freed_any = True
+            # The agent who talked to a pool's caller has the pool's after-call work time.
+            wrap_up = pool.wrap_up_seconds if pool and agent_id == call.talk_agent_id else 0
+            if not self.agents.release(agent_id, call.call_id, wrap_up_seconds=wrap_up):
+                continue
+            freed_any = True
+            if wrap_up and self.delayed is not None:
+                self.delayed.after_wrap_up(agent_id, delay_seconds=wrap_up)
+            else:
                 self.dispatch_waiting(agent_id, now)
         if not freed_any and involved:
             # A repeat (or a retry) dispatches too: the invocation that freed the agents may
@@ -612,25 +724,32 @@ class CallFlow:
     def dispatch_waiting(self, agent_id: str, now: datetime, skip: str | None = None) -> None:
         """A freed agent takes the oldest call still waiting in one of its pools."""
         for pool in self.directory.pools_of(agent_id):
-            for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
-                page = [c for c in self.waiting.oldest(pool.id, 10) if c != skip]
-                live = None
-                for call_id in page:
-                    waiting = self.calls.get(call_id)
-                    if (
-                        waiting is not None
-                        and not waiting.ended
-                        and (not waiting.answered or waiting.needs_agent)
-                    ):
-                        live = waiting
-                        break
-                    if waiting is not None:
-                        self.waiting.remove(pool.id, waiting)
-                if live is not None:
-                    self.advance(live, now)
-                    return
-                if len(page) < 10:
+            if self.dispatch_pool(pool.id, now, skip=skip):
+                return
+
+    def dispatch_pool(self, pool_id: str, now: datetime, skip: str | None = None) -> bool:
+        """Offer the pool's oldest waiting call again (a member freed, added or switched on,
+        or the pool's settings changed). True if there was one."""
+        for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
+            page = [c for c in self.waiting.oldest(pool_id, 10) if c != skip]
+            live = None
+            for call_id in page:
+                waiting = self.calls.get(call_id)
+                if (
+                    waiting is not None
+                    and not waiting.ended
+                    and (not waiting.answered or waiting.needs_agent)
+                ):
+                    live = waiting
                     break
+                if waiting is not None:
+                    self.waiting.remove(pool_id, waiting)
+            if live is not None:
+                self.advance(live, now)
+                return True
+            if len(page) < 10:
+                break
+        return False
 
     # ------------------------------------------------------------------ the activity (§3)
 
@@ -670,10 +789,6 @@ def _rings_or_serves(call: Call, agent_id: str) -> bool:
     """The agent is rung for the call, or took it: its claim must stay."""
     live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
     return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
-
-
-def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:
-    return replace(state, busy_call_id=None) if state.busy_call_id == call_id else state
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

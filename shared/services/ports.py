@@ -150,6 +150,9 @@ class CallbackCapture(Protocol):
 class DelayedChecks(Protocol):
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None: ...
 
+    def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
+        """Offer waiting callers to the agent once its after-call work is over."""
+
     def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
         """REJOIN_SECONDS after an agent's web phone dropped: has it come back?"""
         ...
@@ -187,8 +190,9 @@ class AgentStates(Protocol):
         """Make the agent busy with `call_id` unless busy with another call."""
         ...
 
-    def release(self, agent_id: str, call_id: str) -> bool:
-        """Free the agent if (and only if) busy with `call_id`; True if it was."""
+    def release(self, agent_id: str, call_id: str, *, wrap_up_seconds: int = 0) -> bool:
+        """Free the agent if (and only if) busy with `call_id`; True if it was. With
+        `wrap_up_seconds` it takes no pool calls for that long (after-call work)."""
         ...
 
     def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
@@ -215,6 +219,23 @@ class AgentStates(Protocol):
 
     def recent_calls(self, agent_id: str, limit: int) -> list[str]:
         """The agent's call ids, newest first."""
+        ...
+
+
+class PoolRoster(Protocol):
+    """Each pool's members as routing sees them, kept up to date on every agent change."""
+
+    def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
+        """Up to `limit` members taking the pool's calls at `now`: best skill, then longest
+        idle. One request, whatever the pool's size."""
+        ...
+
+    def anyone_serving(self, pool_id: str) -> bool:
+        """Whether any member is Available and active in the pool (busy or not)."""
+        ...
+
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        """Members already claimed for `call_id` (a claim whose offer a crash never recorded)."""
         ...
 
 

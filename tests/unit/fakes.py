@@ -5,12 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.domain.activity import PhoneCallActivity
-from shared.domain.availability import AgentState
+from shared.domain.availability import (
+    AgentState,
+    effective,
+    takes_call_from_pool,
+    takes_pool_calls,
+)
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef
+from shared.domain.directory import ServicePool
 
 
 @dataclass
@@ -185,6 +191,7 @@ class FakeCalls:
 class FakeAgents:
     rows: dict[str, AgentState] = field(default_factory=dict)
     history: dict[str, list[str]] = field(default_factory=dict)
+    releases: list[tuple[str, int]] = field(default_factory=list)  # (agent, wrap-up seconds)
 
     @property
     def busy(self) -> dict[str, str]:
@@ -221,9 +228,10 @@ class FakeAgents:
         self.set_busy(agent_id, call_id)
         return True
 
-    def release(self, agent_id: str, call_id: str) -> bool:
+    def release(self, agent_id: str, call_id: str, *, wrap_up_seconds: int = 0) -> bool:
         if self.state(agent_id).busy_call_id == call_id:
             self.set_busy(agent_id, None)
+            self.releases.append((agent_id, wrap_up_seconds))
             return True
         return False
 
@@ -238,6 +246,40 @@ class FakeAgents:
 
     def recent_calls(self, agent_id: str, limit: int) -> list[str]:
         return self.history.get(agent_id, [])[:limit]
+
+
+@dataclass
+class FakeRoster:
+    """The pool roster computed from the fake agents: best skill, then longest idle."""
+
+    agents: FakeAgents
+    pool_of: Callable[[str], ServicePool | None]  # the directory's, as the test changes it
+
+    def _pool(self, pool_id: str) -> ServicePool:
+        pool = self.pool_of(pool_id)
+        assert pool is not None
+        return pool
+
+    def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
+        pool = self._pool(pool_id)
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        free = [m for m in pool.members if takes_call_from_pool(self.agents.state(m), pool_id, now)]
+
+        def order(m: str) -> tuple[int, datetime]:
+            st = self.agents.state(m)
+            return (-pool.skill(m), max(st.idle_since or epoch, st.wrap_until or epoch))
+
+        return sorted(free, key=order)[:limit]
+
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        return [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
+
+    def anyone_serving(self, pool_id: str) -> bool:
+        return any(
+            self.agents.state(m).active_in(pool_id)
+            and takes_pool_calls(effective(self.agents.state(m).availability, datetime.now(UTC)))
+            for m in self._pool(pool_id).members
+        )
 
 
 @dataclass

@@ -17,6 +17,7 @@ from tests.unit.fakes import (
     FakeCalls,
     FakeCrm,
     FakeEnrichment,
+    FakeRoster,
     FakeTelephony,
     FakeWaiting,
 )
@@ -55,6 +56,7 @@ class World:
             crm=self.crm,
             enrichment=self.enrichment,
             options=CallFlowOptions("https://app.example", b"k" * 32, "FI", 30),
+            roster=FakeRoster(self.agents, lambda p: self.flow.directory.pool(p)),
         )
         self.n = 0
 

@@ -1,0 +1,488 @@
+"""Service pools in Table Storage (docs/storage.md, docs/pools.md): their definitions edited by
+supervisors with an audit trail, and each pool's roster: one row per member with its routing
+state, and an index of free members ordered by skill, then idle time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.adapters import versions
+from shared.adapters.tables import ConcurrencyConflict, Entity, TableStore, TransactionFailed
+from shared.domain.availability import AgentState, effective, takes_pool_calls
+from shared.domain.directory import ServicePool, parse_pool, pool_json
+from shared.domain.moments import as_utc
+
+POOLS, POOL_AUDIT, ROSTER = "pools", "poolaudit", "poolagents"
+POOL_PARTITION, NUMBER_PARTITION, META_PARTITION = "pool", "number", "meta"
+SEEDED = "seeded"
+MEMBER_PREFIX, FREE_PREFIX, SERVING_PREFIX, CLAIM_PREFIX = "m~", "f~", "s~", "c~"
+_MAX_MS = 10**15 - 1
+log = logging.getLogger(__name__)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _membership_partition(agent_id: str) -> str:
+    return f"member~{agent_id}"
+
+
+def pool_from_entity(entity: Entity) -> ServicePool:
+    problems: list[str] = []
+    pool = parse_pool(json.loads(entity["definition"]), entity["RowKey"], problems)
+    assert pool is not None, problems
+    return pool
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    pool_id: str
+    at: datetime
+    by: str  # the supervisor's name (upn) and Entra object id
+    by_oid: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class TablePools:
+    """The pool catalog: `pools` table. `seed` (SERVICE_POOLS) fills an empty store once."""
+
+    def __init__(
+        self,
+        store: TableStore,
+        *,
+        seed: tuple[ServicePool, ...] = (),
+        on_membership: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store, self.seed = store, seed
+        self.on_membership = on_membership  # the roster re-indexes an agent whose pools changed
+        self._seed_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ reading
+
+    def pool(self, pool_id: str) -> ServicePool | None:
+        found = self._read(pool_id)
+        if found is None and self._seed_now():
+            found = self._read(pool_id)
+        return pool_from_entity(found) if found else None
+
+    def _read(self, pool_id: str) -> Entity | None:
+        # One read per pool per invocation: the call flow asks for the pool several times.
+        known = versions.known(POOLS, POOL_PARTITION, pool_id)
+        if known is not None:
+            return known[0]
+        found = self.store.get_with_etag(POOLS, POOL_PARTITION, pool_id)
+        if found is not None:
+            versions.remember(POOLS, POOL_PARTITION, pool_id, *found)
+        return found[0] if found else None
+
+    def pool_by_number(self, number: str) -> ServicePool | None:
+        row = self.store.get(POOLS, NUMBER_PARTITION, number)
+        if row is None and self._seed_now():
+            row = self.store.get(POOLS, NUMBER_PARTITION, number)
+        return self.pool(row["pool_id"]) if row else None
+
+    def memberships(self, agent_id: str) -> dict[str, int]:
+        """The agent's pools and its skill in each: one query."""
+        rows = self.store.query(
+            POOLS, "PartitionKey eq @pk", {"pk": _membership_partition(agent_id)}
+        )
+        return {r["RowKey"]: int(r.get("skill", 5)) for r in rows}
+
+    def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
+        mine = self.memberships(agent_id)
+        if not mine and self._seed_now():
+            mine = self.memberships(agent_id)
+        found = (self.pool(p) for p in sorted(mine))
+        return tuple(p for p in found if p is not None and agent_id in p.members)
+
+    def all(self) -> tuple[ServicePool, ...]:
+        rows = list(self.store.query(POOLS, "PartitionKey eq @pk", {"pk": POOL_PARTITION}))
+        if not rows and self._seed_now():
+            rows = list(self.store.query(POOLS, "PartitionKey eq @pk", {"pk": POOL_PARTITION}))
+        return tuple(pool_from_entity(r) for r in sorted(rows, key=lambda r: r["RowKey"]))
+
+    # ------------------------------------------------------------------ seeding
+
+    def _seed_now(self) -> bool:
+        """Fill an empty store from SERVICE_POOLS; True if it did so just now."""
+        if not self.seed or self.store.get(POOLS, META_PARTITION, SEEDED) is not None:
+            return False
+        with self._seed_lock:
+            for pool in self.seed:
+                self._write(pool, None)
+            # Another instance seeding at the same moment writes the same rows.
+            with contextlib.suppress(ConcurrencyConflict):
+                self.store.insert(
+                    POOLS,
+                    {"PartitionKey": META_PARTITION, "RowKey": SEEDED, "at": datetime.now(UTC)},
+                )
+        for pool in self.seed:
+            self._audit(pool.id, "system", "", "seed", None, pool_json(pool))
+            for agent_id in pool.members:
+                self._membership_changed(agent_id)
+        return True
+
+    # ------------------------------------------------------------------ editing
+
+    def number_owner(self, number: str) -> str | None:
+        row = self.store.get(POOLS, NUMBER_PARTITION, number)
+        return str(row["pool_id"]) if row else None
+
+    def save(
+        self,
+        pool: ServicePool,
+        *,
+        by: str,
+        by_oid: str,
+        action: str,
+        expected: ServicePool | None,
+    ) -> bool:
+        """Store `pool` if the stored one is still `expected` (None: absent); False if it
+        changed meanwhile. Numbers, memberships and the audit row follow."""
+        current = self.store.get_with_etag(POOLS, POOL_PARTITION, pool.id)
+        before = pool_from_entity(current[0]) if current else None
+        if before != expected:
+            return False
+        entity = {
+            "PartitionKey": POOL_PARTITION,
+            "RowKey": pool.id,
+            "definition": json.dumps(pool_json(pool)),
+        }
+        try:
+            if current is None:
+                self.store.insert(POOLS, entity)
+            else:
+                self.store.replace_if_unchanged(POOLS, entity, current[1])
+        except ConcurrencyConflict:
+            return False
+        versions.forget(POOLS, POOL_PARTITION, pool.id)
+        self._write_indexes(pool, before)
+        self._audit(
+            pool.id,
+            by,
+            by_oid,
+            action,
+            pool_json(before) if before else None,
+            pool_json(pool),
+        )
+        changed = set(pool.members) ^ set(before.members if before else ())
+        changed |= {a for a in pool.members if before and before.skill(a) != pool.skill(a)}
+        for agent_id in sorted(changed):
+            self._membership_changed(agent_id)
+        return True
+
+    def _write(self, pool: ServicePool, before: ServicePool | None) -> None:
+        self.store.upsert(
+            POOLS,
+            {
+                "PartitionKey": POOL_PARTITION,
+                "RowKey": pool.id,
+                "definition": json.dumps(pool_json(pool)),
+            },
+            replace=True,
+        )
+        self._write_indexes(pool, before)
+
+    def _write_indexes(self, pool: ServicePool, before: ServicePool | None) -> None:
+        old_numbers = set(before.numbers) if before else set()
+        for number in pool.numbers:
+            self.store.upsert(
+                POOLS, {"PartitionKey": NUMBER_PARTITION, "RowKey": number, "pool_id": pool.id}
+            )
+        for number in old_numbers - set(pool.numbers):
+            if self.number_owner(number) == pool.id:
+                self.store.delete(POOLS, NUMBER_PARTITION, number)
+        for agent_id in pool.members:
+            self.store.upsert(
+                POOLS,
+                {
+                    "PartitionKey": _membership_partition(agent_id),
+                    "RowKey": pool.id,
+                    "skill": pool.skill(agent_id),
+                },
+                replace=True,
+            )
+        for agent_id in set(before.members if before else ()) - set(pool.members):
+            self.store.delete(POOLS, _membership_partition(agent_id), pool.id)
+
+    def _membership_changed(self, agent_id: str) -> None:
+        if self.on_membership is not None:
+            self.on_membership(agent_id)
+
+    # ------------------------------------------------------------------ the audit trail
+
+    def _audit(
+        self,
+        pool_id: str,
+        by: str,
+        by_oid: str,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        at = datetime.now(UTC)
+        # Newest first: the RowKey counts down with time.
+        key = f"{_MAX_MS - int(at.timestamp() * 1000):015d}-{uuid.uuid4().hex[:8]}"
+        self.store.insert(
+            POOL_AUDIT,
+            {
+                "PartitionKey": pool_id,
+                "RowKey": key,
+                "at": at,
+                "by": by,
+                "by_oid": by_oid,
+                "action": action,
+                "before": json.dumps(before) if before is not None else "",
+                "after": json.dumps(after) if after is not None else "",
+            },
+        )
+
+    def audit(self, pool_id: str, limit: int) -> list[AuditEntry]:
+        rows = self.store.query(POOL_AUDIT, "PartitionKey eq @pk", {"pk": pool_id}, top=limit)
+        return [
+            AuditEntry(
+                pool_id=pool_id,
+                at=as_utc(r["at"]) or _EPOCH,
+                by=str(r.get("by", "")),
+                by_oid=str(r.get("by_oid", "")),
+                action=str(r.get("action", "")),
+                before=json.loads(r["before"]) if r.get("before") else None,
+                after=json.loads(r["after"]) if r.get("after") else None,
+            )
+            for r in rows
+        ]
+
+
+# ---------------------------------------------------------------------- the roster
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """A member's routing state as its pool's roster holds it (written on every change)."""
+
+    agent_id: str
+    skill: int
+    state: AgentState
+
+
+def _free_key(skill: int, free_from: datetime, agent_id: str) -> str:
+    # Ascending RowKeys: the best skill first (10 - skill), then the longest idle.
+    ms = max(0, int(free_from.timestamp() * 1000))
+    return f"{FREE_PREFIX}{10 - skill:02d}~{ms:015d}~{agent_id}"
+
+
+def _state_fields(state: AgentState) -> Entity:
+    a = state.availability
+    return {
+        "status": a.status,
+        "status_type": a.type.value,
+        "status_until": a.until or "",
+        "then_status": a.then_status or "",
+        "then_type": a.then_type.value if a.then_type else "",
+        "inactive_pools": json.dumps(sorted(state.inactive_pools)),
+        "busy_call_id": state.busy_call_id or "",
+        "wrap_until": state.wrap_until or "",
+        "idle_since": state.idle_since or "",
+    }
+
+
+class TablePoolRoster:
+    """`poolagents`: per pool (PartitionKey), one member row `m~<agent>` and, while the member
+    takes the pool's calls, one free row `f~<10 - skill>~<free from, ms>~<agent>`. A member's
+    two rows change in one entity-group transaction, guarded by the member row's ETag and the
+    agent row's revision, so the index is never older than what it was built from."""
+
+    def __init__(
+        self,
+        store: TableStore,
+        *,
+        memberships: Callable[[str], dict[str, int]],
+        state_of: Callable[[str, Entity], AgentState],
+    ) -> None:
+        self.store, self.memberships, self.state_of = store, memberships, state_of
+
+    def refresh(
+        self,
+        agent_id: str,
+        row: Entity,
+        *,
+        now: datetime | None = None,
+        pools: dict[str, int] | None = None,
+    ) -> None:
+        """Bring the agent's rows in each of its pools up to its agent row `row`."""
+        now = now or datetime.now(UTC)
+        state = self.state_of(agent_id, row)
+        rev = int(row.get("rev") or 0)
+        for pool_id, skill in (pools if pools is not None else self.memberships(agent_id)).items():
+            self._write(pool_id, agent_id, skill, state, rev, now)
+
+    def forget(self, pool_id: str, agent_id: str) -> None:
+        """The agent left the pool: both its rows go."""
+        found = self.store.get_with_etag(ROSTER, pool_id, MEMBER_PREFIX + agent_id)
+        if found is None:
+            return
+        ops: list[tuple[Any, ...]] = [("delete", found[0])]
+        row = found[0]
+        for key, present in (
+            (str(row.get("free_key") or ""), bool(row.get("free_key"))),
+            (SERVING_PREFIX + agent_id, bool(row.get("serving"))),
+            (CLAIM_PREFIX + str(row.get("busy_call_id") or ""), bool(row.get("busy_call_id"))),
+        ):
+            if present:
+                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": key}))
+        with contextlib.suppress(ConcurrencyConflict):  # changed meanwhile: refreshed again
+            self.store.transact(ROSTER, ops)
+
+    def _write(
+        self, pool_id: str, agent_id: str, skill: int, state: AgentState, rev: int, now: datetime
+    ) -> None:
+        from azure.core import MatchConditions
+
+        serving = state.active_in(pool_id) and takes_pool_calls(effective(state.availability, now))
+        free_key = ""
+        # In after-call work the member has no free row: the wrap-up's end re-indexes it. So
+        # every read of the index is a plain range read, never a filter scanning the pool.
+        if (
+            serving
+            and not state.busy_call_id
+            and (state.wrap_until is None or state.wrap_until <= now)
+        ):
+            free_from = max(state.idle_since or _EPOCH, state.wrap_until or _EPOCH)
+            free_key = _free_key(skill, free_from, agent_id)
+        for _ in range(5):
+            found = self.store.get_with_etag(ROSTER, pool_id, MEMBER_PREFIX + agent_id)
+            old = found[0] if found else {}
+            if found and int(old.get("rev") or -1) > rev:
+                return  # a newer version of the agent row was indexed already
+            member = {
+                "PartitionKey": pool_id,
+                "RowKey": MEMBER_PREFIX + agent_id,
+                "agent_id": agent_id,
+                "skill": skill,
+                "rev": f"{rev:015d}",
+                "serving": serving,
+                "free_key": free_key,
+                **_state_fields(state),
+            }
+            if found and all(old.get(k) == v for k, v in member.items()):
+                return
+            ops: list[tuple[Any, ...]] = [
+                (
+                    (
+                        "update",
+                        member,
+                        {
+                            "mode": "replace",
+                            "etag": found[1],
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    )
+                    if found
+                    else ("create", member)
+                )
+            ]
+            old_free = str(old.get("free_key") or "")
+            if old_free and old_free != free_key:
+                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": old_free}))
+            if old.get("serving") and not serving:
+                ops.append(
+                    ("delete", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
+                )
+            if serving and not old.get("serving"):
+                ops.append(
+                    ("upsert", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
+                )
+            old_busy, busy = str(old.get("busy_call_id") or ""), state.busy_call_id or ""
+            if old_busy and old_busy != busy:
+                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": CLAIM_PREFIX + old_busy}))
+            if busy and busy != old_busy:
+                ops.append(
+                    (
+                        "upsert",
+                        {
+                            "PartitionKey": pool_id,
+                            "RowKey": CLAIM_PREFIX + busy,
+                            "agent_id": agent_id,
+                        },
+                    )
+                )
+            if free_key and free_key != old_free:
+                ops.append(
+                    (
+                        "upsert",
+                        {
+                            "PartitionKey": pool_id,
+                            "RowKey": free_key,
+                            "agent_id": agent_id,
+                            "free_from": (state.wrap_until or _EPOCH),
+                        },
+                    )
+                )
+            try:
+                self.store.transact(ROSTER, ops)
+                return
+            except (ConcurrencyConflict, TransactionFailed):
+                continue  # another refresh of this member won the race: read it again
+        log.warning(
+            "roster row of %s in %s: still conflicting; the next change repairs it",
+            agent_id,
+            pool_id,
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
+        """Members taking the pool's calls at `now`, best skill then longest idle: one query
+        whose cost does not depend on how many members the pool has."""
+        rows = self.store.query(
+            ROSTER,
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": pool_id, "lo": FREE_PREFIX, "hi": FREE_PREFIX + "~"},
+            select=["agent_id", "free_from"],
+            top=limit,
+        )
+        # A row is written free only once after-call work is over; checked again all the same.
+        return [str(r["agent_id"]) for r in rows if (as_utc(r.get("free_from")) or _EPOCH) <= now]
+
+    def anyone_serving(self, pool_id: str) -> bool:
+        rows = self.store.query(
+            ROSTER,
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": pool_id, "lo": SERVING_PREFIX, "hi": SERVING_PREFIX + "~"},
+            select=["RowKey"],
+            top=1,
+        )
+        return next(iter(rows), None) is not None
+
+    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
+        row = self.store.get(ROSTER, pool_id, CLAIM_PREFIX + call_id)
+        return [str(row["agent_id"])] if row else []
+
+    def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
+        """Every member row of these pools: one query per pool, never one per member."""
+        out: dict[str, list[RosterRow]] = {}
+        for pool_id in pool_ids:
+            rows = self.store.query(
+                ROSTER,
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~"},
+            )
+            out[pool_id] = [
+                RosterRow(
+                    str(r["agent_id"]), int(r.get("skill", 5)), self.state_of(str(r["agent_id"]), r)
+                )
+                for r in rows
+            ]
+        return out
+
+
+def wrap_up_end(now: datetime, seconds: int) -> datetime | None:
+    return now + timedelta(seconds=seconds) if seconds > 0 else None
