@@ -177,6 +177,10 @@ class CallView:
     call_id: str
     state: Phase
     outcome: Outcome | None
+    rejoin: bool = documented(
+        "The ring is the agent's own call coming back after its web phone dropped (a refresh): "
+        "the customer waited on hold; notes are intact."
+    )
     direction: Direction
     customer_number: str
     our_number: str
@@ -199,6 +203,15 @@ class CallWithNotes(CallView):
     (null: no activity yet; false: D365 refused, the activity is completed already)."""
 
     notes_in_activity: bool | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcsToken:
+    """The agent's ACS user token for the panel's Calling SDK."""
+
+    token: str = documented("ACS user access token, scope voip")
+    expires_on: datetime
+    communication_user_id: str = documented("The agent's acsUserId")
 
 
 @dataclass(frozen=True, kw_only=True)

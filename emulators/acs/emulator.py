@@ -11,8 +11,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from emulators.acs.browser_devices import BrowserDevices
 from emulators.acs.control import ControlApi, Controls
 from emulators.acs.delivery import Deliverer
+from emulators.acs.identity import Identities, IdentityControls
+from emulators.acs.identity_store import IdentityService
 from emulators.acs.objects import RecordingContent
 from emulators.acs.rest import CallAutomation
 from emulators.acs.surface import AcsParts, RequestLog, Surface, SurfaceFactory, error_response
@@ -36,6 +39,8 @@ SURFACES: tuple[SurfaceFactory, ...] = (
     ControlApi,  # /_control/
     CallAutomation,  # /calling/
     RecordingContent,  # /v1/objects/
+    Identities,  # /identities (ACS Identity)
+    IdentityControls,  # /_control/identities
 )
 
 
@@ -77,6 +82,7 @@ class AcsEmulator(Controls):
         topic: str = DEFAULT_TOPIC,
         entra_jwks_url: str | None = None,
         entra_issuer: str | None = None,
+        device_port: int = 0,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -119,10 +125,17 @@ class AcsEmulator(Controls):
                 if entra_jwks_url and entra_issuer
                 else None
             ),
+            identities=IdentityService(resource_id),
         )
+        self.identities = parts.identities
         super().__init__(parts)
         app.serve([make(parts) for make in SURFACES])
         self._server.start()
+        # What the Calling SDK does in a browser, for the panel's local device adapter: a
+        # second, plain-HTTP listener (emulators/acs/browser_devices.py).
+        self.devices = BrowserDevices(world, parts.identities, host=host, port=device_port)
+        self.devices.start()
+        self.device_url = self.devices.url
 
     # -- facts for clients ------------------------------------------------------------------------
 
@@ -143,6 +156,7 @@ class AcsEmulator(Controls):
         return self.world.app_identity
 
     def stop(self) -> None:
+        self.devices.stop()
         self._server.stop()
         self.world.stop()
         self.deliverer.stop()
@@ -160,11 +174,13 @@ def start(
     host: str = "127.0.0.1",
     entra_jwks_url: str | None = None,
     entra_issuer: str | None = None,
+    device_port: int = 0,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
     Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). With
-    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too.
+    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too. The
+    browser device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`.
     """
     return AcsEmulator(
         tls=tls,
@@ -177,4 +193,5 @@ def start(
         host=host,
         entra_jwks_url=entra_jwks_url,
         entra_issuer=entra_issuer,
+        device_port=device_port,
     )

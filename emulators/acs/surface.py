@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.acs import hmac_auth
 from emulators.acs.delivery import Deliverer, now_iso
+from emulators.acs.identity_store import IdentityService
 from emulators.acs.tokens import CallbackSigner
 from emulators.acs.world import World
 from emulators.common.server import json_response
@@ -101,6 +102,7 @@ class AcsParts:
     deliverer: Deliverer
     signer: CallbackSigner
     requests: RequestLog
+    identities: IdentityService  # ACS users and their tokens (kept across /_control/reset)
     # Entra ID bearer tokens (a managed identity's), as ACS accepts them beside the HMAC key;
     # None: HMAC only.
     bearer: BearerChecker | None = None
