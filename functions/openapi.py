@@ -28,6 +28,7 @@ MEANING = {
     201: "Created",
     204: "Done; no body",
     206: "The requested part",
+    308: "Moved permanently (same method): see Location",
     400: "Malformed input: the body or a parameter is not what the operation takes",
     401: "No valid credentials",
     403: "Not allowed",
@@ -91,7 +92,10 @@ def document(version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations():
-        paths.setdefault("/" + op.route, {})[op.method.lower()] = _operation(op, schemas)
+        # A catch-all `{*path}` is the path parameter `{path}` in the document.
+        paths.setdefault("/" + op.route.replace("{*", "{"), {})[op.method.lower()] = _operation(
+            op, schemas
+        )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -144,7 +148,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         out["description"] = description
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"\{(\w+)\}", op.route)
+        for name in re.findall(r"\{\*?(\w+)\}", op.route)
     ]
     if op.auth == Auth.ACS_CALLBACK:
         params.append(

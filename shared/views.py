@@ -215,6 +215,35 @@ class AcsToken:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PanelAuth:
+    """MSAL.js settings of the panel's sign-in."""
+
+    client_id: str
+    authority: str
+    known_authorities: tuple[str, ...]
+    scopes: tuple[str, ...]
+    redirect_uri: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelDevice:
+    """The device adapter: the ACS Calling SDK, or the ACS emulator's device API at `url`."""
+
+    kind: Literal["acs", "emulator"]
+    url: str | None = omitted()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelConfig:
+    """The web phone panel's settings."""
+
+    api_base: str
+    d365_url: str
+    auth: PanelAuth
+    device: PanelDevice
+
+
+@dataclass(frozen=True, kw_only=True)
 class CurrentCall:
     call: CallView | None
 
