@@ -12,6 +12,7 @@ from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
 from shared.adapters.dataverse_access import DataverseActivityAccess
+from shared.adapters.dataverse_cases import DataverseCases
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
@@ -33,6 +34,7 @@ from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
 from shared.services.access import Access, AcsCallbackAccess
 from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
+from shared.services.call_workflows import CallWorkflows
 from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
 from shared.services.device_tokens import DeviceTokens
@@ -311,6 +313,16 @@ def agent_calls() -> AgentCalls:
         telephony=telephony(),
         templates=subject_templates(),
         default_region=s.phone_default_region,
+    )
+
+
+@cache
+def call_workflows() -> CallWorkflows:
+    return CallWorkflows(
+        agent_calls=agent_calls(),
+        flow=call_flow(),
+        calls=call_repository(),
+        cases=DataverseCases(dataverse_client()),
     )
 
 

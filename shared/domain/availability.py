@@ -106,6 +106,8 @@ class AgentState:
     inactive_pools: frozenset[str] = frozenset()
     forward_to: str | None = None  # set by the agent; the AGENTS setting gives the default
     latest_call_id: str | None = None
+    # The agent's endpoint: None rings the web phone; an E.164 number rings that mobile.
+    mobile_number: str | None = None
 
     def active_in(self, pool_id: str) -> bool:
         return pool_id not in self.inactive_pools

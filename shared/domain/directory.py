@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from shared.domain.workflows import Workflow, parse_workflow
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -25,6 +27,7 @@ class Agent:
     direct_numbers: tuple[str, ...] = ()
     caller_ids: tuple[str, ...] = ()
     forward_to: str | None = None  # where direct calls go under DND (the agent may change it)
+    workflow: Workflow | None = None  # None: the pool's (docs/workflows.md)
 
     @property
     def ring_target(self) -> str:
@@ -54,6 +57,7 @@ class ServicePool:
     ring_timeout_seconds: int = 20
     record: bool | None = None  # None: the RECORDING_ENABLED setting decides
     callback: PoolCallback | None = None  # None: this pool offers no callback
+    workflow: Workflow | None = None  # None: a Phone Call activity (docs/workflows.md)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
             problems.append(f"[{i}].acsUserId must be an ACS user id (8:acs:...)")
         direct, caller_ids = r.numbers("directNumbers"), r.numbers("callerIds")
         forward_to = r.text("forwardTo", E164, required=False, what="an E.164 number")
+        workflow = parse_workflow(r.data.get("workflow"), f"[{i}]", problems)
         if agent_id and oid and user:
             agents.append(
                 Agent(
@@ -158,6 +163,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
                     direct,
                     caller_ids,
                     forward_to,
+                    workflow,
                 )
             )
     ids = [a.id for a in agents]
@@ -211,6 +217,7 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
             problems.append(f"[{i}].record must be true or false")
             record = None
         callback = _pool_callback(r.data.get("callback"), f"[{i}]", problems)
+        workflow = parse_workflow(r.data.get("workflow"), f"[{i}]", problems)
         if pool_id:
             pools.append(
                 ServicePool(
@@ -221,6 +228,7 @@ def parse_pools(raw: str) -> tuple[ServicePool, ...]:
                     timeout,
                     record,
                     callback=callback,
+                    workflow=workflow,
                 )
             )
     if problems:
