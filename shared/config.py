@@ -360,13 +360,13 @@ class Settings:
         parse_agents,
         "[]",
         "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
-        "phoneNumber, directNumbers, callerIds (see below).",
+        "phoneNumber, directNumbers, callerIds, workflow (see below).",
     )
     service_pools: tuple[ServicePool, ...] = setting(
         parse_pools,
         "[]",
         "JSON list of service pools: id, name, numbers, members (agent ids in offer "
-        "order), ringTimeoutSeconds (see below).",
+        "order), ringTimeoutSeconds, workflow (see below).",
     )
     agent_role: str = setting(
         _text,
