@@ -28,7 +28,7 @@ MEANING = {
     201: "Created",
     204: "Done; no body",
     206: "The requested part",
-    308: "Moved permanently (same method): see Location",
+    308: "Moved permanently (the address with a trailing slash)",
     400: "Malformed input: the body or a parameter is not what the operation takes",
     401: "No valid credentials",
     403: "Not allowed",
@@ -63,6 +63,7 @@ ROLE_NOTE = {
     Auth.AGENT: "Agents (the agent or supervisor role, a user in AGENTS).",
     Auth.SUPERVISOR: "Supervisors (the supervisor role).",
     Auth.STAFF: "Agents and supervisors.",
+    Auth.SIGNED_IN: "Any user of the tenant with a token for the API; the operation decides.",
 }
 
 
@@ -92,10 +93,9 @@ def document(version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations():
-        # A catch-all `{*path}` is the path parameter `{path}` in the document.
-        paths.setdefault("/" + op.route.replace("{*", "{"), {})[op.method.lower()] = _operation(
-            op, schemas
-        )
+        # A catch-all route parameter `{*path}` is the path parameter `{path}` in OpenAPI.
+        path = "/" + op.route.replace("{*", "{")
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -185,7 +185,7 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         codes.add(400)
     if op.auth != Auth.PUBLIC:
         codes.add(401)
-    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF):
+    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF, Auth.SIGNED_IN):
         codes.add(403)
     out: dict[str, Any] = {}
     for code in sorted(declared):
@@ -206,8 +206,8 @@ def _content(code: int, what: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": MEANING.get(code, "OK")}
     if what is None:
         return response
-    if isinstance(what, str) and "/" in what:
-        response["content"] = {what: {"schema": {}}}
+    if isinstance(what, str) and "/" in what:  # media types, e.g. "audio/*" or "text/*, image/*"
+        response["content"] = {media.strip(): {"schema": {}} for media in what.split(",")}
         return response
     names = what if isinstance(what, tuple) else (what,)
     kinds = [getattr(_views(), n) if isinstance(n, str) else n for n in names]

@@ -178,10 +178,9 @@ class CallView:
     call_id: str
     state: Phase
     outcome: Outcome | None
-    rejoin: bool = documented(
-        "The ring is the agent's own call coming back after its web phone dropped (a refresh): "
-        "the customer waited on hold; notes are intact."
-    )
+    # The ring is the agent's own call coming back after its web phone dropped (a refresh):
+    # the customer waited on hold, the notes are intact.
+    rejoin: bool
     direction: Direction
     customer_number: str
     our_number: str
@@ -252,44 +251,6 @@ class CallWithNotes(CallView):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AcsToken:
-    """The agent's ACS user token for the panel's Calling SDK."""
-
-    token: str = documented("ACS user access token, scope voip")
-    expires_on: datetime
-    communication_user_id: str = documented("The agent's acsUserId")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelAuth:
-    """MSAL.js settings of the panel's sign-in."""
-
-    client_id: str
-    authority: str
-    known_authorities: tuple[str, ...]
-    scopes: tuple[str, ...]
-    redirect_uri: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelDevice:
-    """The device adapter: the ACS Calling SDK, or the ACS emulator's device API at `url`."""
-
-    kind: Literal["acs", "emulator"]
-    url: str | None = omitted()
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelConfig:
-    """The web phone panel's settings."""
-
-    api_base: str
-    d365_url: str
-    auth: PanelAuth
-    device: PanelDevice
-
-
-@dataclass(frozen=True, kw_only=True)
 class CurrentCall:
     call: CallView | None
 
@@ -355,6 +316,15 @@ class PoolMembership:
 @dataclass(frozen=True, kw_only=True)
 class AgentPools:
     pools: tuple[PoolMembership, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcsTokenView:
+    """An ACS user access token for the agent's web phone (scope voip)."""
+
+    token: str
+    expires_on: datetime
+    communication_user_id: str = documented("The agent's acsUserId")
 
 
 @dataclass(frozen=True, kw_only=True)

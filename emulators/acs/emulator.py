@@ -80,9 +80,9 @@ class AcsEmulator(Controls):
         acs_numbers: list[str],
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
+        device_port: int = 0,
         entra_jwks_url: str | None = None,
         entra_issuer: str | None = None,
-        device_port: int = 0,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -115,6 +115,7 @@ class AcsEmulator(Controls):
             deliverer=deliverer,
             signer=self.signer,
             requests=RequestLog(),
+            identities=IdentityService(resource_id),
             bearer=(
                 BearerChecker(
                     jwks_url=entra_jwks_url,
@@ -125,7 +126,6 @@ class AcsEmulator(Controls):
                 if entra_jwks_url and entra_issuer
                 else None
             ),
-            identities=IdentityService(resource_id),
         )
         self.identities = parts.identities
         super().__init__(parts)
@@ -172,15 +172,15 @@ def start(
     recording_webhook: str | None = None,
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
+    device_port: int = 0,
     entra_jwks_url: str | None = None,
     entra_issuer: str | None = None,
-    device_port: int = 0,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
-    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). With
-    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too. The
-    browser device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`.
+    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). The browser
+    device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`. With
+    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too.
     """
     return AcsEmulator(
         tls=tls,
@@ -191,7 +191,7 @@ def start(
         recording_webhook=recording_webhook,
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
+        device_port=device_port,
         entra_jwks_url=entra_jwks_url,
         entra_issuer=entra_issuer,
-        device_port=device_port,
     )

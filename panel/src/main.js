@@ -562,8 +562,11 @@ async function sendTone(tone) {
   if (!call) return;
   const sent = $("#dtmf-sent");
   sent.textContent = (sent.textContent + tone).slice(-20);
-  await attempt("Could not send the tone", () => state.api.dtmf(call.callId, tone));
+  // One request at a time: tones pressed quickly reach the customer in the order pressed.
+  toneQueue = toneQueue.then(() => attempt("Could not send the tone", () => state.api.dtmf(call.callId, tone)));
+  await toneQueue;
 }
+let toneQueue = Promise.resolve();
 
 // ---------------------------------------------------------------------------- transfers
 

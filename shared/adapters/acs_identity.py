@@ -42,7 +42,7 @@ class AcsIdentity:
                     }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
-                    if self._access.uses_identity:  # Azure: the managed identity, no key
+                    if self._access.uses_identity:  # Azure: the app's managed identity
                         self._client = CommunicationIdentityClient(
                             self._access.endpoint, self._access.credential(), **options
                         )

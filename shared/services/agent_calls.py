@@ -83,7 +83,6 @@ class AgentCalls:
             call_id=call.call_id,
             state=call.phase,
             outcome=call.outcome,
-            # Ringing the agent back into its own call after its panel dropped (a refresh).
             rejoin=call.pending_rejoin is not None,
             direction=call.direction,
             customer_number=call.customer_number,

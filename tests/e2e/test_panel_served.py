@@ -47,7 +47,7 @@ def test_the_config_tells_the_panel_where_to_sign_in_and_which_device_to_use(
     auth = config["auth"]
     assert auth["clientId"] == PANEL_CLIENT_ID
     assert auth["authority"] == f"{world.entra.url}/{TENANT_ID}"
-    assert auth["scopes"] == [f"{API_AUDIENCE}/Phone.Use"]
+    assert auth["scopes"] == [f"{API_AUDIENCE}/.default"]
     assert auth["redirectUri"] == f"{world.host.url}/api/panel/"
     assert auth["knownAuthorities"] == [world.entra.url.split("://", 1)[1]]
     assert config["device"] == {"kind": "emulator", "url": world.acs.device_url}
