@@ -19,10 +19,8 @@ from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
 from scripts.dataverse_setup import ensure_columns
-from shared.adapters.dataverse import DataverseClient
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.domain.enrichment import EnrichmentColumns
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import app_dataverse_client
 from tests.fixtures.product import (
     AGENTS,
     ANNA,
@@ -87,15 +85,7 @@ def world(
 ) -> Product:
     product = product_with_workflows
     product.reset()
-    tokens = ClientCredentialsTokenProvider(
-        entra.url,
-        TENANT_ID,
-        APP_CLIENT_ID,
-        APP_CLIENT_SECRET,
-        f"{dataverse.url}/.default",
-        str(local_tls.ca_path),
-    )
-    client = DataverseClient(dataverse.url, tokens.token, ca_bundle=str(local_tls.ca_path))
+    client = app_dataverse_client(local_tls, entra, dataverse)
     ensure_columns(client, EnrichmentColumns("new_"))
     return product
 
