@@ -16,6 +16,7 @@ from functions.openapi import bp as openapi
 from functions.panel import bp as panel
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
+from functions.workflows_api import bp as workflows_api
 from shared.config import get_settings
 from shared.telemetry import configure_from_environment
 
@@ -37,6 +38,7 @@ SURFACES = (
     callbacks,  # callback requests: intake, import timer and queue
     enterprise_calls,  # Teams and mobile calls: sync timer and push intake
     supervisor_api,  # the live pool dashboard and membership switches
+    workflows_api,  # CaseDialog and Contact&Account in the panel, the agent's mobile endpoint
     panel,  # the web phone panel's files and config.json
 )
 for surface in SURFACES:

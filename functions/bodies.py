@@ -118,3 +118,33 @@ class CallbackBody:
     name: str | None = None
     note: str | None = None
     list_id: str | None = named("list", default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCaseBody:
+    case_id: str = documented("An open case's incidentid")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewCaseBody:
+    title: str = documented("The case's title", maxLength=200)
+    customer_entity: str | None = field(
+        default=None,
+        metadata={
+            "schema": {
+                "enum": ["contact", "account"],
+                "description": "With customerId: the case's customer (e.g. from a directory "
+                "search); default the call's identified or picked customer",
+            }
+        },
+    )
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointBody:
+    kind: str = documented("webPhone or mobile", enum=["webPhone", "mobile"])
+    mobile_number: str | None = field(
+        default=None,
+        metadata={"schema": {"description": "E.164, e.g. +358401234567; with kind mobile"}},
+    )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.services.access import Access, AcsCallbackAccess
     from shared.services.agent_calls import AgentCalls
     from shared.services.call_control import CallControl
+    from shared.services.call_workflows import CallWorkflows
     from shared.services.callbacks import CallbackService
     from shared.services.calls import CallFlow
     from shared.services.device_tokens import DeviceTokens
@@ -407,6 +408,19 @@ def agent_calls() -> AgentCalls:
         telephony=telephony(),
         templates=subject_templates(),
         default_region=s.phone_default_region,
+    )
+
+
+@cache
+def call_workflows() -> CallWorkflows:
+    from shared.adapters.dataverse_cases import DataverseCases
+    from shared.services.call_workflows import CallWorkflows
+
+    return CallWorkflows(
+        agent_calls=agent_calls(),
+        flow=call_flow(),
+        calls=call_repository(),
+        cases=DataverseCases(dataverse_client()),
     )
 
 

@@ -360,7 +360,7 @@ class Settings:
         parse_agents,
         "[]",
         "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
-        "phoneNumber, directNumbers, callerIds (see below).",
+        "phoneNumber, directNumbers, callerIds, workflow (see below).",
     )
     service_pools: tuple[ServicePool, ...] = setting(
         parse_pools,
@@ -368,7 +368,7 @@ class Settings:
         "JSON list of service pools that seeds an empty pool store (Table Storage); "
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
         "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
-        "overflow (see below and docs/pools.md).",
+        "overflow, workflow (see below, docs/pools.md and docs/workflows.md).",
     )
     agent_role: str = setting(
         _text,

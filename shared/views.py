@@ -24,6 +24,7 @@ from shared.domain.calls import Direction, Outcome, Phase
 from shared.domain.customers import CustomerRef, DirectoryEntry, Identification, ScreenPop
 from shared.domain.enterprise_calls import Outcome as RecordOutcome
 from shared.domain.moments import iso_z
+from shared.domain.workflows import Workflow
 
 __all__ = ["CustomerRef", "DirectoryEntry"]  # domain values that are views as they are
 
@@ -194,6 +195,51 @@ class CallView:
     notes: str
     activity_id: str | None
     activity: ActivityPrefill | None
+    workflow: Workflow = documented(
+        "What D365 gets (docs/workflows.md): phoneCall, caseDialog (the panel shows the "
+        "customer's open cases) or contactAccount (no activity unless the agent saves one)"
+    )
+    case: CaseLink | None = omitted()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseLink:
+    """The case (incident) the call is linked to: its Phone Call activity regards it."""
+
+    case_id: str
+    title: str
+    ticket_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseView:
+    """One case (Dataverse incident) in the case dialog."""
+
+    case_id: str
+    title: str
+    ticket_number: str
+    state: int = documented("statecode: 0 Active, 1 Resolved, 2 Cancelled")
+    status: int = documented("statuscode (1 In Progress, 2 On Hold, 3 Waiting, 4 Researching)")
+    created_on: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseDialogView:
+    """The case dialog of a call: the customer's open cases; without a customer, none, and the
+    call's candidates to choose from (or a directory search)."""
+
+    customer: CustomerRef | None
+    cases: tuple[CaseView, ...]
+    candidates: tuple[CustomerRef, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointView:
+    """Where the agent's calls ring: the web phone, or a mobile number (E.164)."""
+
+    kind: Literal["webPhone", "mobile"]
+    mobile_number: str | None
+    web_phone: bool = documented("Whether the agent has a web phone (acsUserId)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -310,6 +310,7 @@ def base_tables() -> dict[str, Table]:
                         "regardingobjectid_contact_phonecall": "contact",
                         "regardingobjectid_account_phonecall": "account",
                         "regardingobjectid_lead_phonecall": "lead",
+                        "regardingobjectid_incident_phonecall": "incident",
                     },
                 ),
                 **_OWNER,
@@ -321,6 +322,40 @@ def base_tables() -> dict[str, Table]:
             ),
             activity=True,
             object_type_code=4210,
+        ),
+        Table(
+            # A case. customerid is required on create (a contact or an account); ticketnumber
+            # is generated when not given (auto-number, CAS-01001-A1B2C3).
+            "incident",
+            "incidents",
+            "incidentid",
+            "title",
+            _cols(
+                ("incidentid", GUID),
+                ("title", STRING, 200),
+                ("ticketnumber", STRING, 100),
+                ("description", STRING, 2000),
+                ("caseorigincode", INT),  # 1 Phone, 2 Email, 3 Web
+                ("prioritycode", INT),
+                ("casetypecode", INT),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {
+                "customerid": Lookup(
+                    "customerid",
+                    {"customerid_contact": "contact", "customerid_account": "account"},
+                ),
+                "primarycontactid": Lookup("primarycontactid", {"primarycontactid": "contact"}),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            state=StateModel(
+                {0: (1, 2, 3, 4), 1: (5, 1000), 2: (6, 2000)},
+                {0: "Active", 1: "Resolved", 2: "Cancelled"},
+            ),
+            object_type_code=112,
         ),
         Table(
             "activityparty",

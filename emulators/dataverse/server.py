@@ -44,6 +44,7 @@ _SEED_ORDER = [
     "accounts",
     "contacts",
     "leads",
+    "incidents",
     "queues",
     "phonecalls",
     "activityparties",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import random
 import re
+import string
 import threading
 import uuid
 from dataclasses import dataclass
@@ -81,6 +83,7 @@ class Store:
             self.attributes: dict[str, AttributeMeta] = {}
             self.role_privileges: dict[str, dict[str, str]] = {}  # role -> privilege -> depth
             self.version = 1000
+            self._tickets = 0  # the case auto-number's counter
             self._seed_organisation()
 
     def _seed_organisation(self) -> None:
@@ -462,11 +465,24 @@ class Store:
                 record["directioncode"] = False
         if table.logical_name == "activityparty":
             record.setdefault("ispartydeleted", False)
+        if table.logical_name == "incident":
+            self._case_defaults(record, seeding=seeding)
         self._computed(table, record)
         for name in table.columns:
             record.setdefault(name, None)
         for lookup in table.lookups.values():
             record.setdefault(lookup.value_column, None)
+
+    def _case_defaults(self, record: Record, *, seeding: bool) -> None:
+        """A case needs its customer; its ticket number is an auto-number when not given."""
+        if not record.get("_customerid_value") and not seeding:
+            raise ODataError(
+                400, E.INVALID_ARGUMENT, "You should specify a parent contact or account."
+            )
+        if not record.get("ticketnumber"):
+            self._tickets += 1
+            suffix = "".join(random.choices(string.ascii_uppercase + string.digits, k=6))
+            record["ticketnumber"] = f"CAS-{1000 + self._tickets:05d}-{suffix}"
 
     def _computed(self, table: Table, record: Record) -> None:
         if "fullname" in table.columns and not table.columns["fullname"].writable:

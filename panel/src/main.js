@@ -18,6 +18,7 @@ import {
 } from "./lib/dom.js";
 import { connectHost } from "./cif/index.js";
 import { createDevice } from "./device/index.js";
+import { createWorkflows } from "./workflows/index.js";
 
 const POLL_MS = 800;
 const NOTES_DEBOUNCE_MS = 500;
@@ -155,6 +156,12 @@ async function start() {
       show(button, false);
     }
     state.api = createApi(state.config.apiBase, () => auth.token());
+    state.workflows = createWorkflows({
+      api: state.api,
+      toast,
+      refreshCall: () => refreshCall().catch(() => {}),
+      openRecord: (record) => state.host.openRecord(record),
+    });
     await startSession(false);
   } catch (err) {
     startupFailed(`The phone could not start: ${err.message}`);
@@ -205,7 +212,14 @@ async function startSession(takeover) {
   }
   await state.device.start();
   step("status");
-  await Promise.all([loadAvailability(), loadPools(), loadCallerIds(), loadHistory(), refreshCall()]);
+  await Promise.all([
+    loadAvailability(),
+    loadPools(),
+    loadCallerIds(),
+    loadHistory(),
+    refreshCall(),
+    state.workflows.loadEndpoint(),
+  ]);
   const me = state.auth.account();
   setText($("#whoami"), me?.name || me?.username || "");
   show($("#footer"), true);
@@ -768,6 +782,7 @@ function render() {
   if (view === "wrapup") renderWrapUp(call);
   if (view === "incall" || view === "wrapup") renderCallWork(call);
   if (changed && view === "idle") closeTransfer();
+  state.workflows?.render(view, call);
 }
 
 function renderRinging(call) {

@@ -470,7 +470,11 @@ def phone_call_body(activity: PhoneCallActivity, *, duration_column: str) -> dic
         "ownerid@odata.bind": owner_bind("systemuser", activity.owner_user_id),
         "phonecall_activity_parties": parties,
     }
-    if activity.regarding is not None:
+    if activity.regarding_case:
+        body["regardingobjectid_incident_phonecall@odata.bind"] = (
+            f"/incidents({activity.regarding_case})"
+        )
+    elif activity.regarding is not None:
         entity = activity.regarding.entity.value
         body[f"regardingobjectid_{entity}_phonecall@odata.bind"] = (
             f"/{ENTITY_SET[activity.regarding.entity]}({activity.regarding.id})"

@@ -155,6 +155,10 @@ def call_from_entity(entity: Entity) -> Call:
         rejoin_hold=bool(entity.get("rejoin_hold", False)),
         rejoin_expired=bool(entity.get("rejoin_expired", False)),
         requeue_floor=entity.get("requeue_floor"),
+        case_id=entity.get("case_id"),
+        case_title=entity.get("case_title"),
+        case_number=entity.get("case_number"),
+        activity_requested=bool(entity.get("activity_requested", False)),
     )
 
 
@@ -469,6 +473,7 @@ def _agent_state(agent_id: str, row: Entity) -> AgentState:
         latest_call_id=row.get("latest_call_id") or None,
         wrap_until=as_utc(row.get("wrap_until") or None),
         idle_since=as_utc(row.get("idle_since") or None),
+        mobile_number=row.get("mobile_number") or None,
     )
 
 
@@ -483,6 +488,7 @@ def _agent_fields(state: AgentState) -> Entity:
         "then_type": a.then_type.value if a.then_type else "",
         "inactive_pools": json.dumps(sorted(state.inactive_pools)),
         "forward_to": state.forward_to or "",
+        "mobile_number": state.mobile_number or "",
     }
 
 

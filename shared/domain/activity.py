@@ -71,6 +71,7 @@ class PhoneCallActivity:
     to_party: ActivityParty | None
     regarding: CustomerRef | None
     duration_seconds: int = 0
+    regarding_case: str | None = None  # an incident's id: regards the case, not the customer
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ class AgentState:
     latest_call_id: str | None = None
     wrap_until: datetime | None = None  # after-call work: no pool calls before this
     idle_since: datetime | None = None  # when it last became free (longest idle goes first)
+    # The agent's endpoint: None rings the web phone; an E.164 number rings that mobile.
+    mobile_number: str | None = None
 
     def active_in(self, pool_id: str) -> bool:
         return pool_id not in self.inactive_pools

@@ -188,6 +188,12 @@ class Call:
     rejoin_hold: bool = False  # the customer was put on hold music for the wait
     rejoin_expired: bool = False  # direct call: REJOIN_SECONDS passed without the agent
     requeue_floor: int | None = None  # pool: offers up to this n were before the requeue
+    # The case (incident) the agent linked the call to (CaseDialog): the activity regards it.
+    case_id: str | None = None
+    case_title: str | None = None
+    case_number: str | None = None
+    # Contact&Account: the agent asked for a Phone Call activity (none is made otherwise).
+    activity_requested: bool = False
 
     # ------------------------------------------------------------------ derived
 

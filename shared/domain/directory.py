@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.domain.schedule import PoolAction, Schedule, parse_action, parse_schedule
+from shared.domain.workflows import Workflow, parse_workflow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -27,6 +28,7 @@ class Agent:
     direct_numbers: tuple[str, ...] = ()
     caller_ids: tuple[str, ...] = ()
     forward_to: str | None = None  # where direct calls go under DND (the agent may change it)
+    workflow: Workflow | None = None  # None: the pool's (docs/workflows.md)
 
     @property
     def ring_target(self) -> str:
@@ -72,6 +74,7 @@ class ServicePool:
     wrap_up_seconds: int = 0  # after a pool call the agent gets no pool calls this long
     schedule: Schedule = field(default_factory=Schedule)
     overflow: Overflow | None = None
+    workflow: Workflow | None = None  # None: a Phone Call activity (docs/workflows.md)
 
     def skill(self, agent_id: str) -> int:
         return dict(self.skills).get(agent_id, DEFAULT_SKILL)
@@ -207,6 +210,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
             problems.append(f"[{i}].acsUserId must be an ACS user id (8:acs:...)")
         direct, caller_ids = r.numbers("directNumbers"), r.numbers("callerIds")
         forward_to = r.text("forwardTo", E164, required=False, what="an E.164 number")
+        workflow = parse_workflow(r.data.get("workflow"), f"[{i}]", problems)
         if agent_id and oid and user:
             agents.append(
                 Agent(
@@ -219,6 +223,7 @@ def parse_agents(raw: str) -> tuple[Agent, ...]:
                     direct,
                     caller_ids,
                     forward_to,
+                    workflow,
                 )
             )
     ids = [a.id for a in agents]
@@ -313,6 +318,7 @@ def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None
         record = None
     callback = _pool_callback(r.data.get("callback"), where, problems)
     schedule = parse_schedule(r.data, where, problems)
+    workflow = parse_workflow(r.data.get("workflow"), where, problems)
     overflow = None
     raw_overflow = r.data.get("overflow")
     if raw_overflow is not None:
@@ -337,6 +343,7 @@ def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None
         wrap_up_seconds=wrap_up,
         schedule=schedule,
         overflow=overflow,
+        workflow=workflow,
     )
 
 
@@ -360,6 +367,8 @@ def pool_json(pool: ServicePool) -> dict[str, Any]:
         if pool.callback.when_closed:
             callback["whenClosed"] = True
         data["callback"] = callback
+    if pool.workflow is not None:
+        data["workflow"] = pool.workflow.value
     if pool.overflow is not None:
         data["overflow"] = {
             "maxQueueLength": pool.overflow.max_queue_length,

@@ -25,6 +25,7 @@ from shared.views import (
     CallerIds,
     CallView,
     CallWithNotes,
+    CaseLink,
     DirectoryPage,
     History,
     HistoryEntry,
@@ -59,6 +60,10 @@ class AgentCalls:
         if not _acts_on(call, agent):
             raise NotAllowed("this call belongs to another agent")
         return call
+
+    def call_of(self, agent: Agent, call_id: str) -> Call:
+        """The call, if `agent` takes part in it (404 unknown, 403 another agent's)."""
+        return self._call_of(agent, call_id)
 
     # ------------------------------------------------------------------ reads
 
@@ -98,6 +103,16 @@ class AgentCalls:
             activity_id=call.activity_id or None,
             activity=(
                 self._prefill(call) if call.ended and call.answered and customer is None else None
+            ),
+            workflow=self.flow.workflow_of(call),
+            case=(
+                CaseLink(
+                    case_id=call.case_id,
+                    title=call.case_title or "",
+                    ticket_number=call.case_number or "",
+                )
+                if call.case_id
+                else None
             ),
         )
 

@@ -39,6 +39,7 @@ from shared.domain.calls import (
 from shared.domain.directory import Agent, Directory, ServicePool
 from shared.domain.numbers import normalise
 from shared.domain.schedule import PoolAction, Then, closure
+from shared.domain.workflows import Workflow, effective_workflow
 from shared.errors import Conflict, TelephonyError
 from shared.services.ports import (
     AgentStates,
@@ -564,8 +565,9 @@ class CallFlow:
             agent = self.directory.agent(call.agent_id or "")
             if agent is None or not self.agents.claim(agent.id, call.call_id):
                 return self._hang_up(call)  # busy (or gone from the directory): unanswered
+            target, caller_id = self.endpoint_of(agent, call)
             return self._ring(
-                call, agent.ring_target, agent.id, now, self.options.direct_ring_seconds
+                call, target, agent.id, now, self.options.direct_ring_seconds, caller_id=caller_id
             )
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
@@ -607,16 +609,35 @@ class CallFlow:
                 if agent is None:
                     self.agents.release(agent_id, call.call_id)
                     continue
+                target, caller_id = self.endpoint_of(agent, call)
                 return self._ring(
                     replace(call, tried=()) if new_round else call,
-                    agent.ring_target,
+                    target,
                     agent.id,
                     now,
                     pool.ring_timeout_seconds,
+                    caller_id=caller_id,
                     reset_round=new_round,
                 )
         self.waiting.add(pool.id, call)
         return None
+
+    def endpoint_of(self, agent: Agent, call: Call) -> tuple[str, str | None]:
+        """What rings for `agent`: its web phone, or the mobile it chose (PUT /me/endpoint),
+        added as a PSTN participant that sees the number the customer called (the pool's or
+        the agent's direct number) as the caller id."""
+        mobile = self.agents.state(agent.id).mobile_number
+        if mobile:
+            return f"4:{mobile}", call.our_number or None
+        return agent.ring_target, None
+
+    def workflow_of(self, call: Call) -> Workflow:
+        """The phone workflow of the call's agent (its own setting wins over the pool's)."""
+        agent = self.directory.agent(call.talk_agent_id or call.agent_id or "")
+        pool = self.directory.pool(call.pool_id or "")
+        return effective_workflow(
+            agent.workflow if agent else None, pool.workflow if pool else None
+        )
 
     def _ring(
         self,
@@ -753,11 +774,23 @@ class CallFlow:
 
     # ------------------------------------------------------------------ the activity (§3)
 
-    def _create_activity(self, call: Call) -> Call:
+    def _create_activity(self, call: Call, *, asked: bool = False) -> Call:
         agent = self.directory.agent(call.talk_agent_id or "")
         if agent is None:
             log.warning("call %s: answering agent unknown, no activity", call.call_id)
             return replace(call, activity_id="")
+        if (
+            not asked
+            and not call.activity_requested
+            and self.workflow_of(call) is Workflow.CONTACT_ACCOUNT
+        ):
+            # Contact&Account: identification and screen pop only; the agent may still save an
+            # activity from the panel (save_activity). "" marks "none made" on the call.
+            result = self.calls.update(
+                call.call_id,
+                lambda c: None if c.activity_id is not None else replace(c, activity_id=""),
+            )
+            return result[0] if result else replace(call, activity_id="")
         pool = self.directory.pool(call.pool_id or "")
         activity = phone_call_activity(
             call,
@@ -768,6 +801,8 @@ class CallFlow:
             templates=self.options.templates,
             unresolved_parties=self.options.unresolved_parties,
         )
+        if call.case_id:  # CaseDialog: the activity regards the case the agent chose
+            activity = replace(activity, regarding_case=call.case_id)
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between
         # repeats both (each idempotent) rather than leaving an activity never enriched.
@@ -777,6 +812,19 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+    def save_activity(self, call: Call) -> Call:
+        """Contact&Account: the agent saves the Phone Call activity after all. An ended call
+        gets it now (once: the activity id is the call's); a live one when it ends."""
+        if call.activity_id:
+            return call
+        if not call.ended:
+            result = self.calls.update(
+                call.call_id,
+                lambda c: None if c.activity_requested else replace(c, activity_requested=True),
+            )
+            return result[0] if result else call
+        return self._create_activity(replace(call, activity_id=None), asked=True)
 
 
 def ring_headers(call: Call, target: str) -> dict[str, str] | None:

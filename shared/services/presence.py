@@ -17,7 +17,13 @@ from shared.domain.availability import (
 from shared.domain.directory import E164, Agent, Directory
 from shared.errors import FieldError, Unprocessable
 from shared.services.ports import AgentStates
-from shared.views import AgentPools, AvailabilityView, PoolMembership, StatusChoice
+from shared.views import (
+    AgentPools,
+    AvailabilityView,
+    EndpointView,
+    PoolMembership,
+    StatusChoice,
+)
 
 UNSET: Any = object()
 
@@ -88,6 +94,33 @@ class Presence:
             statuses=tuple(StatusChoice(name=n, kind=t) for n, t in self.catalog.statuses.items()),
         )
 
+    def endpoint(self, agent: Agent) -> EndpointView:
+        """Where the agent's calls ring (§1.2.1): the web phone or its mobile."""
+        return _endpoint_view(agent, self.agents.state(agent.id))
+
+    def set_endpoint(self, agent: Agent, kind: str, mobile_number: str | None) -> EndpointView:
+        """Choose the web phone or a mobile number (E.164); the next call rings there."""
+        if kind == "mobile":
+            if not mobile_number or not E164.match(mobile_number):
+                raise Unprocessable(
+                    "mobileNumber must be an E.164 number, e.g. +358401234567",
+                    errors=[FieldError("mobileNumber", "an E.164 number, e.g. +358401234567")],
+                )
+            chosen: str | None = mobile_number
+        elif kind == "webPhone":
+            if not agent.acs_user_id:
+                raise Unprocessable(
+                    "this agent has no web phone (acsUserId in AGENTS): it rings its phone number",
+                    errors=[FieldError("kind", "mobile: no web phone is configured")],
+                )
+            chosen = None
+        else:
+            raise Unprocessable(
+                "kind must be webPhone or mobile", errors=[FieldError("kind", "webPhone or mobile")]
+            )
+        state = self.agents.update(agent.id, lambda s: replace(s, mobile_number=chosen))
+        return _endpoint_view(agent, state)
+
     def pools(self, agent: Agent) -> AgentPools:
         state = self.agents.state(agent.id)
         return AgentPools(
@@ -125,3 +158,12 @@ class Presence:
             self._offer_waiting(agent_id, state, now)
             swept += 1
         return swept
+
+
+def _endpoint_view(agent: Agent, state: AgentState) -> EndpointView:
+    mobile = state.mobile_number or (None if agent.acs_user_id else agent.phone_number)
+    return EndpointView(
+        kind="mobile" if mobile else "webPhone",
+        mobile_number=mobile,
+        web_phone=bool(agent.acs_user_id),
+    )

@@ -24,6 +24,7 @@ from emulators.graph import GraphEmulator
 from emulators.panel_demo import panel_redirect_uris
 from tests.fixtures.graph import graph_env
 from tests.fixtures.product import (
+    AGENTS,
     ANNA,
     BEN,
     PANEL_CLIENT_ID,
@@ -78,6 +79,10 @@ def product(
             **graph_env(graph),
             "SESSION_LEASE_SECONDS": "15",
             "SERVICE_POOLS": json.dumps([{**POOLS[0], "record": True}, *POOLS[1:]]),
+            # Ben works cases (tests/browser/test_panel_workflows.py); Anna as before.
+            "AGENTS": json.dumps(
+                [{**a, "workflow": "caseDialog"} if a["id"] == BEN.id else a for a in AGENTS]
+            ),
         },
     ) as running:
         entra.sign_in.register_spa(PANEL_CLIENT_ID, panel_redirect_uris(running.host.url))

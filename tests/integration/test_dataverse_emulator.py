@@ -1059,3 +1059,51 @@ def test_control_api_reads_records_and_requests_and_resets(
     assert "$select=firstname" in seen[0]["query"].replace("%24", "$")
     assert dataverse_http.post(f"{dataverse.url}/_control/reset").status_code == 204
     assert dataverse_http.get(f"{dataverse.url}/_control/records/contacts").json()["value"] == []
+
+
+# ---- cases (incidents) ------------------------------------------------------------------------
+
+
+def test_a_case_needs_a_contact_or_account_and_gets_a_ticket_number(
+    dataverse_http: requests.Session, dataverse: DataverseEmulator
+) -> None:
+    seed_people(dataverse, dataverse_http)
+    orphan = dataverse_http.post(api(dataverse, "incidents"), json={"title": "No customer"})
+    assert orphan.status_code == 400
+    assert error_of(orphan) == {
+        "code": "0x80040203",
+        "message": "You should specify a parent contact or account.",
+    }
+    lead = dataverse_http.post(  # a lead is no case customer: customerid has no lead target
+        api(dataverse, "incidents"),
+        json={
+            "title": "x",
+            "customerid_lead@odata.bind": "/leads(00000000-0000-4000-8000-0000000000aa)",
+        },
+    )
+    assert lead.status_code == 400
+
+    made = dataverse_http.post(
+        api(dataverse, "incidents"),
+        json={"title": "Broken", "customerid_account@odata.bind": f"/accounts({ACCOUNT_ID})"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert made.status_code == 201, made.text
+    case = made.json()
+    assert case["_customerid_value"] == ACCOUNT_ID
+    assert (case["statecode"], case["statuscode"]) == (0, 1)
+    assert case["ticketnumber"].startswith("CAS-") and len(case["ticketnumber"]) == 16
+    second = dataverse_http.post(
+        api(dataverse, "incidents"),
+        json={"title": "Other", "customerid_contact@odata.bind": f"/contacts({CONTACT_ANN})"},
+        headers={"Prefer": "return=representation"},
+    ).json()
+    assert second["ticketnumber"] != case["ticketnumber"]
+    mine = dataverse_http.get(
+        api(dataverse, "incidents"),
+        params={
+            "$select": "title",
+            "$filter": f"_customerid_value eq {CONTACT_ANN} and statecode eq 0",
+        },
+    )
+    assert [r["title"] for r in mine.json()["value"]] == ["Other"]

@@ -96,6 +96,7 @@ class Invitation:
     timer: threading.Timer | None = None
     # customCallingContext.voipHeaders of the add: what an ACS user's Calling SDK receives.
     voip_headers: dict[str, str] = field(default_factory=dict)
+    caller_id: str | None = None  # sourceCallerIdNumber of an add (a phone shows it)
 
     @property
     def raw_id(self) -> str:
@@ -110,6 +111,7 @@ class Invitation:
             "operationContext": self.operation_context,
             "timeoutSeconds": self.timeout_seconds,
             "ringingSince": self.created_at,
+            "callerId": self.caller_id,
         }
 
 

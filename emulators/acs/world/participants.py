@@ -62,6 +62,8 @@ class Participants(Calls):
                     timeout=float(timeout),
                 )
                 invitation.voip_headers = _voip_headers(body)
+                # What a phone's display shows: the number the add was made from.
+                invitation.caller_id = (body.get("sourceCallerIdNumber") or {}).get("value")
                 invitation_id = invitation.invitation_id
             return {
                 "participant": Participant(target).to_json(),
