@@ -78,3 +78,15 @@ def test_a_linked_case_is_the_regarding_instead_of_the_customer() -> None:
     case = phone_call_body(activity(regarding_case="i1"), duration_column="new_durationseconds")
     assert case["regardingobjectid_incident_phonecall@odata.bind"] == "/incidents(i1)"
     assert not any(k.startswith("regardingobjectid_contact") for k in case)
+
+
+def test_a_stored_pool_keeps_its_workflow() -> None:
+    """Pools live in Table Storage as pool_json; reading one back keeps its workflow."""
+    from shared.domain.directory import parse_pool, pool_json
+
+    problems: list[str] = []
+    raw = {"id": "support", "numbers": ["+358101000300"], "workflow": "caseDialog"}
+    pool = parse_pool(raw, "[0]", problems)
+    assert pool is not None and not problems
+    again = parse_pool(pool_json(pool), "[0]", problems)
+    assert again is not None and again.workflow is Workflow.CASE_DIALOG and not problems
