@@ -6,11 +6,14 @@ from functions.acs_webhooks import bp as acs_webhooks
 from functions.agent_api import bp as agent_api
 from functions.agent_phone import bp as agent_phone
 from functions.call_control import bp as call_control
+from functions.call_rejoin import bp as call_rejoin
 from functions.callbacks import bp as callbacks
+from functions.device_tokens import bp as device_tokens
 from functions.enrichment import bp as enrichment
 from functions.enterprise_calls import bp as enterprise_calls
 from functions.health import bp as health
 from functions.openapi import bp as openapi
+from functions.panel import bp as panel
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from shared.config import get_settings
@@ -24,12 +27,15 @@ SURFACES = (
     acs_webhooks,  # Event Grid and ACS mid-call events
     agent_api,  # the web phone: current call, notes, picking, dialling
     agent_phone,  # availability, pool switches, the single session, housekeeping
+    device_tokens,  # the agent's ACS user token for the panel's Calling SDK
     call_control,  # hold, mute, DTMF, transfers, history, directory
+    call_rejoin,  # queue: a dropped web phone's caller after REJOIN_SECONDS
     recordings,  # the recording link's audio
     enrichment,  # queue: recording link and pool metrics onto the activity
     callbacks,  # callback requests: intake, import timer and queue
     enterprise_calls,  # Teams and mobile calls: sync timer and push intake
     supervisor_api,  # the live pool dashboard and membership switches
+    panel,  # the web phone panel's files and config.json
 )
 for surface in SURFACES:
     app.register_functions(surface)

@@ -9,7 +9,8 @@ How to add a route with a typed request and response (and have it in /api/openap
         return composition.call_control().dtmf(agent, req.route_params["callId"], body.tones)
 
 - `auth` authenticates before the handler runs: Auth.AGENT passes `agent` (the configured
-  agent), Auth.SUPERVISOR / Auth.STAFF pass `principal` when the handler asks for it,
+  agent), Auth.SUPERVISOR / Auth.STAFF / Auth.SIGNED_IN (any valid token, no role) pass
+  `principal` when the handler asks for it,
   Auth.FUNCTION_KEY leaves it to the host (401 with an empty body), Auth.ACS_CALLBACK checks
   the per-call URL token and the ACS-signed JWT, Auth.PUBLIC nothing.
 - A parameter named `body` is decoded from the JSON body into its annotated dataclass
@@ -220,6 +221,7 @@ class Auth:
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     STAFF = "staff"
+    SIGNED_IN = "signedIn"  # any valid Entra token; the service decides (e.g. RecordingAccess)
     FUNCTION_KEY = "functionKey"
     ACS_CALLBACK = "acsCallback"
     PUBLIC = "public"
@@ -427,7 +429,11 @@ def _authenticate(op: Operation, req: func.HttpRequest) -> dict[str, Any]:
     access, authorization = composition.access(), req.headers.get("Authorization")
     if op.auth == Auth.AGENT:
         return {"agent": access.agent(authorization)}
-    check = access.supervisor if op.auth == Auth.SUPERVISOR else access.staff
+    check = {
+        Auth.SUPERVISOR: access.supervisor,
+        Auth.STAFF: access.staff,
+        Auth.SIGNED_IN: access.principal,
+    }[op.auth]
     principal = check(authorization)
     return {"principal": principal} if "principal" in op.params else {}
 

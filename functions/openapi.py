@@ -28,6 +28,7 @@ MEANING = {
     201: "Created",
     204: "Done; no body",
     206: "The requested part",
+    308: "Moved permanently (to the address with a trailing slash); see Location",
     400: "Malformed input: the body or a parameter is not what the operation takes",
     401: "No valid credentials",
     403: "Not allowed",
@@ -44,6 +45,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     Auth.AGENT: [{"entra": []}],
     Auth.SUPERVISOR: [{"entra": []}],
     Auth.STAFF: [{"entra": []}],
+    Auth.SIGNED_IN: [{"entra": []}],
     Auth.FUNCTION_KEY: [{"functionKey": []}, {"functionKeyQuery": []}],
     Auth.ACS_CALLBACK: [{"acsCallback": []}],
     Auth.PUBLIC: [],
@@ -52,6 +54,7 @@ CALLER = {
     Auth.AGENT: "agent",
     Auth.SUPERVISOR: "supervisor",
     Auth.STAFF: "agent or supervisor",
+    Auth.SIGNED_IN: "any signed-in user",
     Auth.FUNCTION_KEY: "function key",
     Auth.ACS_CALLBACK: "ACS",
     Auth.PUBLIC: "anyone",
@@ -60,6 +63,7 @@ ROLE_NOTE = {
     Auth.AGENT: "Agents (the agent or supervisor role, a user in AGENTS).",
     Auth.SUPERVISOR: "Supervisors (the supervisor role).",
     Auth.STAFF: "Agents and supervisors.",
+    Auth.SIGNED_IN: "Any signed-in user (an Entra ID token for API_AUDIENCE); the service decides.",
 }
 
 
@@ -89,7 +93,8 @@ def document(version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations():
-        paths.setdefault("/" + op.route, {})[op.method.lower()] = _operation(op, schemas)
+        path = "/" + op.route.replace("{*", "{")  # a catch-all {*path} is the parameter {path}
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -142,7 +147,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         out["description"] = description
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"\{(\w+)\}", op.route)
+        for name in re.findall(r"\{\*?(\w+)\}", op.route)
     ]
     if op.auth == Auth.ACS_CALLBACK:
         params.append(
@@ -179,7 +184,7 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         codes.add(400)
     if op.auth != Auth.PUBLIC:
         codes.add(401)
-    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF):
+    if op.auth in (Auth.AGENT, Auth.SUPERVISOR, Auth.STAFF, Auth.SIGNED_IN):
         codes.add(403)
     out: dict[str, Any] = {}
     for code in sorted(declared):

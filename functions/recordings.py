@@ -1,10 +1,16 @@
-"""The recording link written to D365: the audio, for a signed-in agent or supervisor."""
+"""The recording's audio, which the panel's recording page (the link written to D365) fetches
+with the viewer's token; RecordingAccess decides who may listen."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.invocation import Auth, endpoint
+
+if TYPE_CHECKING:
+    from shared.services.access import Principal
 
 bp = func.Blueprint()
 AUDIO = "audio/*"
@@ -14,19 +20,20 @@ AUDIO = "audio/*"
     bp,
     "GET",
     "recordings/{callId}",
-    auth=Auth.STAFF,
-    errors=(400, 404, 503),
+    auth=Auth.SIGNED_IN,
+    errors=(400, 403, 404, 503),
     responses={200: AUDIO, 206: AUDIO},
 )
-def recording(req: func.HttpRequest) -> func.HttpResponse:
-    """The call's recording audio (agents and supervisors)
+def recording(req: func.HttpRequest, principal: Principal) -> func.HttpResponse:
+    """The call's recording audio: for supervisors, the call's own agents and anyone Dataverse
+    lets read its Phone Call (asked as the viewer, CallerObjectId)
 
     A `Range: bytes=<start>-<end>` header gets 206 with that part; a range outside the
     recording is 404."""
     from shared import composition  # wired on first use, not at cold start
 
     audio = composition.recording_playback().audio(
-        req.route_params["callId"], req.headers.get("Range")
+        req.route_params["callId"], principal, req.headers.get("Range")
     )
     headers = {
         "Accept-Ranges": "bytes",

@@ -14,6 +14,9 @@ param location string = resourceGroup().location
 @description('Dynamics 365 organisation URL, e.g. https://contoso.crm4.dynamics.com')
 param dataverseUrl string
 
+@description('Origin of the D365 org that embeds the web phone panel (CORS), e.g. https://contoso.crm4.dynamics.com')
+param d365OrgUrl string = dataverseUrl
+
 @description('Entra ID tenant id.')
 param tenantId string = subscription().tenantId
 
@@ -94,6 +97,11 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
     siteConfig: {
       linuxFxVersion: 'Python|3.11'
       minTlsVersion: '1.2'
+      // The panel inside D365 calls the API cross-origin with a bearer token (no cookies).
+      cors: {
+        allowedOrigins: [ d365OrgUrl ]
+        supportCredentials: false
+      }
       appSettings: [
         { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
         { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }

@@ -7,8 +7,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
+from shared.adapters.dataverse_access import DataverseActivityAccess
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
 from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
 from shared.adapters.queues import QueueSender
@@ -31,11 +33,13 @@ from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
 from shared.services.callbacks import CallbackOptions, CallbackService
 from shared.services.calls import CallFlow, CallFlowOptions
+from shared.services.device_tokens import DeviceTokens
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
 from shared.services.ports import Prompt
 from shared.services.presence import Presence
+from shared.services.recording_access import RecordingAccess
 from shared.services.recordings import RecordingPlayback
 from shared.services.sessions import WebPhoneSessions
 from shared.services.supervision import Supervision
@@ -216,6 +220,16 @@ def telephony() -> AcsTelephony:
     )
 
 
+@cache
+def device_tokens() -> DeviceTokens:
+    s = settings()
+    return DeviceTokens(
+        AcsIdentity(
+            s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        )
+    )
+
+
 # ---------------------------------------------------------------------- call flows
 
 
@@ -256,6 +270,8 @@ def call_flow() -> CallFlow:
             outbound_ring_seconds=s.outbound_ring_seconds,
             direct_ring_seconds=s.direct_ring_seconds,
             recording=s.recording_enabled,
+            rejoin_seconds=s.rejoin_seconds,
+            hold_music_url=s.hold_music_url or None,
             pool_recording={p.id: p.record for p in s.service_pools if p.record is not None},
             callback_offer=Prompt(s.callback_offer_prompt, s.callback_offer_prompt_url or None),
             callback_confirm=Prompt(
@@ -322,7 +338,15 @@ def recording_playback() -> RecordingPlayback:
     content = AcsRecordingContent(
         s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
-    return RecordingPlayback(calls=call_repository(), recordings=recordings(), content=content)
+    access = RecordingAccess(
+        s.directory,
+        DataverseActivityAccess(dataverse_client()),
+        agent_role=s.agent_role,
+        supervisor_role=s.supervisor_role,
+    )
+    return RecordingPlayback(
+        calls=call_repository(), recordings=recordings(), content=content, access=access
+    )
 
 
 # ---------------------------------------------------------------------- the agent's phone
@@ -343,7 +367,11 @@ def presence() -> Presence:
 
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
-    return WebPhoneSessions(TableSessionLeases(table_store()), settings().session_lease_seconds)
+    return WebPhoneSessions(
+        TableSessionLeases(table_store()),
+        settings().session_lease_seconds,
+        ring_back=lambda agent, now: call_flow().rejoins.ring_back(agent, now),
+    )
 
 
 @cache

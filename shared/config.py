@@ -522,6 +522,26 @@ class Settings:
         "(clock skew, rows published just after a run). Records Graph publishes later "
         "come by notification; with ENTERPRISE_NOTIFICATIONS=false set 86400.",
     )
+    # ---- the web phone panel (issue 12) ----
+    panel_client_id: str = setting(
+        _text,
+        "",
+        "Application (client) id of the panel's app registration (a public client with "
+        "Single-page application redirect URIs); empty: the panel cannot sign in.",
+    )
+    panel_device_emulator_url: str = setting(
+        _text,
+        "",
+        "Local only: the ACS emulator's browser device API the panel rings and answers "
+        "through; empty (Azure): the panel uses the ACS Calling SDK.",
+    )
+    rejoin_seconds: int = setting(
+        _int_between(5, 600),
+        "60",
+        "How long a customer waits on hold music for an agent whose panel dropped (a "
+        "refresh) to start again and be rung back; then a pool caller goes to the front "
+        "of the queue, a direct call to the agent's DND target.",
+    )
     http_timeout_seconds: int = setting(
         _int_between(1, 120),
         "15",

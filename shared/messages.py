@@ -18,6 +18,7 @@ from shared.errors import FieldError, InvalidInput
 ENRICHMENT = "enrichment"
 CALLBACK_OFFERS = "callback-offers"
 CALLBACK_IMPORTS = "callback-imports"
+CALL_REJOINS = "call-rejoins"
 ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
 
 
@@ -68,6 +69,25 @@ def callback_offer_call_id(body: bytes) -> str:
         return str(json.loads(body)["callId"])
     except (ValueError, KeyError, TypeError):
         raise InvalidInput("not a callback offer message") from None
+
+
+# --------------- call-rejoins: {"callId": ...}, visible REJOIN_SECONDS after an agent dropped
+
+
+def rejoin_check_body(call_id: str) -> dict[str, str]:
+    """Written by QueueDelayedChecks.check_rejoin_later (shared/adapters/repositories.py)."""
+    return {"callId": call_id}
+
+
+def rejoin_check_call_id(body: bytes) -> str:
+    """The call whose away agent may have missed its REJOIN_SECONDS; read by its trigger."""
+    try:
+        call_id = json.loads(body)["callId"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("not a rejoin check message") from None
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
+        raise InvalidInput("not a rejoin check message")
+    return call_id
 
 
 # ---------------- callback-imports: {"list": ..., "requestId": ..., "requestedAt": ISO 8601}

@@ -177,6 +177,8 @@ class CallView:
     call_id: str
     state: Phase
     outcome: Outcome | None
+    # Ringing the agent back into its own call after its panel dropped (a refresh).
+    rejoin: bool
     direction: Direction
     customer_number: str
     our_number: str
@@ -275,6 +277,45 @@ class SessionView:
     lease_seconds: int
     started_at: datetime
     expires_at: datetime
+
+
+# ---------------------------------------------------------------------- the web phone
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcsToken:
+    """The agent's ACS user token for the panel's Calling SDK."""
+
+    token: str = documented("ACS user access token, scope voip")
+    expires_on: datetime
+    communication_user_id: str = documented("The agent's acsUserId")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelAuth:
+    """MSAL.js settings of a page served under /api/panel/."""
+
+    client_id: str
+    authority: str
+    known_authorities: tuple[str, ...]
+    scopes: tuple[str, ...]
+    redirect_uri: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelDevice:
+    kind: Literal["acs", "emulator"]
+    url: str | None = omitted()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelConfig:
+    """The web phone panel's settings: API base, MSAL.js sign-in, the device to use."""
+
+    api_base: str
+    d365_url: str
+    auth: PanelAuth
+    device: PanelDevice
 
 
 # ---------------------------------------------------------------------- supervisors

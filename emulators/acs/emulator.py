@@ -11,8 +11,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from emulators.acs.browser_devices import BrowserDevices
 from emulators.acs.control import ControlApi, Controls
 from emulators.acs.delivery import Deliverer
+from emulators.acs.identity import Identities, IdentityControls
+from emulators.acs.identity_store import IdentityService
 from emulators.acs.objects import RecordingContent
 from emulators.acs.rest import CallAutomation
 from emulators.acs.surface import AcsParts, RequestLog, Surface, SurfaceFactory, error_response
@@ -33,6 +36,8 @@ SURFACES: tuple[SurfaceFactory, ...] = (
     ControlApi,  # /_control/
     CallAutomation,  # /calling/
     RecordingContent,  # /v1/objects/
+    Identities,  # /identities (ACS Identity)
+    IdentityControls,  # /_control/identities
 )
 
 
@@ -72,6 +77,7 @@ class AcsEmulator(Controls):
         acs_numbers: list[str],
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
+        device_port: int = 0,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -104,10 +110,17 @@ class AcsEmulator(Controls):
             deliverer=deliverer,
             signer=self.signer,
             requests=RequestLog(),
+            identities=IdentityService(resource_id),
         )
+        self.identities = parts.identities
         super().__init__(parts)
         app.serve([make(parts) for make in SURFACES])
         self._server.start()
+        # What the Calling SDK does in a browser, for the panel's local device adapter: a
+        # second, plain-HTTP listener (emulators/acs/browser_devices.py).
+        self.devices = BrowserDevices(world, parts.identities, host=host, port=device_port)
+        self.devices.start()
+        self.device_url = self.devices.url
 
     # -- facts for clients ------------------------------------------------------------------------
 
@@ -128,6 +141,7 @@ class AcsEmulator(Controls):
         return self.world.app_identity
 
     def stop(self) -> None:
+        self.devices.stop()
         self._server.stop()
         self.world.stop()
         self.deliverer.stop()
@@ -143,10 +157,12 @@ def start(
     recording_webhook: str | None = None,
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
+    device_port: int = 0,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
-    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key).
+    Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). The browser
+    device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`.
     """
     return AcsEmulator(
         tls=tls,
@@ -157,4 +173,5 @@ def start(
         recording_webhook=recording_webhook,
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
+        device_port=device_port,
     )

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.acs import hmac_auth
 from emulators.acs.delivery import Deliverer, now_iso
+from emulators.acs.identity_store import IdentityService
 from emulators.acs.tokens import CallbackSigner
 from emulators.acs.world import World
 from emulators.common.server import json_response
@@ -100,6 +101,7 @@ class AcsParts:
     deliverer: Deliverer
     signer: CallbackSigner
     requests: RequestLog
+    identities: IdentityService  # ACS users and their tokens (kept across /_control/reset)
     # What `/_control/reset` also clears: a surface with state of its own adds its reset here.
     resets: list[Callable[[], None]] = field(default_factory=list)
 

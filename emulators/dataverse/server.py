@@ -27,6 +27,7 @@ from emulators.dataverse.batch import (
     render_batch,
 )
 from emulators.dataverse.errors import ODataError
+from emulators.dataverse.privileges import Privileges
 from emulators.dataverse.query import parse_expand
 from emulators.dataverse.schema import Table
 from emulators.dataverse.store import Caller, Store, etag
@@ -75,6 +76,7 @@ class DataverseEmulator:
 
     def __init__(self, *, tls: LocalTLS | None, port: int, jwks_url: str, issuer: str) -> None:
         self.store = Store()
+        self.privileges = Privileges()  # impersonated users' read access (CallerObjectId)
         self._server = RunningServer(
             self, port=port, ssl_context=tls.server_context() if tls else None
         )
@@ -105,6 +107,7 @@ class DataverseEmulator:
 
     def reset(self) -> None:
         self.store.reset()
+        self.privileges.reset()
         with self._lock:
             self._faults.clear()
             self._throttle_share = self._throttle_credit = 0.0
@@ -357,6 +360,9 @@ class DataverseEmulator:
         record_id = _key(table, key)
         if len(segments) == 1:
             if method == "GET":
+                if ctx.caller_object_id:
+                    record = self.store.get(table, record_id)  # 404 first, as the service
+                    self.privileges.check_read(table.logical_name, record, ctx.caller.systemuser_id)
                 return self._read(
                     table, record_id, args, prefer, if_none_match=headers.get("if-none-match")
                 )
@@ -734,6 +740,16 @@ class DataverseEmulator:
                     retry_after=int(body.get("retry_after", 5)),
                 )
                 return Response(status=204)
+            if path == "privileges" and request.method == "POST":
+                self.privileges.set_read(
+                    str(body["systemuserid"]), str(body["table"]), str(body["read"])
+                )
+                return Response(status=204)
+            if path == "shares" and request.method == "POST":
+                self.privileges.share(
+                    str(body["table"]), str(body["id"]), str(body["systemuserid"])
+                )
+                return Response(status=204)
             if path == "faults" and request.method == "POST":
                 retry = body.get("retry_after")
                 self.inject_faults(
@@ -752,7 +768,7 @@ class DataverseEmulator:
                 return _json(200, {"value": self.records(path[len("records/") :])})
         except ODataError as exc:
             return _json(exc.status, exc.body())
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
             return _json(400, {"error": {"code": "BadControlRequest", "message": str(exc)}})
         return _json(404, {"error": {"code": "NotFound", "message": request.path}})
 

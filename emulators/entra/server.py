@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 from emulators.common.tls import LocalTLS
+from emulators.entra.authorize import AuthorizationServer, OAuthError, User
 
 # A v2.0 access token lives 60-90 minutes in Entra; MSAL only needs `expires_in`.
 TOKEN_LIFETIME_SECONDS = 3599
@@ -114,6 +115,12 @@ class EntraEmulator:
         }
         self._keys: list[SigningKey] = [SigningKey.generate()]
         self._requests: list[dict[str, Any]] = []
+        self.sign_in = AuthorizationServer(
+            tenant_id=tenant_id,
+            issuer=lambda: self.issuer,
+            sign=self._sign,
+            mint_access_token=self.mint_user_token,
+        )
         self._app = EmulatorApp()
         self._routes()
         self._server = RunningServer(
@@ -219,7 +226,8 @@ class EntraEmulator:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        response = self._app.dispatch(request)
+        response = self._cors(request) or self._app.dispatch(request)
+        self._cors_headers(request, response)
         if not request.path.startswith("/_control/"):
             with self._lock:
                 self._requests.append(
@@ -232,15 +240,46 @@ class EntraEmulator:
                 )
         return response(environ, start_response)
 
+    def _cors(self, request: Request) -> Response | None:
+        """A browser's preflight of the token endpoint, answered as Entra does for SPA origins."""
+        if request.method != "OPTIONS" or not request.headers.get("Origin"):
+            return None
+        if not request.path.endswith("/oauth2/v2.0/token"):
+            return Response(status=204) if _anonymous_metadata(request.path) else None
+        return Response(status=204)
+
+    def _cors_headers(self, request: Request, response: Response) -> None:
+        origin = request.headers.get("Origin", "")
+        if not origin:
+            return
+        if _anonymous_metadata(request.path):
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif request.path.endswith("/oauth2/v2.0/token") and self.sign_in.allowed_origin(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        else:
+            return
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = "86400"
+
     def _routes(self) -> None:
         app = self._app
         app.route("/<tenant>/v2.0/.well-known/openid-configuration", ["GET"], self._discovery)
         app.route("/<tenant>/discovery/v2.0/keys", ["GET"], self._jwks)
         app.route("/<tenant>/discovery/keys", ["GET"], self._jwks)
         app.route("/<tenant>/oauth2/v2.0/token", ["POST"], self._token)
+        app.route("/<tenant>/oauth2/v2.0/authorize", ["GET", "POST"], self._authorize)
+        app.route("/<tenant>/oauth2/v2.0/logout", ["GET", "POST"], self._logout)
         app.route("/common/discovery/instance", ["GET"], self._instance_discovery)
         app.route("/_control/clients", ["POST"], self._control_clients)
         app.route("/_control/tokens", ["POST"], self._control_tokens)
+        app.route("/_control/users", ["POST"], self._control_users)
+        app.route("/_control/users", ["GET"], self._control_list_users)
+        app.route("/_control/spa-clients", ["POST"], self._control_spa_clients)
         app.route("/_control/keys/rotate", ["POST"], self._control_rotate)
         app.route("/_control/requests", ["GET"], self._control_requests)
         app.route("/_control/requests", ["DELETE"], self._control_clear_requests)
@@ -342,9 +381,25 @@ class EntraEmulator:
         try:
             if not self._known_tenant(tenant):
                 return self._tenant_error(request, tenant)
+            grant_type = request.form.get("grant_type", "")
+            if grant_type in ("authorization_code", "refresh_token"):
+                try:
+                    return json_response(self.sign_in.token(request, grant_type))
+                except OAuthError as exc:
+                    raise EntraError(exc.status, exc.error, exc.code, exc.description) from None
             return json_response(self._client_credentials(request))
         except EntraError as exc:
             return self._error_response(request, exc)
+
+    def _authorize(self, request: Request, tenant: str) -> Response:
+        if not self._known_tenant(tenant):
+            return self._tenant_error(request, tenant)
+        return self.sign_in.authorize(request, tenant)
+
+    def _logout(self, request: Request, tenant: str) -> Response:
+        if not self._known_tenant(tenant):
+            return self._tenant_error(request, tenant)
+        return self.sign_in.logout(request, tenant)
 
     def _client_credentials(self, request: Request) -> dict[str, Any]:
         form = request.form
@@ -531,6 +586,42 @@ class EntraEmulator:
         )
         return json_response({"access_token": token, "token_type": "Bearer"})
 
+    def _control_users(self, request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        missing = [k for k in ("oid", "upn") if not isinstance(body.get(k), str) or not body[k]]
+        roles = body.get("roles") or []
+        if missing or not isinstance(roles, list):
+            return json_response({"error": f"oid and upn (strings) are required: {missing}"}, 400)
+        user = User(
+            oid=body["oid"],
+            upn=body["upn"],
+            name=str(body.get("name") or body["upn"]),
+            roles=tuple(str(r) for r in roles),
+        )
+        self.sign_in.add_user(user)
+        return json_response(user.to_json(), 201)
+
+    def _control_list_users(self, request: Request) -> Response:
+        return json_response({"users": [u.to_json() for u in self.sign_in.users()]})
+
+    def _control_spa_clients(self, request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        client_id, uris = body.get("client_id"), body.get("redirect_uris")
+        if (
+            not isinstance(client_id, str)
+            or not client_id
+            or not isinstance(uris, list)
+            or not uris
+            or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in uris)
+        ):
+            return json_response(
+                {"error": "client_id (string) and redirect_uris (http(s) URLs) are required"}, 400
+            )
+        client = self.sign_in.register_spa(client_id, uris)
+        return json_response(
+            {"client_id": client.client_id, "redirect_uris": list(client.redirect_uris)}, 201
+        )
+
     def _control_rotate(self, request: Request) -> Response:
         body = request.get_json(silent=True) or {}
         kid = self.rotate_keys(keep_old=bool(body.get("keep_old", True)))
@@ -543,6 +634,11 @@ class EntraEmulator:
         with self._lock:
             self._requests.clear()
         return Response(status=204)
+
+
+def _anonymous_metadata(path: str) -> bool:
+    """Discovery and keys: Entra serves them to any origin."""
+    return path.endswith(("/openid-configuration", "/keys", "/discovery/instance"))
 
 
 def start(

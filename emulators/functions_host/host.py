@@ -18,6 +18,7 @@ from typing import Any
 from emulators.common.server import RunningServer
 
 from .config import HostConfig, load_host_json, load_settings
+from .cors import CorsPolicy, load_cors
 from .http_app import HostWSGI, manual_input, run_in_background
 from .invoker import InvocationFailed, Invoker
 from .keys import HostKeys, load_or_create_keys
@@ -88,6 +89,7 @@ class FunctionsHost:
         self.state = "Default"
         self.functions: list[FunctionSpec] = []
         self.keys: HostKeys
+        self.cors: CorsPolicy | None = None
         self.invoker: Invoker
         self.url = ""
         self._stop = stop_event or threading.Event()
@@ -108,6 +110,7 @@ class FunctionsHost:
         applied = load_settings(options.settings_file)
         if applied:
             log.info("App settings from %s: %s", options.settings_file, ", ".join(sorted(applied)))
+        self.cors = load_cors(options.settings_file)
         self.keys = load_or_create_keys(options.resolved_keys_file)
         ssl_context = self._ssl_context()
         wsgi = HostWSGI(self)

@@ -98,11 +98,18 @@ class HostWSGI:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        cors = self.host.cors
+        # CORS runs before routing, as the ASP.NET Core middleware does (emulators/.../cors.py).
+        preflight = cors.preflight(request) if cors is not None else None
+        if preflight is not None:
+            return preflight(environ, start_response)
         try:
             response = self.dispatch(request)
         except Exception:  # the host must answer, never die
             log.exception("Unhandled error serving %s %s", request.method, request.path)
             response = _empty(500)
+        if cors is not None:
+            cors.apply(request, response)
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:

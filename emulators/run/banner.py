@@ -33,6 +33,7 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
         ("Entra ID emulator", urls["entra"], inproc),
         ("Dataverse emulator", urls["dataverse"], inproc),
         ("Graph emulator", urls["graph"], inproc),
+        ("ACS device API", urls["acs_devices"], inproc),
         ("Azurite blob", f"{loop}:{o.ports.blob}", azurite_pid),
         ("Azurite queue", f"{loop}:{o.ports.queue}", azurite_pid),
         ("Azurite table", f"{loop}:{o.ports.table}", azurite_pid),
@@ -40,6 +41,13 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
     width = max(len(r[1]) for r in rows)
     lines = ["", f"d365-phone runs locally (version {health.get('version', '?')})", ""]
     lines += [f"  {a:<20}{b:<{width + 3}}{c}".rstrip() for a, b, c in rows]
+    if platform.panel is not None:
+        lines += [
+            "",
+            f"  web phone panel   {platform.panel.panel_url}   (sign in as "
+            + ", ".join(u.upn for u in platform.panel.users)
+            + ")",
+        ]
     lines += [
         "",
         f"  health            {urls['host']}/api/health",

@@ -27,6 +27,7 @@ class Ports:
     blob: int
     queue: int
     table: int
+    acs_devices: int
 
     def named(self) -> list[tuple[str, str, int]]:
         """(what, flag, port) for every port, for messages that say which one is taken."""
@@ -39,6 +40,7 @@ class Ports:
             ("Azurite blob", "--azurite-ports", self.blob),
             ("Azurite queue", "--azurite-ports", self.queue),
             ("Azurite table", "--azurite-ports", self.table),
+            ("ACS browser device API", "--acs-device-port", self.acs_devices),
         ]
 
 
@@ -98,6 +100,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--graph-port", type=_port, default=7446, help="Microsoft Graph emulator (HTTPS)"
     )
     parser.add_argument(
+        "--acs-device-port",
+        type=_port,
+        default=7447,
+        help="the ACS emulator's browser device API for the web phone panel (HTTP)",
+    )
+    parser.add_argument(
         "--azurite-ports",
         type=_three_ports,
         default=DEFAULT_AZURITE_PORTS,
@@ -132,6 +140,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         a.dataverse_port,
         a.graph_port,
         *a.azurite_ports,
+        a.acs_device_port,
     ]
     fixed = [p for p in wanted if p]
     if len(set(fixed)) != len(fixed):

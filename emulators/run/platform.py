@@ -12,6 +12,7 @@ import requests
 
 from emulators.common.processes import REPO_ROOT, Azurite
 from emulators.common.tls import LocalTLS, ensure_local_tls
+from emulators.panel_demo import PanelSignIn, seed_panel_sign_in
 from emulators.run.options import Options, StartError
 from emulators.run.processes import reap_strays
 from emulators.run.seeding import create_custom_columns, seed_demo_data, seed_demo_teams_calls
@@ -50,6 +51,7 @@ class LocalPlatform:
     seeded: dict[str, int] = field(default_factory=dict)
     teams_calls: int = 0
     subscriptions: dict[str, str] = field(default_factory=dict)
+    panel: PanelSignIn | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -138,9 +140,14 @@ class LocalPlatform:
                 incoming_call_webhook=f"{urls['host']}/api/acs/incoming{code}",
                 recording_webhook=f"{urls['host']}/api/acs/recordings{code}",
                 acs_numbers=acs_numbers(s),
+                device_port=ports.acs_devices,
             )
         except OSError as exc:
             raise StartError(f"an emulator could not listen: {exc}") from None
+        self.panel = seed_panel_sign_in(self.entra, s, urls["host"])
+        for agent in s.agents:  # the agents' ACS users exist in the resource, as in Azure
+            if agent.acs_user_id:
+                self.acs.identities.register(agent.acs_user_id)
         self.seeded = seed_demo_data(self.dataverse, s)
         self.teams_calls = seed_demo_teams_calls(self.graph, s)
         self._create_custom_columns(tls.ca_path)

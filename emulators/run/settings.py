@@ -32,6 +32,7 @@ def service_urls(ports: Ports) -> dict[str, str]:
         "entra": f"https://{LOOPBACK}:{ports.entra}",
         "dataverse": f"https://{LOOPBACK}:{ports.dataverse}",
         "graph": f"https://{LOOPBACK}:{ports.graph}",
+        "acs_devices": f"http://{LOOPBACK}:{ports.acs_devices}",
     }
 
 
@@ -54,6 +55,7 @@ def app_overrides(
         "GRAPH_URL": urls["graph"],
         "PUBLIC_BASE_URL": urls["host"],
         "TLS_CA_BUNDLE": str(ca_path),
+        "PANEL_DEVICE_EMULATOR_URL": urls["acs_devices"],
     }
 
 

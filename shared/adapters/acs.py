@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import DependencyUnavailable, TelephonyError
@@ -127,6 +127,7 @@ class AcsTelephony:
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
         connection = self.client.get_call_connection(connection_id)
         result = self._call(
@@ -136,6 +137,7 @@ class AcsTelephony:
                 invitation_timeout=invitation_timeout,
                 operation_context=operation_context,
                 source_caller_id_number=self._phone(caller_id),
+                voip_headers=dict(voip_headers) if voip_headers else None,
             ),
         )
         return result.invitation_id

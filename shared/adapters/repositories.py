@@ -38,7 +38,14 @@ CALL_ROW, NOTES_ROW = "call", "notes"
 AGENT_PARTITION = "agent"
 TIMED_PARTITION = "timed"
 
-_DATES = ("arrived_at", "app_connected_at", "first_answered_at", "ended_at", "party_left_at")
+_DATES = (
+    "arrived_at",
+    "app_connected_at",
+    "first_answered_at",
+    "ended_at",
+    "party_left_at",
+    "agent_away_since",
+)
 
 
 def call_to_entity(call: Call) -> Entity:
@@ -77,6 +84,7 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
         "outcome": offer.outcome.value,
         "settledAt": offer.settled_at.isoformat() if offer.settled_at else None,
         "invitationId": offer.invitation_id,
+        "rejoin": offer.rejoin,
     }
 
 
@@ -90,6 +98,7 @@ def _offer_from(data: dict[str, Any]) -> Offer:
         OfferOutcome(data["outcome"]),
         datetime.fromisoformat(settled) if settled else None,
         data.get("invitationId"),
+        bool(data.get("rejoin", False)),
     )
 
 
@@ -130,6 +139,10 @@ def call_from_entity(entity: Entity) -> Call:
         consult=_consult_from(json.loads(entity.get("consult") or "null")),
         agent_target_override=entity.get("agent_target_override"),
         callback=CallbackOffer(entity["callback"]) if entity.get("callback") else None,
+        agent_away_since=as_utc(entity.get("agent_away_since")),
+        rejoin_hold=bool(entity.get("rejoin_hold", False)),
+        rejoin_expired=bool(entity.get("rejoin_expired", False)),
+        requeue_floor=entity.get("requeue_floor"),
     )
 
 
@@ -374,17 +387,22 @@ class TableWaitingCalls:
         self.store = store
 
     @staticmethod
-    def _key(call: Call) -> str:
-        return f"{call.arrived_at.astimezone(UTC):%Y%m%dT%H%M%S%f}-{call.call_id}"
+    def _key(call: Call, *, front: bool = False) -> str:
+        # "0-" sorts before every arrival time: a caller back from an agent who dropped
+        # (REJOIN_SECONDS) waits at the front of the queue.
+        prefix = "0-" if front else ""
+        return f"{prefix}{call.arrived_at.astimezone(UTC):%Y%m%dT%H%M%S%f}-{call.call_id}"
 
     def add(self, pool_id: str, call: Call) -> None:
+        key = self._key(call, front=call.requeue_floor is not None)
         self.store.upsert(
-            POOL_QUEUE,
-            {"PartitionKey": pool_id, "RowKey": self._key(call), "call_id": call.call_id},
+            POOL_QUEUE, {"PartitionKey": pool_id, "RowKey": key, "call_id": call.call_id}
         )
 
     def remove(self, pool_id: str, call: Call) -> None:
         self.store.delete(POOL_QUEUE, pool_id, self._key(call))
+        if call.requeue_floor is not None:
+            self.store.delete(POOL_QUEUE, pool_id, self._key(call, front=True))
 
     def oldest(self, pool_id: str, limit: int) -> list[str]:
         rows = self.store.query(
@@ -406,6 +424,11 @@ class QueueDelayedChecks:
             self.CALLBACK_OFFERS,
             messages.callback_offer_body(call_id),
             delay_seconds=delay_seconds,
+        )
+
+    def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
+        self.sender.send(
+            messages.CALL_REJOINS, messages.rejoin_check_body(call_id), delay_seconds=delay_seconds
         )
 
 

@@ -66,6 +66,7 @@ class Offer:
     outcome: OfferOutcome = OfferOutcome.PENDING
     settled_at: datetime | None = None
     invitation_id: str | None = None
+    rejoin: bool = False  # ringing the serving agent back into its call after a drop
 
     @property
     def context(self) -> str:
@@ -177,6 +178,11 @@ class Call:
     consult: Consult | None = None  # a transfer in progress or done (§1.3)
     agent_target_override: str | None = None  # who talks to the customer after a transfer
     callback: CallbackOffer | None = None
+    # A refresh never drops the customer: the serving web phone's leg left without a hang-up.
+    agent_away_since: datetime | None = None  # from the latest roster; None once it is back
+    rejoin_hold: bool = False  # the customer was put on hold music for the wait
+    rejoin_expired: bool = False  # direct call: REJOIN_SECONDS passed without the agent
+    requeue_floor: int | None = None  # pool: offers up to this n were before the requeue
 
     # ------------------------------------------------------------------ derived
 
@@ -196,11 +202,36 @@ class Call:
     def phase(self) -> Phase:
         if self.ended:
             return Phase.ENDED
-        if self.answered:
+        if self.answered and not self.needs_agent and self.pending_rejoin is None:
             return Phase.CONNECTED
         if self.pending_offer is not None:
             return Phase.RINGING
+        if self.answered and not self.needs_agent:
+            return Phase.CONNECTED  # the agent is away; the customer waits on hold
         return Phase.CONNECTING if self.app_connected_at is None else Phase.WAITING
+
+    @property
+    def pending_rejoin(self) -> Offer | None:
+        offer = self.pending_offer
+        return offer if offer is not None and offer.rejoin else None
+
+    @property
+    def awaiting_rejoin(self) -> bool:
+        """The serving agent's web phone dropped; the customer waits for it to come back."""
+        return (
+            self.agent_away_since is not None
+            and not self.rejoin_expired
+            and not self.ended
+            and self.party_left_at is None
+        )
+
+    @property
+    def needs_agent(self) -> bool:
+        """A pool call back in the queue after REJOIN_SECONDS, until another agent answers."""
+        floor = self.requeue_floor
+        return floor is not None and not any(
+            o.outcome is OfferOutcome.ANSWERED and o.n > floor for o in self.offers
+        )
 
     @property
     def outcome(self) -> Outcome | None:
@@ -305,6 +336,9 @@ def apply_event(call: Call, event: CallEvent) -> Call:
                 call.first_answered_at is None or event.at <= call.first_answered_at
             ):
                 answered_by = offer.agent_id
+            if call.requeue_floor is not None and call.direction is Direction.INBOUND:
+                # Back from the queue: whoever answered last serves (and owns) the call.
+                answered_by = _latest_answered(call).agent_id or answered_by
             return replace(call, first_answered_at=first, answered_by=answered_by)
         case "AddParticipantFailed" if offer is not None:
             return _settle(call, offer.n, OfferOutcome.NOT_ANSWERED, event.at)
@@ -329,6 +363,16 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             )
             customer_gone = call.customer_target is not None and call.customer_target not in present
             nobody_serving = not (servers - {None}) & present
+            if call.needs_agent:
+                # Back in the queue, nobody serves until another agent answers.
+                nobody_serving = False
+            if nobody_serving and not customer_gone and _may_rejoin(call):
+                # A web phone left without hanging up (a refresh, a closed tab): the customer
+                # stays; the latest roster says whether the agent is back.
+                away = call.agent_away_since or event.at
+                return replace(call, agent_away_since=away)
+            if not nobody_serving and call.agent_away_since is not None:
+                call = replace(call, agent_away_since=None)
             if (customer_gone or nobody_serving) and call.party_left_at is None:
                 return replace(call, party_left_at=event.at)
             return call
@@ -386,8 +430,31 @@ def _consult_event(call: Call, kind: str) -> Call:
 
 
 def _answered_target(call: Call) -> str | None:
-    answered = next((o for o in call.offers if o.outcome is OfferOutcome.ANSWERED), None)
-    return answered.target if answered else None
+    answered = _latest_answered(call)
+    return answered.target if answered.n else None
+
+
+_NO_OFFER = Offer(0, "", None, datetime.min)
+
+
+def _latest_answered(call: Call) -> Offer:
+    """The latest answered offer (a rejoin rings the same device; a requeue another agent)."""
+    answered = [o for o in call.offers if o.outcome is OfferOutcome.ANSWERED]
+    return max(answered, key=lambda o: o.n) if answered else _NO_OFFER
+
+
+def _may_rejoin(call: Call) -> bool:
+    """Only an inbound call served by a web phone (an ACS user) waits for its agent: a phone
+    number hanging up is the agent ending the call, as is our own hang-up."""
+    consult = call.consult
+    return (
+        call.direction is Direction.INBOUND
+        and not call.hangup_requested
+        and (call.agent_target or "").startswith("8:acs:")
+        and call.agent_target_override is None
+        and (consult is None or not consult.active)
+        and not call.needs_agent
+    )
 
 
 # ---------------------------------------------------------------------- decisions
@@ -408,6 +475,9 @@ class NextStep(StrEnum):
     CREATE_ACTIVITY = "createActivity"
     START_RECORDING = "startRecording"  # once the agent and the customer are connected
     CAPTURE_CALLBACK = "captureCallback"  # the waiting caller pressed 1 (§5)
+    HOLD_FOR_REJOIN = "holdForRejoin"  # the agent's web phone dropped: music for the customer
+    UNHOLD_AFTER_REJOIN = "unholdAfterRejoin"  # the agent is back (or another took the call)
+    DIVERT_AFTER_REJOIN = "divertAfterRejoin"  # direct call: to the DND target, or end
 
 
 def next_step(call: Call) -> NextStep:
@@ -424,13 +494,23 @@ def next_step(call: Call) -> NextStep:
         return NextStep.HANG_UP
     if call.callback is CallbackOffer.CAPTURED and not call.answered:
         return NextStep.NOTHING  # the confirmation is playing
-    if call.answered:
+    if call.answered and not call.needs_agent:
         # One of the two parties left: nobody is left to talk to.
         if call.party_left_at is not None:
             return NextStep.HANG_UP
+        if call.agent_away_since is not None:
+            if call.rejoin_expired:
+                return NextStep.DIVERT_AFTER_REJOIN  # a pool call is requeued instead
+            return NextStep.NOTHING if call.rejoin_hold else NextStep.HOLD_FOR_REJOIN
+        if call.rejoin_hold:
+            return NextStep.UNHOLD_AFTER_REJOIN
         if call.record and not call.recording_requested and call.server_call_id:
             return NextStep.START_RECORDING
         return NextStep.NOTHING
+    if call.needs_agent:
+        if call.party_left_at is not None:
+            return NextStep.HANG_UP  # the caller gave up while back in the queue
+        return NextStep.NOTHING if call.pending_offer is not None else NextStep.OFFER
     if call.app_connected_at is None or call.pending_offer is not None or not call.connection_id:
         return NextStep.NOTHING
     if call.kind is CallKind.POOL:
@@ -452,6 +532,38 @@ def with_offer(call: Call, target: str, agent_id: str | None, at: datetime) -> C
 
 
 KEPT_SETTLED_OFFERS = 10
+
+
+def with_rejoin_offer(call: Call, target: str, agent_id: str, at: datetime) -> Call | None:
+    """Ring the away agent's new session back into the call; None if it is not waiting for it
+    (back already, expired, ended) or a rejoin ring is pending."""
+    if not call.awaiting_rejoin or call.pending_offer is not None:
+        return None
+    if call.serving_agent_id != agent_id:
+        return None
+    rung = with_offer(call, target, agent_id, at)
+    last = rung.offers[-1]
+    return replace(rung, offers=(*rung.offers[:-1], replace(last, rejoin=True)))
+
+
+def rejoin_expired(call: Call, now: datetime, rejoin_seconds: int) -> Call | None:
+    """REJOIN_SECONDS after the drop without the agent: a pool call goes back to the front of the
+    queue (another agent takes it), a direct call to the agent's DND target. None: nothing to do
+    (the agent is back, the call ended, or it is not time yet)."""
+    away = call.agent_away_since
+    if not call.awaiting_rejoin or away is None:
+        return None
+    if (now - away).total_seconds() < rejoin_seconds:
+        return None
+    if call.kind is CallKind.POOL:
+        floor = max((o.n for o in call.offers), default=0)
+        # Back in the queue: the away agent is no longer who serves it (its claim is released);
+        # the agent who answers next may drop and be waited for in turn.
+        # The agent who dropped counts as tried: the others are offered first.
+        away_agent = call.serving_agent_id
+        tried = (away_agent,) if away_agent else ()
+        return replace(call, requeue_floor=floor, agent_away_since=None, tried=tried)
+    return replace(call, rejoin_expired=True)
 
 
 def choose_agent(

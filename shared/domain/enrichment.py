@@ -254,8 +254,9 @@ def plan_enrichment(
 
 
 def recording_link(public_base_url: str, call_id: str) -> str:
-    """The link written to D365: our endpoint, which checks the caller's token."""
-    return f"{public_base_url.rstrip('/')}/api/recordings/{call_id}"
+    """The link written to D365: the panel's recording page, which signs the viewer in and
+    plays `GET /api/recordings/{callId}` with the viewer's token (a clicked link sends none)."""
+    return f"{public_base_url.rstrip('/')}/api/panel/recording.html?callId={call_id}"
 
 
 @dataclass(frozen=True)

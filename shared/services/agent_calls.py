@@ -78,6 +78,7 @@ class AgentCalls:
             call_id=call.call_id,
             state=call.phase,
             outcome=call.outcome,
+            rejoin=call.pending_rejoin is not None,
             direction=call.direction,
             customer_number=call.customer_number,
             our_number=call.our_number,

@@ -67,6 +67,8 @@ class CallFlowOptions:
     outbound_ring_seconds: int = 45
     direct_ring_seconds: int = 30
     recording: bool = False  # the global setting
+    rejoin_seconds: int = 60  # how long a customer waits for an agent whose panel dropped
+    hold_music_url: str | None = None
     pool_recording: dict[str, bool] = field(default_factory=dict)  # per-pool overrides
 
     callback_offer: Prompt = field(
@@ -129,6 +131,9 @@ class CallFlow:
             options,
         )
         self.tokens = CallbackTokens(options.callback_secret)
+        from shared.services.rejoin import Rejoins
+
+        self.rejoins = Rejoins(self)
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -303,6 +308,12 @@ class CallFlow:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
+            elif step is NextStep.HOLD_FOR_REJOIN:
+                call = self.rejoins.hold(call)
+            elif step is NextStep.UNHOLD_AFTER_REJOIN:
+                call = self.rejoins.unhold(call)
+            elif step is NextStep.DIVERT_AFTER_REJOIN:
+                call = self.rejoins.divert(call)
         if call.ended:
             if call.pool_id:
                 self.waiting.remove(call.pool_id, call)  # an abandoned caller leaves the queue
@@ -517,6 +528,7 @@ class CallFlow:
                 invitation_timeout=timeout,
                 operation_context=offer.context,
                 caller_id=caller_id or None,
+                voip_headers=ring_headers(updated, target),
             )
         except Exception:
             # The offer never rang: settle it so the call is offered again, free the agent.
@@ -577,7 +589,11 @@ class CallFlow:
                 live = None
                 for call_id in page:
                     waiting = self.calls.get(call_id)
-                    if waiting is not None and not waiting.ended and not waiting.answered:
+                    if (
+                        waiting is not None
+                        and not waiting.ended
+                        and (not waiting.answered or waiting.needs_agent)
+                    ):
                         live = waiting
                         break
                     if waiting is not None:
@@ -614,6 +630,12 @@ class CallFlow:
             lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+
+def ring_headers(call: Call, target: str) -> dict[str, str] | None:
+    """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
+    which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
+    return {"callId": call.call_id} if target.startswith("8:acs:") else None
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,8 +43,10 @@ class Telephony(Protocol):
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Ring `target` (an ACS raw id) into the call; returns the invitation id."""
+        """Ring `target` (an ACS raw id) into the call; returns the invitation id.
+        `voip_headers` reach an ACS user's Calling SDK with the ring (the panel reads them)."""
         ...
 
     def cancel_add_participant(
@@ -147,6 +149,10 @@ class CallbackCapture(Protocol):
 
 class DelayedChecks(Protocol):
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None: ...
+
+    def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
+        """REJOIN_SECONDS after an agent's web phone dropped: has it come back?"""
+        ...
 
 
 class CallRepository(Protocol):

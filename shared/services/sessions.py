@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from shared.domain import sessions
 from shared.domain.directory import Agent
@@ -12,10 +15,20 @@ from shared.errors import Conflict
 from shared.services.ports import SessionLeases
 from shared.views import SessionView
 
+log = logging.getLogger(__name__)
+
 
 class WebPhoneSessions:
-    def __init__(self, leases: SessionLeases, lease_seconds: int) -> None:
+    def __init__(
+        self,
+        leases: SessionLeases,
+        lease_seconds: int,
+        *,
+        ring_back: Callable[[Agent, datetime], Any] | None = None,
+    ) -> None:
         self.leases, self.lease_seconds = leases, lease_seconds
+        # A new session of an agent whose panel dropped mid-call rings it back into the call.
+        self.ring_back = ring_back
 
     def start(self, agent: Agent, now: datetime, *, takeover: bool = False) -> SessionView:
         session_id = str(uuid.uuid4())
@@ -27,6 +40,11 @@ class WebPhoneSessions:
         )
         if lease is None or lease.session_id != session_id:
             raise Conflict(sessions.ALREADY_ACTIVE)
+        if self.ring_back is not None:
+            try:
+                self.ring_back(agent, now)
+            except Exception:  # the session stands; the next start (or a retry) rings again
+                log.exception("agent %s: ringing back into the call failed", agent.id)
         return _view(lease, self.lease_seconds)
 
     def heartbeat(self, agent: Agent, session_id: str, now: datetime) -> SessionView:

@@ -31,10 +31,11 @@ from scripts.dataverse_setup import ensure_columns
 from shared.adapters.dataverse import DataverseClient
 from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.domain.enrichment import EnrichmentColumns
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import API_AUDIENCE, APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 from tests.fixtures.product import (
     ANNA,
     ANNA_DIRECT,
+    BEN,
     CALLER,
     POOL_NUMBER,
     Product,
@@ -262,9 +263,11 @@ def test_a_recorded_pool_call_gets_link_metrics_and_completion_and_the_link_play
     row = finished(world, call_id)
     activity = the_activity(world)
 
-    link = f"{world.host.url}/api/recordings/{call_id}"
+    link = f"{world.host.url}/api/panel/recording.html?callId={call_id}"
     assert row["outcome"] == "enriched" and row["recording_url"] == link
     assert activity["new_recordingurl"] == link
+    # The page plays the audio endpoint with the viewer's token (a clicked link sends none).
+    link = f"{world.host.url}/api/recordings/{call_id}"
     assert (activity["statecode"], activity["statuscode"]) == (1, 4)  # completed, Received
     arrived, answered = when(activity["new_callarrivedat"]), when(activity["new_firstansweredat"])
     assert arrived <= answered <= when(activity["actualend"])
@@ -282,8 +285,11 @@ def test_a_recorded_pool_call_gets_link_metrics_and_completion_and_the_link_play
     supervisor = world.token(ANNA, roles=["Phone.Supervisor"])
     assert world.http.get(link, headers={"Authorization": f"Bearer {supervisor}"}).ok
     assert world.http.get(link).status_code == 401
+    # Without a phone role Anna still owns the activity in D365, which lets her read it.
     no_role = world.token(ANNA, roles=["Some.Other.Role"])
-    assert world.http.get(link, headers={"Authorization": f"Bearer {no_role}"}).status_code == 403
+    assert world.http.get(link, headers={"Authorization": f"Bearer {no_role}"}).status_code == 200
+    ben = world.token(BEN)  # an agent, but not of this call, and not allowed by Dataverse
+    assert world.http.get(link, headers={"Authorization": f"Bearer {ben}"}).status_code == 403
 
 
 def test_a_direct_call_gets_the_link_and_no_pool_metrics(world: Product) -> None:
@@ -291,7 +297,9 @@ def test_a_direct_call_gets_the_link_and_no_pool_metrics(world: Product) -> None
 
     assert finished(world, call_id)["outcome"] == "enriched"
     activity = the_activity(world)
-    assert activity["new_recordingurl"] == f"{world.host.url}/api/recordings/{call_id}"
+    assert activity["new_recordingurl"] == (
+        f"{world.host.url}/api/panel/recording.html?callId={call_id}"
+    )
     assert activity["new_callarrivedat"] is None and activity["new_waittimeseconds"] is None
     assert (activity["statecode"], activity["statuscode"]) == (1, 4)
 
@@ -309,7 +317,7 @@ def test_a_recording_event_after_the_first_attempt_is_picked_up_by_the_requeue(
 
     row = finished(world, call_id, timeout=30)
     assert row["outcome"] == "enriched" and row["attempts"] > first["attempts"]
-    assert the_activity(world)["new_recordingurl"].endswith(f"/api/recordings/{call_id}")
+    assert the_activity(world)["new_recordingurl"].endswith(f"recording.html?callId={call_id}")
 
 
 def test_an_activity_the_agent_completed_first_is_left_alone_and_not_retried(
@@ -395,3 +403,40 @@ def test_when_dataverse_keeps_failing_the_message_is_poisoned_and_the_call_says_
     assert not row.get("outcome")
     throttled = [r for r in world.dataverse.requests_seen() if r["status"] == 429]
     assert len(throttled) >= 5 * 2  # Retry-After honoured within each of the five attempts
+
+
+def test_recording_playback_is_decided_by_the_call_the_roles_and_dataverse(
+    world: Product,
+) -> None:
+    """The call's agents and supervisors listen; anyone else only if Dataverse lets them read
+    the Phone Call as themselves (CallerObjectId), as its security roles and sharing say."""
+    call_id = recorded_call(world)
+    finished(world, call_id)
+    activity_id = the_activity(world)["activityid"]
+    audio = f"{world.host.url}/api/recordings/{call_id}"
+    manager_oid = "44444444-4444-4444-8444-444444444444"
+    [manager_id] = world.dataverse.seed(
+        {"systemusers": [{"fullname": "Mia Manager", "azureactivedirectoryobjectid": manager_oid}]}
+    )["systemusers"]
+
+    def status(token: str) -> int:
+        return world.http.get(audio, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    manager = world.entra.mint_user_token(
+        oid=manager_oid, upn="mia@contoso.example", name="Mia Manager", aud=API_AUDIENCE
+    )
+    stranger = world.entra.mint_user_token(
+        oid="55555555-5555-4555-8555-555555555555", upn="x@y.example", name="X", aud=API_AUDIENCE
+    )
+    assert status(world.token(ANNA)) == 200  # the call's own agent
+    assert status(world.token(BEN)) == 403  # another agent, not allowed by Dataverse
+    assert status(manager) == 403  # a D365 user with user-level read of activities
+    assert status(stranger) == 403  # not a user of the org at all (Dataverse: 404)
+    asked = [r for r in world.dataverse.requests_seen() if r.get("caller_object_id") == manager_oid]
+    assert asked and asked[-1]["status"] == 403
+    assert asked[-1]["path"].endswith(f"phonecalls({activity_id})")
+
+    world.dataverse.privileges.share("phonecall", activity_id, manager_id)
+    assert status(manager) == 200  # shared with her in D365
+    world.dataverse.privileges.set_read(BEN.user_id, "phonecall", "organization")
+    assert status(world.token(BEN)) == 200  # a role that reads every Phone Call

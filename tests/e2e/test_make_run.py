@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 START_DEADLINE = 60.0
 SYNC_DEADLINE = 30.0  # one sync run (a Graph page, a Dataverse $batch, a create) takes ~1 s
-SETTINGS = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))["Values"]
+SETTINGS_FILE = json.loads((REPO_ROOT / "local.settings.json").read_text(encoding="utf-8"))
+SETTINGS = SETTINGS_FILE["Values"]
 ANNA = next(a for a in json.loads(SETTINGS["AGENTS"]) if a["id"] == "anna")
 MAIJA = "+358401234567"  # the demo contact `make run` seeds, and the seeded Teams call's caller
 # The enterprise-call sync's timer never fires during a test (once a year), so only the admin API
@@ -66,7 +67,7 @@ class Run:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
     def url(self, name: str) -> str:
-        scheme = "http" if name == "host" else "https"
+        scheme = "http" if name in ("host", "devices") else "https"
         return f"{scheme}://127.0.0.1:{self.ports[name]}"
 
     def output(self) -> str:
@@ -76,8 +77,8 @@ class Run:
 def start_run(tmp_path: Path, extra_env: dict[str, str] | None = None, **ports: int) -> Run:
     chosen = dict(
         zip(
-            ["host", "acs", "entra", "dataverse", "graph", "blob", "queue", "table"],
-            free_ports(8),
+            ["host", "acs", "entra", "dataverse", "graph", "blob", "queue", "table", "devices"],
+            free_ports(9),
             strict=True,
         )
     )
@@ -101,6 +102,8 @@ def start_run(tmp_path: Path, extra_env: dict[str, str] | None = None, **ports: 
         str(chosen["graph"]),
         "--azurite-ports",
         f"{chosen['blob']},{chosen['queue']},{chosen['table']}",
+        "--acs-device-port",
+        str(chosen["devices"]),
         "--state-dir",
         str(state_dir),
     ]
@@ -235,6 +238,7 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
         run.url("entra"),
         run.url("dataverse"),
         run.url("graph"),
+        run.url("devices"),
         f"http://127.0.0.1:{run.ports['blob']}",
         f"http://127.0.0.1:{run.ports['queue']}",
         f"http://127.0.0.1:{run.ports['table']}",
@@ -268,6 +272,57 @@ def test_make_run_starts_everything_and_ctrl_c_leaves_nothing(
     )
     assert current.status_code == 200, current.text
     assert current.json() == {"call": None}
+
+    # The web phone panel can sign in: its URL is printed, the SPA client and the users (each
+    # agent as <id>@contoso.local, the supervisor sam) are registered in the Entra emulator.
+    panel_url = f"{run.url('host')}/api/panel/"
+    assert panel_url in banner, banner
+    users = requests.get(
+        f"{run.url('entra')}/_control/users", verify=str(ca_path), timeout=10
+    ).json()["users"]
+    roles = {u["upn"]: u["roles"] for u in users}
+    assert roles["anna@contoso.local"] == ["Phone.Agent"], roles
+    assert roles["sam@contoso.local"] == ["Phone.Supervisor"], roles
+    sign_in_page = requests.get(
+        f"{run.url('entra')}/{SETTINGS['ENTRA_TENANT_ID']}/oauth2/v2.0/authorize",
+        params={
+            "client_id": SETTINGS["PANEL_CLIENT_ID"],
+            "redirect_uri": panel_url,
+            "response_type": "code",
+            "scope": f"{SETTINGS['API_AUDIENCE']}/Phone.Use openid",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+            "state": "s",
+        },
+        verify=str(ca_path),
+        timeout=10,
+    )
+    assert sign_in_page.status_code == 200 and "Sign in" in sign_in_page.text
+    # CORS from local.settings.json Host.CORS: the D365 org may call the API from its page.
+    org = SETTINGS_FILE["Host"]["CORS"].split(",")[0].strip()
+    preflight = requests.options(
+        f"{run.url('host')}/api/me/calls/current",
+        headers={"Origin": org, "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == org
+
+    # The panel's local device: anna's ACS token (from the app) signs in to the device API.
+    acs_token = requests.get(
+        f"{run.url('host')}/api/me/acs-token",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert acs_token.status_code == 200, acs_token.text
+    assert requests.get(f"{run.url('devices')}/devices/me", timeout=10).status_code == 401
+    device = requests.get(
+        f"{run.url('devices')}/devices/me",
+        headers={"Authorization": f"Bearer {acs_token.json()['token']}"},
+        timeout=10,
+    )
+    assert device.status_code == 200, device.text
+    assert device.json()["communicationUserId"] == ANNA["acsUserId"]
 
     # The enterprise-call sync reads the Graph emulator with the app's own token (granted
     # CallRecords.Read.All) and imports the seeded Teams call of Maija as a Phone Call.

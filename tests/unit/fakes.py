@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -16,6 +16,7 @@ from shared.domain.customers import CustomerRef
 @dataclass
 class FakeTelephony:
     ops: list[tuple[str, ...]] = field(default_factory=list)
+    voip_headers: list[dict[str, str]] = field(default_factory=list)  # of each add, in order
 
     def answer(
         self, incoming_call_context: str, *, callback_url: str, operation_context: str
@@ -37,8 +38,10 @@ class FakeTelephony:
         invitation_timeout: int,
         operation_context: str,
         caller_id: str | None = None,
+        voip_headers: Mapping[str, str] | None = None,
     ) -> str | None:
         self.ops.append(("add", target, operation_context, caller_id or ""))
+        self.voip_headers.append(dict(voip_headers or {}))
         return f"inv-{len(self.ops)}"
 
     def cancel_add_participant(

@@ -45,5 +45,11 @@ def test_a_path_no_surface_serves_is_the_service_404() -> None:
 
 
 @pytest.mark.unit
-def test_the_emulator_serves_call_automation_recording_content_and_control() -> None:
-    assert {s.prefix for s in SURFACES} == {"/calling/", "/v1/objects/", "/_control/"}
+def test_the_emulator_serves_call_automation_recording_content_identity_and_control() -> None:
+    assert {s.prefix for s in SURFACES} == {
+        "/calling/",
+        "/v1/objects/",
+        "/_control/",
+        "/identities",
+        "/_control/identities",
+    }

@@ -133,8 +133,9 @@ def test_the_caller_hanging_up_in_the_queue_is_abandoned_and_makes_no_activity()
     assert call.outcome is Outcome.ABANDONED and next_step(call) is NextStep.NOTHING
 
 
-def test_the_agent_leaving_ends_the_call_for_the_customer() -> None:
-    call = with_offer(pool_call(app_connected_at=at(1)), "8:acs:a", "a", at(2))
+def test_an_agent_on_a_phone_number_hanging_up_ends_the_call_for_the_customer() -> None:
+    # A web phone (an ACS user) leaving waits for a rejoin instead: tests/unit/test_call_rejoin.py
+    call = with_offer(pool_call(app_connected_at=at(1)), "4:+358501110000", "a", at(2))
     call = apply_event(call, CallEvent("s", "AddParticipantSucceeded", at(5), "offer:1"))
     call = apply_event(
         call,

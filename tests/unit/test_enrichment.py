@@ -180,7 +180,7 @@ def test_a_recorded_pool_call_gets_link_metrics_and_completion_in_one_write() ->
     assert rig.writer.written == [
         ActivityUpdate(
             activity_id="activity-call-1",
-            recording_url=f"{BASE}/api/recordings/call-1",
+            recording_url=f"{BASE}/api/panel/recording.html?callId=call-1",
             call_arrived_at=T0,
             first_answered_at=at(12),  # to the second, as Dataverse keeps it
             wait_seconds=12,  # first answered - arrived
@@ -188,7 +188,10 @@ def test_a_recorded_pool_call_gets_link_metrics_and_completion_in_one_write() ->
         )
     ]
     assert state is not None and state.outcome is Outcome.ENRICHED
-    assert state.status is Status.DONE and state.recording_url == f"{BASE}/api/recordings/call-1"
+    assert (
+        state.status is Status.DONE
+        and state.recording_url == f"{BASE}/api/panel/recording.html?callId=call-1"
+    )
     assert rig.queue.sent == []
 
 
@@ -199,7 +202,7 @@ def test_a_direct_call_gets_the_link_and_no_pool_metrics() -> None:
     rig.handle(call.call_id, at(130))
 
     [update] = rig.writer.written
-    assert update.recording_url == f"{BASE}/api/recordings/call-1"
+    assert update.recording_url == f"{BASE}/api/panel/recording.html?callId=call-1"
     assert (update.call_arrived_at, update.first_answered_at, update.wait_seconds) == (
         None,
         None,
@@ -256,7 +259,7 @@ def test_a_late_recording_is_waited_for_with_a_growing_delay_then_linked() -> No
     rig.recordings.arrive("server-call-1")
     done = rig.handle(call.call_id, at(220))
     assert done is not None and done.outcome is Outcome.ENRICHED and done.attempts == 3
-    assert rig.writer.written[0].recording_url == f"{BASE}/api/recordings/call-1"
+    assert rig.writer.written[0].recording_url == f"{BASE}/api/panel/recording.html?callId=call-1"
 
 
 def test_a_recording_that_never_comes_is_given_up_at_the_max_wait_and_metrics_are_written() -> None:

@@ -148,6 +148,8 @@ class Rows:
 
 
 def playback() -> tuple[RecordingPlayback, FakeContent, Rows]:
+    from tests.unit.test_recording_access import SUPERVISOR, access
+
     calls, rows, content = FakeCalls(), Rows(), FakeContent()
     calls.add(
         Call(
@@ -160,7 +162,18 @@ def playback() -> tuple[RecordingPlayback, FakeContent, Rows]:
             server_call_id="srv",
         )
     )
-    return RecordingPlayback(calls=calls, recordings=rows, content=content), content, rows
+    service = RecordingPlayback(calls=calls, recordings=rows, content=content, access=access(set()))
+    # The viewer is a supervisor here (who may listen is tests/unit/test_recording_access.py).
+    bound = _AsViewer(service, SUPERVISOR)
+    return bound, content, rows  # type: ignore[return-value]
+
+
+class _AsViewer:
+    def __init__(self, service: RecordingPlayback, viewer: object) -> None:
+        self.service, self.viewer = service, viewer
+
+    def audio(self, call_id: str, byte_range: str | None = None) -> RecordingAudio:
+        return self.service.audio(call_id, self.viewer, byte_range)  # type: ignore[arg-type]
 
 
 def test_the_latest_recording_of_the_call_is_fetched() -> None:

@@ -9,6 +9,7 @@ media and views sit on the core too, and phones (the simulated people) on calls 
 from __future__ import annotations
 
 from emulators.acs.errors import AcsError
+from emulators.acs.world.browsers import Browsers
 from emulators.acs.world.model import Fault, WorldConfig
 from emulators.acs.world.participants import Participants
 from emulators.acs.world.phones import Phones
@@ -17,5 +18,5 @@ from emulators.acs.world.views import Views
 __all__ = ["AcsError", "Fault", "World", "WorldConfig"]
 
 
-class World(Participants, Phones, Views):
+class World(Participants, Phones, Views, Browsers):
     """The whole simulated world: the REST operations, the control actions and the views."""

@@ -94,6 +94,8 @@ class Invitation:
     created_at: str
     transferee: dict[str, Any] | None = None
     timer: threading.Timer | None = None
+    # customCallingContext.voipHeaders of the add: what an ACS user's Calling SDK receives.
+    voip_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_id(self) -> str:

@@ -61,6 +61,7 @@ class Participants(Calls):
                     callback_uri=callback,
                     timeout=float(timeout),
                 )
+                invitation.voip_headers = _voip_headers(body)
                 invitation_id = invitation.invitation_id
             return {
                 "participant": Participant(target).to_json(),
@@ -151,3 +152,9 @@ class Participants(Calls):
 
     def unhold(self, cid: str, body: dict[str, Any]) -> None:
         self._hold(cid, body, False)
+
+
+def _voip_headers(body: dict[str, Any]) -> dict[str, str]:
+    context = body.get("customCallingContext")
+    headers = context.get("voipHeaders") if isinstance(context, dict) else None
+    return {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}

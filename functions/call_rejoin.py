@@ -1,0 +1,21 @@
+"""REJOIN_SECONDS after an agent's web phone dropped mid-call: requeue or divert the caller."""
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from functions.invocation import background_invocation
+from shared.messages import CALL_REJOINS, rejoin_check_call_id
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=CALL_REJOINS, connection="AzureWebJobsStorage")
+@background_invocation("queue")
+def rejoin_check_due(msg: func.QueueMessage) -> None:
+    """If the agent is still away, the pool caller goes to the front of the queue, a direct
+    caller to the agent's DND target (or the call ends)."""
+    from shared import composition
+
+    call_id = rejoin_check_call_id(msg.get_body())
+    composition.call_flow().rejoins.expired(call_id, datetime.now(UTC))

@@ -1,0 +1,74 @@
+"""ACS Identity through azure-communication-identity: VoIP access tokens for agents' ACS users."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import DependencyUnavailable, TelephonyError
+
+if TYPE_CHECKING:
+    from azure.communication.identity import CommunicationIdentityClient
+
+
+class AcsIdentity:
+    """One identity client per process, built on first use (the SDK import is not cheap)."""
+
+    def __init__(
+        self, connection_string: str, *, ca_bundle: str | None = None, timeout_seconds: int = 15
+    ) -> None:
+        self._connection_string, self._ca_bundle = connection_string, ca_bundle
+        self._timeout = timeout_seconds
+        self._client: CommunicationIdentityClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> CommunicationIdentityClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from azure.communication.identity import CommunicationIdentityClient
+
+                    options: dict[str, Any] = {
+                        "connection_timeout": self._timeout,
+                        "read_timeout": self._timeout,
+                    }
+                    if self._ca_bundle:
+                        options["connection_verify"] = self._ca_bundle
+                    self._client = CommunicationIdentityClient.from_connection_string(
+                        self._connection_string, **options
+                    )
+        return self._client
+
+    def voip_token(self, communication_user_id: str) -> tuple[str, datetime]:
+        """A VoIP-scoped token for an existing ACS user: (token, expires on)."""
+        from azure.communication.identity import CommunicationUserIdentifier
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+        try:
+            token = self.client.get_token(
+                CommunicationUserIdentifier(communication_user_id), scopes=["voip"]
+            )
+        except HttpResponseError as exc:
+            status = exc.status_code
+            if status in (429, 500, 502, 503, 504):
+                raise DependencyUnavailable(f"ACS identity is unavailable ({status})") from exc
+            raise TelephonyError(
+                "issueAccessToken", status, exc.error.code if exc.error else None
+            ) from exc
+        except ServiceRequestError as exc:
+            raise DependencyUnavailable("ACS identity: service not reachable") from exc
+        return str(token.token), parse_expiry(token.expires_on)
+
+
+def parse_expiry(value: Any) -> datetime:
+    """The SDK hands `expiresOn` through as the service's text (7 fractional digits)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
