@@ -37,6 +37,7 @@ from shared.services.device_tokens import DeviceTokens
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 from shared.services.health import HealthReport, check_health
+from shared.services.pool_monitor import PoolMonitor
 from shared.services.ports import Prompt
 from shared.services.presence import Presence
 from shared.services.recording_access import RecordingAccess
@@ -235,7 +236,11 @@ def device_tokens() -> DeviceTokens:
 
 @cache
 def call_repository() -> TableCallRepository:
-    return TableCallRepository(table_store())
+    # A pool call's change reaches the pool call log and the pool's alarm check.
+    return TableCallRepository(
+        table_store(),
+        observer=lambda before, after, rev: pool_monitor().call_changed(before, after, rev),
+    )
 
 
 @cache
@@ -504,4 +509,47 @@ def supervision() -> Supervision:
         calls=call_repository(),
         waiting=TableWaitingCalls(table_store()),
         presence=presence(),
+    )
+
+
+@cache
+def pool_monitor() -> PoolMonitor:
+    from shared.adapters.pool_monitoring import (
+        AcsEmail,
+        QueuePoolChecks,
+        TableAlarms,
+        TablePoolCallLog,
+        TeamsWebhook,
+    )
+    from shared.services.pool_monitor import Channels
+
+    s = settings()
+    teams = (
+        TeamsWebhook(
+            s.alarm_teams_webhook_url,
+            ca_bundle=s.ca_bundle,
+            timeout_seconds=s.http_timeout_seconds,
+        )
+        if s.alarm_teams_webhook_url
+        else None
+    )
+    email = (
+        AcsEmail(
+            s.acs_connection_string,
+            sender=s.alarm_email_sender,
+            recipients=s.alarm_email_to,
+            ca_bundle=s.ca_bundle,
+            timeout_seconds=s.http_timeout_seconds,
+        )
+        if s.alarm_email_sender
+        else None
+    )
+    return PoolMonitor(
+        directory=s.directory,
+        agents=agent_states(),
+        log=TablePoolCallLog(table_store()),
+        alarms=TableAlarms(table_store()),
+        checks=QueuePoolChecks(queue_sender()),
+        channels=Channels(teams=teams, email=email),
+        refresh_seconds=s.wallboard_refresh_seconds,
     )

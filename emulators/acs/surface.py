@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from emulators.acs import hmac_auth
 from emulators.acs.delivery import Deliverer, now_iso
 from emulators.acs.identity_store import IdentityService
+from emulators.acs.mailbox import Mailbox
 from emulators.acs.tokens import CallbackSigner
 from emulators.acs.world import World
 from emulators.common.server import json_response
@@ -102,6 +103,7 @@ class AcsParts:
     signer: CallbackSigner
     requests: RequestLog
     identities: IdentityService  # ACS users and their tokens (kept across /_control/reset)
+    mailbox: Mailbox = field(default_factory=Mailbox)  # ACS Email: the mails sent
     # What `/_control/reset` also clears: a surface with state of its own adds its reset here.
     resets: list[Callable[[], None]] = field(default_factory=list)
 

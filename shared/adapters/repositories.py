@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from shared.domain.calls import (
 from shared.domain.customers import CustomerRef
 from shared.domain.moments import as_utc
 from shared.domain.sessions import Lease
+
+log = logging.getLogger(__name__)
 
 CALLS, AGENTS, POOL_QUEUE, AGENT_CALLS = "calls", "agents", "poolqueue", "agentcalls"
 CALL_ROW, NOTES_ROW = "call", "notes"
@@ -159,17 +162,34 @@ def _consult_from(data: dict[str, Any] | None) -> Consult | None:
     )
 
 
-class TableCallRepository:
-    """A call's rows share its partition: the call, one marker per processed event, notes."""
+CallObserver = Callable[[Call | None, Call, int], None]
+REVISION = "Rev"  # the call row's write count: orders the writes derived from it
 
-    def __init__(self, store: TableStore) -> None:
+
+class TableCallRepository:
+    """A call's rows share its partition: the call, one marker per processed event, notes.
+
+    `observer(before, after, revision)` hears of every change written (a pool call's log entry
+    and its pool's alarm check follow from it); a failing observer never fails the call."""
+
+    def __init__(self, store: TableStore, observer: CallObserver | None = None) -> None:
         self.store = store
+        self.observer = observer
+
+    def _observe(self, before: Call | None, after: Call, revision: int) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(before, after, revision)
+        except Exception:
+            log.exception("call %s: the change's observer failed", after.call_id)
 
     def add(self, call: Call) -> bool:
         try:
-            self.store.insert(CALLS, call_to_entity(call))
+            self.store.insert(CALLS, {**call_to_entity(call), REVISION: 0})
         except ConcurrencyConflict:
             return False
+        self._observe(None, call, 0)
         return True
 
     def get(self, call_id: str) -> Call | None:
@@ -190,13 +210,14 @@ class TableCallRepository:
             current = call_from_entity(entity)
             new = change(current)
             ops: list[tuple[Any, ...]] = []
+            revision = int(entity.get(REVISION) or 0) + 1
             if marker:
                 ops.append(("create", {"PartitionKey": call_id, "RowKey": marker}))
             if new is not None and new != current:
                 ops.append(
                     (
                         "update",
-                        call_to_entity(new),
+                        {**call_to_entity(new), REVISION: revision},
                         {"mode": "replace", "etag": etag, "match_condition": _if_not_modified()},
                     )
                 )
@@ -209,7 +230,10 @@ class TableCallRepository:
                 if marker and self.store.get(CALLS, call_id, marker) is not None:
                     return self.get(call_id) or current, False  # processed before
                 continue  # the call changed meanwhile: look again
-            return (new, True) if new is not None and new != current else (current, False)
+            if new is not None and new != current:
+                self._observe(current, new, revision)
+                return new, True
+            return current, False
         raise RetriesExhausted(f"call {call_id}: still conflicting")
 
     def notes(self, call_id: str) -> str:
