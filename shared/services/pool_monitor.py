@@ -212,6 +212,10 @@ class PoolMonitor:
         self, pool: ServicePool, states: dict[str, AgentState], now: datetime
     ) -> tuple[AlarmEvent, ...]:
         thresholds, _, _ = self.alarms.thresholds(pool.id)
+        if not thresholds.any:
+            state, _ = self.alarms.state(pool.id)
+            if not state.active and not state.outbox:
+                return ()  # no alarm set, none to clear: no figures needed
         status = self.status(pool, states, now)
         now_breached = breached(thresholds, status)
         for _ in range(SAVE_ATTEMPTS):
