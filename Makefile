@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration e2e browser bench demo clean dataverse-setup
+.PHONY: setup run test lint typecheck unit integration e2e browser bench demo clean d365-setup dataverse-setup
 
 # The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -57,9 +57,13 @@ test: lint typecheck unit integration e2e browser
 bench: setup
 	$(PY) scripts/bench.py
 
-# The custom phone call columns (docs/dataverse-setup.md); a second run changes nothing.
-dataverse-setup: setup
-	$(PY) scripts/dataverse_setup.py
+# Prepare the D365 org (docs/dataverse-setup.md): the custom columns on phonecall, the CIF 1.0 and
+# 2.0 channel providers of the panel, the "Phone User" role. A second run changes nothing.
+# ARGS passes options, e.g. make d365-setup ARGS=--dry-run
+d365-setup: setup
+	$(PY) scripts/dataverse_setup.py $(ARGS)
+
+dataverse-setup: d365-setup  # the name it had before it did more than columns
 
 demo: setup
 	$(PY) scripts/demo.py

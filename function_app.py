@@ -18,8 +18,10 @@ from functions.pool_alarms import bp as pool_alarms
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from shared.config import get_settings
+from shared.telemetry import configure_from_environment
 
 get_settings()  # validate every app setting now: a bad one stops start-up, naming it
+configure_from_environment()  # Application Insights, only where its connection string is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 SURFACES = (

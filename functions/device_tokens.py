@@ -10,16 +10,17 @@ from functions.invocation import NO_STORE, Auth, endpoint
 
 if TYPE_CHECKING:
     from shared.domain.directory import Agent
-    from shared.views import AcsToken
+    from shared.views import AcsTokenView
 
 bp = func.Blueprint()
 
 
 @endpoint(bp, "GET", "me/acs-token", auth=Auth.AGENT, errors=(422, 503), headers=NO_STORE)
-def acs_token(req: func.HttpRequest, agent: Agent) -> AcsToken:
+def acs_token(req: func.HttpRequest, agent: Agent) -> AcsTokenView:
     """The agent's ACS user token (scope voip) for the panel's Calling SDK
 
-    422 for an agent without acsUserId (it rings a phone number)."""
+    For the agent's own `acsUserId`; 422 for an agent that rings a phone number instead. Locally
+    the panel hands it to the ACS emulator's device API (`PANEL_DEVICE_EMULATOR_URL`)."""
     from shared import composition
 
     return composition.device_tokens().issue(agent)

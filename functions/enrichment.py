@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.invocation import background_invocation
+from shared import telemetry
 from shared.messages import ENRICHMENT
 
 bp = func.Blueprint()
@@ -18,4 +19,5 @@ def enrich_activity(msg: func.QueueMessage) -> None:
 
     # A malformed message raises: after maxDequeueCount it is kept in enrichment-poison.
     message = enrichment_message(msg.get_body(), msg.id or "", msg.dequeue_count)
+    telemetry.tag_call(message.call_id)  # the queue span joins the call's webhook spans
     composition.enrichment().handle(message, datetime.now(UTC))

@@ -9,8 +9,8 @@ How to add a route with a typed request and response (and have it in /api/openap
         return composition.call_control().dtmf(agent, req.route_params["callId"], body.tones)
 
 - `auth` authenticates before the handler runs: Auth.AGENT passes `agent` (the configured
-  agent), Auth.SUPERVISOR / Auth.STAFF / Auth.SIGNED_IN (any valid token, no role) pass
-  `principal` when the handler asks for it,
+  agent), Auth.SUPERVISOR / Auth.STAFF pass `principal` when the handler asks for it,
+  Auth.SIGNED_IN passes `principal` for any valid token (the service decides, e.g. recordings),
   Auth.FUNCTION_KEY leaves it to the host (401 with an empty body), Auth.ACS_CALLBACK checks
   the per-call URL token and the ACS-signed JWT, Auth.PUBLIC nothing.
 - A parameter named `body` is decoded from the JSON body into its annotated dataclass
@@ -28,6 +28,7 @@ every `endpoint` (tests check it against the registered routes and validate real
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
@@ -40,6 +41,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.errors import (
     Conflict,
     DependencyUnavailable,
@@ -146,7 +148,14 @@ def http_invocation(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+        # Each invocation in a context of its own: a call tagged here ends with it.
+        return contextvars.copy_context().run(invoke, req, *args, **kwargs)
+
+    def invoke(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
         started, cid = time.monotonic(), correlation_id(req.headers)
+        call_id = (req.route_params or {}).get("callId")
+        if call_id:
+            telemetry.tag_call(call_id)
         try:
             response: func.HttpResponse = fn(req, *args, **kwargs)
         except Problem as problem:
@@ -192,6 +201,9 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return contextvars.copy_context().run(invoke, *args, **kwargs)
+
+        def invoke(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             cid = _message_correlation(args[0]) if args else os.urandom(16).hex()
             try:
@@ -221,7 +233,7 @@ class Auth:
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     STAFF = "staff"
-    SIGNED_IN = "signedIn"  # any valid Entra token; the service decides (e.g. RecordingAccess)
+    SIGNED_IN = "signedIn"  # any valid Entra ID token for the API; the service decides
     FUNCTION_KEY = "functionKey"
     ACS_CALLBACK = "acsCallback"
     PUBLIC = "public"
@@ -429,11 +441,9 @@ def _authenticate(op: Operation, req: func.HttpRequest) -> dict[str, Any]:
     access, authorization = composition.access(), req.headers.get("Authorization")
     if op.auth == Auth.AGENT:
         return {"agent": access.agent(authorization)}
-    check = {
-        Auth.SUPERVISOR: access.supervisor,
-        Auth.STAFF: access.staff,
-        Auth.SIGNED_IN: access.principal,
-    }[op.auth]
+    if op.auth == Auth.SIGNED_IN:
+        return {"principal": access.principal(authorization)}
+    check = access.supervisor if op.auth == Auth.SUPERVISOR else access.staff
     principal = check(authorization)
     return {"principal": principal} if "principal" in op.params else {}
 

@@ -63,7 +63,7 @@ ROLE_NOTE = {
     Auth.AGENT: "Agents (the agent or supervisor role, a user in AGENTS).",
     Auth.SUPERVISOR: "Supervisors (the supervisor role).",
     Auth.STAFF: "Agents and supervisors.",
-    Auth.SIGNED_IN: "Any signed-in user (an Entra ID token for API_AUDIENCE); the service decides.",
+    Auth.SIGNED_IN: "Any user of the tenant with a token for the API; the operation decides.",
 }
 
 

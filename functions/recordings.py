@@ -21,15 +21,17 @@ AUDIO = "audio/*"
     "GET",
     "recordings/{callId}",
     auth=Auth.SIGNED_IN,
-    errors=(400, 403, 404, 503),
+    errors=(400, 404, 503),
     responses={200: AUDIO, 206: AUDIO},
 )
 def recording(req: func.HttpRequest, principal: Principal) -> func.HttpResponse:
-    """The call's recording audio: for supervisors, the call's own agents and anyone Dataverse
-    lets read its Phone Call (asked as the viewer, CallerObjectId)
+    """The call's recording audio
 
-    A `Range: bytes=<start>-<end>` header gets 206 with that part; a range outside the
-    recording is 404."""
+    For supervisors, the call's own agents, and anyone Dataverse lets read the call's Phone
+    Call activity (asked as the viewer, with `CallerObjectId`); others 403. The link written to
+    D365 is the panel page `/api/panel/recording.html?callId=...`, which plays this. A
+    `Range: bytes=<start>-<end>` header gets 206 with that part; a range outside the recording
+    is 404."""
     from shared import composition  # wired on first use, not at cold start
 
     audio = composition.recording_playback().audio(

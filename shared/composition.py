@@ -7,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from shared.adapters.acs import AcsTelephony
+from shared.adapters.acs_access import AcsAccess
 from shared.adapters.acs_identity import AcsIdentity
 from shared.adapters.acs_recordings import AcsRecordingContent
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
@@ -23,6 +24,7 @@ from shared.adapters.repositories import (
     TableSessionLeases,
     TableWaitingCalls,
 )
+from shared.adapters.storage_access import StorageAccess
 from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
 from shared.domain.activity import SubjectTemplates
@@ -55,32 +57,50 @@ def settings() -> Settings:
 
 
 @cache
+def storage_access() -> StorageAccess:
+    """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    s = settings()
+    if s.storage_connection_string:
+        return StorageAccess(connection_string=s.storage_connection_string)
+    return StorageAccess(
+        table_uri=s.storage_uri("table"),
+        queue_uri=s.storage_uri("queue"),
+        client_id=s.azurewebjobsstorage__clientid,
+    )
+
+
+@cache
+def acs_access() -> AcsAccess:
+    """The access key where a connection string is set (the emulator), else the identity."""
+    s = settings()
+    if s.acs_connection_string:
+        return AcsAccess(connection_string=s.acs_connection_string)
+    return AcsAccess(endpoint=s.acs_endpoint, client_id=s.azure_client_id)
+
+
+@cache
 def table_store() -> TableStore:
     s = settings()
-    return TableStore(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return TableStore(storage_access(), timeout_seconds=s.http_timeout_seconds)
 
 
 @cache
 def queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(s.storage_connection_string, timeout_seconds=s.http_timeout_seconds)
+    return QueueSender(storage_access(), timeout_seconds=s.http_timeout_seconds)
 
 
 @cache
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
     s = settings()
-    return TableStore(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
 def _health_queue_sender() -> QueueSender:
     s = settings()
-    return QueueSender(
-        s.storage_connection_string, timeout_seconds=s.health_timeout_seconds, retry_total=0
-    )
+    return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 _last_health: list[tuple[float, HealthReport]] = []
@@ -140,7 +160,7 @@ def _health_dataverse() -> DataverseClient:
 def _health_acs() -> AcsTelephony:
     s = settings()
     return AcsTelephony(
-        s.acs_connection_string,
+        acs_access(),
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.health_timeout_seconds,
         retry_total=0,
@@ -216,18 +236,14 @@ def custom_columns() -> EnrichmentColumns:
 @cache
 def telephony() -> AcsTelephony:
     s = settings()
-    return AcsTelephony(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
-    )
+    return AcsTelephony(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
 
 
 @cache
 def device_tokens() -> DeviceTokens:
     s = settings()
     return DeviceTokens(
-        AcsIdentity(
-            s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
-        )
+        AcsIdentity(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
     )
 
 
@@ -341,7 +357,7 @@ def enrichment() -> ActivityEnrichment:
 def recording_playback() -> RecordingPlayback:
     s = settings()
     content = AcsRecordingContent(
-        s.acs_connection_string, ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
+        acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
     )
     access = RecordingAccess(
         s.directory,
@@ -535,7 +551,7 @@ def pool_monitor() -> PoolMonitor:
     )
     email = (
         AcsEmail(
-            s.acs_connection_string,
+            acs_access(),
             sender=s.alarm_email_sender,
             recipients=s.alarm_email_to,
             ca_bundle=s.ca_bundle,

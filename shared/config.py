@@ -89,7 +89,20 @@ def _https_url(raw: str) -> str:
     return value
 
 
+def _optional_https_endpoint(raw: str) -> str:
+    return _https_url(raw) if raw.strip() else ""
+
+
+def _storage_credential(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("", "managedidentity"):
+        raise ValueError("must be managedidentity (or unset, with a connection string)")
+    return value
+
+
 def _acs_connection_string(raw: str) -> str:
+    if not raw.strip():
+        return ""  # then ACS_ENDPOINT and the managed identity
     parts = dict(part.split("=", 1) for part in raw.strip().strip(";").split(";") if "=" in part)
     lowered = {k.lower(): v for k, v in parts.items()}
     endpoint, key = lowered.get("endpoint", ""), lowered.get("accesskey", "")
@@ -227,9 +240,42 @@ class Settings:
 
     azurewebjobsstorage: str = setting(
         _text,
-        None,
-        "Storage account connection string (tables and queues).",
+        "",
+        "Storage connection string (local runs, Azurite). In Azure leave it unset and use the "
+        "identity-based AzureWebJobsStorage__* settings below: no key anywhere.",
         env="AzureWebJobsStorage",
+    )
+    azurewebjobsstorage__credential: str = setting(
+        _storage_credential,
+        "",
+        "managedidentity: reach storage with the app's managed identity (as the Functions host "
+        "does for its triggers).",
+        env="AzureWebJobsStorage__credential",
+    )
+    azurewebjobsstorage__clientid: str = setting(
+        _text,
+        "",
+        "Client id of the user-assigned managed identity for storage; empty: the system-assigned "
+        "one.",
+        env="AzureWebJobsStorage__clientId",
+    )
+    azurewebjobsstorage__accountname: str = setting(
+        _text,
+        "",
+        "Storage account name; gives the table and queue URIs when they are not set.",
+        env="AzureWebJobsStorage__accountName",
+    )
+    azurewebjobsstorage__tableserviceuri: str = setting(
+        _text,
+        "",
+        "Table service URI, e.g. https://<account>.table.core.windows.net.",
+        env="AzureWebJobsStorage__tableServiceUri",
+    )
+    azurewebjobsstorage__queueserviceuri: str = setting(
+        _text,
+        "",
+        "Queue service URI, e.g. https://<account>.queue.core.windows.net.",
+        env="AzureWebJobsStorage__queueServiceUri",
     )
     app_version: str = setting(
         _text,
@@ -253,9 +299,22 @@ class Settings:
     )
     acs_connection_string: str = setting(
         _acs_connection_string,
-        None,
-        "ACS resource connection string: endpoint=https://...;accesskey=...",
+        "",
+        "ACS resource connection string: endpoint=https://...;accesskey=... (local runs). In "
+        "Azure leave it unset and give ACS_ENDPOINT: the managed identity is used.",
         secret=True,
+    )
+    acs_endpoint: str = setting(
+        _optional_https_endpoint,
+        "",
+        "ACS resource endpoint, e.g. https://<name>.communication.azure.com, reached with the "
+        "managed identity (Entra ID) when ACS_CONNECTION_STRING is unset.",
+    )
+    azure_client_id: str = setting(
+        _text,
+        "",
+        "Client id of the app's user-assigned managed identity (ACS, Application Insights); "
+        "empty: the system-assigned one.",
     )
     acs_resource_id: str = setting(
         _text,
@@ -285,7 +344,9 @@ class Settings:
     api_audience: str = setting(
         _text,
         None,
-        "Audience (application id URI) of the tokens the web phone panel sends.",
+        "Audience of the tokens the web phone panel sends. In Azure: the API app "
+        "registration's application (client) id, which v2 access tokens carry as aud "
+        "(docs/deploy.md, step 1).",
     )
     dataverse_url: str = setting(
         _https_url,
@@ -618,6 +679,14 @@ class Settings:
     def storage_connection_string(self) -> str:
         return self.azurewebjobsstorage
 
+    def storage_uri(self, service: str) -> str:
+        """The `table` or `queue` service URI of identity-based storage."""
+        explicit = getattr(self, f"azurewebjobsstorage__{service}serviceuri")
+        if explicit:
+            return str(explicit).rstrip("/")
+        account = self.azurewebjobsstorage__accountname
+        return f"https://{account}.{service}.core.windows.net" if account else ""
+
     @property
     def directory(self) -> Directory:
         return Directory(self.agents, self.service_pools)
@@ -668,6 +737,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for p in values["service_pools"]
             if p.callback is not None and p.callback.list_id not in known_lists
         )
+    problems.extend(_storage_problems(env))
+    no_acs = not values.get("acs_connection_string") and not values.get("acs_endpoint")
+    acs_named = any(p.startswith(("ACS_CONNECTION_STRING", "ACS_ENDPOINT")) for p in problems)
+    if no_acs and not acs_named:
+        problems.append("ACS_CONNECTION_STRING or ACS_ENDPOINT is missing")
     if values.get("graph_subscription_renew_minutes", 0) >= values.get(
         "graph_subscription_minutes", 4230
     ):
@@ -679,6 +753,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def _storage_problems(env: Mapping[str, str]) -> list[str]:
+    """Storage is reached by a connection string, or by managed identity with its URIs."""
+    if (env.get("AzureWebJobsStorage") or "").strip():
+        return []
+    if (env.get("AzureWebJobsStorage__credential") or "").strip().lower() != "managedidentity":
+        return [
+            "AzureWebJobsStorage is missing (or set AzureWebJobsStorage__credential="
+            "managedidentity with AzureWebJobsStorage__accountName or the service URIs)"
+        ]
+    if (env.get("AzureWebJobsStorage__accountName") or "").strip():
+        return []
+    return [
+        f"{name} is missing (identity-based storage needs it, or AzureWebJobsStorage__accountName)"
+        for name in ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+        if not (env.get(name) or "").strip()
+    ]
 
 
 @cache

@@ -179,7 +179,8 @@ class CallView:
     call_id: str
     state: Phase
     outcome: Outcome | None
-    # Ringing the agent back into its own call after its panel dropped (a refresh).
+    # The ring is the agent's own call coming back after its web phone dropped (a refresh):
+    # the customer waited on hold, the notes are intact.
     rejoin: bool
     direction: Direction
     customer_number: str
@@ -274,6 +275,15 @@ class AgentPools:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AcsTokenView:
+    """An ACS user access token for the agent's web phone (scope voip)."""
+
+    token: str
+    expires_on: datetime
+    communication_user_id: str = documented("The agent's acsUserId")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SessionView:
     session_id: str
     lease_seconds: int
@@ -282,15 +292,6 @@ class SessionView:
 
 
 # ---------------------------------------------------------------------- the web phone
-
-
-@dataclass(frozen=True, kw_only=True)
-class AcsToken:
-    """The agent's ACS user token for the panel's Calling SDK."""
-
-    token: str = documented("ACS user access token, scope voip")
-    expires_on: datetime
-    communication_user_id: str = documented("The agent's acsUserId")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,8 +24,11 @@ from emulators.acs.tokens import ISSUER, CallbackSigner
 from emulators.acs.world import World, WorldConfig
 from emulators.common.server import RunningServer
 from emulators.common.tls import LocalTLS
+from emulators.dataverse.auth import BearerChecker
 
 DEFAULT_ACS_NUMBERS = ["+358930000001", "+358930000002"]
+# The audiences of Entra ID tokens for ACS (its SDKs ask for https://communication.azure.com//.default).
+ACS_AUDIENCES = ("https://communication.azure.com", "https://communication.azure.com/")
 DEFAULT_TOPIC = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
     "/providers/Microsoft.Communication/communicationServices/acs-emulator"
@@ -81,6 +84,8 @@ class AcsEmulator(Controls):
         host: str = "127.0.0.1",
         topic: str = DEFAULT_TOPIC,
         device_port: int = 0,
+        entra_jwks_url: str | None = None,
+        entra_issuer: str | None = None,
     ) -> None:
         try:
             base64.b64decode(access_key, validate=True)
@@ -114,6 +119,16 @@ class AcsEmulator(Controls):
             signer=self.signer,
             requests=RequestLog(),
             identities=IdentityService(resource_id),
+            bearer=(
+                BearerChecker(
+                    jwks_url=entra_jwks_url,
+                    issuer=entra_issuer,
+                    audiences=set(ACS_AUDIENCES),
+                    ca_path=str(tls.ca_path),
+                )
+                if entra_jwks_url and entra_issuer
+                else None
+            ),
         )
         self.identities = parts.identities
         self.mailbox = parts.mailbox
@@ -166,11 +181,14 @@ def start(
     acs_numbers: list[str] | None = None,
     host: str = "127.0.0.1",
     device_port: int = 0,
+    entra_jwks_url: str | None = None,
+    entra_issuer: str | None = None,
 ) -> AcsEmulator:
     """Start an ACS emulator on `host:port` (0 = a free port) over HTTPS with the local CA.
 
     Webhook URLs are whole URLs (with `?code=` when the Functions host wants a key). The browser
-    device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`.
+    device API listens on plain HTTP at `device_port` (0 = a free port): `.device_url`. With
+    `entra_jwks_url` and `entra_issuer`, Entra ID bearer tokens for ACS are accepted too.
     """
     return AcsEmulator(
         tls=tls,
@@ -182,4 +200,6 @@ def start(
         acs_numbers=list(acs_numbers or DEFAULT_ACS_NUMBERS),
         host=host,
         device_port=device_port,
+        entra_jwks_url=entra_jwks_url,
+        entra_issuer=entra_issuer,
     )

@@ -22,6 +22,7 @@ from emulators.acs.mailbox import Mailbox
 from emulators.acs.tokens import CallbackSigner
 from emulators.acs.world import World
 from emulators.common.server import json_response
+from emulators.dataverse.auth import BearerChecker, TokenRejected
 
 REPEATABILITY_CACHE = 1000
 LOG_LIMIT = 10_000
@@ -104,11 +105,24 @@ class AcsParts:
     requests: RequestLog
     identities: IdentityService  # ACS users and their tokens (kept across /_control/reset)
     mailbox: Mailbox = field(default_factory=Mailbox)  # ACS Email: the mails sent
+    # Entra ID bearer tokens (a managed identity's), as ACS accepts them beside the HMAC key;
+    # None: HMAC only.
+    bearer: BearerChecker | None = None
     # What `/_control/reset` also clears: a surface with state of its own adds its reset here.
     resets: list[Callable[[], None]] = field(default_factory=list)
 
     def authenticate(self, request: Request, hosts: list[str]) -> Response | None:
-        """None when the request carries a valid ACS HMAC signature, else the 401 to send."""
+        """None when the request carries a valid ACS HMAC signature (or an accepted Entra ID
+        bearer token), else the 401 to send."""
+        authorization = request.headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            if self.bearer is None:
+                return error_response(401, "Denied", "Unsupported authorization scheme.")
+            try:
+                self.bearer.check(authorization)
+            except TokenRejected as exc:
+                return error_response(401, "InvalidAuthenticationToken", str(exc))
+            return None
         failure = hmac_auth.verify(
             access_key=self.access_key,
             verb=request.method,

@@ -93,7 +93,10 @@ class Azurite:
             f"TableEndpoint={base}:{self.table_port}/{AZURITE_ACCOUNT};"
         )
 
-    def start(self, log_path: Path | None = None, timeout: float = 60) -> Azurite:
+    def start(
+        self, log_path: Path | None = None, timeout: float = 60, extra_args: Sequence[str] = ()
+    ) -> Azurite:
+        """`extra_args`: e.g. --oauth basic --cert ... --key ... (Entra tokens over HTTPS)."""
         binary = REPO_ROOT / "node_modules" / ".bin" / "azurite"
         if not binary.exists():
             raise RuntimeError("Azurite is not installed: run `make setup` (npm ci)")
@@ -117,6 +120,7 @@ class Azurite:
                 "127.0.0.1",
                 "--tablePort",
                 str(self.table_port),
+                *extra_args,
             ],
             log_path=log_path,
         )

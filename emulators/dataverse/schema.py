@@ -391,8 +391,126 @@ def base_tables() -> dict[str, Table]:
             state=_ACTIVE_INACTIVE,
             object_type_code=2029,
         ),
+        *_setup_tables(),
     ]
     return {t.logical_name: t for t in tables}
+
+
+def _setup_tables() -> list[Table]:
+    """What `make d365-setup` writes: security roles and their privileges, the business unit a
+    role belongs to, and the channel providers of Channel Integration Framework 1.0 and 2.0
+    (the CIF solutions add those two tables to an org; Microsoft's entity references name them)."""
+    return [
+        Table(
+            "businessunit",
+            "businessunits",
+            "businessunitid",
+            "name",
+            _cols(("businessunitid", GUID), ("name", STRING, 160), *_AUDIT),
+            {
+                "parentbusinessunitid": Lookup(
+                    "parentbusinessunitid", {"parentbusinessunitid": "businessunit"}
+                ),
+                **_AUDIT_LOOKUPS,
+            },
+            object_type_code=10,
+            owned=False,
+        ),
+        Table(
+            "role",
+            "roles",
+            "roleid",
+            "name",
+            _cols(("roleid", GUID), ("name", STRING, 100), ("description", STRING, 2000), *_AUDIT),
+            {
+                "businessunitid": Lookup("businessunitid", {"businessunitid": "businessunit"}),
+                **_AUDIT_LOOKUPS,
+            },
+            object_type_code=1036,
+            owned=False,
+        ),
+        Table(
+            "privilege",
+            "privileges",
+            "privilegeid",
+            "name",
+            _cols(
+                ("privilegeid", GUID),
+                _ro("name", STRING),
+                _ro("accessright", INT),
+                _ro("canbebasic", BOOL),
+                _ro("canbelocal", BOOL),
+                _ro("canbedeep", BOOL),
+                _ro("canbeglobal", BOOL),
+            ),
+            object_type_code=1023,
+            owned=False,
+        ),
+        Table(
+            "msdyn_ciprovider",
+            "msdyn_ciproviders",
+            "msdyn_ciproviderid",
+            "msdyn_name",
+            _cols(
+                ("msdyn_ciproviderid", GUID),
+                ("msdyn_name", STRING, 100),
+                ("msdyn_label", STRING, 100),
+                ("msdyn_landingurl", STRING, 2000),
+                ("msdyn_clicktoact", BOOL),
+                ("msdyn_sortorder", INT),
+                ("msdyn_ciproviderapiversion", INT),
+                ("msdyn_trusteddomain", STRING, 2000),
+                ("msdyn_customparams", STRING, 10000),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {**_OWNER, **_AUDIT_LOOKUPS},
+            state=_ACTIVE_INACTIVE,
+            object_type_code=10001,
+        ),
+        Table(
+            "msdyn_channelprovider",
+            "msdyn_channelproviders",
+            "msdyn_channelproviderid",
+            "msdyn_name",
+            _cols(
+                ("msdyn_channelproviderid", GUID),
+                ("msdyn_name", STRING, 100),
+                ("msdyn_uniquename", STRING, 100),
+                ("msdyn_label", STRING, 100),
+                ("msdyn_landingurl", STRING, 2000),
+                ("msdyn_enableoutbound", BOOL),
+                ("msdyn_enableanalytics", BOOL),
+                ("msdyn_sortorder", INT),
+                ("msdyn_apiversion", INT),
+                ("msdyn_trusteddomain", STRING, 2000),
+                ("msdyn_customparams", STRING, 10000),
+                ("statecode", INT),
+                ("statuscode", INT),
+                *_AUDIT,
+            ),
+            {**_OWNER, **_AUDIT_LOOKUPS},
+            state=_ACTIVE_INACTIVE,
+            object_type_code=10002,
+        ),
+    ]
+
+
+# Privileges every org has (a subset, by name).
+# Phone Call is an activity: its rights are the Activity privileges. The ids differ per org in
+# the emulator (uuid5 of the name) as they may in a real one; look them up by name.
+PRIVILEGES = (
+    *(
+        f"prv{verb}{entity}"
+        for entity in ("Contact", "Account", "Lead", "Activity", "Queue", "QueueItem")
+        for verb in ("Create", "Read", "Write", "Delete", "Append", "AppendTo", "Assign", "Share")
+    ),
+    "prvReadUser",
+    "prvReadBusinessUnit",
+    "prvReadmsdyn_ciprovider",
+    "prvReadmsdyn_channelprovider",
+)
 
 
 # Columns Dataverse fills itself; writes to them are ignored (IsValidForCreate/Update false).

@@ -30,7 +30,7 @@ from emulators.dataverse.errors import ODataError
 from emulators.dataverse.privileges import Privileges
 from emulators.dataverse.query import parse_expand
 from emulators.dataverse.schema import Table
-from emulators.dataverse.store import Caller, Store, etag
+from emulators.dataverse.store import ROOT_BUSINESS_UNIT_ID, Caller, Store, etag
 
 API_PREFIX = "/api/data/v9.2"
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -50,7 +50,7 @@ _SEED_ORDER = [
     "queueitems",
 ]
 _ORGANIZATION_ID = "7a1a0b8c-0d4e-4f36-9a53-6c7d2f1e0a01"
-_BUSINESS_UNIT_ID = "3f0c2e59-8b1d-4a7e-9c4f-2d6a1b0e9f11"
+_BUSINESS_UNIT_ID = ROOT_BUSINESS_UNIT_ID
 
 
 @dataclass
@@ -382,6 +382,24 @@ class DataverseEmulator:
                     "@odata.context": f"{self.api_url}/$metadata#Microsoft.Dynamics.CRM."
                     "AddToQueueResponse",
                     "QueueItemId": item_id,
+                }
+            )
+        if table.logical_name == "role" and nav == "Microsoft.Dynamics.CRM.AddPrivilegesRole":
+            if method != "POST":
+                raise ODataError(405, E.QUERY_PARSE, "AddPrivilegesRole is an action: use POST.")
+            self.store.add_privileges_role(record_id, payload)
+            return InnerResponse(204, {"OData-Version": "4.0"})
+        if (
+            table.logical_name == "role"
+            and nav == "Microsoft.Dynamics.CRM.RetrieveRolePrivilegesRole()"
+        ):
+            if method != "GET":
+                raise ODataError(405, E.QUERY_PARSE, "RetrieveRolePrivilegesRole is a function.")
+            return self._ok(
+                {
+                    "@odata.context": f"{self.api_url}/$metadata#Microsoft.Dynamics.CRM."
+                    "RetrieveRolePrivilegesRoleResponse",
+                    "RolePrivileges": self.store.privileges_of_role(record_id),
                 }
             )
         return self._navigation(table, record_id, nav, method, payload, args, prefer, ctx)

@@ -28,6 +28,7 @@ from emulators.dataverse.schema import (
     DECIMAL,
     GUID,
     INT,
+    PRIVILEGES,
     STRING,
     SYSTEM_COLUMNS,
     Column,
@@ -39,6 +40,8 @@ from emulators.dataverse.schema import (
 Record = dict[str, Any]
 _TYPE_PREFIX = "@type:"  # internal: the table a lookup value points at
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+ROOT_BUSINESS_UNIT_ID = "3f0c2e59-8b1d-4a7e-9c4f-2d6a1b0e9f11"
+DEPTHS = ("Basic", "Local", "Deep", "Global")  # PrivilegeDepth, in increasing reach
 _BIND_RE = re.compile(r"^(?:.*/api/data/v[\d.]+/|/)?([A-Za-z_]\w*)\(([^)]+)\)$")
 
 
@@ -76,17 +79,46 @@ class Store:
             self.tables: dict[str, Table] = base_tables()
             self.data: dict[str, dict[str, Record]] = {name: {} for name in self.tables}
             self.attributes: dict[str, AttributeMeta] = {}
+            self.role_privileges: dict[str, dict[str, str]] = {}  # role -> privilege -> depth
             self.version = 1000
+            self._seed_organisation()
+
+    def _seed_organisation(self) -> None:
+        """What every org has before anyone writes: its root business unit and the privileges."""
+        now = now_iso()
+        self.data["businessunit"][ROOT_BUSINESS_UNIT_ID] = {
+            "businessunitid": ROOT_BUSINESS_UNIT_ID,
+            "name": "org-root",
+            "_parentbusinessunitid_value": None,
+            "_createdby_value": None,
+            "_modifiedby_value": None,
+            "createdon": now,
+            "modifiedon": now,
+            "versionnumber": self._next_version(),
+        }
+        for name in PRIVILEGES:
+            pid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"privilege:{name}"))
+            self.data["privilege"][pid] = {
+                "privilegeid": pid,
+                "name": name,
+                "accessright": 0,
+                "canbebasic": True,
+                "canbelocal": True,
+                "canbedeep": True,
+                "canbeglobal": True,
+            }
 
     # ---- transactions ($batch change sets) ----------------------------------------------------
 
     def snapshot(self) -> Any:
         with self.lock:
-            return copy.deepcopy((self.tables, self.data, self.attributes, self.version))
+            return copy.deepcopy(
+                (self.tables, self.data, self.attributes, self.role_privileges, self.version)
+            )
 
     def restore(self, snap: Any) -> None:
         with self.lock:
-            self.tables, self.data, self.attributes, self.version = snap
+            self.tables, self.data, self.attributes, self.role_privileges, self.version = snap
 
     # ---- lookups of tables -------------------------------------------------------------------
 
@@ -669,6 +701,51 @@ class Store:
                 caller,
             )
             return item_id
+
+    # ---- security roles ----------------------------------------------------------------------
+
+    def add_privileges_role(self, role_id: str, body: Any) -> None:
+        """AddPrivilegesRole: grant each privilege at its depth (a granted one takes the new
+        depth). All or nothing: an unknown privilege or depth refuses the whole request."""
+        with self.lock:
+            role_id = role_id.lower()
+            if role_id not in self.data["role"]:
+                raise E.record_not_found(self.tables["role"], role_id)
+            items = body.get("Privileges") if isinstance(body, dict) else None
+            if not isinstance(items, list) or not items:
+                raise ODataError(400, E.INVALID_ARGUMENT, "Privileges is required.")
+            grants: dict[str, str] = {}
+            for item in items:
+                pid = str((item or {}).get("PrivilegeId", "")).lower()
+                depth = (item or {}).get("Depth")
+                if pid not in self.data["privilege"]:
+                    raise ODataError(404, E.NOT_FOUND, f"privilege With Id = {pid} Does Not Exist")
+                if depth not in DEPTHS:
+                    raise ODataError(
+                        400, E.INVALID_ARGUMENT, f"Requested value '{depth}' was not found."
+                    )
+                grants[pid] = depth
+            self.role_privileges.setdefault(role_id, {}).update(grants)
+            record = self.data["role"][role_id]
+            record["modifiedon"] = now_iso()
+            record["versionnumber"] = self._next_version()
+
+    def privileges_of_role(self, role_id: str) -> list[dict[str, Any]]:
+        """RetrieveRolePrivilegesRole's RolePrivileges."""
+        with self.lock:
+            role_id = role_id.lower()
+            role = self.data["role"].get(role_id)
+            if role is None:
+                raise E.record_not_found(self.tables["role"], role_id)
+            return [
+                {
+                    "Depth": depth,
+                    "PrivilegeId": pid,
+                    "BusinessUnitId": role.get("_businessunitid_value"),
+                    "PrivilegeName": self.data["privilege"][pid]["name"],
+                }
+                for pid, depth in self.role_privileges.get(role_id, {}).items()
+            ]
 
     # ---- metadata ----------------------------------------------------------------------------
 

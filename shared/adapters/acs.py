@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.adapters.acs_access import AcsAccess
 from shared.errors import DependencyUnavailable, TelephonyError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ _DTMF_NAMES = {
 class AcsTelephony:
     def __init__(
         self,
-        connection_string: str,
+        connection: str | AcsAccess,
         *,
         ca_bundle: str | None = None,
         timeout_seconds: int = 15,
@@ -43,7 +44,7 @@ class AcsTelephony:
     ) -> None:
         # None keeps the SDK's retry policy; the health probe passes 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
-        self._connection_string = connection_string
+        self._access = AcsAccess.of(connection)
         self._ca_bundle = ca_bundle
         self._timeout = timeout_seconds
         self._client: CallAutomationClient | None = None
@@ -63,9 +64,14 @@ class AcsTelephony:
                     }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
-                    self._client = CallAutomationClient.from_connection_string(
-                        self._connection_string, **options
-                    )
+                    if self._access.uses_identity:
+                        self._client = CallAutomationClient(
+                            self._access.endpoint, self._access.credential(), **options
+                        )
+                    else:
+                        self._client = CallAutomationClient.from_connection_string(
+                            self._access.connection_string, **options
+                        )
         return self._client
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:

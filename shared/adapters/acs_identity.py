@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.acs_access import AcsAccess
 from shared.errors import DependencyUnavailable, TelephonyError
 
 if TYPE_CHECKING:
@@ -17,9 +18,13 @@ class AcsIdentity:
     """One identity client per process, built on first use (the SDK import is not cheap)."""
 
     def __init__(
-        self, connection_string: str, *, ca_bundle: str | None = None, timeout_seconds: int = 15
+        self,
+        connection: str | AcsAccess,
+        *,
+        ca_bundle: str | None = None,
+        timeout_seconds: int = 15,
     ) -> None:
-        self._connection_string, self._ca_bundle = connection_string, ca_bundle
+        self._access, self._ca_bundle = AcsAccess.of(connection), ca_bundle
         self._timeout = timeout_seconds
         self._client: CommunicationIdentityClient | None = None
         self._lock = threading.Lock()
@@ -37,9 +42,14 @@ class AcsIdentity:
                     }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
-                    self._client = CommunicationIdentityClient.from_connection_string(
-                        self._connection_string, **options
-                    )
+                    if self._access.uses_identity:  # Azure: the app's managed identity
+                        self._client = CommunicationIdentityClient(
+                            self._access.endpoint, self._access.credential(), **options
+                        )
+                    else:
+                        self._client = CommunicationIdentityClient.from_connection_string(
+                            self._access.connection_string, **options
+                        )
         return self._client
 
     def voip_token(self, communication_user_id: str) -> tuple[str, datetime]:

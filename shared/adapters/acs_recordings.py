@@ -1,4 +1,5 @@
-"""Recording content from ACS: an HMAC-signed GET of a RecordingFileStatusUpdated contentLocation.
+"""Recording content from ACS: a GET of a RecordingFileStatusUpdated contentLocation, HMAC-signed
+with the access key (or with the managed identity's bearer token, where no key is configured).
 
 The SDK's `download_recording` accepts only Microsoft recording hosts, so the emulator's content
 cannot be fetched through it; this signs the request exactly as the SDK's HMAC policy does
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from shared.adapters.acs_access import AcsAccess
 from shared.domain.enrichment import RecordingAudio
 from shared.errors import DependencyUnavailable, NotFound
 
@@ -64,12 +66,21 @@ def hmac_headers(
 
 
 class AcsRecordingContent:
-    """Fetches recording content with the ACS resource's access key (one session per process)."""
+    """Fetches recording content with the ACS resource's access key, or with an Entra ID token
+    of the app's managed identity (one session per process)."""
 
     def __init__(
-        self, connection_string: str, *, ca_bundle: str | None = None, timeout_seconds: int = 15
+        self,
+        connection: str | AcsAccess,
+        *,
+        ca_bundle: str | None = None,
+        timeout_seconds: int = 15,
     ) -> None:
-        endpoint, self._access_key = _parse_connection_string(connection_string)
+        self._access = AcsAccess.of(connection)
+        if self._access.uses_identity:
+            endpoint, self._access_key = self._access.endpoint.rstrip("/"), ""
+        else:
+            endpoint, self._access_key = _parse_connection_string(self._access.connection_string)
         parsed = urlsplit(endpoint)
         self._signed_host = parsed.netloc  # what the SDK's HMAC policy signs
         self._endpoint_host = (parsed.hostname or "").lower()
@@ -102,8 +113,17 @@ class AcsRecordingContent:
         import requests
 
         self.check_location(content_location)
-        headers = hmac_headers(self._access_key, "GET", content_location, self._signed_host)
-        headers.update({"x-ms-host": self._endpoint_host, "Accept": "application/json"})
+        if self._access.uses_identity:
+            from azure.core.exceptions import ClientAuthenticationError
+
+            try:
+                headers = {"Authorization": f"Bearer {self._access.bearer_token()}"}
+            except ClientAuthenticationError as exc:
+                raise DependencyUnavailable("no Entra ID token for ACS (managed identity)") from exc
+        else:
+            headers = hmac_headers(self._access_key, "GET", content_location, self._signed_host)
+            headers["x-ms-host"] = self._endpoint_host
+        headers["Accept"] = "application/json"
         if byte_range:
             headers["Range"] = byte_range
         try:

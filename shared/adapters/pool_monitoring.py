@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import messages
+from shared.adapters.acs_access import AcsAccess
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
     ConcurrencyConflict,
@@ -293,14 +294,14 @@ class AcsEmail:
 
     def __init__(
         self,
-        connection_string: str,
+        connection: str | AcsAccess,
         *,
         sender: str,
         recipients: tuple[str, ...],
         ca_bundle: str | None = None,
         timeout_seconds: int = 15,
     ) -> None:
-        self._connection_string, self._ca_bundle = connection_string, ca_bundle
+        self._access, self._ca_bundle = AcsAccess.of(connection), ca_bundle
         self.sender, self.recipients, self._timeout = sender, recipients, timeout_seconds
         self._client: EmailClient | None = None
         self._lock = threading.Lock()
@@ -318,9 +319,14 @@ class AcsEmail:
                     }
                     if self._ca_bundle:
                         options["connection_verify"] = self._ca_bundle
-                    self._client = EmailClient.from_connection_string(
-                        self._connection_string, **options
-                    )
+                    if self._access.uses_identity:  # Azure: the app's managed identity
+                        self._client = EmailClient(
+                            self._access.endpoint, self._access.credential(), **options
+                        )
+                    else:
+                        self._client = EmailClient.from_connection_string(
+                            self._access.connection_string, **options
+                        )
         return self._client
 
     def send(self, event_id: str, subject: str, text: str) -> None:

@@ -7,6 +7,8 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.storage_access import StorageAccess
+
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
@@ -15,9 +17,13 @@ class QueueSender:
     """Sends messages the Functions queue trigger can read (base64 text)."""
 
     def __init__(
-        self, connection_string: str, *, timeout_seconds: int = 10, retry_total: int | None = None
+        self,
+        connection: str | StorageAccess,
+        *,
+        timeout_seconds: int = 10,
+        retry_total: int | None = None,
     ) -> None:
-        self._connection_string = connection_string
+        self._access = StorageAccess.of(connection)
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
@@ -28,10 +34,7 @@ class QueueSender:
     @property
     def service(self) -> QueueServiceClient:
         if self._service is None:
-            from azure.storage.queue import QueueServiceClient
-
-            self._service = QueueServiceClient.from_connection_string(
-                self._connection_string,
+            self._service = self._access.queue_service(
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
                 **self._retry,

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.storage_access import StorageAccess
+
 if TYPE_CHECKING:  # the SDK is imported lazily: it is not paid for at cold start
     from azure.data.tables import TableClient, TableServiceClient
 
@@ -49,9 +51,13 @@ class TableStore:
     """One TableServiceClient per process, built on first use; tables created on first use."""
 
     def __init__(
-        self, connection_string: str, *, timeout_seconds: int = 10, retry_total: int | None = None
+        self,
+        connection: str | StorageAccess,
+        *,
+        timeout_seconds: int = 10,
+        retry_total: int | None = None,
     ) -> None:
-        self._connection_string = connection_string
+        self._access = StorageAccess.of(connection)
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
@@ -62,10 +68,7 @@ class TableStore:
     @property
     def service(self) -> TableServiceClient:
         if self._service is None:
-            from azure.data.tables import TableServiceClient
-
-            self._service = TableServiceClient.from_connection_string(
-                self._connection_string,
+            self._service = self._access.table_service(
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
                 **self._retry,

@@ -52,6 +52,7 @@ from shared.services.ports import (
     Telephony,
     WaitingCalls,
 )
+from shared.telemetry import tag_call
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class CallFlow:
             self.telephony.reject(event.incoming_call_context)
             return None
         call_id = call_id_for(event.server_call_id)
+        tag_call(call_id)  # this invocation's spans belong to the call
         existing = self.calls.get(call_id)
         if existing is not None and (existing.connection_id or existing.disposition):
             return existing  # a repeated IncomingCall: already handled
@@ -244,6 +246,7 @@ class CallFlow:
         """Click-to-dial: ring the agent's own device first; the customer when it answers."""
         callee = normalise(number, self.options.default_region)
         call_id = str(uuid.uuid4())
+        tag_call(call_id)
         candidates = self.crm.find_customers(callee.value) if callee.valid else ()
         call = Call(
             call_id=call_id,

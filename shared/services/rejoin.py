@@ -39,6 +39,12 @@ class Rejoins:
     def hold(self, call: Call) -> Call:
         """Music for the customer while the agent is away; the expiry check is scheduled."""
         flow = self.flow
+        if call.rejoin_hold:
+            return call
+        # The deadline first: a repeat is harmless (the check looks at the call), while a mark
+        # made before a failed schedule would leave the customer waiting with no deadline.
+        if flow.delayed is not None:
+            flow.delayed.check_rejoin_later(call.call_id, delay_seconds=flow.options.rejoin_seconds)
         result = flow.calls.update(
             call.call_id, lambda c: None if c.rejoin_hold else replace(c, rejoin_hold=True)
         )
@@ -57,8 +63,6 @@ class Rejoins:
         except Exception:
             flow.calls.update(call.call_id, lambda c: replace(c, rejoin_hold=False))
             raise
-        if flow.delayed is not None:
-            flow.delayed.check_rejoin_later(call.call_id, delay_seconds=flow.options.rejoin_seconds)
         return result[0]
 
     def unhold(self, call: Call) -> Call:

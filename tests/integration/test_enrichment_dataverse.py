@@ -132,7 +132,7 @@ def test_the_setup_command_is_idempotent_and_its_dry_run_reports_missing_columns
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "scripts/dataverse_setup.py", *args],
+            [sys.executable, "scripts/dataverse_setup.py", "--columns-only", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

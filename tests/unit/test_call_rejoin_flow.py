@@ -143,3 +143,28 @@ def test_a_direct_caller_goes_to_the_dnd_target_or_the_call_ends() -> None:
     roster(w2, direct, 3, 30, CUSTOMER)
     w2.flow.rejoins.expired(direct, at(91))
     assert len(w2.telephony.named("hangup")) == 1  # no DND target: the call ends
+
+
+def test_a_failed_deadline_schedule_is_retried_with_the_event() -> None:
+    w = World()
+    delayed = FakeDelayed()
+    failures = iter([RuntimeError("queue down")])
+
+    def flaky(call_id: str, *, delay_seconds: int) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        delayed.rejoins.append((call_id, delay_seconds))
+
+    delayed.check_rejoin_later = flaky  # type: ignore[method-assign]
+    w.flow.delayed = delayed  # type: ignore[assignment]
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantSucceeded", 5, "offer:1")
+    roster(w, call_id, 2, 5, CUSTOMER, "8:acs:anna")
+    with pytest.raises(RuntimeError):
+        roster(w, call_id, 3, 30, CUSTOMER)
+    assert w.telephony.named("hold") == [] and not w.calls.rows[call_id].rejoin_hold
+    roster(w, call_id, 3, 30, CUSTOMER)  # the event delivered again
+    assert delayed.rejoins == [(call_id, 60)]
+    assert w.telephony.named("hold") == [("hold", CUSTOMER)]

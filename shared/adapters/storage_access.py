@@ -1,0 +1,55 @@
+"""How the app reaches Azure Storage: a connection string (Azurite, local runs) or, in Azure, the
+service URIs and a managed identity, as the Functions host's identity-based connections do."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """One of: `connection_string`, or `table_uri` + `queue_uri` reached with a managed identity
+    (`client_id` names a user-assigned one; empty: the system-assigned identity)."""
+
+    connection_string: str = ""
+    table_uri: str = ""
+    queue_uri: str = ""
+    client_id: str = ""
+    token_credential: Any = None  # any azure-core TokenCredential; None: the managed identity
+    _credential: list[Any] = field(default_factory=list, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, value: str | StorageAccess) -> StorageAccess:
+        return value if isinstance(value, StorageAccess) else cls(connection_string=value)
+
+    @property
+    def uses_identity(self) -> bool:
+        return not self.connection_string
+
+    def credential(self) -> Any:
+        """The managed identity credential, built once (azure-identity is imported only here)."""
+        if self.token_credential is not None:
+            return self.token_credential
+        with self._lock:
+            if not self._credential:
+                from azure.identity import ManagedIdentityCredential
+
+                self._credential.append(ManagedIdentityCredential(client_id=self.client_id or None))
+            return self._credential[0]
+
+    def table_service(self, **options: Any) -> Any:
+        from azure.data.tables import TableServiceClient
+
+        if self.uses_identity:
+            return TableServiceClient(self.table_uri, credential=self.credential(), **options)
+        return TableServiceClient.from_connection_string(self.connection_string, **options)
+
+    def queue_service(self, **options: Any) -> Any:
+        from azure.storage.queue import QueueServiceClient
+
+        if self.uses_identity:
+            return QueueServiceClient(self.queue_uri, credential=self.credential(), **options)
+        return QueueServiceClient.from_connection_string(self.connection_string, **options)
