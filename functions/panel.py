@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import azure.functions as func
 
-from functions.invocation import NO_STORE, Auth, endpoint
+from functions.invocation import NO_STORE, Auth, endpoint, json_response
 from shared.errors import NotFound
-
-if TYPE_CHECKING:
-    from shared.views import PanelConfig
 
 bp = func.Blueprint()
 
@@ -35,30 +31,42 @@ HEADERS = {
 }
 
 
-@endpoint(bp, "GET", "panel/config.json", auth=Auth.PUBLIC, headers=NO_STORE)
-def panel_config(req: func.HttpRequest) -> PanelConfig:
-    """The web phone panel's settings: API base, MSAL.js sign-in, the device to use"""
+@endpoint(
+    bp,
+    "GET",
+    "panel/config.json",
+    auth=Auth.PUBLIC,
+    headers=NO_STORE,
+    responses={200: "application/json"},
+)
+def panel_config(req: func.HttpRequest) -> func.HttpResponse:
+    """The web phone panel's settings: the API base, MSAL.js sign-in, the device to use
+
+    `{"apiBase", "d365Url", "auth": {"clientId", "authority", "knownAuthorities", "scopes",
+    "redirectUri"}, "device": {"kind": "acs"} | {"kind": "emulator", "url"}}`, from
+    PUBLIC_BASE_URL, ENTRA_*, API_AUDIENCE, PANEL_CLIENT_ID and PANEL_DEVICE_EMULATOR_URL."""
     from shared import composition
-    from shared.views import PanelAuth, PanelConfig, PanelDevice
 
     s = composition.settings()
     authority_host = s.entra_authority_host.rstrip("/")
-    return PanelConfig(
-        api_base=f"{s.public_base_url}/api",
-        d365_url=s.dataverse_url,
-        auth=PanelAuth(
-            client_id=s.panel_client_id,
-            authority=f"{authority_host}/{s.entra_tenant_id}",
-            known_authorities=(urlparse(authority_host).netloc,),
-            scopes=(f"{s.api_audience}/Phone.Use",),
-            redirect_uri=f"{s.public_base_url}/api/panel/",
-        ),
-        device=(
-            PanelDevice(kind="emulator", url=s.panel_device_emulator_url)
+    body = {
+        "apiBase": f"{s.public_base_url}/api",
+        "d365Url": s.dataverse_url,
+        "auth": {
+            "clientId": s.panel_client_id,
+            "authority": f"{authority_host}/{s.entra_tenant_id}",
+            "knownAuthorities": [urlparse(authority_host).netloc],
+            # The API's delegated permissions as consented (Phone.Use, access_as_user, ...).
+            "scopes": [f"{s.api_audience}/.default"],
+            "redirectUri": f"{s.public_base_url}/api/panel/",
+        },
+        "device": (
+            {"kind": "emulator", "url": s.panel_device_emulator_url}
             if s.panel_device_emulator_url
-            else PanelDevice(kind="acs")
+            else {"kind": "acs"}
         ),
-    )
+    }
+    return json_response(body, headers=NO_STORE)
 
 
 @endpoint(
@@ -67,14 +75,15 @@ def panel_config(req: func.HttpRequest) -> PanelConfig:
     "panel/{*path}",
     auth=Auth.PUBLIC,
     errors=(404,),
-    responses={200: "*/*", 308: None},
+    responses={200: "text/*, image/*, application/json", 308: None},
 )
 def panel_files(req: func.HttpRequest) -> func.HttpResponse:
     """The web phone panel's files
 
-    `path` is a file under panel/dist, empty for index.html (/api/panel/ is the CIF landing
-    page; recording.html?callId= plays a recording). /api/panel without the slash is a 308 to
-    /api/panel/."""
+    `/api/panel/` is the CIF provider's landing page (index.html); `recording.html?callId=` is
+    the recording link written to D365; also the scripts, styles and `redirect.html` (the
+    sign-in popup's return page). Files under panel/dist only; `/api/panel` redirects to
+    `/api/panel/`."""
     path = req.route_params.get("path") or ""
     if not path and not urlparse(req.url).path.endswith("/"):
         # The page's relative links need the trailing slash.
@@ -94,8 +103,12 @@ def panel_files(req: func.HttpRequest) -> func.HttpResponse:
 def _file(relative: str) -> Path:
     """The built file at `relative`, never outside panel/dist."""
     root = DIST.resolve()
-    candidate = (root / relative).resolve()
-    if root not in candidate.parents or not candidate.is_file():
+    try:
+        candidate = (root / relative).resolve()
+        found = root in candidate.parents and candidate.is_file()
+    except (ValueError, OSError):  # a NUL byte, a name too long: no such file
+        found = False
+    if not found:
         if not root.is_dir():
             raise NotFound("the panel is not built (make setup builds it)")
         raise NotFound(f"no panel file {relative!r}")

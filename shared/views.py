@@ -294,33 +294,6 @@ class SessionView:
 # ---------------------------------------------------------------------- the web phone
 
 
-@dataclass(frozen=True, kw_only=True)
-class PanelAuth:
-    """MSAL.js settings of a page served under /api/panel/."""
-
-    client_id: str
-    authority: str
-    known_authorities: tuple[str, ...]
-    scopes: tuple[str, ...]
-    redirect_uri: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelDevice:
-    kind: Literal["acs", "emulator"]
-    url: str | None = omitted()
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelConfig:
-    """The web phone panel's settings: API base, MSAL.js sign-in, the device to use."""
-
-    api_base: str
-    d365_url: str
-    auth: PanelAuth
-    device: PanelDevice
-
-
 # ---------------------------------------------------------------------- supervisors
 
 

@@ -186,6 +186,12 @@ async function startSession(takeover) {
   if (!state.device) {
     state.device = await createDevice(state.config, () => api.acsToken());
     state.device.onIncoming(onRing);
+    state.device.onRingEnded(({ ringId }) => {
+      if (state.ring?.ringId !== ringId) return;
+      state.ring = null;
+      announce("The call stopped ringing");
+      render();
+    });
     state.device.onEnded(() => {
       // The agent's leg ended while the call goes on: a transfer handed the customer over.
       const call = state.call;
@@ -360,6 +366,10 @@ function onCall(call) {
   if (call && call.state === "connected" && before?.state !== "connected") onConnected(call);
   if (call && call.state === "ended" && before && before.callId === call.callId && before.state !== "ended") {
     onEnded(call);
+    if (!call.answeredAt && call.direction === "outbound") {
+      toast(`No answer from ${titleOf(call)}.`);
+      state.dialling = null;
+    }
   }
   if (state.ring && (!call || call.state === "connected" || call.state === "ended")) {
     if (call?.callId === state.ring.callId || !state.ring.callId) state.ring = null;
@@ -538,8 +548,11 @@ async function sendTone(tone) {
   if (!call) return;
   const sent = $("#dtmf-sent");
   sent.textContent = (sent.textContent + tone).slice(-20);
-  await attempt("Could not send the tone", () => state.api.dtmf(call.callId, tone));
+  // One request at a time: tones pressed quickly reach the customer in the order pressed.
+  toneQueue = toneQueue.then(() => attempt("Could not send the tone", () => state.api.dtmf(call.callId, tone)));
+  await toneQueue;
 }
+let toneQueue = Promise.resolve();
 
 // ---------------------------------------------------------------------------- transfers
 

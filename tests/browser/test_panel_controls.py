@@ -222,3 +222,18 @@ def test_with_unsaved_changes_in_d365_the_record_opens_when_the_call_is_answered
     wait_for(lambda: len(anna.stub_calls("openForm")) == 2, what="the second openForm")
     assert anna.page.locator("#record-form").get_attribute("data-id") == contact_id
     world.acs.hang_up(CALLER)
+
+
+def test_a_caller_who_gives_up_while_it_rings_leaves_the_panel_ready(
+    world: Product, agent_browser: Any
+) -> None:
+    """The ring stops by itself (the caller hung up): the panel is ready again, nothing logged."""
+    available(world, ANNA)
+    anna = agent_browser().open().sign_in(ANNA).wait_ready()
+    world.acs.place_call(CALLER, POOL_NUMBER)
+    anna.frame.locator("#ringing").wait_for(timeout=20_000)
+    world.acs.hang_up(CALLER)
+    anna.frame.locator("#idle").wait_for(timeout=20_000)
+    assert anna.frame.locator("#ringing").is_hidden()
+    world.settle()
+    assert world.phonecalls() == []

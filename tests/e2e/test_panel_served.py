@@ -26,7 +26,13 @@ def test_the_panel_page_and_its_files_are_served_with_their_types(world: Product
 
 
 def test_nothing_outside_the_built_panel_is_served(world: Product) -> None:
-    for path in ("panel/nope.js", "panel/..%2F..%2Fhost.json", "panel/%2e%2e/%2e%2e/host.json"):
+    odd = (
+        "panel/nope.js",
+        "panel/..%2F..%2Fhost.json",
+        "panel/%2e%2e/%2e%2e/host.json",
+        "panel/%00",
+    )
+    for path in odd:
         reply = world.http.get(f"{world.host.url}/api/{path}", timeout=30)
         assert reply.status_code == 404, path
         assert reply.headers["Content-Type"].startswith("application/problem+json")
@@ -41,7 +47,7 @@ def test_the_config_tells_the_panel_where_to_sign_in_and_which_device_to_use(
     auth = config["auth"]
     assert auth["clientId"] == PANEL_CLIENT_ID
     assert auth["authority"] == f"{world.entra.url}/{TENANT_ID}"
-    assert auth["scopes"] == [f"{API_AUDIENCE}/Phone.Use"]
+    assert auth["scopes"] == [f"{API_AUDIENCE}/.default"]
     assert auth["redirectUri"] == f"{world.host.url}/api/panel/"
     assert auth["knownAuthorities"] == [world.entra.url.split("://", 1)[1]]
     assert config["device"] == {"kind": "emulator", "url": world.acs.device_url}

@@ -9,6 +9,7 @@ export async function createAcsDevice(getAcsToken) {
   const rings = new Map(); // ringId -> IncomingCall
   const incoming = [];
   const ended = [];
+  const ringEnded = [];
 
   function track(active) {
     call = active;
@@ -34,7 +35,10 @@ export async function createAcsDevice(getAcsToken) {
       agent = await client.createCallAgent(credential, { displayName: "D365 Phone" });
       agent.on("incomingCall", ({ incomingCall }) => {
         rings.set(incomingCall.id, incomingCall);
-        incomingCall.on("callEnded", () => rings.delete(incomingCall.id));
+        incomingCall.on("callEnded", () => {
+          rings.delete(incomingCall.id);
+          ringEnded.forEach((cb) => cb({ ringId: incomingCall.id }));
+        });
         const from = incomingCall.callerInfo?.identifier;
         const event = {
           ringId: incomingCall.id,
@@ -46,6 +50,7 @@ export async function createAcsDevice(getAcsToken) {
     },
     onIncoming: (cb) => incoming.push(cb),
     onEnded: (cb) => ended.push(cb),
+    onRingEnded: (cb) => ringEnded.push(cb),
     onFailure: () => {},
     async answer(ringId) {
       const ring = rings.get(ringId) || [...rings.values()][0];

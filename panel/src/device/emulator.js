@@ -11,6 +11,7 @@ export function createEmulatorDevice(baseUrl, getAcsToken) {
   let ringing = [];
   const incoming = [];
   const ended = [];
+  const ringEnded = [];
   const failures = [];
 
   async function bearer() {
@@ -49,6 +50,9 @@ export function createEmulatorDevice(baseUrl, getAcsToken) {
             incoming.forEach((cb) => cb(event));
           }
         }
+        for (const ringId of seen) {
+          if (!now.has(ringId)) ringEnded.forEach((cb) => cb({ ringId }));
+        }
         seen = now;
         if (wasConnected && !state.connected) ended.forEach((cb) => cb({}));
         wasConnected = !!state.connected;
@@ -70,6 +74,7 @@ export function createEmulatorDevice(baseUrl, getAcsToken) {
     },
     onIncoming: (cb) => incoming.push(cb),
     onEnded: (cb) => ended.push(cb),
+    onRingEnded: (cb) => ringEnded.push(cb),
     onFailure: (cb) => failures.push(cb),
     async answer(ringId) {
       await send("answer", { ringId: ringOf(ringId) });

@@ -2,6 +2,8 @@
 //
 // createDevice(config, getAcsToken) -> { start(), onIncoming(cb), answer(ringId?), decline(ringId?),
 //   mute(), unmute(), onEnded(cb), stop({ unloading }) }; cb gets { ringId, from, callId?, rejoin }.
+// Also onRingEnded(cb): a ring stopped without being answered here (the caller gave up, the
+// pool offered the call to the next agent, another device took it).
 import { createEmulatorDevice } from "./emulator.js";
 
 export async function createDevice(config, getAcsToken) {
