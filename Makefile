@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration e2e browser bench demo clean d365-setup dataverse-setup
+.PHONY: setup run test lint typecheck unit integration e2e browser bench soak demo clean d365-setup dataverse-setup
 
 # The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -56,6 +56,11 @@ test: lint typecheck unit integration e2e browser
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# 200 concurrent calls with faults everywhere and a host SIGKILL (scripts/soak.py); exits non-zero
+# on any lost, duplicated or double-assigned call. A short version runs in `make test`.
+soak: setup
+	$(PY) scripts/soak.py --calls 200 --agents 40
 
 # Prepare the D365 org (docs/dataverse-setup.md): the custom columns on phonecall, the CIF 1.0 and
 # 2.0 channel providers of the panel, the "Phone User" role. A second run changes nothing.

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 
 from shared import telemetry
+from shared.adapters import versions
 from shared.errors import (
     Conflict,
     DependencyUnavailable,
@@ -153,6 +154,7 @@ def http_invocation(fn: F) -> F:
 
     def invoke(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
         started, cid = time.monotonic(), correlation_id(req.headers)
+        versions.forget_all()
         call_id = (req.route_params or {}).get("callId")
         if call_id:
             telemetry.tag_call(call_id)
@@ -206,6 +208,7 @@ def background_invocation(trigger: str) -> Callable[[F], F]:
         def invoke(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             cid = _message_correlation(args[0]) if args else os.urandom(16).hex()
+            versions.forget_all()
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:

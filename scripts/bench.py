@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
+DEFAULT_PARALLELISM = 16  # the ACS emulator's default concurrent deliveries
 
 
 def _import_seconds(module: str, env: dict[str, str]) -> float:
@@ -57,10 +59,28 @@ def cold_start_ratio() -> list[str]:
 
 @dataclass
 class Rig:
-    """The whole product on loopback, with request counters on Table Storage and Dataverse."""
+    """The whole product on loopback, with request counters on Table Storage, Queue Storage
+    (the app's requests: the host's queue listener is told apart by its User-Agent) and
+    Dataverse. `product.store` reads Azurite directly, so what the bench reads is not counted."""
 
-    product: object  # tests.fixtures.product.Product
-    table_proxy: object  # emulators.common.counting_proxy.CountingProxy
+    product: Any  # tests.fixtures.product.Product
+    table_proxy: Any  # emulators.common.counting_proxy.CountingProxy
+    queue_proxy: Any
+
+    def reset_counters(self) -> None:
+        self.table_proxy.reset()
+        self.queue_proxy.reset()
+
+    def storage_requests(self) -> tuple[int, int]:
+        """(Table, Queue) requests since the last reset; a counter that saw nothing means the
+        proxy is not in the app's path, and every figure built on it would be a lie."""
+        tables, queues = self.table_proxy.requests, self.queue_proxy.requests
+        if not tables or not queues:
+            raise SystemExit(
+                f"bench: a storage counter saw nothing (table {tables}, queue {queues}): "
+                "the app does not talk to Storage through the counting proxies"
+            )
+        return tables, queues
 
 
 @contextmanager
@@ -70,6 +90,8 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
     from emulators.common.tls import ensure_local_tls
     from emulators.dataverse import start as start_dataverse
     from emulators.entra import start as start_entra
+    from emulators.functions_host.queues import LISTENER_USER_AGENT
+    from shared.adapters.tables import TableStore
     from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
     from tests.fixtures.product import run_product
 
@@ -82,7 +104,10 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
         )
         dataverse = start_dataverse(tls=tls, jwks_url=entra.jwks_url, issuer=entra.issuer)
         proxy = CountingProxy(azurite.table_port)
-        storage = azurite.connection_string.replace(f":{azurite.table_port}/", f":{proxy.port}/")
+        queue_proxy = CountingProxy(azurite.queue_port, exclude=LISTENER_USER_AGENT.encode())
+        storage = azurite.connection_string.replace(
+            f":{azurite.table_port}/", f":{proxy.port}/"
+        ).replace(f":{azurite.queue_port}/", f":{queue_proxy.port}/")
         try:
             with run_product(
                 tls=tls,
@@ -92,9 +117,12 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
                 work=work / "host",
                 extra_env=extra_env,
             ) as product:
+                product.store = TableStore(azurite.connection_string)  # not counted
+                product.store_connection = azurite.connection_string
                 product.reset()
-                yield Rig(product, proxy)
+                yield Rig(product, proxy, queue_proxy)
         finally:
+            queue_proxy.stop()
             proxy.stop()
             dataverse.stop()
             entra.stop()
@@ -108,30 +136,96 @@ def _dataverse_requests(product: object) -> int:
 
 
 def inbound_call_requests() -> list[str]:
-    """Requests per answered, identified inbound pool call (steady state: a second call)."""
-    from tests.fixtures.product import ANNA, CALLER, POOL_NUMBER, connected, seed_contact, wait_for
+    """Requests per answered, identified inbound pool call, from IncomingCall to the activity
+    (steady state: the second call of each kind). Only the webhooks run: nobody polls the
+    panel's API, whose reads are the panel's cost, not the call's. Counted twice: with events
+    delivered one at a time, and concurrently as Event Grid does (events of one call then race,
+    and a lost race costs a conflict and a read)."""
+    from tests.fixtures.product import ANNA, CALLER, POOL_NUMBER, seed_contact, wait_for
 
     with product_rig() as rig:
         world = rig.product
-        seed_contact(world)  # type: ignore[arg-type]
-        figures: list[tuple[int, int]] = []
-        for n in (1, 2):
-            world.dataverse.requests_seen()  # type: ignore[attr-defined]
-            before_dv = _dataverse_requests(world)
-            rig.table_proxy.reset()  # type: ignore[attr-defined]
-            world.acs.place_call(CALLER, POOL_NUMBER)  # type: ignore[attr-defined]
-            world.answer(ANNA)  # type: ignore[attr-defined]
-            connected(world, ANNA)  # type: ignore[arg-type]
-            world.acs.hang_up(CALLER)  # type: ignore[attr-defined]
-            wait_for(lambda n=n: len(world.phonecalls()) >= n, what="the activity")  # type: ignore[attr-defined]
-            world.settle()  # type: ignore[attr-defined]
-            time.sleep(0.5)  # let the last callback's writes finish before reading the counters
-            figures.append((_dataverse_requests(world) - before_dv, rig.table_proxy.requests))  # type: ignore[attr-defined]
-    (dv1, ts1), (dv2, ts2) = figures
+        seed_contact(world)
+        figures: dict[str, list[tuple[int, int, int]]] = {}
+        placed = 0
+        for mode, parallelism in (("sequential", 1), ("concurrent", DEFAULT_PARALLELISM)):
+            world.acs.set_delivery(parallelism=parallelism)
+            for _ in (1, 2):
+                placed += 1
+                world.dataverse.requests_seen()
+                before_dv = _dataverse_requests(world)
+                rig.reset_counters()
+                world.acs.place_call(CALLER, POOL_NUMBER)
+                world.answer(ANNA)
+                world.settle()  # every event of the answer applied
+                world.acs.hang_up(CALLER)
+                wait_for(lambda n=placed: len(world.phonecalls()) >= n, what="the activity")
+                world.settle()
+                tables, queues = rig.storage_requests()
+                dv = _dataverse_requests(world) - before_dv
+                figures.setdefault(mode, []).append((dv, tables, queues))
+    (dv1, ts1, qs1), (dv2, ts2, qs2) = figures["sequential"]
+    (_, _, _), (_, tc2, qc2) = figures["concurrent"]
     return [
         f"dataverse_requests_per_answered_identified_inbound_call: {dv2}  "
         f"(budget <= 2 before enrichment; first call {dv1})",
-        f"table_storage_requests_per_answered_inbound_call: {ts2}  (first call {ts1})",
+        f"table_storage_requests_per_answered_inbound_call: {ts2}  "
+        f"(budget <= 12; events one at a time; first call {ts1}; delivered concurrently {tc2})",
+        f"queue_requests_per_answered_inbound_call: {qs2}  "
+        f"(budget <= 5; first call {qs1}; delivered concurrently {qc2})",
+    ]
+
+
+_EXECUTED_INCOMING = re.compile(
+    r"Executed 'Functions\.acs_incoming' \(Succeeded, Id=[^,]+, Duration=(\d+)ms\)"
+)
+
+
+def first_request_cost(restarts: int = 3) -> list[str]:
+    """The incoming-call webhook's first invocation on a fresh host process against its second
+    (as the host logs their durations): what the first caller after a scale-out waits for in
+    imports, clients, tokens and connections. Median over `restarts` fresh processes."""
+    from tests.fixtures.product import POOL_NUMBER, wait_for
+
+    firsts: list[int] = []
+    seconds: list[int] = []
+    with product_rig() as rig:
+        world = rig.product
+        for run in range(restarts):
+            world.host.stop()
+            world.host.start(timeout=60)
+            for n in range(2):
+                seen = len(_EXECUTED_INCOMING.findall(world.host.log_text()))
+                caller = f"+35840{run:03d}{n:04d}"
+                world.acs.place_call(caller, POOL_NUMBER)
+                durations = wait_for(
+                    lambda seen=seen: _EXECUTED_INCOMING.findall(world.host.log_text())[seen:],
+                    what="the incoming-call webhook",
+                )
+                (firsts if n == 0 else seconds).append(int(durations[0]))
+                world.settle()
+                world.acs.hang_up(caller)
+                world.settle()
+    first, second = statistics.median(firsts), statistics.median(seconds)
+    return [
+        f"first_request_ms: {first:.0f}  (incoming-call webhook, first invocation of a fresh "
+        f"process; median of {restarts})",
+        f"second_request_ms: {second:.0f}  (the same webhook, next call; first/second "
+        f"{first / max(second, 1):.1f}x)",
+    ]
+
+
+def offers_per_second(calls: int = 200, agents: int = 40) -> list[str]:
+    """Throughput with `calls` concurrent pool calls (no faults): offers rung per second of the
+    run, and every call answered and recorded."""
+    from scripts.soak import run_soak
+
+    report = run_soak(calls=calls, agents=agents, fault_share=0.0, restart=False, faults=False)
+    if report.answered != calls or report.activities != calls:
+        raise SystemExit(f"bench: {calls} concurrent calls: " + "; ".join(report.lines()))
+    return [
+        f"offers_per_second_with_{calls}_concurrent_calls: {report.offers_per_second:.1f}  "
+        f"(webhook p50 {report.p50:.0f} ms, p95 {report.p95:.0f} ms)"
     ]
 
 
@@ -153,6 +247,7 @@ def inbound_call_requests_with_enrichment() -> list[str]:
                 "ENTRA_AUTHORITY_HOST": world.entra.url,
                 "ENTRA_TENANT_ID": TENANT_ID,
                 "TLS_CA_BUNDLE": world.host.env_overrides["TLS_CA_BUNDLE"],
+                "PUBLIC_BASE_URL": world.host.env_overrides["PUBLIC_BASE_URL"],
             }
         )
         ensure_columns(client, columns)
@@ -213,9 +308,11 @@ def callback_import_requests(count: int = 500) -> list[str]:
 
 FIGURES: list[Callable[[], list[str]]] = [
     cold_start_ratio,
+    first_request_cost,
     inbound_call_requests,
     inbound_call_requests_with_enrichment,
     callback_import_requests,
+    offers_per_second,
 ]
 
 

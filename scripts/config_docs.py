@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.doc_section import replace_section
 from shared.config import SETTINGS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -27,10 +28,7 @@ def table() -> str:
 
 
 def main() -> None:
-    text = DOC.read_text()
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    DOC.write_text(f"{before}{START}\n{table()}\n{END}{after}")
+    replace_section(DOC, START, END, table())
 
 
 if __name__ == "__main__":

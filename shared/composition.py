@@ -6,50 +6,43 @@ import time
 from functools import cache
 from typing import TYPE_CHECKING
 
-from shared.adapters.acs import AcsTelephony
-from shared.adapters.acs_access import AcsAccess
-from shared.adapters.acs_identity import AcsIdentity
-from shared.adapters.acs_recordings import AcsRecordingContent
-from shared.adapters.dataverse import DataverseClient, DataverseCrm
-from shared.adapters.dataverse_access import DataverseActivityAccess
-from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
-from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
-from shared.adapters.queues import QueueSender
-from shared.adapters.repositories import (
-    QueueDelayedChecks,
-    QueueEnrichment,
-    TableAgentStates,
-    TableCallRepository,
-    TableRecordings,
-    TableSessionLeases,
-    TableWaitingCalls,
-)
-from shared.adapters.storage_access import StorageAccess
-from shared.adapters.tables import TableStore
 from shared.config import Settings, get_settings
-from shared.domain.activity import SubjectTemplates
-from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
-from shared.domain.enrichment import EnrichmentColumns, EnrichmentPolicy
-from shared.services.access import Access, AcsCallbackAccess
-from shared.services.agent_calls import AgentCalls
-from shared.services.call_control import CallControl
-from shared.services.callbacks import CallbackOptions, CallbackService
-from shared.services.calls import CallFlow, CallFlowOptions
-from shared.services.device_tokens import DeviceTokens
-from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
-from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from shared.services.health import HealthReport, check_health
-from shared.services.pool_monitor import PoolMonitor
-from shared.services.ports import Prompt
-from shared.services.presence import Presence
-from shared.services.recording_access import RecordingAccess
-from shared.services.recordings import RecordingPlayback
-from shared.services.sessions import WebPhoneSessions
-from shared.services.supervision import Supervision
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that needs them
+    from datetime import datetime
+
+    from shared.adapters.acs import AcsTelephony
+    from shared.adapters.acs_access import AcsAccess
+    from shared.adapters.dataverse import DataverseClient, DataverseCrm
     from shared.adapters.graph import GraphClient
+    from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
+    from shared.adapters.queues import QueueSender
+    from shared.adapters.repositories import (
+        QueueEnrichment,
+        TableAgentStates,
+        TableCallRepository,
+        TableRecordings,
+    )
+    from shared.adapters.storage_access import StorageAccess
+    from shared.adapters.tables import TableStore
+    from shared.domain.activity import SubjectTemplates
+    from shared.domain.calls import Call
+    from shared.domain.enrichment import EnrichmentColumns
+    from shared.services.access import Access, AcsCallbackAccess
+    from shared.services.agent_calls import AgentCalls
+    from shared.services.call_control import CallControl
+    from shared.services.callbacks import CallbackService
+    from shared.services.calls import CallFlow
+    from shared.services.device_tokens import DeviceTokens
+    from shared.services.enrichment import ActivityEnrichment
     from shared.services.enterprise_notifications import CallRecordNotifications
+    from shared.services.enterprise_sync import EnterpriseSync
+    from shared.services.health import HealthReport
+    from shared.services.pool_monitor import PoolMonitor
+    from shared.services.presence import Presence
+    from shared.services.recordings import RecordingPlayback
+    from shared.services.sessions import WebPhoneSessions
+    from shared.services.supervision import Supervision
 
 
 def settings() -> Settings:
@@ -59,6 +52,8 @@ def settings() -> Settings:
 @cache
 def storage_access() -> StorageAccess:
     """A connection string where one is set (Azurite), else the managed identity (Azure)."""
+    from shared.adapters.storage_access import StorageAccess
+
     s = settings()
     if s.storage_connection_string:
         return StorageAccess(connection_string=s.storage_connection_string)
@@ -72,6 +67,8 @@ def storage_access() -> StorageAccess:
 @cache
 def acs_access() -> AcsAccess:
     """The access key where a connection string is set (the emulator), else the identity."""
+    from shared.adapters.acs_access import AcsAccess
+
     s = settings()
     if s.acs_connection_string:
         return AcsAccess(connection_string=s.acs_connection_string)
@@ -80,25 +77,37 @@ def acs_access() -> AcsAccess:
 
 @cache
 def table_store() -> TableStore:
+    from shared.adapters.tables import TableStore
+
     s = settings()
-    return TableStore(storage_access(), timeout_seconds=s.http_timeout_seconds)
+    return TableStore(
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
+    )
 
 
 @cache
 def queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
-    return QueueSender(storage_access(), timeout_seconds=s.http_timeout_seconds)
+    return QueueSender(
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
+    )
 
 
 @cache
 def _health_table_store() -> TableStore:
     # Probes use short timeouts so a dead dependency answers 503 quickly.
+    from shared.adapters.tables import TableStore
+
     s = settings()
     return TableStore(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
 
 @cache
 def _health_queue_sender() -> QueueSender:
+    from shared.adapters.queues import QueueSender
+
     s = settings()
     return QueueSender(storage_access(), timeout_seconds=s.health_timeout_seconds, retry_total=0)
 
@@ -109,6 +118,8 @@ _last_health: list[tuple[float, HealthReport]] = []
 def health() -> HealthReport:
     """The dependencies' reachability, reused for HEALTH_CACHE_SECONDS: the endpoint is
     anonymous, and a flood of probes must not spend the app's Dataverse request quota."""
+    from shared.services.health import check_health
+
     now = time.monotonic()
     ttl = settings().health_cache_seconds
     if _last_health and now - _last_health[0][0] < ttl:
@@ -129,6 +140,8 @@ def health() -> HealthReport:
 @cache
 def app_tokens(scope: str) -> ClientCredentialsTokenProvider:
     """The app registration's tokens for one resource: one MSAL app (and cache) per scope."""
+    from shared.adapters.identity import ClientCredentialsTokenProvider
+
     s = settings()
     return ClientCredentialsTokenProvider(
         s.entra_authority_host,
@@ -146,6 +159,8 @@ def _dataverse_tokens() -> ClientCredentialsTokenProvider:
 
 @cache
 def _health_dataverse() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
@@ -158,6 +173,8 @@ def _health_dataverse() -> DataverseClient:
 
 @cache
 def _health_acs() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
     return AcsTelephony(
         acs_access(),
@@ -173,6 +190,8 @@ def _health_acs() -> AcsTelephony:
 @cache
 def user_tokens() -> TokenValidator:
     """Validates the web phone panel's Entra ID tokens."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     authority = f"{s.entra_authority_host}/{s.entra_tenant_id}"
     return TokenValidator(
@@ -186,6 +205,8 @@ def user_tokens() -> TokenValidator:
 @cache
 def acs_callback_tokens() -> TokenValidator:
     """Validates the JWT ACS puts on mid-call callbacks."""
+    from shared.adapters.identity import TokenValidator
+
     s = settings()
     return TokenValidator(
         issuer=s.acs_callback_jwt_issuer,
@@ -197,11 +218,15 @@ def acs_callback_tokens() -> TokenValidator:
 
 @cache
 def acs_callback_access() -> AcsCallbackAccess:
+    from shared.services.access import AcsCallbackAccess
+
     return AcsCallbackAccess(call_flow().tokens, acs_callback_tokens())
 
 
 @cache
 def access() -> Access:
+    from shared.services.access import Access
+
     s = settings()
     return Access(
         user_tokens(), s.directory, agent_role=s.agent_role, supervisor_role=s.supervisor_role
@@ -213,34 +238,51 @@ def access() -> Access:
 
 @cache
 def dataverse_client() -> DataverseClient:
+    from shared.adapters.dataverse import DataverseClient
+
     s = settings()
     return DataverseClient(
         s.dataverse_url,
         _dataverse_tokens().token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
     )
 
 
 @cache
 def crm() -> DataverseCrm:
+    from shared.adapters.dataverse import DataverseCrm
+
     return DataverseCrm(dataverse_client(), duration_column=custom_columns().duration_seconds)
 
 
 @cache
 def custom_columns() -> EnrichmentColumns:
     """The phone call's custom columns under the publisher prefix (docs/dataverse-setup.md)."""
+    from shared.domain.enrichment import EnrichmentColumns
+
     return EnrichmentColumns(settings().dataverse_publisher_prefix)
 
 
 @cache
 def telephony() -> AcsTelephony:
+    from shared.adapters.acs import AcsTelephony
+
     s = settings()
-    return AcsTelephony(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
+    return AcsTelephony(
+        acs_access(),
+        ca_bundle=s.ca_bundle,
+        timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
+    )
 
 
 @cache
 def device_tokens() -> DeviceTokens:
+    from shared.adapters.acs_identity import AcsIdentity
+    from shared.services.device_tokens import DeviceTokens
+
     s = settings()
     return DeviceTokens(
         AcsIdentity(acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds)
@@ -252,6 +294,8 @@ def device_tokens() -> DeviceTokens:
 
 @cache
 def call_repository() -> TableCallRepository:
+    from shared.adapters.repositories import TableCallRepository
+
     # A pool call's change reaches the pool call log and the pool's alarm check.
     return TableCallRepository(
         table_store(),
@@ -261,17 +305,33 @@ def call_repository() -> TableCallRepository:
 
 @cache
 def agent_states() -> TableAgentStates:
+    from shared.adapters.repositories import TableAgentStates
+
     return TableAgentStates(table_store())
 
 
 @cache
 def subject_templates() -> SubjectTemplates:
+    from shared.domain.activity import SubjectTemplates
+
     s = settings()
     return SubjectTemplates(s.activity_subject_inbound, s.activity_subject_outbound)
 
 
+class _CallbackCaptureOnFirstUse:
+    """The callback service, built when a caller first presses 1: the incoming-call webhook
+    does not import it (about a tenth of a second at a fresh instance's first request)."""
+
+    def capture_from_call(self, call: Call, list_id: str, at: datetime) -> bool:
+        return callbacks().capture_from_call(call, list_id, at)
+
+
 @cache
 def call_flow() -> CallFlow:
+    from shared.adapters.repositories import QueueDelayedChecks, TableWaitingCalls
+    from shared.services.calls import CallFlow, CallFlowOptions
+    from shared.services.ports import Prompt
+
     s = settings()
     return CallFlow(
         directory=s.directory,
@@ -299,13 +359,15 @@ def call_flow() -> CallFlow:
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
             ),
         ),
-        callbacks=callbacks(),
+        callbacks=_CallbackCaptureOnFirstUse(),
         delayed=QueueDelayedChecks(queue_sender()),
     )
 
 
 @cache
 def agent_calls() -> AgentCalls:
+    from shared.services.agent_calls import AgentCalls
+
     s = settings()
     return AgentCalls(
         flow=call_flow(),
@@ -321,6 +383,8 @@ def agent_calls() -> AgentCalls:
 
 @cache
 def recordings() -> TableRecordings:
+    from shared.adapters.repositories import TableRecordings
+
     return TableRecordings(table_store())
 
 
@@ -329,11 +393,17 @@ def recordings() -> TableRecordings:
 
 @cache
 def enrichment_queue() -> QueueEnrichment:
+    from shared.adapters.repositories import QueueEnrichment
+
     return QueueEnrichment(queue_sender(), jitter_seconds=settings().enrich_jitter_seconds)
 
 
 @cache
 def enrichment() -> ActivityEnrichment:
+    from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
+    from shared.domain.enrichment import EnrichmentPolicy
+    from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
+
     s = settings()
     return ActivityEnrichment(
         calls=call_repository(),
@@ -355,6 +425,11 @@ def enrichment() -> ActivityEnrichment:
 
 @cache
 def recording_playback() -> RecordingPlayback:
+    from shared.adapters.acs_recordings import AcsRecordingContent
+    from shared.adapters.dataverse_access import DataverseActivityAccess
+    from shared.services.recording_access import RecordingAccess
+    from shared.services.recordings import RecordingPlayback
+
     s = settings()
     content = AcsRecordingContent(
         acs_access(), ca_bundle=s.ca_bundle, timeout_seconds=s.http_timeout_seconds
@@ -375,6 +450,9 @@ def recording_playback() -> RecordingPlayback:
 
 @cache
 def presence() -> Presence:
+    from shared.domain.availability import BUILT_IN, AvailabilityType, StatusCatalog
+    from shared.services.presence import Presence
+
     s = settings()
     catalog = StatusCatalog(
         statuses={
@@ -388,6 +466,9 @@ def presence() -> Presence:
 
 @cache
 def web_phone_sessions() -> WebPhoneSessions:
+    from shared.adapters.repositories import TableSessionLeases
+    from shared.services.sessions import WebPhoneSessions
+
     return WebPhoneSessions(
         TableSessionLeases(table_store()),
         settings().session_lease_seconds,
@@ -397,6 +478,8 @@ def web_phone_sessions() -> WebPhoneSessions:
 
 @cache
 def call_control() -> CallControl:
+    from shared.services.call_control import CallControl
+
     s = settings()
     return CallControl(
         calls=call_repository(),
@@ -415,7 +498,9 @@ def call_control() -> CallControl:
 @cache
 def callbacks() -> CallbackService:
     from shared.adapters.callback_store import QueueCallbackSignals, TableCallbackStore
+    from shared.adapters.dataverse import DataverseClient
     from shared.adapters.dataverse_batch import DataverseCallbacks
+    from shared.services.callbacks import CallbackOptions, CallbackService
 
     s = settings()
     # Its own client: a $batch of CALLBACK_BATCH_SIZE change sets runs longer than one call.
@@ -424,6 +509,7 @@ def callbacks() -> CallbackService:
         _dataverse_tokens().token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=max(s.http_timeout_seconds, 120),
+        pool_size=s.worker_threads,
     )
     return CallbackService(
         store=TableCallbackStore(table_store()),
@@ -451,6 +537,7 @@ def enterprise_sync() -> EnterpriseSync:
     from shared.adapters.graph import GraphCallRecords
     from shared.domain.enterprise_calls import Rules
     from shared.domain.enterprise_users import user_map
+    from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
 
     s = settings()
     return EnterpriseSync(
@@ -484,6 +571,7 @@ def graph_client() -> GraphClient:
         app_tokens(GRAPH_SCOPE).token,
         ca_bundle=s.ca_bundle,
         timeout_seconds=s.http_timeout_seconds,
+        pool_size=s.worker_threads,
     )
 
 
@@ -519,6 +607,9 @@ def call_record_notifications() -> CallRecordNotifications:
 
 @cache
 def supervision() -> Supervision:
+    from shared.adapters.repositories import TableWaitingCalls
+    from shared.services.supervision import Supervision
+
     return Supervision(
         directory=settings().directory,
         agents=agent_states(),
@@ -537,7 +628,7 @@ def pool_monitor() -> PoolMonitor:
         TablePoolCallLog,
         TeamsWebhook,
     )
-    from shared.services.pool_monitor import Channels
+    from shared.services.pool_monitor import Channels, PoolMonitor
 
     s = settings()
     teams = (

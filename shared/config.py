@@ -659,6 +659,13 @@ class Settings:
         "5",
         "How often the wallboard page reads the pools' figures again.",
     )
+    python_threadpool_thread_count: int = setting(
+        _int_between(0, 32),
+        "0",
+        "Threads the Python worker runs synchronous invocations on (the Functions setting of "
+        "that name); 0: the worker's default, min(32, CPUs + 4). Every outbound HTTP "
+        "connection pool holds that many connections.",
+    )
     http_timeout_seconds: int = setting(
         _int_between(1, 120),
         "15",
@@ -690,6 +697,13 @@ class Settings:
     @property
     def directory(self) -> Directory:
         return Directory(self.agents, self.service_pools)
+
+    @property
+    def worker_threads(self) -> int:
+        """How many invocations this worker runs at once (its thread pool's size)."""
+        if self.python_threadpool_thread_count:
+            return self.python_threadpool_thread_count
+        return min(32, (os.cpu_count() or 1) + 4)
 
     @property
     def ca_bundle(self) -> str | None:

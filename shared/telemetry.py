@@ -65,9 +65,9 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool
         # Calls are few and each matters: keep every trace (the distro's default rate-limits).
         options["sampling_ratio"] = 1.0
     if auth.get("Authorization", "").upper() == "AAD":
-        from azure.identity import ManagedIdentityCredential
+        from shared.adapters.managed_identity import managed_identity
 
-        options["credential"] = ManagedIdentityCredential(client_id=auth.get("ClientId") or None)
+        options["credential"] = managed_identity(auth.get("ClientId") or "")
     configure_azure_monitor(
         connection_string=connection,
         span_processors=[call_id_processor()],

@@ -23,6 +23,7 @@ CONFIG_FIELDS = {
     "recordingContentRequiresAuth": "recording_content_requires_auth",
 }
 DELIVERY_FIELDS = {
+    "parallelism": "parallelism",
     "duplicate": "duplicate",
     "reorder": "reorder",
     "copies": "copies",

@@ -7,11 +7,14 @@ import copy
 import json
 import queue
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from emulators.acs.tokens import CallbackSigner
 
@@ -19,13 +22,20 @@ from emulators.acs.tokens import CallbackSigner
 NO_RETRY_STATUSES = frozenset({400, 413})
 # How long a held event waits for a successor to swap places with when reordering.
 REORDER_WINDOW_SECONDS = 0.3
+# Deliveries in flight at once. Event Grid and ACS post events concurrently (one event per
+# request, no documented cap, no order kept); 16 is what one subscription was seen to keep
+# open against a slow webhook, and it is enough to make handlers of one call race.
+DEFAULT_PARALLELISM = 16
+MAX_PARALLELISM = 64
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    """How events go out. `duplicate` sends each event twice (`copies` times when set above 1),
-    `reorder` swaps neighbours."""
+    """How events go out. `parallelism` deliveries run at once (1: one at a time, in order);
+    `duplicate` sends each event twice (`copies` times when set above 1), `reorder` swaps
+    neighbours."""
 
+    parallelism: int = DEFAULT_PARALLELISM
     duplicate: bool = False
     copies: int = 1
     reorder: bool = False
@@ -35,6 +45,7 @@ class DeliverySettings:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "parallelism": self.parallelism,
             "duplicate": self.duplicate,
             "reorder": self.reorder,
             "copies": self.copies,
@@ -62,7 +73,8 @@ def now_iso() -> str:
 
 
 class Deliverer:
-    """A single background worker: in order by default; retries block the events behind them."""
+    """A dispatcher thread hands events to `parallelism` delivery workers: concurrent and
+    unordered as Event Grid is; with `parallelism` 1, in order, a retry blocking those behind."""
 
     def __init__(self, *, verify: str, signer: CallbackSigner) -> None:
         self._verify = verify
@@ -76,6 +88,14 @@ class Deliverer:
         self._seq = 0
         self._stopping = threading.Event()
         self._session = requests.Session()
+        # Connections enough for every worker (requests' default pool keeps 10).
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_PARALLELISM)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._pool = ThreadPoolExecutor(MAX_PARALLELISM, thread_name_prefix="acs-delivery")
+        # Free worker slots: the dispatcher takes one before handing an event over.
+        self._slots = threading.Semaphore(DEFAULT_PARALLELISM)
+        self._slot_count = DEFAULT_PARALLELISM
         self._thread = threading.Thread(target=self._run, daemon=True, name="acs-delivery")
         self._thread.start()
 
@@ -87,9 +107,32 @@ class Deliverer:
             return self._settings
 
     def configure(self, **changes: Any) -> DeliverySettings:
+        parallelism = changes.get("parallelism")
+        if parallelism is not None and (
+            not isinstance(parallelism, int) or not 1 <= parallelism <= MAX_PARALLELISM
+        ):
+            raise TypeError(f"parallelism must be a whole number from 1 to {MAX_PARALLELISM}")
         with self._lock:
             self._settings = replace(self._settings, **changes)
-            return self._settings
+            settings = self._settings
+        self._resize(settings.parallelism)
+        return settings
+
+    def _resize(self, parallelism: int) -> None:
+        """Add or withdraw worker slots (a withdrawal waits for a delivery to finish)."""
+        while True:
+            with self._lock:
+                if self._slot_count == parallelism:
+                    return
+                grow = self._slot_count < parallelism
+                if grow:
+                    self._slot_count += 1
+            if grow:
+                self._slots.release()
+                continue
+            self._slots.acquire()
+            with self._lock:
+                self._slot_count -= 1
 
     def enqueue(self, item: Outgoing) -> None:
         with self._lock:
@@ -118,11 +161,13 @@ class Deliverer:
                     self._queue.get_nowait()
                 except queue.Empty:
                     break
+        self._resize(DeliverySettings().parallelism)
 
     def stop(self) -> None:
         self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._session.close()
 
     def post_now(self, item: Outgoing, extra_headers: dict[str, str]) -> tuple[int, Any]:
@@ -150,14 +195,13 @@ class Deliverer:
                 try:
                     entry = self._queue.get(timeout=REORDER_WINDOW_SECONDS)
                 except queue.Empty:
-                    self._deliver(*held)
+                    self._hand_over(held)
                     held = None
                     continue
                 if entry is None:
                     break
                 # The newer event overtakes the one that was held back.
-                self._deliver(*entry)
-                self._deliver(*held)
+                self._hand_over(entry, held)
                 held = None
                 continue
             entry = self._queue.get()
@@ -166,7 +210,23 @@ class Deliverer:
             if self.settings.reorder:
                 held = entry
                 continue
-            self._deliver(*entry)
+            self._hand_over(entry)
+
+    def _hand_over(self, *entries: tuple[int, Outgoing]) -> None:
+        """Deliver `entries` one after the other on a free worker (waits for one)."""
+        self._slots.acquire()
+
+        def work() -> None:
+            try:
+                for entry in entries:
+                    self._deliver(*entry)
+            finally:
+                self._slots.release()
+
+        try:
+            self._pool.submit(work)
+        except RuntimeError:  # stopped meanwhile
+            self._slots.release()
 
     def _deliver(self, generation: int, item: Outgoing) -> None:
         try:
@@ -212,6 +272,7 @@ class Deliverer:
                 if generation != self._generation:
                     return  # reset while retrying: the old world's events are dropped
             status: int | None = None
+            started = time.monotonic()
             try:
                 response = self._session.post(
                     item.url,
@@ -226,6 +287,10 @@ class Deliverer:
                 outcome = f"error: {type(exc).__name__}"
             with self._lock:
                 record["attempts"].append(outcome)
+                # How long the webhook took to answer (the latency a subscriber is judged by).
+                record.setdefault("latencyMs", []).append(
+                    round((time.monotonic() - started) * 1000, 1)
+                )
                 if status is not None and 200 <= status < 300:
                     record["delivered"] = True
             if status is not None and (200 <= status < 300 or status in NO_RETRY_STATUSES):

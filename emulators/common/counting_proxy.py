@@ -13,18 +13,26 @@ _REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|PATCH|DELETE|MERGE|HEAD|OP
 
 
 class CountingProxy:
-    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+    """Counts requests to `target_port`, leaving out those whose headers hold `exclude` (e.g.
+    the Functions host's own queue polling, told apart by its User-Agent)."""
+
+    def __init__(
+        self, target_port: int, host: str = "127.0.0.1", *, exclude: bytes | None = None
+    ) -> None:
         self.target = (host, target_port)
+        self._exclude = exclude.lower() if exclude else None
         self._listener = socket.create_server((host, 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self.requests = 0
+        self.request_lines: list[str] = []  # what was counted, for a reader asking "which?"
         self._stopping = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def reset(self) -> None:
         with self._lock:
             self.requests = 0
+            self.request_lines = []
 
     def _accept(self) -> None:
         while not self._stopping:
@@ -40,8 +48,10 @@ class CountingProxy:
         try:
             while data := source.recv(65536):
                 if count:
+                    seen = self._count(data)
                     with self._lock:
-                        self.requests += len(_REQUEST_LINE.findall(data))
+                        self.requests += len(seen)
+                        self.request_lines.extend(seen)
                 sink.sendall(data)
         except OSError:
             pass
@@ -49,6 +59,22 @@ class CountingProxy:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+    def _count(self, data: bytes) -> list[str]:
+        """The request lines in `data` that count."""
+        lowered = data.lower()
+        counted = []
+        for match in _REQUEST_LINE.finditer(data):
+            start = match.start() + (2 if data[match.start() : match.start() + 2] == b"\r\n" else 0)
+            end = lowered.find(b"\r\n\r\n", start)
+            headers = lowered[start : end if end >= 0 else len(lowered)]
+            if self._exclude is not None and self._exclude in headers:
+                continue
+            line_end = data.find(b"\r\n", start)
+            counted.append(
+                data[start : line_end if line_end >= 0 else start + 200].decode("latin-1")
+            )
+        return counted
 
     def stop(self) -> None:
         self._stopping = True

@@ -94,6 +94,8 @@ class DataverseEmulator:
         self._throttle_share = 0.0
         self._throttle_credit = 0.0
         self._throttle_retry_after = 5
+        self._throttle_statuses: tuple[int, ...] = (429,)
+        self._throttle_turn = 0
         self._log: list[dict[str, Any]] = []
 
     def start(self) -> DataverseEmulator:
@@ -135,13 +137,25 @@ class DataverseEmulator:
                 raise
         return created
 
-    def throttle(self, *, count: int = 0, share: float = 0.0, retry_after: int = 5) -> None:
-        """The next `count` API requests get 429; then `share` (0..1) of the later ones do."""
+    def throttle(
+        self,
+        *,
+        count: int = 0,
+        share: float = 0.0,
+        retry_after: int = 5,
+        statuses: tuple[int, ...] = (429,),
+    ) -> None:
+        """The next `count` API requests get 429; then `share` (0..1) of the later ones get
+        the `statuses` in turn (e.g. 429 and 503: throttled, then the service busy)."""
+        if not statuses or any(s not in (429, 503) for s in statuses):
+            raise ValueError("statuses are 429 and/or 503")
         with self._lock:
             self._faults.extend(Fault(429, retry_after) for _ in range(count))
             self._throttle_share = max(0.0, min(1.0, share))
             self._throttle_credit = 0.0
             self._throttle_retry_after = retry_after
+            self._throttle_statuses = tuple(statuses)
+            self._throttle_turn = 0
 
     def inject_faults(
         self, *, status: int = 503, count: int = 1, retry_after: int | None = None
@@ -261,7 +275,10 @@ class DataverseEmulator:
                 self._throttle_credit += self._throttle_share
                 if self._throttle_credit >= 1.0:
                     self._throttle_credit -= 1.0
-                    return Fault(429, self._throttle_retry_after)
+                    statuses = self._throttle_statuses
+                    self._throttle_turn += 1
+                    status = statuses[self._throttle_turn % len(statuses)]
+                    return Fault(status, self._throttle_retry_after)
             return None
 
     def _fault_response(self, fault: Fault) -> Response:
@@ -756,6 +773,7 @@ class DataverseEmulator:
                     count=int(body.get("count", 0)),
                     share=float(body.get("share", 0.0)),
                     retry_after=int(body.get("retry_after", 5)),
+                    statuses=tuple(int(x) for x in body.get("statuses", [429])),
                 )
                 return Response(status=204)
             if path == "privileges" and request.method == "POST":

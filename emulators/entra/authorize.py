@@ -110,7 +110,9 @@ def _b64url(raw: bytes) -> str:
 def pkce_challenge(verifier: str, method: str = "S256") -> str:
     if method == "plain":
         return verifier
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    # utf-8, not ascii: a verifier outside RFC 7636's alphabet just fails to match (400), as
+    # Entra answers it, rather than raising here (500).
+    return _b64url(hashlib.sha256(verifier.encode("utf-8")).digest())
 
 
 class AuthorizationServer:

@@ -123,6 +123,7 @@ class FunctionsHost:
         self.functions = index_functions(app, config.route_prefix, app_dir)
         wsgi.set_functions(self.functions)
         self.invoker = Invoker()
+        log.info("Worker thread pool: %d threads", self.invoker.thread_count)
         store = ScheduleStatusStore(options.resolved_state_dir)
         for spec in self.functions:
             if isinstance(spec.trigger, TimerTrigger):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import azure.functions as func
@@ -100,10 +102,35 @@ class _OutValue(func.Out[Any]):
         return self._value
 
 
-class Invoker:
-    """Runs invocations; async functions share one event loop on its own thread (as the worker)."""
+# The Python worker's sync-function pool: PYTHON_THREADPOOL_THREAD_COUNT (1..32), else the
+# ThreadPoolExecutor default the worker leaves in place on Python 3.9+, min(32, CPUs + 4).
+THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+MAX_THREAD_COUNT = 32
 
-    def __init__(self) -> None:
+
+def worker_thread_count(environ: dict[str, str] | None = None) -> int:
+    """How many sync invocations the worker runs at once."""
+    raw = (environ if environ is not None else os.environ).get(THREAD_COUNT_SETTING, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(
+                f"{THREAD_COUNT_SETTING} must be a whole number, got {raw!r}"
+            ) from None
+        if not 1 <= value <= MAX_THREAD_COUNT:
+            raise ValueError(f"{THREAD_COUNT_SETTING} must be between 1 and {MAX_THREAD_COUNT}")
+        return value
+    return min(MAX_THREAD_COUNT, (os.cpu_count() or 1) + 4)
+
+
+class Invoker:
+    """Runs invocations as the worker does: sync functions on a thread pool of
+    `worker_thread_count()` threads (the rest wait their turn), async ones on one event loop."""
+
+    def __init__(self, thread_count: int | None = None) -> None:
+        self.thread_count = thread_count or worker_thread_count()
+        self._pool = ThreadPoolExecutor(self.thread_count, thread_name_prefix="worker")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="functions-asyncio"
@@ -126,7 +153,7 @@ class Invoker:
                 coroutine = spec.user_function(**kwargs)
                 result = asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
             else:
-                result = spec.user_function(**kwargs)
+                result = self._pool.submit(spec.user_function, **kwargs).result()
         except Exception as exc:
             millis = int((time.monotonic() - started) * 1000)
             log.error(
@@ -151,3 +178,4 @@ class Invoker:
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._pool.shutdown(wait=False)

@@ -26,12 +26,19 @@ log = logging.getLogger("functions_host")
 PROCESSING_VISIBILITY_SECONDS = 600
 # The listener's shortest polling interval (QueuePollingIntervals.Minimum in the SDK).
 MIN_POLLING_SECONDS = 0.1
+# Prefixed to the listener's User-Agent, so a request count can tell the host from the app.
+LISTENER_USER_AGENT = "functions-host-queue-listener"
 
 
 def _client(connection_string: str, queue: str) -> QueueClient:
     # No encode/decode policy: the raw text is kept, decoded here and copied as-is to poison.
     return QueueClient.from_connection_string(
-        connection_string, queue, connection_timeout=5, read_timeout=15, retry_total=1
+        connection_string,
+        queue,
+        connection_timeout=5,
+        read_timeout=15,
+        retry_total=1,
+        user_agent=LISTENER_USER_AGENT,
     )
 
 

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.adapters.acs_access import AcsAccess
-from shared.errors import DependencyUnavailable, TelephonyError
+from shared.adapters.acs_access import AcsAccess, acs_errors
+from shared.errors import TelephonyError
 
 if TYPE_CHECKING:
     from azure.communication.callautomation import CallAutomationClient
@@ -41,7 +41,9 @@ class AcsTelephony:
         ca_bundle: str | None = None,
         timeout_seconds: int = 15,
         retry_total: int | None = None,
+        pool_size: int = 10,
     ) -> None:
+        self._pool_size = pool_size
         # None keeps the SDK's retry policy; the health probe passes 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
         self._access = AcsAccess.of(connection)
@@ -57,7 +59,10 @@ class AcsTelephony:
                 if self._client is None:
                     from azure.communication.callautomation import CallAutomationClient
 
+                    from shared.adapters.http_pool import pooled_session
+
                     options: dict[str, Any] = {
+                        "session": pooled_session(self._pool_size),
                         "connection_timeout": self._timeout,
                         "read_timeout": self._timeout,
                         **self._retry,
@@ -75,17 +80,8 @@ class AcsTelephony:
         return self._client
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError
-
-        try:
+        with acs_errors(operation):
             return fn()
-        except HttpResponseError as exc:
-            status = exc.status_code
-            if status in (429, 500, 502, 503, 504):
-                raise DependencyUnavailable(f"ACS {operation} is unavailable ({status})") from exc
-            raise TelephonyError(operation, status, exc.error.code if exc.error else None) from exc
-        except ServiceRequestError as exc:
-            raise DependencyUnavailable(f"ACS {operation}: service not reachable") from exc
 
     @staticmethod
     def _identifier(raw_id: str) -> Any:

@@ -4,9 +4,13 @@ which Call Automation accepts: no key anywhere)."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from shared.adapters.managed_identity import managed_identity
+from shared.errors import DependencyUnavailable, TelephonyError
 
 # The scope the ACS SDKs ask Entra ID for (the double slash is theirs).
 ACS_SCOPE = "https://communication.azure.com//.default"
@@ -21,8 +25,6 @@ class AcsAccess:
     endpoint: str = ""
     client_id: str = ""
     token_credential: Any = None
-    _credential: list[Any] = field(default_factory=list, compare=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def of(cls, value: str | AcsAccess) -> AcsAccess:
@@ -33,15 +35,28 @@ class AcsAccess:
         return not self.connection_string
 
     def credential(self) -> Any:
-        """The token credential (azure-identity is imported only here, on first use)."""
+        """`token_credential`, else the managed identity (shared/adapters/managed_identity.py)."""
         if self.token_credential is not None:
             return self.token_credential
-        with self._lock:
-            if not self._credential:
-                from azure.identity import ManagedIdentityCredential
-
-                self._credential.append(ManagedIdentityCredential(client_id=self.client_id or None))
-            return self._credential[0]
+        return managed_identity(self.client_id)
 
     def bearer_token(self) -> str:
         return str(self.credential().get_token(ACS_SCOPE).token)
+
+
+@contextmanager
+def acs_errors(operation: str) -> Iterator[None]:
+    """The ACS SDKs' exceptions as ours: throttling, 5xx and transport failures (no connection,
+    or a connection dropped or timed out before the answer) are DependencyUnavailable (503);
+    any other refusal a TelephonyError carrying ACS's status and code."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except HttpResponseError as exc:
+        status = exc.status_code
+        if status in (429, 500, 502, 503, 504):
+            raise DependencyUnavailable(f"ACS {operation} is unavailable ({status})") from exc
+        raise TelephonyError(operation, status, exc.error.code if exc.error else None) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise DependencyUnavailable(f"ACS {operation}: service not reachable") from exc

@@ -7,8 +7,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.acs_access import AcsAccess
-from shared.errors import DependencyUnavailable, TelephonyError
+from shared.adapters.acs_access import AcsAccess, acs_errors
 
 if TYPE_CHECKING:
     from azure.communication.identity import CommunicationIdentityClient
@@ -55,21 +54,11 @@ class AcsIdentity:
     def voip_token(self, communication_user_id: str) -> tuple[str, datetime]:
         """A VoIP-scoped token for an existing ACS user: (token, expires on)."""
         from azure.communication.identity import CommunicationUserIdentifier
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-        try:
+        with acs_errors("issueAccessToken"):
             token = self.client.get_token(
                 CommunicationUserIdentifier(communication_user_id), scopes=["voip"]
             )
-        except HttpResponseError as exc:
-            status = exc.status_code
-            if status in (429, 500, 502, 503, 504):
-                raise DependencyUnavailable(f"ACS identity is unavailable ({status})") from exc
-            raise TelephonyError(
-                "issueAccessToken", status, exc.error.code if exc.error else None
-            ) from exc
-        except ServiceRequestError as exc:
-            raise DependencyUnavailable("ACS identity: service not reachable") from exc
         return str(token.token), parse_expiry(token.expires_on)
 
 

@@ -21,7 +21,8 @@ from shared.domain.moments import as_utc
 from shared.messages import CALLBACK_IMPORTS, CallbackImport
 
 CALLBACKS = "callbacks"
-REQUEST_PREFIX, OPEN_PREFIX = "req-", "open-"
+REQUEST_PREFIX, OPEN_PREFIX, HANDLED_PREFIX = "req-", "open-", "done-"
+_MAX_MS = 10**15 - 1
 # RowKey ranges: '.' sorts right after '-', so [prefix, prefix with '.') is exactly the prefix.
 _TX_LIMIT = 100  # operations in one entity-group transaction
 _REQUEST_FIELDS = (
@@ -44,6 +45,17 @@ def open_key(request_id: str, requested_at: datetime) -> str:
     """The open-index row: oldest first, so an import takes the longest-waiting requests."""
     at = requested_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
     return f"{OPEN_PREFIX}{at}-{request_id}"
+
+
+def handled_key(request_id: str, handled_at: datetime) -> str:
+    """The handled-index row: newest first (the key counts down with the handled time)."""
+    return f"{HANDLED_PREFIX}{_MAX_MS - int(handled_at.timestamp() * 1000):015d}-{request_id}"
+
+
+def handled_entity(request: CallbackRequest) -> Entity:
+    """A copy of the handled request under its handled-index key."""
+    at = request.handled_at or request.requested_at
+    return {**request_entity(request), "RowKey": handled_key(request.request_id, at)}
 
 
 def _without_none(entity: Entity) -> Entity:
@@ -186,7 +198,16 @@ class TableCallbackStore:
     def requests(
         self, list_id: str, state: CallbackState | None, limit: int
     ) -> list[CallbackRequest]:
-        """Requests of a list by id (any order the store keeps), at most `limit`."""
+        """Requests of a list, at most `limit`: handled ones newest handled first (their
+        index: the cost is `limit`, not the list's history); others by id."""
+        if state is CallbackState.HANDLED:
+            rows = self.store.query(
+                CALLBACKS,
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                {"pk": list_id, "lo": HANDLED_PREFIX, "hi": HANDLED_PREFIX[:-1] + "."},
+                top=limit,
+            )
+            return [request_from(e) for e in rows]
         condition = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
         parameters: dict[str, Any] = {
             "pk": list_id,
@@ -262,11 +283,13 @@ class TableCallbackStore:
         return True
 
     def close(self, handled: Sequence[CallbackRequest]) -> None:
-        """Mark each request handled and drop its open row, 50 requests per transaction."""
-        for chunk in _chunks(list(handled), _TX_LIMIT // 2):
+        """Mark each request handled, index it by handled time and drop its open row, 33
+        requests per transaction."""
+        for chunk in _chunks(list(handled), _TX_LIMIT // 3):
             ops: list[tuple[Any, ...]] = []
             for request in chunk:
                 ops.append(("upsert", request_entity(request), {"mode": _merge()}))
+                ops.append(("upsert", handled_entity(request), {"mode": _merge()}))
                 ops.append(("delete", self._open_keys(request)))
             try:
                 self.store.transact(CALLBACKS, ops)
@@ -284,12 +307,14 @@ class TableCallbackStore:
                 CALLBACKS,
                 [
                     ("upsert", request_entity(request), {"mode": _merge()}),
+                    ("upsert", handled_entity(request), {"mode": _merge()}),
                     ("delete", self._open_keys(request)),
                 ],
             )
         except StorageError:
             # Closed before by a run that overlapped ours; the request row says handled.
             self.store.upsert(CALLBACKS, request_entity(request))
+            self.store.upsert(CALLBACKS, handled_entity(request))
             with contextlib.suppress(ResourceNotFoundError):
                 self.store.delete(CALLBACKS, *self._open_keys(request).values())
 

@@ -77,6 +77,7 @@ class DataverseClient:
         max_attempts: int = 4,
         max_retry_wait_seconds: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 10,
     ) -> None:
         self.org_url = org_url.rstrip("/")
         self.http = ThrottledHttp(
@@ -92,6 +93,7 @@ class DataverseClient:
                 "OData-Version": "4.0",
             },
             sleep=sleep,
+            pool_size=pool_size,
         )
 
     @property

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from shared.adapters.dataverse import DataverseClient, DataverseError
+from shared.errors import DependencyUnavailable
 
 
 class DataverseActivityAccess:
@@ -21,5 +22,9 @@ class DataverseActivityAccess:
             # 403: no read access; 404: no such row, or the viewer is no user of the org.
             if exc.status in (403, 404):
                 return False
-            raise
+            # Anything else is the org refusing the app (its token, its impersonation right):
+            # no answer for the viewer, a 503 to try again, not an unhandled 500.
+            raise DependencyUnavailable(
+                f"Dataverse could not check read access ({exc.status} {exc.code})"
+            ) from exc
         return True

@@ -53,6 +53,7 @@ class GraphClient:
         max_attempts: int = 6,
         max_retry_wait_seconds: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 10,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = ThrottledHttp(
@@ -65,6 +66,7 @@ class GraphClient:
             retryable=RETRYABLE,
             headers={"Accept": "application/json"},
             sleep=sleep,
+            pool_size=pool_size,
         )
 
     @property

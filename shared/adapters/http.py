@@ -31,8 +31,10 @@ class ThrottledHttp:
         retryable: tuple[int, ...] = (429, 503),
         headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 10,
     ) -> None:
         self.service, self._token = service, token
+        self._pool_size = pool_size
         self._ca_bundle, self._timeout = ca_bundle, timeout_seconds
         self._max_attempts, self._max_wait = max_attempts, max_retry_wait_seconds
         self.retryable, self._headers, self._sleep = retryable, headers or {}, sleep
@@ -45,9 +47,9 @@ class ThrottledHttp:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import requests
+                    from shared.adapters.http_pool import pooled_session
 
-                    session = requests.Session()
+                    session = pooled_session(self._pool_size)
                     session.headers.update(self._headers)
                     self._session = session
         return self._session

@@ -22,8 +22,10 @@ class QueueSender:
         *,
         timeout_seconds: int = 10,
         retry_total: int | None = None,
+        pool_size: int = 10,
     ) -> None:
         self._access = StorageAccess.of(connection)
+        self._pool_size = pool_size
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
@@ -34,7 +36,10 @@ class QueueSender:
     @property
     def service(self) -> QueueServiceClient:
         if self._service is None:
+            from shared.adapters.http_pool import pooled_session
+
             self._service = self._access.queue_service(
+                session=pooled_session(self._pool_size),
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
                 **self._retry,

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 
 from shared import messages
+from shared.adapters import versions
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
     ConcurrencyConflict,
@@ -185,62 +186,101 @@ class TableCallRepository:
             log.exception("call %s: the change's observer failed", after.call_id)
 
     def add(self, call: Call) -> bool:
+        entity = call_to_entity(call)
         try:
-            self.store.insert(CALLS, {**call_to_entity(call), REVISION: 0})
+            etag = self.store.insert(CALLS, {**entity, REVISION: 0})
         except ConcurrencyConflict:
             return False
+        versions.remember(CALLS, call.call_id, CALL_ROW, {**entity, REVISION: 0}, etag)
         self._observe(None, call, 0)
         return True
 
     def get(self, call_id: str) -> Call | None:
-        entity = self.store.get(CALLS, call_id, CALL_ROW)
-        return call_from_entity(entity) if entity else None
+        found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
+        if found is None:
+            versions.forget(CALLS, call_id, CALL_ROW)
+            return None
+        versions.remember(CALLS, call_id, CALL_ROW, *found)
+        return call_from_entity(found[0])
 
     def update(
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:
         marker = f"evt-{_safe_key(event_id)}" if event_id else None
+        fresh, from_known = False, False
         for attempt in range(CONFLICT_ATTEMPTS):
-            if attempt:
+            if attempt and not from_known:
                 conflict_pause(attempt)
-            found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
+            # An event starts an invocation: it reads. Later steps of the same invocation start
+            # from the version it read or wrote last (checked by the ETag, so never stale).
+            found = None if fresh or marker else versions.known(CALLS, call_id, CALL_ROW)
+            from_known, fresh = found is not None, True
+            if found is None and marker and not attempt:
+                found = self._read_with_notes(call_id)
+            elif found is None:
+                found = self.store.get_with_etag(CALLS, call_id, CALL_ROW)
             if found is None:
+                versions.forget(CALLS, call_id, CALL_ROW)
                 return None
             entity, etag = found
+            versions.remember(CALLS, call_id, CALL_ROW, entity, etag)
             current = call_from_entity(entity)
             new = change(current)
-            ops: list[tuple[Any, ...]] = []
-            revision = int(entity.get(REVISION) or 0) + 1
-            if marker:
-                ops.append(("create", {"PartitionKey": call_id, "RowKey": marker}))
-            if new is not None and new != current:
-                ops.append(
-                    (
-                        "update",
-                        {**call_to_entity(new), REVISION: revision},
-                        {"mode": "replace", "etag": etag, "match_condition": _if_not_modified()},
-                    )
-                )
-            if not ops:
+            if (new is None or new == current) and from_known:
+                continue  # "nothing to do" is only believed of a fresh read
+            if new is None or new == current:
+                # Nothing to write: an event that changes nothing is a repeat or says nothing
+                # new (the fold is idempotent), so it needs no marker either.
                 return current, False
+            revision = int(entity.get(REVISION) or 0) + 1
+            new_entity = {**call_to_entity(new), REVISION: revision}
+            update = (
+                "update",
+                new_entity,
+                {"mode": "replace", "etag": etag, "match_condition": _if_not_modified()},
+            )
+            ops: list[tuple[Any, ...]] = [update]
+            if marker:
+                ops.insert(0, ("create", {"PartitionKey": call_id, "RowKey": marker}))
             try:
-                self.store.transact(CALLS, ops)
+                results = self.store.transact(CALLS, ops)
             except ConcurrencyConflict:
+                versions.forget(CALLS, call_id, CALL_ROW)
                 # The marker is only looked for on a conflict: a new event costs two requests.
                 if marker and self.store.get(CALLS, call_id, marker) is not None:
                     return self.get(call_id) or current, False  # processed before
                 continue  # the call changed meanwhile: look again
-            if new is not None and new != current:
-                self._observe(current, new, revision)
-                return new, True
-            return current, False
+            etag_now = str(results[-1].get("etag", "")) if results else ""
+            versions.remember(CALLS, call_id, CALL_ROW, new_entity, etag_now)
+            self._observe(current, new, revision)
+            return new, True
         raise RetriesExhausted(f"call {call_id}: still conflicting")
 
+    def _read_with_notes(self, call_id: str) -> tuple[Entity, str] | None:
+        """The call row and its notes in one query: the event that ends the call needs both
+        (the activity's description), and a query costs what a point read does."""
+        rows = self.store.query_versions(
+            CALLS,
+            "PartitionKey eq @pk and ( RowKey eq @call or RowKey eq @notes )",
+            {"pk": call_id, "call": CALL_ROW, "notes": NOTES_ROW},
+        )
+        found = None
+        versions.forget(CALLS, call_id, NOTES_ROW)
+        for entity, etag in rows:
+            versions.remember(CALLS, call_id, entity["RowKey"], entity, etag)
+            if entity["RowKey"] == CALL_ROW:
+                found = (entity, etag)
+        if found is not None and not any(e["RowKey"] == NOTES_ROW for e, _ in rows):
+            versions.remember(CALLS, call_id, NOTES_ROW, {"text": ""}, "none")  # no notes yet
+        return found
+
     def notes(self, call_id: str) -> str:
-        entity = self.store.get(CALLS, call_id, NOTES_ROW)
+        known = versions.known(CALLS, call_id, NOTES_ROW)  # read with this invocation's event
+        entity = known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
         return str(entity.get("text", "")) if entity else ""
 
     def save_notes(self, call_id: str, notes: str) -> None:
+        versions.forget(CALLS, call_id, NOTES_ROW)
         self.store.upsert(
             CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "text": notes}, replace=True
         )
@@ -258,45 +298,52 @@ class TableAgentStates:
     def __init__(self, store: TableStore) -> None:
         self.store = store
 
-    def _change(self, agent_id: str, change: Callable[[Entity], Entity | None]) -> bool:
-        changed = {"value": False}
-
-        def mutate(entity: Entity | None) -> Entity | None:
-            new = change(dict(entity) if entity else {})
-            changed["value"] = new is not None
-            return new
-
-        self.store.read_modify_write(AGENTS, AGENT_PARTITION, agent_id, mutate)
-        return changed["value"]
+    def _change(self, agent_id: str, change: Callable[[Entity], Entity | None]) -> Entity:
+        """ETag-guarded change of the agent row, starting from the version this invocation
+        read (the pool's states) or wrote last; returns the row as it now is."""
+        stored = self.store.read_modify_write(
+            AGENTS,
+            AGENT_PARTITION,
+            agent_id,
+            lambda entity: change(dict(entity) if entity else {}),
+            known=versions.known(AGENTS, AGENT_PARTITION, agent_id),
+            written=lambda e, etag: versions.remember(AGENTS, AGENT_PARTITION, agent_id, e, etag),
+        )
+        return stored or {}
 
     def claim(self, agent_id: str, call_id: str) -> bool:
         def take(entity: Entity) -> Entity | None:
             busy = entity.get("busy_call_id") or ""
-            if busy and busy != call_id:
-                return None
+            if busy:
+                return None  # busy with another call, or already ours
             return {**entity, "busy_call_id": call_id}
 
-        self._change(agent_id, take)
-        row = self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {}
-        return row.get("busy_call_id") == call_id
+        # The row returned is what was written, or what stopped the write: no read after it.
+        return self._change(agent_id, take).get("busy_call_id") == call_id
 
     def release(self, agent_id: str, call_id: str) -> bool:
-        return self._change(
-            agent_id,
-            lambda e: {**e, "busy_call_id": ""} if e.get("busy_call_id") == call_id else None,
-        )
+        freed = {"value": False}
+
+        def free(entity: Entity) -> Entity | None:
+            freed["value"] = entity.get("busy_call_id") == call_id
+            return {**entity, "busy_call_id": ""} if freed["value"] else None
+
+        self._change(agent_id, free)
+        return freed["value"]
 
     def states(self, agent_ids: tuple[str, ...]) -> dict[str, AgentState]:
         if not agent_ids:
             return {}
         params = {f"a{i}": a for i, a in enumerate(agent_ids)}
-        rows = self.store.query(
+        rows = self.store.query_versions(
             # The SDK substitutes @names only between spaces: keep spaces around parentheses.
             AGENTS,
             "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )",
             {"pk": AGENT_PARTITION, **params},
         )
-        found = {r["RowKey"]: _agent_state(r["RowKey"], r) for r in rows}
+        for row, etag in rows:  # a claim that follows writes without reading again
+            versions.remember(AGENTS, AGENT_PARTITION, row["RowKey"], row, etag)
+        found = {r["RowKey"]: _agent_state(r["RowKey"], r) for r, _ in rows}
         return {a: found.get(a) or AgentState(a) for a in agent_ids}
 
     def state(self, agent_id: str) -> AgentState:
@@ -322,8 +369,7 @@ class TableAgentStates:
                 },
             )
 
-        self._change(agent_id, mutate)
-        state = self.state(agent_id)
+        state = _agent_state(agent_id, self._change(agent_id, mutate))
         # A timed status (Lunch) is indexed so the housekeeping sweep finds it without a scan.
         until = state.availability.until
         if until is not None:
@@ -433,6 +479,16 @@ class TableWaitingCalls:
             POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["call_id"], top=limit
         )
         return [r["call_id"] for r in rows]
+
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        rows = self.store.query(
+            POOL_QUEUE, "PartitionKey eq @pk", {"pk": pool_id}, select=["RowKey"], top=limit
+        )
+        found = []
+        for row in rows:  # the key is ["0-" for the front,] the arrival time, the call id
+            at, _, call_id = str(row["RowKey"]).removeprefix("0-").partition("-")
+            found.append((call_id, datetime.strptime(at, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)))
+        return found
 
 
 class QueueDelayedChecks:

@@ -3,9 +3,10 @@ service URIs and a managed identity, as the Functions host's identity-based conn
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from shared.adapters.managed_identity import managed_identity
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,6 @@ class StorageAccess:
     queue_uri: str = ""
     client_id: str = ""
     token_credential: Any = None  # any azure-core TokenCredential; None: the managed identity
-    _credential: list[Any] = field(default_factory=list, compare=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def of(cls, value: str | StorageAccess) -> StorageAccess:
@@ -30,15 +29,10 @@ class StorageAccess:
         return not self.connection_string
 
     def credential(self) -> Any:
-        """The managed identity credential, built once (azure-identity is imported only here)."""
+        """`token_credential`, else the managed identity (shared/adapters/managed_identity.py)."""
         if self.token_credential is not None:
             return self.token_credential
-        with self._lock:
-            if not self._credential:
-                from azure.identity import ManagedIdentityCredential
-
-                self._credential.append(ManagedIdentityCredential(client_id=self.client_id or None))
-            return self._credential[0]
+        return managed_identity(self.client_id)
 
     def table_service(self, **options: Any) -> Any:
         from azure.data.tables import TableServiceClient

@@ -56,8 +56,10 @@ class TableStore:
         *,
         timeout_seconds: int = 10,
         retry_total: int | None = None,
+        pool_size: int = 10,
     ) -> None:
         self._access = StorageAccess.of(connection)
+        self._pool_size = pool_size
         self._timeout = timeout_seconds
         # None keeps the SDK's retry policy; probes pass 0 to answer fast.
         self._retry: dict[str, Any] = {} if retry_total is None else {"retry_total": retry_total}
@@ -68,7 +70,10 @@ class TableStore:
     @property
     def service(self) -> TableServiceClient:
         if self._service is None:
+            from shared.adapters.http_pool import pooled_session
+
             self._service = self._access.table_service(
+                session=pooled_session(self._pool_size),
                 connection_timeout=self._timeout,
                 read_timeout=self._timeout,
                 **self._retry,
@@ -117,17 +122,25 @@ class TableStore:
             if top is not None and count >= top:
                 return
 
+    def query_versions(
+        self, table: str, filter: str, parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[Entity, str]]:
+        """Like `query`, each entity with its ETag (for a conditional write without a read)."""
+        pages = self.table(table).query_entities(filter, parameters=dict(parameters or {}))
+        return [(dict(e), str(e.metadata["etag"])) for e in pages]
+
     def partition(self, table: str, partition_key: str) -> list[Entity]:
         return list(self.query(table, "PartitionKey eq @pk", {"pk": partition_key}))
 
     # ------------------------------------------------------------------ writes
 
-    def insert(self, table: str, entity: Entity) -> None:
-        """Create; ConcurrencyConflict if it exists (a deterministic key makes this idempotent)."""
+    def insert(self, table: str, entity: Entity) -> str:
+        """Create; ConcurrencyConflict if it exists (a deterministic key makes this idempotent).
+        Returns the new entity's ETag."""
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            self.table(table).create_entity(entity)
+            return str(self.table(table).create_entity(entity).get("etag", ""))
         except ResourceExistsError as exc:
             raise ConcurrencyConflict(
                 f"{table}/{entity['PartitionKey']}/{entity['RowKey']} already exists"
@@ -140,14 +153,15 @@ class TableStore:
             entity, mode=UpdateMode.REPLACE if replace else UpdateMode.MERGE
         )
 
-    def replace_if_unchanged(self, table: str, entity: Entity, etag: str) -> None:
-        """Replace the entity only if it still has `etag` (ConcurrencyConflict otherwise)."""
+    def replace_if_unchanged(self, table: str, entity: Entity, etag: str) -> str:
+        """Replace the entity only if it still has `etag` (ConcurrencyConflict otherwise);
+        returns its new ETag, so a later write in the same invocation needs no read."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
         from azure.data.tables import UpdateMode
 
         try:
-            self.table(table).update_entity(
+            written = self.table(table).update_entity(
                 entity,
                 mode=UpdateMode.REPLACE,
                 etag=etag,
@@ -155,6 +169,7 @@ class TableStore:
             )
         except ResourceModifiedError as exc:
             raise ConcurrencyConflict("entity changed since it was read") from exc
+        return str(written.get("etag", ""))
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self.table(table).delete_entity(partition_key, row_key)
@@ -167,29 +182,45 @@ class TableStore:
         mutate: Callable[[Entity | None], Entity | None],
         *,
         attempts: int = CONFLICT_ATTEMPTS,
+        known: tuple[Entity, str] | None = None,
+        written: Callable[[Entity, str], None] | None = None,
     ) -> Entity | None:
         """Read, let `mutate` compute the new entity, write it guarded by the read's ETag.
 
         `mutate` gets the current entity (None if absent) and returns the entity to store, or
         None to leave it as it is. On a conflict the entity is read again and `mutate` runs
         again, so `mutate` must be a pure function of what it is given.
+
+        `known` is the entity and ETag this invocation already read or wrote: the first attempt
+        starts from it instead of reading (a stale one costs one refused write). `written` is
+        told the entity and ETag stored, for the next write's `known`.
         """
+        from_known = known is not None
         for attempt in range(attempts):
-            if attempt:
+            if attempt and not from_known:
                 conflict_pause(attempt)
-            current = self.get_with_etag(table, partition_key, row_key)
+            if from_known:
+                current: tuple[Entity, str] | None = known
+            else:
+                current = self.get_with_etag(table, partition_key, row_key)
             entity, etag = current if current else (None, None)
             new = mutate(dict(entity) if entity is not None else None)
             if new is None:
+                if from_known:  # "nothing to do" is only believed of a fresh read
+                    from_known = False
+                    continue
                 return entity
+            from_known = False
             new = {**new, "PartitionKey": partition_key, "RowKey": row_key}
             try:
                 if etag is None:
-                    self.insert(table, new)
+                    new_etag = self.insert(table, new)
                 else:
-                    self.replace_if_unchanged(table, new, etag)
+                    new_etag = self.replace_if_unchanged(table, new, etag)
             except ConcurrencyConflict:
                 continue
+            if written is not None:
+                written(new, new_etag)
             return new
         raise RetriesExhausted(
             f"{table}/{partition_key}/{row_key}: still conflicting after {attempts} attempts"
@@ -204,21 +235,22 @@ class TableStore:
             return None
         return dict(found), str(found.metadata["etag"])
 
-    def transact(self, table: str, operations: Iterable[TransactionOp]) -> None:
-        """One entity-group transaction: all operations (one partition, at most 100) or none."""
+    def transact(self, table: str, operations: Iterable[TransactionOp]) -> list[Mapping[str, Any]]:
+        """One entity-group transaction: all operations (one partition, at most 100) or none.
+        Returns each operation's response metadata (its `etag`), in order."""
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
         from azure.data.tables import TableTransactionError
 
         ops = list(operations)
         if not ops:
-            return
+            return []
         partitions = {op[1]["PartitionKey"] for op in ops}
         if len(partitions) != 1:  # Azure rejects this; Azurite would not, so check here
             raise TransactionFailed(f"a transaction spans one partition, got {sorted(partitions)}")
         if len(ops) > 100:
             raise TransactionFailed("a transaction holds at most 100 operations")
         try:
-            self.table(table).submit_transaction(ops)
+            return list(self.table(table).submit_transaction(ops))
         except (ResourceExistsError, ResourceModifiedError) as exc:
             raise ConcurrencyConflict(str(exc).splitlines()[0]) from exc
         except TableTransactionError as exc:

@@ -347,10 +347,12 @@ def apply_event(call: Call, event: CallEvent) -> Call:
         case "ParticipantsUpdated":
             if event.sequence is not None and event.sequence <= call.participants_sequence:
                 return call  # stale
+            if call.first_answered_at is None or event.at < call.first_answered_at:
+                # A roster from before the answer says nothing about leaving, and its sequence
+                # need not be kept: any roster older than the answer is ignored by its time.
+                return call
             if event.sequence is not None:
                 call = replace(call, participants_sequence=event.sequence)
-            if call.first_answered_at is None or event.at < call.first_answered_at:
-                return call  # a roster from before the answer says nothing about leaving
             present = set(event.participants)
             # Whoever serves the customer may be the agent or, while a transfer is under way or
             # once it is done (its events can come after the roster), the transfer target.

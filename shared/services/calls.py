@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
+    AgentState,
     DirectCallAction,
     direct_call_action,
     effective,
@@ -318,8 +319,11 @@ class CallFlow:
             elif step is NextStep.DIVERT_AFTER_REJOIN:
                 call = self.rejoins.divert(call)
         if call.ended:
-            if call.pool_id:
-                self.waiting.remove(call.pool_id, call)  # an abandoned caller leaves the queue
+            if call.pool_id and (not call.answered or call.requeue_floor is not None):
+                # An abandoned caller leaves the queue (so does one queued again after its
+                # agent dropped). An answered call left it when the offer that was answered
+                # rang (if that delete was lost, the dispatcher sweeps it).
+                self.waiting.remove(call.pool_id, call)
             self._release_agents(call, now)
         return call
 
@@ -463,12 +467,25 @@ class CallFlow:
         pool = self.directory.pool(call.pool_id or "")
         if pool is None:
             return self._hang_up(call)
-        for _ in range(len(pool.members) + 1):
+        queued = False
+        for _ in range(len(pool.members) + 2):
             states = self.agents.states(pool.members)
-            free = {a for a, st in states.items() if takes_call_from_pool(st, pool.id, now)}
+            # An agent already claimed for this call is free for it: a claim whose offer was
+            # never recorded (the process died in between) is taken up again, not leaked.
+            free = {
+                a
+                for a, st in states.items()
+                if takes_call_from_pool(_unclaimed_by(st, call.call_id), pool.id, now)
+            }
             agent_id, new_round = choose_agent(pool.members, free, call.tried)
+            if agent_id is None and not queued:
+                # The caller waits; a freed agent picks it up. An agent freed between the read
+                # above and this write may have looked at the queue before the call was in it:
+                # look once more, so no caller waits beside a free agent.
+                self.waiting.add(pool.id, call)
+                queued = True
+                continue
             if agent_id is None:
-                self.waiting.add(pool.id, call)  # the caller waits; a freed agent picks it up
                 if (
                     pool.callback
                     and pool.callback.when_closed
@@ -515,7 +532,9 @@ class CallFlow:
 
         result = self.calls.update(call.call_id, add_offer)
         if result is None or not result[1]:
-            if agent_id:
+            # Someone else offered the call meanwhile. Our claim is freed, unless that offer
+            # went to the same agent: a claim is per call, so it is theirs as much as ours.
+            if agent_id and not (result and _rings_or_serves(result[0], agent_id)):
                 self.agents.release(agent_id, call.call_id)
             return None
         updated = result[0]
@@ -551,9 +570,15 @@ class CallFlow:
             | ({call.agent_id} if call.agent_id else set())
             | ({call.consult.agent_id} if call.consult and call.consult.agent_id else set())
         )
+        freed_any = False
         for agent_id in sorted(involved):
             if self.agents.release(agent_id, call.call_id):
+                freed_any = True
                 self.dispatch_waiting(agent_id, now)
+        if not freed_any and involved:
+            # A repeat (or a retry) dispatches too: the invocation that freed the agents may
+            # have died before it gave them the next waiting callers.
+            self.dispatch_waiting(sorted(involved)[0], now)
 
     def release_declined(self, call: Call, now: datetime) -> None:
         """Offers that failed free their agents at once (not only when the call ends)."""
@@ -639,6 +664,16 @@ def ring_headers(call: Call, target: str) -> dict[str, str] | None:
     """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
     which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
     return {"callId": call.call_id} if target.startswith("8:acs:") else None
+
+
+def _rings_or_serves(call: Call, agent_id: str) -> bool:
+    """The agent is rung for the call, or took it: its claim must stay."""
+    live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
+    return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
+
+
+def _unclaimed_by(state: AgentState, call_id: str) -> AgentState:
+    return replace(state, busy_call_id=None) if state.busy_call_id == call_id else state
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

@@ -227,6 +227,10 @@ class WaitingCalls(Protocol):
 
     def oldest(self, pool_id: str, limit: int) -> list[str]: ...
 
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        """(call id, arrived at) of the oldest waiting calls: one read, no call rows."""
+        ...
+
 
 class EnrichmentQueue(Protocol):
     def schedule(self, call_id: str, *, delay_seconds: int) -> None: ...

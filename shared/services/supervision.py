@@ -90,11 +90,12 @@ class Supervision:
             for s in mine
             if s.active_in(pool.id) and takes_pool_calls(effective(s.availability, now))
         ]
-        waiting_since = []
-        for call_id in self.waiting.oldest(pool.id, MAX_QUEUE_READ):
-            call = self.calls.get(call_id)
-            if call is not None and not call.ended and not call.answered:
-                waiting_since.append(call.arrived_at)
+        # One read of the queue (its keys hold the arrival times), no read per waiting call.
+        # A row left behind by a call an agent took (its delete lost to a crash) is not
+        # counted: the agent is busy with that call; the dispatcher sweeps the row later.
+        taken = {s.busy_call_id for s in states.values() if s.busy_call_id}
+        queue = self.waiting.arrivals(pool.id, MAX_QUEUE_READ)
+        waiting_since = [at for call_id, at in queue if call_id not in taken]
         return PoolFigures(
             pool_id=pool.id,
             name=pool.name,

@@ -15,13 +15,11 @@ import requests
 
 from emulators.common.tls import LocalTLS
 from shared.adapters.callback_store import TableCallbackStore
-from shared.adapters.dataverse import DataverseClient
 from shared.adapters.dataverse_batch import DataverseCallbacks
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.domain.callback_lists import CallbackList
 from shared.domain.callbacks import CallbackRequest, request_id_for_call
 from shared.services.callbacks import CallbackOptions, CallbackService
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import app_dataverse_client
 from tests.fixtures.product import (
     ANNA,
     CALLBACK_LIST,
@@ -105,17 +103,7 @@ class Outside:
     def service(
         self, *, store: Any = None, clock_offset: timedelta = timedelta(0)
     ) -> CallbackService:
-        tokens = ClientCredentialsTokenProvider(
-            self.world.entra.url,
-            TENANT_ID,
-            APP_CLIENT_ID,
-            APP_CLIENT_SECRET,
-            f"{self.world.dataverse.url}/.default",
-            str(self.local_tls.ca_path),
-        )
-        client = DataverseClient(
-            self.world.dataverse.url, tokens.token, ca_bundle=str(self.local_tls.ca_path)
-        )
+        client = app_dataverse_client(self.local_tls, self.world.entra, self.world.dataverse)
         return CallbackService(
             store=store or TableCallbackStore(self.world.store),
             crm=DataverseCallbacks(client),

@@ -218,8 +218,17 @@ def test_an_expiring_subscription_is_renewed_before_it_expires(
     methods = [(r["method"], r["path"]) for r in teams.requests_seen()[before:]]
     assert ("PATCH", f"/v1.0/subscriptions/{subscribed['id']}") in methods
     assert ("POST", "/v1.0/subscriptions") not in methods
-    stored = world.store.get(SYNC, "teams", SUBSCRIPTION_ROW)
-    assert stored is not None and stored["expires_at"] > soon + dt.timedelta(days=1)
+    # Graph answers the PATCH before the timer stores the renewal: wait for our row too.
+    stored = wait_for(
+        lambda: (
+            (row := world.store.get(SYNC, "teams", SUBSCRIPTION_ROW))
+            and row["expires_at"] > soon + dt.timedelta(days=1)
+            and row
+        ),
+        what="the renewal stored",
+        timeout=30,
+    )
+    assert stored["subscription_id"] == subscribed["id"]
 
 
 def test_lifecycle_notifications_reauthorize_and_recreate_the_subscription(
@@ -233,6 +242,15 @@ def test_lifecycle_notifications_reauthorize_and_recreate_the_subscription(
             in [(r["method"], r["path"]) for r in teams.requests_seen()[before:]]
         ),
         what="the reauthorizing PATCH",
+        timeout=NOTIFY_TIMEOUT,
+    )
+    # Graph answers the PATCH before the handler stores the renewal: the next event waits for it.
+    wait_for(
+        lambda: any(
+            '"graphSubscription"' in line and '"renewed"' in line and subscribed["id"] in line
+            for line in world.host.log_text().splitlines()
+        ),
+        what="the renewal stored",
         timeout=NOTIFY_TIMEOUT,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator
@@ -65,6 +66,8 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self.fail_next = 0
+        self.answer_after = 0.0  # seconds each request is held before it is answered
+        self.in_flight = self.max_in_flight = 0
         self._server = RunningServer(self._wsgi, ssl_context=tls.server_context()).start()
         self.url = self._server.url
 
@@ -73,6 +76,11 @@ class WebhookReceiver:
         body = json.loads(request.get_data() or b"null")
         headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.answer_after)
+        with self._lock:
+            self.in_flight -= 1
             status = 500 if self.fail_next > 0 else 200
             self.fail_next = max(0, self.fail_next - 1)
             self.received.append(
@@ -176,7 +184,9 @@ SCRIPT = [
 def run_inbound_script(
     acs: AcsEmulator, client: CallAutomationClient, receiver: WebhookReceiver
 ) -> str:
-    """Caller dials, app answers, agent rings and answers, hold, unhold, caller hangs up."""
+    """Caller dials, app answers, agent rings and answers, hold, unhold, caller hangs up.
+    Delivered one at a time, so the order the events were raised in is the order received."""
+    acs.set_delivery(parallelism=1)
     call_id, connection = answer_inbound(acs, client, receiver)
     receiver.wait_for(CALLBACKS, "CallConnected")
     connection.add_participant(
@@ -272,9 +282,28 @@ def test_duplicate_and_reordered_delivery(
 # -- every SDK operation ------------------------------------------------------------------------
 
 
+def test_events_are_delivered_concurrently_unless_told_one_at_a_time(
+    acs_emulator: AcsEmulator, acs_client: CallAutomationClient, receiver: WebhookReceiver
+) -> None:
+    receiver.answer_after = 0.5  # a slow webhook: events raised together overlap, if allowed
+    assert acs_emulator.delivery_settings()["parallelism"] > 1
+    answer_inbound(acs_emulator, acs_client, receiver)  # CallConnected and a roster at once
+    wait_until(acs_emulator.idle, WAIT, "all events delivered")
+    assert receiver.max_in_flight >= 2
+
+    acs_emulator.reset()
+    receiver.received.clear()  # the next IncomingCall is the one to answer
+    receiver.max_in_flight = 0
+    acs_emulator.set_delivery(parallelism=1)
+    answer_inbound(acs_emulator, acs_client, receiver)
+    wait_until(acs_emulator.idle, WAIT, "all events delivered")
+    assert receiver.max_in_flight == 1
+
+
 def test_mid_call_operations(
     acs_emulator: AcsEmulator, acs_client: CallAutomationClient, receiver: WebhookReceiver
 ) -> None:
+    acs_emulator.set_delivery(parallelism=1)  # the order of events is checked below
     call_id, connection = answer_inbound(acs_emulator, acs_client, receiver)
     caller = PhoneNumberIdentifier(CALLER)
     props = connection.get_call_properties()

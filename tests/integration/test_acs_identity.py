@@ -19,9 +19,8 @@ from emulators.entra import EntraEmulator
 from shared.adapters.acs import AcsTelephony
 from shared.adapters.acs_access import ACS_SCOPE, AcsAccess
 from shared.adapters.acs_recordings import AcsRecordingContent
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.errors import DependencyUnavailable, TelephonyError
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import app_tokens
 
 pytestmark = pytest.mark.integration
 AGENT = "8:acs:11111111-1111-1111-1111-111111111111_identity-agent"
@@ -33,9 +32,7 @@ class EntraAppCredential:
     def __init__(self, entra: EntraEmulator, tls: LocalTLS, scope: str = ACS_SCOPE) -> None:
         self.scope = scope
         self.asked: list[tuple[str, ...]] = []
-        self._tokens = ClientCredentialsTokenProvider(
-            entra.url, TENANT_ID, APP_CLIENT_ID, APP_CLIENT_SECRET, scope, str(tls.ca_path)
-        )
+        self._tokens = app_tokens(tls, entra, scope)
 
     def get_token(self, *scopes: str, **_: Any) -> AccessToken:
         self.asked.append(scopes)
@@ -102,12 +99,12 @@ def test_the_recording_downloads_with_a_bearer_token(
     credential = EntraAppCredential(entra, local_tls)
     phone = telephony(acs_with_entra, credential, local_tls)
     connection_id = phone.create_call(AGENT, callback_url=callbacks, operation_context="dial")
-    wait_until(lambda: any(r["device"] == AGENT for r in acs_with_entra.ringing()), 10, "ringing")
+    wait_until(lambda: any(r["device"] == AGENT for r in acs_with_entra.ringing()), 30, "ringing")
     acs_with_entra.device_answer(AGENT)
     server_call_id = acs_with_entra.call(connection_id)["serverCallId"]
     phone.start_recording(server_call_id, state_callback_url=callbacks)
     acs_with_entra.hang_up(AGENT)
-    wait_until(lambda: acs_with_entra.recordings()[0]["documentId"], 10, "the recording file")
+    wait_until(lambda: acs_with_entra.recordings()[0]["documentId"], 30, "the recording file")
     document = acs_with_entra.recordings()[0]["documentId"]
     location = f"{acs_with_entra.url}/v1/objects/{document}/content/audio"
 

@@ -205,6 +205,21 @@ def test_closing_marks_the_request_handled_and_removes_it_from_the_open_ones(
     assert len(handled) == 3 and store.requests(list_id, CallbackState.OPEN, 10) == []
 
 
+def test_the_handled_list_is_newest_handled_first_and_reads_only_what_it_shows(
+    store: TableCallbackStore, list_id: str
+) -> None:
+    requests = [new_request(list_id, number=f"+35840200000{i}", seconds=i) for i in range(5)]
+    for r in requests:
+        store.add(r)
+    # Handled in an order unlike their arrival; a chunk of more than one transaction's worth.
+    order = [3, 0, 4, 1, 2]
+    store.close([requests[i].handled(T0 + timedelta(minutes=n), ()) for n, i in enumerate(order)])
+    newest = store.requests(list_id, CallbackState.HANDLED, 2)
+    assert [r.request_id for r in newest] == [requests[2].request_id, requests[1].request_id]
+    every = store.requests(list_id, CallbackState.HANDLED, 10)
+    assert [r.request_id for r in every] == [requests[i].request_id for i in reversed(order)]
+
+
 def test_releasing_never_brings_back_a_closed_request(
     store: TableCallbackStore, list_id: str
 ) -> None:

@@ -15,8 +15,12 @@ from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
 from scripts.dataverse_setup import PROVIDER_NAME, ROLE_NAME, ROLE_PRIVILEGES
 from shared.adapters.dataverse import DataverseClient, DataverseError
-from shared.adapters.identity import ClientCredentialsTokenProvider
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import (
+    APP_CLIENT_ID,
+    APP_CLIENT_SECRET,
+    TENANT_ID,
+    app_dataverse_client,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,17 +136,7 @@ def test_a_dry_run_writes_nothing_and_reports_what_is_missing(
 def client(
     local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmulator
 ) -> DataverseClient:
-    tokens = ClientCredentialsTokenProvider(
-        entra.url,
-        TENANT_ID,
-        APP_CLIENT_ID,
-        APP_CLIENT_SECRET,
-        f"{dataverse_reset.url}/.default",
-        str(local_tls.ca_path),
-    )
-    return DataverseClient(
-        dataverse_reset.url, tokens.token, ca_bundle=str(local_tls.ca_path), sleep=lambda s: None
-    )
+    return app_dataverse_client(local_tls, entra, dataverse_reset, sleep=lambda s: None)
 
 
 def _role(client: DataverseClient) -> str:

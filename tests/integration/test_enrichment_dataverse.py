@@ -21,7 +21,6 @@ from emulators.entra import EntraEmulator
 from scripts.dataverse_setup import ensure_columns
 from shared.adapters.dataverse import DataverseClient, DataverseError
 from shared.adapters.enrichment import DataverseActivityEnrichment, TableEnrichmentLog
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.queues import QueueSender
 from shared.adapters.repositories import QueueEnrichment, TableCallRepository, TableRecordings
 from shared.adapters.tables import TableStore
@@ -36,7 +35,12 @@ from shared.domain.enrichment import (
 )
 from shared.messages import EnrichmentMessage
 from shared.services.enrichment import ActivityEnrichment, EnrichmentOptions
-from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
+from tests.fixtures.entra_dataverse import (
+    APP_CLIENT_ID,
+    APP_CLIENT_SECRET,
+    TENANT_ID,
+    app_dataverse_client,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,17 +53,7 @@ CUSTOM = {"new_recordingurl", "new_callarrivedat", "new_firstansweredat", "new_w
 def client(
     local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmulator
 ) -> DataverseClient:
-    tokens = ClientCredentialsTokenProvider(
-        entra.url,
-        TENANT_ID,
-        APP_CLIENT_ID,
-        APP_CLIENT_SECRET,
-        f"{dataverse_reset.url}/.default",
-        str(local_tls.ca_path),
-    )
-    return DataverseClient(
-        dataverse_reset.url, tokens.token, ca_bundle=str(local_tls.ca_path), sleep=lambda s: None
-    )
+    return app_dataverse_client(local_tls, entra, dataverse_reset, sleep=lambda s: None)
 
 
 def writes(dataverse: DataverseEmulator) -> list[dict[str, object]]:

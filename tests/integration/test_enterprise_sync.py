@@ -16,22 +16,15 @@ from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
 from emulators.graph import GraphEmulator
-from shared.adapters.dataverse import DataverseClient
 from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
 from shared.adapters.enterprise_state import TableSyncState
 from shared.adapters.graph import GRAPH_SCOPE, GraphCallRecords, GraphClient, GraphError
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.adapters.tables import TableStore
 from shared.domain.enrichment import EnrichmentColumns
 from shared.domain.enterprise_calls import Outcome, Rules
 from shared.domain.enterprise_users import EnterpriseUser, UserMap
 from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
-from tests.fixtures.entra_dataverse import (
-    APP_CLIENT_ID,
-    APP_CLIENT_SECRET,
-    TENANT_ID,
-    add_custom_columns,
-)
+from tests.fixtures.entra_dataverse import add_custom_columns, app_dataverse_client, app_tokens
 
 pytestmark = pytest.mark.integration
 COLUMNS = EnrichmentColumns("new_")
@@ -86,19 +79,9 @@ def make_sync(
     state = TableSyncState(
         TableStore(storage_connection_string), markers=f"ecm{suffix}", sync=f"ecs{suffix}"
     )
-    dataverse_tokens = ClientCredentialsTokenProvider(
-        entra.url,
-        TENANT_ID,
-        APP_CLIENT_ID,
-        APP_CLIENT_SECRET,
-        f"{dataverse_reset.url}/.default",
-        ca,
-    )
-    dv_client = DataverseClient(dataverse_reset.url, dataverse_tokens.token, ca_bundle=ca)
+    dv_client = app_dataverse_client(local_tls, entra, dataverse_reset)
     add_custom_columns(dataverse_reset)
-    graph_tokens = ClientCredentialsTokenProvider(
-        entra.url, TENANT_ID, APP_CLIENT_ID, APP_CLIENT_SECRET, GRAPH_SCOPE, ca
-    )
+    graph_tokens = app_tokens(local_tls, entra, GRAPH_SCOPE)
 
     def make(*, rules: Rules | None = None, graph_attempts: int = 6) -> Sync:
         sleeps: list[float] = []

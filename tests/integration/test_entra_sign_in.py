@@ -216,6 +216,10 @@ def test_a_wrong_code_verifier_or_redirect_uri_is_refused(
     form = {**code_form(spa, answer["code"][0], verifier), "redirect_uri": SPA_ORIGIN + "/other"}
     assert redeem(session, entra, form).json()["error"] == "invalid_grant"
 
+    _, answer, _ = sign_in(session, entra, spa)
+    r = redeem(session, entra, code_form(spa, answer["code"][0], "v\u00e9rifier-" + "x" * 40))
+    assert r.status_code == 400 and r.json()["error_codes"] == [501481]  # not a 500
+
 
 def test_cors_is_answered_for_spa_origins_only(
     entra: EntraEmulator, local_tls: LocalTLS, spa: dict[str, str]

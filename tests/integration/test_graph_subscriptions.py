@@ -186,7 +186,7 @@ def test_a_delayed_notification_arrives_after_a_later_calls(
     subs: GraphSubscriptions, hook: Webhook, graph_reset: GraphEmulator
 ) -> None:
     create(subs, hook)
-    graph_reset.plan_next_notification(delay_seconds=1.5)
+    graph_reset.plan_next_notification(delay_seconds=3)  # well past a loaded delivery
 
     first = graph_reset.end_teams_call(user_id=USER)  # delayed by the plan
     second = graph_reset.end_teams_call(user_id=USER)  # the plan was for one call only

@@ -21,7 +21,6 @@ from emulators.entra import EntraEmulator
 from shared.adapters.dataverse import DataverseClient, DataverseCrm
 from shared.adapters.dataverse_batch import DataverseCallbacks
 from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
-from shared.adapters.identity import ClientCredentialsTokenProvider
 from shared.domain.activity import SubjectTemplates, phone_call_activity
 from shared.domain.callback_lists import CallbackList, ListOwner
 from shared.domain.callbacks import CallbackRequest, WriteOutcome, callback_activity
@@ -37,12 +36,7 @@ from shared.domain.enterprise_calls import (
     screen,
 )
 from shared.domain.enterprise_users import EnterpriseUser, UserMap
-from tests.fixtures.entra_dataverse import (
-    APP_CLIENT_ID,
-    APP_CLIENT_SECRET,
-    TENANT_ID,
-    add_custom_columns,
-)
+from tests.fixtures.entra_dataverse import add_custom_columns, app_dataverse_client
 
 pytestmark = pytest.mark.integration
 
@@ -101,16 +95,7 @@ def org(bare_org: Org) -> Org:
 @pytest.fixture
 def bare_org(local_tls: LocalTLS, entra: EntraEmulator, dataverse_reset: DataverseEmulator) -> Org:
     """An org where `make dataverse-setup` has not been run."""
-    ca = str(local_tls.ca_path)
-    tokens = ClientCredentialsTokenProvider(
-        entra.url,
-        TENANT_ID,
-        APP_CLIENT_ID,
-        APP_CLIENT_SECRET,
-        f"{dataverse_reset.url}/.default",
-        ca,
-    )
-    client = DataverseClient(dataverse_reset.url, tokens.token, ca_bundle=ca)
+    client = app_dataverse_client(local_tls, entra, dataverse_reset)
     dataverse_reset.seed(
         {
             "systemusers": [{"systemuserid": AGENT, "fullname": "Anna Agent"}],

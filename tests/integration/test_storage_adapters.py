@@ -202,3 +202,24 @@ def test_ping_fails_fast_when_storage_is_down() -> None:
     )
     with pytest.raises(Exception):  # noqa: B017 - any failure: the point is that it fails
         TableStore(dead, timeout_seconds=1, retry_total=0).ping()
+
+
+def test_a_version_read_by_a_query_or_a_write_guards_the_next_write(store: TableStore) -> None:
+    table = _table()
+    etag = store.insert(table, {"PartitionKey": "p", "RowKey": "r", "n": 1})
+    [(row, queried)] = store.query_versions(table, "PartitionKey eq @pk", {"pk": "p"})
+    assert queried == etag and row["n"] == 1
+    newer = store.replace_if_unchanged(table, {"PartitionKey": "p", "RowKey": "r", "n": 2}, etag)
+    with pytest.raises(ConcurrencyConflict):  # the queried version is stale now
+        store.replace_if_unchanged(table, {"PartitionKey": "p", "RowKey": "r", "n": 3}, queried)
+    seen: list[int] = []
+    stored = store.read_modify_write(
+        table,
+        "p",
+        "r",
+        lambda e: {**(e or {}), "n": (e or {})["n"] + 10},
+        known=(row, queried),  # stale: refused, then read again
+        written=lambda e, t: seen.append(e["n"]),
+    )
+    assert stored is not None and stored["n"] == 12 and seen == [12]
+    assert store.get_with_etag(table, "p", "r") not in (None, (row, newer))

@@ -244,10 +244,13 @@ class FakeAgents:
 class FakeWaiting:
     queues: dict[str, list[str]] = field(default_factory=dict)
 
+    arrived: dict[str, datetime] = field(default_factory=dict)
+
     def add(self, pool_id: str, call: Call) -> None:
         queue = self.queues.setdefault(pool_id, [])
         if call.call_id not in queue:
             queue.append(call.call_id)
+            self.arrived[call.call_id] = call.arrived_at
 
     def remove(self, pool_id: str, call: Call) -> None:
         if call.call_id in self.queues.get(pool_id, []):
@@ -255,6 +258,9 @@ class FakeWaiting:
 
     def oldest(self, pool_id: str, limit: int) -> list[str]:
         return self.queues.get(pool_id, [])[:limit]
+
+    def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
+        return [(c, self.arrived[c]) for c in self.oldest(pool_id, limit)]
 
 
 @dataclass

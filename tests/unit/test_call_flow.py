@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -368,3 +369,74 @@ def test_a_transfer_acs_refuses_is_undone_the_colleague_freed_and_a_retry_allowe
     del w.telephony.add_participant  # ACS accepts again: a new attempt is not blocked
     view = control.consult(ANNA, call_id, to_agent="ben")
     assert view.call_id == call_id and w.agents.busy["ben"] == call_id
+
+
+def test_a_claim_left_by_a_crash_before_the_offer_was_recorded_is_taken_up_again() -> None:
+    # The process died after claiming Anna and before recording the offer; the event comes
+    # again. Anna is rung for this call (not leaked as busy), and freed when it ends.
+    w = World()
+    call_id = w.incoming()
+    w.agents.set_busy("anna", call_id)
+    w.event(call_id, "CallConnected", 1)
+    assert [op[1] for op in w.telephony.named("add")] == ["8:acs:anna"]
+    w.event(call_id, "AddParticipantSucceeded", 5, "offer:1")
+    w.event(call_id, "CallDisconnected", 60)
+    assert w.agents.busy == {}
+
+
+def test_a_caller_queued_while_an_agent_was_being_freed_is_offered_to_that_agent() -> None:
+    # Both members busy when the call looks; Ben is freed between that look and the queue
+    # write (his dispatcher saw an empty queue). The call looks again and rings Ben.
+    w = World()
+    w.agents.set_busy("anna", "other-1")
+    w.agents.set_busy("ben", "other-2")
+    real_add = w.waiting.add
+
+    def add_while_ben_is_freed(pool_id: str, call: Any) -> None:
+        real_add(pool_id, call)
+        w.agents.set_busy("ben", None)
+
+    w.waiting.add = add_while_ben_is_freed  # type: ignore[method-assign]
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    assert [op[1] for op in w.telephony.named("add")] == ["8:acs:ben"]
+    assert w.agents.busy["ben"] == call_id
+    assert w.waiting.oldest("sales", 10) == []
+
+
+def test_a_repeated_disconnect_dispatches_a_waiting_caller_the_first_one_never_did() -> None:
+    # The invocation that freed Anna died before dispatching; the repeat of the event (Event
+    # Grid redelivers after the failure) puts the waiting caller through.
+    w = World()
+    first = w.incoming()
+    w.event(first, "CallConnected", 1)
+    w.event(first, "AddParticipantSucceeded", 5, "offer:1")
+    w.agents.set_busy("ben", "elsewhere")
+    second = w.flow.incoming(
+        IncomingCall("eg-2", "4:+358401111111", "4:+358900100", "server-2", "ctx-2", at(6))
+    )
+    assert second is not None
+    w.event(second.call_id, "CallConnected", 7)
+    assert w.waiting.oldest("sales", 10) == [second.call_id]
+    original = w.flow.dispatch_waiting
+    w.flow.dispatch_waiting = lambda *a, **k: None  # type: ignore[method-assign]
+    w.event(first, "CallDisconnected", 60, event_id="d")  # freed Anna, then "died"
+    w.flow.dispatch_waiting = original  # type: ignore[method-assign]
+    assert w.agents.busy == {"ben": "elsewhere"}
+    w.event(first, "CallDisconnected", 60, event_id="d")
+    assert w.agents.busy["anna"] == second.call_id
+
+
+def test_a_duplicate_event_losing_the_offer_race_keeps_the_claim_of_the_agent_rung() -> None:
+    # Two deliveries of CallConnected raced: one rang Anna; the other, working from the call as
+    # it was before that offer, claimed Anna too (the claim is per call) and then lost the
+    # offer. It must not free Anna, who is ringing for this very call.
+    w = World()
+    call_id = w.incoming()
+    before = w.calls.rows[call_id]
+    w.event(call_id, "CallConnected", 1)
+    assert w.agents.busy == {"anna": call_id}
+    stale = replace(before, app_connected_at=at(1))
+    w.flow.advance(stale, at(1))
+    assert w.agents.busy == {"anna": call_id}
+    assert len(w.telephony.named("add")) == 1
