@@ -14,6 +14,7 @@ from functions.enterprise_calls import bp as enterprise_calls
 from functions.health import bp as health
 from functions.openapi import bp as openapi
 from functions.panel import bp as panel
+from functions.pool_alarms import bp as pool_alarms
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from functions.workflows_api import bp as workflows_api
@@ -39,6 +40,7 @@ SURFACES = (
     enterprise_calls,  # Teams and mobile calls: sync timer and push intake
     supervisor_api,  # the live pool dashboard and membership switches
     workflows_api,  # CaseDialog and Contact&Account in the panel, the agent's mobile endpoint
+    pool_alarms,  # queue and timer: pool alarms raised and cleared (Teams, e-mail)
     panel,  # the web phone panel's files and config.json
 )
 for surface in SURFACES:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 SUPERVISOR_UPN = "sam@contoso.local"
 SUPERVISOR_OID = str(uuid.uuid5(uuid.NAMESPACE_URL, "d365-phone-demo:supervisor:sam"))
 # The panel's pages that MSAL.js may use as its redirect URI.
-PANEL_PAGES = ("", "index.html", "recording.html", "redirect.html")
+PANEL_PAGES = ("", "index.html", "recording.html", "redirect.html", "wallboard.html")
 
 
 @dataclass(frozen=True)

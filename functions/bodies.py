@@ -110,6 +110,43 @@ class MemberBody:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlarmThresholdsBody:
+    """A pool's alarm thresholds; a field absent or null switches that alarm off."""
+
+    queue_length: int | None = documented(
+        "Raise at this many callers waiting", default=None, minimum=1, maximum=10000
+    )
+    max_wait_seconds: int | None = documented(
+        "Raise when the longest wait reaches this", default=None, minimum=1, maximum=86400
+    )
+    nobody_serving: bool | None = documented("Raise while no agent serves the pool", default=None)
+    abandon_rate_percent: int | None = documented(
+        "Raise at this share of today's calls abandoned", default=None, minimum=1, maximum=100
+    )
+    abandon_min_calls: int | None = documented(
+        "The abandon rate counts once today has this many calls (default 10)",
+        default=None,
+        minimum=1,
+        maximum=100000,
+    )
+
+    def check(self) -> None:
+        limits = {
+            "queueLength": (self.queue_length, 1, 10000),
+            "maxWaitSeconds": (self.max_wait_seconds, 1, 86400),
+            "abandonRatePercent": (self.abandon_rate_percent, 1, 100),
+            "abandonMinCalls": (self.abandon_min_calls, 1, 100000),
+        }
+        wrong = [
+            FieldError(name, f"{low}-{high}")
+            for name, (value, low, high) in limits.items()
+            if value is not None and not low <= value <= high
+        ]
+        if wrong:
+            raise InvalidInput("out of range: " + ", ".join(e.field for e in wrong), errors=wrong)
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackBody:
     """A callback request from another source: the number to call back, and optionally who,
     why, and the callback list (default: the first)."""

@@ -11,8 +11,17 @@ import azure.functions as func
 from functions.invocation import NO_STORE, Auth, IntQuery, endpoint, read_raw_json
 
 if TYPE_CHECKING:
-    from functions.bodies import MemberBody
-    from shared.views import Dashboard, PoolAudit, PoolDetail, PoolSettingsView
+    from functions.bodies import AlarmThresholdsBody, MemberBody
+    from shared.services.access import Principal
+    from shared.views import (
+        AlarmSettings,
+        Dashboard,
+        PoolAudit,
+        PoolCalls,
+        PoolDetail,
+        PoolSettingsView,
+        Wallboard,
+    )
 
 bp = func.Blueprint()
 AUDIT_LIMIT = IntQuery("limit", 50, 1, 500, "At most this many changes, newest first")
@@ -133,4 +142,80 @@ def remove_pool_member(req: func.HttpRequest, principal: Any) -> PoolDetail:
 
     return composition.supervision().remove_member(
         req.route_params["poolId"], req.route_params["agentId"], datetime.now(UTC), editor=principal
+    )
+
+
+CALLS_LIMIT = IntQuery("limit", 50, 1, 500, "How many ended calls, newest first")
+
+
+@endpoint(
+    bp,
+    "GET",
+    "supervisor/pools/{poolId}/calls",
+    auth=Auth.SUPERVISOR,
+    errors=(404,),
+    query=(CALLS_LIMIT,),
+    headers=NO_STORE,
+)
+def pool_calls(req: func.HttpRequest) -> PoolCalls:
+    """Supervisors: the service calls tab (§9), the pool's ongoing and recent calls
+
+    Each with its wait, agent and outcome, from the last 24 hours; one Table Storage query
+    however long the queue is."""
+    from shared import composition
+
+    return composition.pool_monitor().calls(
+        req.route_params["poolId"], datetime.now(UTC), CALLS_LIMIT.read(req)
+    )
+
+
+@endpoint(bp, "GET", "supervisor/wallboard", auth=Auth.SUPERVISOR, headers=NO_STORE)
+def wallboard(req: func.HttpRequest) -> Wallboard:
+    """Supervisors: the wallboard's figures (§9 2.4) for every pool, with raised alarms"""
+    from shared import composition
+
+    return composition.pool_monitor().wallboard(datetime.now(UTC))
+
+
+@endpoint(
+    bp,
+    "GET",
+    "supervisor/pools/{poolId}/alarms",
+    auth=Auth.SUPERVISOR,
+    errors=(404,),
+    headers=NO_STORE,
+)
+def pool_alarms(req: func.HttpRequest) -> AlarmSettings:
+    """Supervisors: the pool's alarm thresholds (§8) and the alarms raised now"""
+    from shared import composition
+
+    return composition.pool_monitor().settings(req.route_params["poolId"], datetime.now(UTC))
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "supervisor/pools/{poolId}/alarms",
+    auth=Auth.SUPERVISOR,
+    errors=(404, 503),
+)
+def set_pool_alarms(
+    req: func.HttpRequest, principal: Principal, body: AlarmThresholdsBody
+) -> AlarmSettings:
+    """Supervisors: set the pool's alarm thresholds (§8); checked at once
+
+    Each alarm is raised once when its condition starts to hold and cleared once when it
+    stops, to the Teams webhook and by e-mail (docs/alarms.md)."""
+    from shared import composition
+    from shared.domain.pool_monitoring import AlarmThresholds
+
+    thresholds = AlarmThresholds(
+        queue_length=body.queue_length,
+        max_wait_seconds=body.max_wait_seconds,
+        nobody_serving=bool(body.nobody_serving),
+        abandon_rate_percent=body.abandon_rate_percent,
+        abandon_min_calls=body.abandon_min_calls or 10,
+    )
+    return composition.pool_monitor().set_thresholds(
+        req.route_params["poolId"], thresholds, principal.oid, datetime.now(UTC)
     )

@@ -317,6 +317,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     CALLBACK_POLL_SCHEDULE: '0 */15 * * * *'
     ENTERPRISE_SYNC_SCHEDULE: '0 0 * * * *'
     GRAPH_SUBSCRIPTION_SCHEDULE: '0 */15 * * * *'
+    ALARM_CHECK_SCHEDULE: '0 * * * * *'
   }
   dependsOn: [
     blobRole

@@ -11,7 +11,11 @@ const dist = join(here, "dist");
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 await build({
-  entryPoints: { app: join(src, "main.js"), recording: join(src, "recording.js") },
+  entryPoints: {
+    app: join(src, "main.js"),
+    recording: join(src, "recording.js"),
+    wallboard: join(src, "wallboard.js"), // the supervisors' wall screen (its own page)
+  },
   outdir: dist,
   bundle: true,
   splitting: true, // the ACS Calling SDK is a chunk loaded only when the device is ACS
@@ -23,7 +27,8 @@ await build({
   legalComments: "linked",
   logLevel: "warning",
 });
-for (const file of ["index.html", "recording.html", "redirect.html", "styles.css", "favicon.svg"]) {
+const pages = ["index.html", "recording.html", "redirect.html", "wallboard.html"];
+for (const file of [...pages, "styles.css", "wallboard.css", "favicon.svg"]) {
   cpSync(join(src, file), join(dist, file));
 }
 console.log(`panel built in ${dist}`);

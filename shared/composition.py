@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.services.enterprise_notifications import CallRecordNotifications
     from shared.services.enterprise_sync import EnterpriseSync
     from shared.services.health import HealthReport
+    from shared.services.pool_monitor import PoolMonitor
     from shared.services.presence import Presence
     from shared.services.recordings import RecordingPlayback
     from shared.services.sessions import WebPhoneSessions
@@ -298,7 +299,11 @@ def device_tokens() -> DeviceTokens:
 def call_repository() -> TableCallRepository:
     from shared.adapters.repositories import TableCallRepository
 
-    return TableCallRepository(table_store())
+    # A pool call's change reaches the pool call log and the pool's alarm check.
+    return TableCallRepository(
+        table_store(),
+        observer=lambda before, after, rev: pool_monitor().call_changed(before, after, rev),
+    )
 
 
 @cache
@@ -662,4 +667,47 @@ def supervision() -> Supervision:
         waiting=TableWaitingCalls(table_store()),
         presence=presence(),
         on_change=lambda pool_id: call_flow().dispatch_pool(pool_id, datetime.now(UTC)),
+    )
+
+
+@cache
+def pool_monitor() -> PoolMonitor:
+    from shared.adapters.pool_monitoring import (
+        AcsEmail,
+        QueuePoolChecks,
+        TableAlarms,
+        TablePoolCallLog,
+        TeamsWebhook,
+    )
+    from shared.services.pool_monitor import Channels, PoolMonitor
+
+    s = settings()
+    teams = (
+        TeamsWebhook(
+            s.alarm_teams_webhook_url,
+            ca_bundle=s.ca_bundle,
+            timeout_seconds=s.http_timeout_seconds,
+        )
+        if s.alarm_teams_webhook_url
+        else None
+    )
+    email = (
+        AcsEmail(
+            acs_access(),
+            sender=s.alarm_email_sender,
+            recipients=s.alarm_email_to,
+            ca_bundle=s.ca_bundle,
+            timeout_seconds=s.http_timeout_seconds,
+        )
+        if s.alarm_email_sender
+        else None
+    )
+    return PoolMonitor(
+        directory=directory(),
+        agents=agent_states(),
+        log=TablePoolCallLog(table_store()),
+        alarms=TableAlarms(table_store()),
+        checks=QueuePoolChecks(queue_sender()),
+        channels=Channels(teams=teams, email=email),
+        refresh_seconds=s.wallboard_refresh_seconds,
     )

@@ -122,6 +122,32 @@ def _acs_connection_string(raw: str) -> str:
 _NCRONTAB_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+def _optional_email(raw: str) -> str:
+    value = raw.strip()
+    if value and not _EMAIL.match(value):
+        raise ValueError("must be an e-mail address")
+    return value
+
+
+def _email_list(raw: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    wrong = [v for v in values if not _EMAIL.match(v)]
+    if wrong:
+        raise ValueError(f"has {len(wrong)} entries that are not e-mail addresses")
+    return values
+
+
+def _optional_https_url(raw: str) -> str:
+    value = raw.strip()
+    parsed = urlparse(value)
+    if value and (parsed.scheme != "https" or not parsed.netloc):
+        raise ValueError("must be an https URL")  # never echoed: it is a secret
+    return value
+
+
 def _ncrontab(raw: str) -> str:
     parts = raw.split()
     if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(p) for p in parts):
@@ -605,6 +631,36 @@ class Settings:
         "refresh) to start again and be rung back; then a pool caller goes to the front "
         "of the queue, a direct call to the agent's DND target.",
     )
+    # ---- pool alarms and the wallboard (issue 13; docs/alarms.md) ----
+    alarm_check_schedule: str = setting(
+        _ncrontab,
+        "0 * * * * *",
+        "When every pool's alarms are checked besides after each pool call change (NCRONTAB, "
+        "UTC): a wait grows, and agents' statuses change, without a call event.",
+    )
+    alarm_teams_webhook_url: str = setting(
+        _optional_https_url,
+        "",
+        "Teams incoming webhook (a channel's Workflows or connector URL) that gets an "
+        "Adaptive Card for each alarm raised or cleared; empty: no Teams notification.",
+        secret=True,
+    )
+    alarm_email_sender: str = setting(
+        _optional_email,
+        "",
+        "The MailFrom address of the ACS Email domain linked to the ACS resource (e.g. "
+        "DoNotReply@<domain>); empty: no e-mail notification.",
+    )
+    alarm_email_to: tuple[str, ...] = setting(
+        _email_list,
+        "",
+        "Comma-separated addresses that get an e-mail for each alarm raised or cleared.",
+    )
+    wallboard_refresh_seconds: int = setting(
+        _int_between(2, 300),
+        "5",
+        "How often the wallboard page reads the pools' figures again.",
+    )
     python_threadpool_thread_count: int = setting(
         _int_between(0, 32),
         "0",
@@ -708,6 +764,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append(
             "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than GRAPH_SUBSCRIPTION_MINUTES"
         )
+    if bool(values.get("alarm_email_sender")) != bool(values.get("alarm_email_to", ())):
+        problems.append("ALARM_EMAIL_SENDER and ALARM_EMAIL_TO are set together (or neither)")
     if problems:
         raise ConfigError(problems)
     return Settings(**values)

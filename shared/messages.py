@@ -19,6 +19,7 @@ ENRICHMENT = "enrichment"
 CALLBACK_OFFERS = "callback-offers"
 CALLBACK_IMPORTS = "callback-imports"
 CALL_REJOINS = "call-rejoins"
+POOL_CHECKS = "pool-checks"
 ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
 WRAP_UPS = "wrap-ups"
 
@@ -198,3 +199,25 @@ def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
     except (ValueError, KeyError, TypeError, AttributeError):
         pass
     raise InvalidInput("not an enterprise notification message")
+
+
+# ------------------------ pool-checks: {"poolId": ...}, after a pool call changed its phase
+
+
+def pool_check_body(pool_id: str) -> dict[str, str]:
+    """Written by QueuePoolChecks.request (shared/adapters/pool_monitoring.py)."""
+    return {"poolId": pool_id}
+
+
+def pool_check_pool_id(body: bytes) -> str:
+    """The pool whose alarms to check now; InvalidInput when it is not `{"poolId": "<id>"}`."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        raise InvalidInput("the pool check message is not JSON") from None
+    pool_id = data.get("poolId") if isinstance(data, dict) else None
+    if not isinstance(pool_id, str) or not pool_id or len(pool_id) > 128:
+        raise InvalidInput(
+            "the pool check message needs a poolId", errors=[FieldError("poolId", "required")]
+        )
+    return pool_id

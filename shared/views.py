@@ -24,6 +24,7 @@ from shared.domain.calls import Direction, Outcome, Phase
 from shared.domain.customers import CustomerRef, DirectoryEntry, Identification, ScreenPop
 from shared.domain.enterprise_calls import Outcome as RecordOutcome
 from shared.domain.moments import iso_z
+from shared.domain.pool_monitoring import AlarmKind
 from shared.domain.workflows import Workflow
 
 __all__ = ["CustomerRef", "DirectoryEntry"]  # domain values that are views as they are
@@ -42,10 +43,11 @@ def omitted(**schema: Any) -> Any:
     return field(default=None, metadata={"omit": True, "schema": schema})
 
 
-def documented(description: str = "", **schema: Any) -> Any:
-    """A required field with a description and JSON Schema keywords (limits, patterns)."""
+def documented(description: str = "", *, default: Any = dataclasses.MISSING, **schema: Any) -> Any:
+    """A field with a description and JSON Schema keywords (limits, patterns); required
+    unless it has a `default`."""
     described = {"description": description} if description else {}
-    return field(metadata={"schema": {**schema, **described}})
+    return field(default=default, metadata={"schema": {**schema, **described}})
 
 
 def camel(name: str) -> str:
@@ -335,6 +337,9 @@ class SessionView:
     expires_at: datetime
 
 
+# ---------------------------------------------------------------------- the web phone
+
+
 # ---------------------------------------------------------------------- supervisors
 
 
@@ -376,6 +381,82 @@ class PoolDetail(PoolFigures):
 
     numbers: tuple[str, ...]
     agents: tuple[PoolAgent, ...]
+
+
+# ---------------------------------------------------------------------- pool monitoring (§8, §9)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolCallView:
+    """One ongoing or recent pool call on the service calls tab (§9)."""
+
+    call_id: str
+    customer_number: str
+    state: Phase
+    arrived_at: datetime
+    wait_seconds: int = documented("Waited for an agent: until answered, ended, or so far")
+    answered_at: datetime | None
+    ended_at: datetime | None
+    agent_id: str | None
+    agent_name: str | None
+    outcome: Outcome | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolCalls:
+    """A pool's calls of the last 24 hours, newest first: the ongoing ones, then the rest."""
+
+    pool_id: str
+    name: str
+    ongoing: tuple[PoolCallView, ...]
+    recent: tuple[PoolCallView, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActiveAlarm:
+    kind: AlarmKind
+    since: datetime
+    text: str = documented("The condition in words, with the figure and its threshold")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WallboardPool:
+    """One pool's row on the wallboard (§9 2.4)."""
+
+    pool_id: str
+    name: str
+    waiting: int
+    longest_wait_seconds: int
+    serving: int
+    free: int
+    answered_today: int
+    abandoned_today: int
+    abandon_rate_percent: int
+    alarms: tuple[ActiveAlarm, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wallboard:
+    """Every pool's live figures; "today" is since midnight UTC."""
+
+    at: datetime
+    refresh_seconds: int
+    pools: tuple[WallboardPool, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings:
+    """A pool's alarm thresholds (null: that alarm is off) and the alarms raised now."""
+
+    pool_id: str
+    queue_length: int | None
+    max_wait_seconds: int | None
+    nobody_serving: bool
+    abandon_rate_percent: int | None
+    abandon_min_calls: int
+    updated_by: str | None
+    updated_at: datetime | None
+    active: tuple[ActiveAlarm, ...]
 
 
 # ---------------------------------------------------------------------- callbacks

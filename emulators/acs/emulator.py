@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 from emulators.acs.browser_devices import BrowserDevices
 from emulators.acs.control import ControlApi, Controls
 from emulators.acs.delivery import Deliverer
+from emulators.acs.email import EmailControls, Emails
 from emulators.acs.identity import Identities, IdentityControls
 from emulators.acs.identity_store import IdentityService
 from emulators.acs.objects import RecordingContent
@@ -41,6 +42,8 @@ SURFACES: tuple[SurfaceFactory, ...] = (
     RecordingContent,  # /v1/objects/
     Identities,  # /identities (ACS Identity)
     IdentityControls,  # /_control/identities
+    Emails,  # /emails (ACS Email)
+    EmailControls,  # /_control/emails
 )
 
 
@@ -128,6 +131,7 @@ class AcsEmulator(Controls):
             ),
         )
         self.identities = parts.identities
+        self.mailbox = parts.mailbox
         super().__init__(parts)
         app.serve([make(parts) for make in SURFACES])
         self._server.start()
@@ -154,6 +158,10 @@ class AcsEmulator(Controls):
     @property
     def app_identity(self) -> str:
         return self.world.app_identity
+
+    def emails(self) -> list[dict[str, Any]]:
+        """The mails ACS Email accepted, oldest first (GET /_control/emails)."""
+        return self.mailbox.mails()
 
     def stop(self) -> None:
         self.devices.stop()

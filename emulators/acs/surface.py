@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from emulators.acs import hmac_auth
 from emulators.acs.delivery import Deliverer, now_iso
 from emulators.acs.identity_store import IdentityService
+from emulators.acs.mailbox import Mailbox
 from emulators.acs.tokens import CallbackSigner
 from emulators.acs.world import World
 from emulators.common.server import json_response
@@ -103,6 +104,7 @@ class AcsParts:
     signer: CallbackSigner
     requests: RequestLog
     identities: IdentityService  # ACS users and their tokens (kept across /_control/reset)
+    mailbox: Mailbox = field(default_factory=Mailbox)  # ACS Email: the mails sent
     # Entra ID bearer tokens (a managed identity's), as ACS accepts them beside the HMAC key;
     # None: HMAC only.
     bearer: BearerChecker | None = None

@@ -47,6 +47,7 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
             f"  web phone panel   {platform.panel.panel_url}   (sign in as "
             + ", ".join(u.upn for u in platform.panel.users)
             + ")",
+            f"  wallboard         {platform.panel.panel_url}wallboard.html   (a supervisor)",
         ]
     lines += [
         "",
@@ -57,6 +58,9 @@ def banner(platform: LocalPlatform, health: Mapping[str, Any]) -> str:
         f"  ACS control       {urls['acs']}/_control/state",
         f"  Graph API         {urls['graph']}/v1.0  (PSTN log: "
         f"{urls['graph']}/_control/pstnCalls, end a Teams call: .../_control/teamsCalls)",
+        f"  pool alarms       Teams posts: "
+        f"{platform.teams.url if platform.teams else '?'}/_control/posts, "
+        f"e-mails: {urls['acs']}/_control/emails",
     ]
     deps = health.get("dependencies") or {}
     lines += [

@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from emulators.entra import EntraEmulator
     from emulators.functions_host.launcher import HostProcess
     from emulators.graph import GraphEmulator
+    from emulators.teams import TeamsWebhookEmulator
 
 
+DEMO_ALARM_SENDER = "DoNotReply@alarms.contoso.local"
+DEMO_ALARM_TO = "supervisors@contoso.local"
 # The Graph application permission the enterprise-call sync needs (getPstnCalls).
 GRAPH_ROLE = "CallRecords.Read.All"
 
@@ -46,6 +49,7 @@ class LocalPlatform:
     entra: EntraEmulator | None = None
     dataverse: DataverseEmulator | None = None
     graph: GraphEmulator | None = None
+    teams: TeamsWebhookEmulator | None = None
     acs: AcsEmulator | None = None
     host: HostProcess | None = None
     seeded: dict[str, int] = field(default_factory=dict)
@@ -81,6 +85,7 @@ class LocalPlatform:
         from emulators.functions_host.keys import load_or_create_keys
         from emulators.functions_host.launcher import HostProcess, HostStartError
         from emulators.graph import start as start_graph
+        from emulators.teams import start as start_teams
 
         o, s = self.options, self.settings
         ports, urls = o.ports, service_urls(o.ports)
@@ -131,6 +136,8 @@ class LocalPlatform:
                 issuer=self.entra.issuer,
                 required_role=GRAPH_ROLE,
             )
+            # A Teams channel's webhook for the pool alarms (a free port; the banner says where).
+            self.teams = start_teams(tls=tls)
             code = f"?code={self.function_key}"
             self.acs = start_acs(
                 tls=tls,
@@ -157,6 +164,14 @@ class LocalPlatform:
         (host_log_dir / "host.log").write_text("", encoding="utf-8")
         overrides = app_overrides(
             ports, tls.ca_path, self.azurite.connection_string, self.access_key
+        )
+        # Pool alarms go to the Teams emulator and, by ACS Email, to the ACS emulator's mailbox.
+        overrides.update(
+            {
+                "ALARM_TEAMS_WEBHOOK_URL": self.teams.webhook_url,
+                "ALARM_EMAIL_SENDER": DEMO_ALARM_SENDER,
+                "ALARM_EMAIL_TO": DEMO_ALARM_TO,
+            }
         )
         self.host = HostProcess(
             REPO_ROOT,
@@ -256,6 +271,7 @@ class LocalPlatform:
             ("host", self.host.stop if self.host else None),
             ("acs", self.acs.stop if self.acs else None),
             ("graph", self.graph.stop if self.graph else None),
+            ("teams", self.teams.stop if self.teams else None),
             ("dataverse", self.dataverse.stop if self.dataverse else None),
             ("entra", self.entra.stop if self.entra else None),
             ("azurite", self.azurite.stop if self.azurite else None),

@@ -640,7 +640,8 @@ async function finishConsult(complete) {
     complete ? state.api.completeConsult(call.callId) : state.api.cancelConsult(call.callId),
   );
   if (done) {
-    const who = state.consulting?.label || "your colleague";
+    // The agent's leg may have ended (onEnded) before this answer: its label is kept there.
+    const who = state.consulting?.label || state.handedOver.get(call.callId) || "your colleague";
     state.consulting = null;
     state.held = false;
     if (complete) state.handedOver.set(call.callId, who);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -41,6 +42,8 @@ from shared.domain.calls import (
 from shared.domain.customers import CustomerRef
 from shared.domain.moments import as_utc
 from shared.domain.sessions import Lease
+
+log = logging.getLogger(__name__)
 
 CALLS, AGENTS, POOL_QUEUE, AGENT_CALLS = "calls", "agents", "poolqueue", "agentcalls"
 CALL_ROW, NOTES_ROW = "call", "notes"
@@ -175,19 +178,36 @@ def _consult_from(data: dict[str, Any] | None) -> Consult | None:
     )
 
 
-class TableCallRepository:
-    """A call's rows share its partition: the call, one marker per processed event, notes."""
+CallObserver = Callable[[Call | None, Call, int], None]
+REVISION = "Rev"  # the call row's write count: orders the writes derived from it
 
-    def __init__(self, store: TableStore) -> None:
+
+class TableCallRepository:
+    """A call's rows share its partition: the call, one marker per processed event, notes.
+
+    `observer(before, after, revision)` hears of every change written (a pool call's log entry
+    and its pool's alarm check follow from it); a failing observer never fails the call."""
+
+    def __init__(self, store: TableStore, observer: CallObserver | None = None) -> None:
         self.store = store
+        self.observer = observer
+
+    def _observe(self, before: Call | None, after: Call, revision: int) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(before, after, revision)
+        except Exception:
+            log.exception("call %s: the change's observer failed", after.call_id)
 
     def add(self, call: Call) -> bool:
         entity = call_to_entity(call)
         try:
-            etag = self.store.insert(CALLS, entity)
+            etag = self.store.insert(CALLS, {**entity, REVISION: 0})
         except ConcurrencyConflict:
             return False
-        versions.remember(CALLS, call.call_id, CALL_ROW, entity, etag)
+        versions.remember(CALLS, call.call_id, CALL_ROW, {**entity, REVISION: 0}, etag)
+        self._observe(None, call, 0)
         return True
 
     def get(self, call_id: str) -> Call | None:
@@ -227,7 +247,8 @@ class TableCallRepository:
                 # Nothing to write: an event that changes nothing is a repeat or says nothing
                 # new (the fold is idempotent), so it needs no marker either.
                 return current, False
-            new_entity = call_to_entity(new)
+            revision = int(entity.get(REVISION) or 0) + 1
+            new_entity = {**call_to_entity(new), REVISION: revision}
             update = (
                 "update",
                 new_entity,
@@ -246,6 +267,7 @@ class TableCallRepository:
                 continue  # the call changed meanwhile: look again
             etag_now = str(results[-1].get("etag", "")) if results else ""
             versions.remember(CALLS, call_id, CALL_ROW, new_entity, etag_now)
+            self._observe(current, new, revision)
             return new, True
         raise RetriesExhausted(f"call {call_id}: still conflicting")
 

@@ -52,4 +52,6 @@ def test_the_emulator_serves_call_automation_recording_content_identity_and_cont
         "/_control/",
         "/identities",
         "/_control/identities",
+        "/emails",
+        "/_control/emails",
     }

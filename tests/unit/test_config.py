@@ -102,6 +102,7 @@ def test_each_setting_is_declared_once_on_its_field() -> None:
         "ACS_CONNECTION_STRING",
         "DATAVERSE_CLIENT_SECRET",
         "CALLBACK_SECRET",
+        "ALARM_TEAMS_WEBHOOK_URL",
     ]
 
 
@@ -129,3 +130,21 @@ def test_the_default_owner_is_a_guid_or_empty() -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({**local_values(), "ENTERPRISE_DEFAULT_OWNER": "anna"})
     assert "ENTERPRISE_DEFAULT_OWNER must be a GUID" in str(error.value)
+
+
+def test_alarm_e_mail_needs_sender_and_recipients_and_the_webhook_is_never_echoed() -> None:
+    values = {**local_values(), "ALARM_EMAIL_SENDER": "DoNotReply@alarms.contoso.example"}
+    with pytest.raises(ConfigError) as missing:
+        load_settings(values)
+    assert any("ALARM_EMAIL_TO" in p for p in missing.value.problems)
+    values["ALARM_EMAIL_TO"] = "duty@contoso.example, not-an-address"
+    with pytest.raises(ConfigError) as wrong:
+        load_settings(values)
+    assert any("ALARM_EMAIL_TO" in p for p in wrong.value.problems)
+    secret_url = "http://hooks.example/workflows/abc?sig=s3cr3t"
+    with pytest.raises(ConfigError) as plain:
+        load_settings({**local_values(), "ALARM_TEAMS_WEBHOOK_URL": secret_url})
+    assert "ALARM_TEAMS_WEBHOOK_URL must be an https URL" in str(plain.value)
+    assert "s3cr3t" not in str(plain.value)
+    ok = load_settings({**values, "ALARM_EMAIL_TO": "duty@contoso.example,boss@contoso.example"})
+    assert ok.alarm_email_to == ("duty@contoso.example", "boss@contoso.example")

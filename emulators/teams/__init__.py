@@ -1,0 +1,5 @@
+"""Teams incoming webhook emulator: records what the app posts to a channel's webhook."""
+
+from emulators.teams.server import TeamsWebhookEmulator, start
+
+__all__ = ["TeamsWebhookEmulator", "start"]

@@ -1,0 +1,346 @@
+"""Pool monitoring on Table Storage and the notification channels (docs/storage.md, docs/alarms.md):
+the pool call log, alarm thresholds and alarm state, the pool-check queue, a Teams incoming
+webhook (an Adaptive Card) and ACS Email."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import messages
+from shared.adapters.acs_access import AcsAccess
+from shared.adapters.tables import (
+    CONFLICT_ATTEMPTS,
+    ConcurrencyConflict,
+    Entity,
+    RetriesExhausted,
+    TableStore,
+    conflict_pause,
+)
+from shared.domain.calls import Outcome, Phase
+from shared.domain.moments import as_utc, iso_z
+from shared.domain.pool_monitoring import (
+    AlarmEvent,
+    AlarmKind,
+    AlarmState,
+    AlarmThresholds,
+    Change,
+    PoolCallEntry,
+)
+from shared.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    from azure.communication.email import EmailClient
+
+log = logging.getLogger(__name__)
+
+POOL_CALLS, POOL_ALARMS = "poolcalls", "poolalarms"
+THRESHOLDS_ROW, STATE_ROW = "thresholds", "state"
+_EPOCH_MS_SPAN = 10**13  # row keys count down from here: the newest call comes first
+_NAMESPACE = uuid.UUID("6c6f6e67-2d77-6169-742d-616c61726d73")
+
+
+def _row_key(entry: PoolCallEntry) -> str:
+    millis = int(entry.arrived_at.timestamp() * 1000)
+    return f"{_EPOCH_MS_SPAN - millis:013d}-{entry.call_id}"
+
+
+def row_key_before(moment: datetime) -> str:
+    """Row keys of calls that arrived after `moment` sort below this one."""
+    millis = int(moment.timestamp() * 1000)
+    return f"{_EPOCH_MS_SPAN - millis:013d}-~"
+
+
+class TablePoolCallLog:
+    """One row per pool call (partition: the pool; newest first), written after each change of
+    the call that the service calls tab or the wallboard shows. The call's revision orders the
+    writes: a late write of an older revision never overwrites a newer one."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    def record(self, entry: PoolCallEntry, revision: int) -> None:
+        row: Entity = {
+            "PartitionKey": entry.pool_id,
+            "RowKey": _row_key(entry),
+            "callId": entry.call_id,
+            "arrivedAt": entry.arrived_at,
+            "phase": entry.phase.value,
+            "customerNumber": entry.customer_number,
+            "answeredAt": entry.answered_at,
+            "endedAt": entry.ended_at,
+            "agentId": entry.agent_id,
+            "outcome": entry.outcome.value if entry.outcome else None,
+            "revision": revision,
+        }
+        row = {k: v for k, v in row.items() if v is not None}
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if attempt:
+                conflict_pause(attempt)
+            found = self.store.get_with_etag(POOL_CALLS, row["PartitionKey"], row["RowKey"])
+            try:
+                if found is None:
+                    self.store.insert(POOL_CALLS, row)
+                    return
+                stored, etag = found
+                if int(stored.get("revision", -1)) >= revision:
+                    return  # a newer (or the same) revision is there already
+                self.store.replace_if_unchanged(POOL_CALLS, row, etag)
+                return
+            except ConcurrencyConflict:
+                continue
+        raise RetriesExhausted(f"pool call log {entry.call_id}: still conflicting")
+
+    def recent(self, pool_id: str, since: datetime, limit: int) -> list[PoolCallEntry]:
+        """The pool's calls that arrived after `since`, newest first: one query."""
+        rows = self.store.query(
+            POOL_CALLS,
+            "PartitionKey eq @pool and RowKey lt @before",
+            {"pool": pool_id, "before": row_key_before(since)},
+            top=limit,
+        )
+        return [_entry(pool_id, row) for row in rows]
+
+
+def _entry(pool_id: str, row: Entity) -> PoolCallEntry:
+    arrived = as_utc(row["arrivedAt"])
+    assert arrived is not None
+    return PoolCallEntry(
+        pool_id=pool_id,
+        call_id=row["callId"],
+        arrived_at=arrived,
+        phase=Phase(row["phase"]),
+        customer_number=row.get("customerNumber", ""),
+        answered_at=as_utc(row.get("answeredAt")),
+        ended_at=as_utc(row.get("endedAt")),
+        agent_id=row.get("agentId"),
+        outcome=Outcome(row["outcome"]) if row.get("outcome") else None,
+    )
+
+
+class TableAlarms:
+    """Per pool (partition: the pool id): the supervisors' thresholds and the alarm state, an
+    ETag-guarded row, so concurrent checks agree on one transition."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+
+    def thresholds(self, pool_id: str) -> tuple[AlarmThresholds, str | None, datetime | None]:
+        """The pool's thresholds, who set them last and when (defaults: every alarm off)."""
+        row = self.store.get(POOL_ALARMS, pool_id, THRESHOLDS_ROW)
+        if row is None:
+            return AlarmThresholds(), None, None
+        return (
+            AlarmThresholds(
+                queue_length=row.get("queueLength"),
+                max_wait_seconds=row.get("maxWaitSeconds"),
+                nobody_serving=bool(row.get("nobodyServing", False)),
+                abandon_rate_percent=row.get("abandonRatePercent"),
+                abandon_min_calls=int(row.get("abandonMinCalls", 10)),
+            ),
+            row.get("updatedBy"),
+            as_utc(row.get("updatedAt")),
+        )
+
+    def set_thresholds(
+        self, pool_id: str, thresholds: AlarmThresholds, by: str, at: datetime
+    ) -> None:
+        row: Entity = {
+            "PartitionKey": pool_id,
+            "RowKey": THRESHOLDS_ROW,
+            "queueLength": thresholds.queue_length,
+            "maxWaitSeconds": thresholds.max_wait_seconds,
+            "nobodyServing": thresholds.nobody_serving,
+            "abandonRatePercent": thresholds.abandon_rate_percent,
+            "abandonMinCalls": thresholds.abandon_min_calls,
+            "updatedBy": by,
+            "updatedAt": at,
+        }
+        self.store.upsert(
+            POOL_ALARMS, {k: v for k, v in row.items() if v is not None}, replace=True
+        )
+
+    def state(self, pool_id: str) -> tuple[AlarmState, str | None]:
+        """The alarm state and its ETag (None: never written)."""
+        found = self.store.get_with_etag(POOL_ALARMS, pool_id, STATE_ROW)
+        if found is None:
+            return AlarmState(active={}), None
+        row, etag = found
+        active = {
+            AlarmKind(k): moment
+            for k, v in json.loads(row.get("active") or "{}").items()
+            if (moment := as_utc(v)) is not None
+        }
+        outbox = tuple(_event(e) for e in json.loads(row.get("outbox") or "[]"))
+        return AlarmState(active, int(row.get("serial", 0)), outbox), etag
+
+    def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> bool:
+        """Write the state if nobody else did since it was read; False when someone did."""
+        row: Entity = {
+            "PartitionKey": pool_id,
+            "RowKey": STATE_ROW,
+            "active": json.dumps({k.value: iso_z(t) for k, t in state.active.items()}),
+            "serial": state.serial,
+            "outbox": json.dumps([_event_json(e) for e in state.outbox]),
+        }
+        try:
+            if etag is None:
+                self.store.insert(POOL_ALARMS, row)
+            else:
+                self.store.replace_if_unchanged(POOL_ALARMS, row, etag)
+        except ConcurrencyConflict:
+            return False
+        return True
+
+
+def _event_json(event: AlarmEvent) -> dict[str, Any]:
+    return {
+        "kind": event.kind.value,
+        "change": event.change.value,
+        "at": iso_z(event.at),
+        "serial": event.serial,
+        "poolId": event.pool_id,
+    }
+
+
+def _event(data: dict[str, Any]) -> AlarmEvent:
+    at = as_utc(data["at"])
+    assert at is not None
+    return AlarmEvent(
+        data["poolId"], AlarmKind(data["kind"]), Change(data["change"]), at, int(data["serial"])
+    )
+
+
+class QueuePoolChecks:
+    """Asks for a pool's alarm check: a queue message the pool-check trigger handles."""
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+
+    def request(self, pool_id: str) -> None:
+        self.sender.send(messages.POOL_CHECKS, messages.pool_check_body(pool_id))
+
+
+# ---------------------------------------------------------------------- notification channels
+
+
+class TeamsWebhook:
+    """A Teams incoming webhook: one message with one Adaptive Card attachment per alarm event."""
+
+    def __init__(self, url: str, *, ca_bundle: str | None, timeout_seconds: int) -> None:
+        self.url, self.ca_bundle, self.timeout = url, ca_bundle, timeout_seconds
+        self._session: Any = None
+
+    def post(self, title: str, facts: list[tuple[str, str]], raised: bool) -> None:
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+        payload = adaptive_card_message(title, facts, raised)
+        try:
+            reply = self._session.post(
+                self.url,
+                json=payload,
+                timeout=self.timeout,
+                verify=self.ca_bundle or True,
+            )
+        except requests.RequestException as exc:
+            raise DependencyUnavailable("the Teams webhook is not reachable") from exc
+        if reply.status_code >= 300:
+            # The URL itself is the secret: never in a message.
+            raise DependencyUnavailable(f"the Teams webhook answered {reply.status_code}")
+
+
+def adaptive_card_message(title: str, facts: list[tuple[str, str]], raised: bool) -> dict[str, Any]:
+    """The body a Teams incoming webhook takes: a message with an Adaptive Card attachment."""
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        {
+                            "type": "TextBlock",
+                            "text": title,
+                            "weight": "Bolder",
+                            "size": "Medium",
+                            "color": "Attention" if raised else "Good",
+                            "wrap": True,
+                        },
+                        {
+                            "type": "FactSet",
+                            "facts": [{"title": k, "value": v} for k, v in facts],
+                        },
+                    ],
+                },
+            }
+        ],
+    }
+
+
+class AcsEmail:
+    """ACS Email through azure-communication-email: one client per process, built on first use.
+    The send is accepted (202) and left to run; the event's id is the Operation-Id, so a
+    repeated send of the same event is the same operation for the service."""
+
+    def __init__(
+        self,
+        connection: str | AcsAccess,
+        *,
+        sender: str,
+        recipients: tuple[str, ...],
+        ca_bundle: str | None = None,
+        timeout_seconds: int = 15,
+    ) -> None:
+        self._access, self._ca_bundle = AcsAccess.of(connection), ca_bundle
+        self.sender, self.recipients, self._timeout = sender, recipients, timeout_seconds
+        self._client: EmailClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> EmailClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from azure.communication.email import EmailClient
+
+                    options: dict[str, Any] = {
+                        "connection_timeout": self._timeout,
+                        "read_timeout": self._timeout,
+                    }
+                    if self._ca_bundle:
+                        options["connection_verify"] = self._ca_bundle
+                    if self._access.uses_identity:  # Azure: the app's managed identity
+                        self._client = EmailClient(
+                            self._access.endpoint, self._access.credential(), **options
+                        )
+                    else:
+                        self._client = EmailClient.from_connection_string(
+                            self._access.connection_string, **options
+                        )
+        return self._client
+
+    def send(self, event_id: str, subject: str, text: str) -> None:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+        message = {
+            "senderAddress": self.sender,
+            "recipients": {"to": [{"address": a} for a in self.recipients]},
+            "content": {"subject": subject, "plainText": text},
+        }
+        operation_id = str(uuid.uuid5(_NAMESPACE, event_id))
+        try:
+            self.client.begin_send(message, operation_id=operation_id, polling=False)
+        except HttpResponseError as exc:
+            raise DependencyUnavailable(f"ACS Email answered {exc.status_code}") from exc
+        except ServiceRequestError as exc:
+            raise DependencyUnavailable("ACS Email: service not reachable") from exc
