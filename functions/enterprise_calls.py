@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.invocation import (
+    WEBHOOK_BODY_LIMIT,
     Auth,
     TextQuery,
     background_invocation,
@@ -43,6 +44,7 @@ def enterprise_calls_sync(timer: func.TimerRequest) -> None:
     errors=(503,),
     responses={200: "PushReport", 422: ("PushRejected", "ProblemView")},
     raw_body={"type": "object", "description": "See docs/enterprise-calls.md."},
+    max_body=WEBHOOK_BODY_LIMIT,
 )
 def enterprise_calls_push(req: func.HttpRequest) -> func.HttpResponse:
     """Push call records from other systems (mobile operator, PBX)
@@ -77,6 +79,7 @@ GRAPH_WEBHOOK: dict[str, Any] = {
     "query": (VALIDATION_TOKEN,),
     "responses": {200: "text/plain", 202: None},
     "raw_body": {"type": "object", "description": "See docs/enterprise-calls.md."},
+    "max_body": WEBHOOK_BODY_LIMIT,
 }
 
 

@@ -50,8 +50,10 @@ from shared.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    PayloadTooLarge,
     Problem,
     Unprocessable,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger("invocation")
@@ -62,6 +64,8 @@ _STATUS: dict[type[Problem], int] = {
     NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     Unprocessable: 422,
     DependencyUnavailable: 503,
 }
@@ -81,11 +85,10 @@ def json_response(
 
 
 def read_raw_json(req: func.HttpRequest) -> Any:
-    """The body as JSON, whatever its shape (400 if it is not JSON)."""
-    try:
-        return json.loads(req.get_body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
+    """The body as JSON, whatever its shape (400 if it is not JSON or nested too deep)."""
+    from shared.json_input import loads
+
+    return loads(req.get_body())
 
 
 def status_of(problem: Problem) -> int:
@@ -239,6 +242,12 @@ class Auth:
     PUBLIC = "public"
 
 
+# Body size limits (bytes), per operation with `max_body=`: a panel's request is small; a
+# webhook delivery may batch events (Event Grid sends at most 1 MB).
+BODY_LIMIT = 16 * 1024
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+_JSON_MEDIA = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+
 NO_STORE = {"Cache-Control": "no-store"}  # live answers: never from a cache
 # An operation on one of the agent's calls: unknown (404), not in a state for it (409, also
 # ACS refusing), ACS or Dataverse down (503); someone else's call is Auth.AGENT's 403.
@@ -312,6 +321,7 @@ class Operation:
         "errors",
         "handler",
         "headers",
+        "max_body",
         "method",
         "params",
         "query",
@@ -330,6 +340,7 @@ class Operation:
         self.headers: dict[str, str] = spec["headers"]
         self.responses: dict[int, Any] = spec["responses"]
         self.raw_body: dict[str, Any] | None = spec["raw_body"]
+        self.max_body: int = spec["max_body"]
         code = handler.__code__
         self.params = code.co_varnames[: code.co_argcount]
         self._types: dict[str, Any] | None = None
@@ -378,6 +389,7 @@ def endpoint(
     headers: dict[str, str] | None = None,
     responses: dict[int, Any] | None = None,
     raw_body: dict[str, Any] | None = None,
+    max_body: int = BODY_LIMIT,
 ) -> Callable[[Callable[..., Any]], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Register an HTTP route on `bp` with its authentication, typed body and response."""
 
@@ -393,9 +405,11 @@ def endpoint(
             headers=headers or {},
             responses=responses or {},
             raw_body=raw_body,
+            max_body=max_body,
         )
 
         def run(req: func.HttpRequest) -> func.HttpResponse:
+            _guard(op, req)
             kwargs = _authenticate(op, req)
             body_type = op.body_type()
             if body_type is not None:
@@ -424,6 +438,24 @@ def endpoint(
         return registered
 
     return decorate
+
+
+def takes_body(op: Operation) -> bool:
+    return op.raw_body is not None or "body" in op.params
+
+
+def _guard(op: Operation, req: func.HttpRequest) -> None:
+    """What every request meets before anything reads it: the size limit and the media type."""
+    body = req.get_body() or b""
+    if len(body) > op.max_body:
+        raise PayloadTooLarge(f"the body is over this operation's limit of {op.max_body} bytes")
+    if not body or not takes_body(op):
+        return
+    media = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media and not _JSON_MEDIA.match(media):
+        raise UnsupportedMediaType(
+            f"the body must be application/json (or a +json type), not {media[:80]}"
+        )
 
 
 def _authenticate(op: Operation, req: func.HttpRequest) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.invocation import OPERATIONS, Auth, Operation, endpoint
+from functions.invocation import OPERATIONS, Auth, Operation, endpoint, takes_body
 
 bp = func.Blueprint()
 JSON, PROBLEM = "application/json", "application/problem+json"
@@ -33,6 +33,8 @@ MEANING = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflicts with the current state",
+    413: "The body is over this operation's size limit (see x-max-body-bytes)",
+    415: "The body is not application/json",
     422: "Breaks a rule; `errors` names the fields",
     503: "A dependency is down or throttling; try again later",
 }
@@ -168,6 +170,8 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     elif op.raw_body is not None:
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": op.raw_body}}}
+    if takes_body(op):
+        out["x-max-body-bytes"] = op.max_body
     out["responses"] = _responses(op, schemas)
     return out
 
@@ -177,7 +181,9 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     returned = op.types().get("return")
     if not declared:
         declared[op.status] = None if returned is type(None) else returned
-    codes = set(op.errors)
+    codes = set(op.errors) | {413}
+    if takes_body(op):
+        codes.add(415)
     if op.body_type() is not None or op.raw_body is not None or op.query:
         codes.add(400)
     if op.auth != Auth.PUBLIC:

@@ -48,6 +48,7 @@ from shared.services.supervision import Supervision
 
 if TYPE_CHECKING:
     from shared.adapters.graph import GraphClient
+    from shared.domain.destinations import DestinationPolicy
     from shared.services.enterprise_notifications import CallRecordNotifications
 
 
@@ -166,6 +167,15 @@ def _health_acs() -> AcsTelephony:
     )
 
 
+@cache
+def destinations() -> DestinationPolicy:
+    """Where agents may dial, transfer and forward to (OUTBOUND_* settings)."""
+    from shared.domain.destinations import DestinationPolicy
+
+    s = settings()
+    return DestinationPolicy(s.outbound_allowed_regions, s.outbound_blocked_number_types)
+
+
 # ---------------------------------------------------------------------- identity
 
 
@@ -179,6 +189,7 @@ def user_tokens() -> TokenValidator:
         audience=s.api_audience,
         jwks_url=f"{authority}/discovery/v2.0/keys",
         ca_bundle=s.ca_bundle,
+        tenant_id=s.entra_tenant_id,
     )
 
 
@@ -311,6 +322,7 @@ def agent_calls() -> AgentCalls:
         telephony=telephony(),
         templates=subject_templates(),
         default_region=s.phone_default_region,
+        destinations=destinations(),
     )
 
 
@@ -378,7 +390,13 @@ def presence() -> Presence:
         },
         lunch_minutes=s.lunch_minutes,
     )
-    return Presence(agent_states(), s.directory, catalog, on_free=call_flow().dispatch_waiting)
+    return Presence(
+        agent_states(),
+        s.directory,
+        catalog,
+        on_free=call_flow().dispatch_waiting,
+        destinations=destinations(),
+    )
 
 
 @cache
@@ -401,6 +419,7 @@ def call_control() -> CallControl:
         views=agent_calls(),
         hold_music_url=s.hold_music_url,
         default_region=s.phone_default_region,
+        destinations=destinations(),
     )
 
 
