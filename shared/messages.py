@@ -3,7 +3,8 @@
 The adapters send what a writer returns (QueueSender sends a dict as compact JSON); the queue
 triggers and services read a delivery's body with the reader, which raises InvalidInput for a body
 no writer produces (the host retries it, then parks it in `<queue>-poison`). docs/storage.md lists
-the queues. The triggers import it at cold start for the queue names: stdlib, shared.errors and shared.json_input only.
+the queues. The triggers import it at cold start for the queue names: stdlib, shared.errors and
+shared.json_input only.
 """
 
 from __future__ import annotations

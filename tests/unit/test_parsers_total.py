@@ -7,6 +7,7 @@ or not. Anything but a shared.errors.Problem would be a 500 (or a poisoned queue
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -51,8 +52,10 @@ KEYS = [
 ]  # fmt: skip
 shaped = st.recursive(
     st.dictionaries(st.sampled_from(KEYS), json_values, max_size=6),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(KEYS), inner | json_values, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYS), inner | json_values, max_size=6)
+    ),
     max_leaves=10,
 )
 bodies = (
@@ -64,10 +67,8 @@ bodies = (
 
 
 def total(parse: Callable[[bytes], Any], body: bytes) -> None:
-    try:
+    with contextlib.suppress(Problem):  # our typed errors: anything else fails the test
         parse(body)
-    except Problem:
-        pass
 
 
 def _acs_incoming(body: bytes) -> None:
