@@ -16,7 +16,37 @@ if TYPE_CHECKING:
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 _GONE = (400, 404)  # ACS: the incoming call context is unknown, expired or already used
-EVENTS = {"type": "array", "items": {"type": "object"}}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 512}
+EVENTS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "description": "An Event Grid event (its envelope checked; data as the event type says)",
+        "required": ["id", "eventType", "data"],
+        "properties": {
+            "id": _TEXT,
+            "eventType": _TEXT,
+            "data": {"type": "object"},
+            "eventTime": {"type": "string", "format": "date-time"},
+        },
+    },
+}
+CLOUD_EVENTS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "description": "A CloudEvent of Call Automation",
+        "required": ["id", "type", "time", "data"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "type": _TEXT,
+            "time": {"type": "string", "format": "date-time"},
+            "data": {"type": "object"},
+        },
+    },
+}
 
 
 @endpoint(
@@ -70,7 +100,7 @@ def acs_incoming(req: func.HttpRequest) -> Accepted | ValidationAnswer:
     "acs/callbacks/{callId}",
     auth=Auth.ACS_CALLBACK,
     errors=(409, 503),
-    raw_body=EVENTS,
+    raw_body=CLOUD_EVENTS,
     max_body=WEBHOOK_BODY_LIMIT,
 )
 def acs_callback(req: func.HttpRequest) -> Accepted:

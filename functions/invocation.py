@@ -286,7 +286,7 @@ class IntQuery:
 class TextQuery:
     """A text query parameter; with `choices`, one of them or absent (400 otherwise)."""
 
-    __slots__ = ("choices", "description", "name", "required")
+    __slots__ = ("choices", "description", "max_length", "min_length", "name", "required")
 
     def __init__(
         self,
@@ -295,8 +295,11 @@ class TextQuery:
         required: bool = False,
         choices: tuple[str, ...] = (),
         description: str = "",
+        min_length: int = 0,
+        max_length: int = 0,
     ):
         self.name, self.required, self.choices = name, required, choices
+        self.min_length, self.max_length = min_length, max_length
         self.description = description
 
     def read(self, req: func.HttpRequest) -> str | None:
@@ -309,7 +312,14 @@ class TextQuery:
         return (raw.lower() if self.choices else raw) or None
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", **({"enum": list(self.choices)} if self.choices else {})}
+        if self.choices:
+            return {"type": "string", "enum": list(self.choices)}
+        bounds = {"minLength": self.min_length} if self.min_length else {}
+        return {
+            "type": "string",
+            **bounds,
+            **({"maxLength": self.max_length} if self.max_length else {}),
+        }
 
 
 class Operation:
@@ -515,6 +525,9 @@ def _decode(cls: Any, data: dict[str, Any], prefix: str) -> Any:
             not present or (not nullable and (value is None or (value == "" and base is str)))
         ):
             missing.append(FieldError(name, "required"))
+            continue
+        if present and value is None and not nullable:
+            wrong.append(FieldError(name, f"must be {_JSON_TYPES.get(base, 'a value')}, not null"))
             continue
         if not present or value is None:
             if present and nullable:

@@ -291,6 +291,8 @@ def _object_schema(kind: type, schemas: dict[str, Any]) -> dict[str, Any]:
             schema = (
                 {**schema, **f.schema} if "$ref" not in schema else {"allOf": [schema], **f.schema}
             )
+        if _is_body(kind) and f.required and schema.get("type") == "string":
+            schema = {"minLength": 1, **schema}  # the decoder reads "" as missing
         properties[f.json] = schema
         if f.required or not (f.omit or _is_body(kind)):
             required.append(f.json)
@@ -298,6 +300,7 @@ def _object_schema(kind: type, schemas: dict[str, Any]) -> dict[str, Any]:
     if required:
         out["required"] = required
     out["additionalProperties"] = _is_body(kind)  # views say all they send; bodies may carry more
+    out.update(getattr(kind, "SCHEMA", {}))  # a rule across fields (functions/bodies.py)
     doc = (kind.__doc__ or "").strip()
     if doc and not doc.startswith(f"{kind.__name__}("):  # not the dataclass's own repr text
         out["description"] = " ".join(doc.split())

@@ -65,7 +65,7 @@ def callback_offer_call_id(body: bytes) -> str:
     """The call whose caller may now be offered a callback; read by the callback-offer trigger."""
     try:
         return str(loads(body)["callId"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, InvalidInput):
         raise InvalidInput("not a callback offer message") from None
 
 
@@ -81,7 +81,7 @@ def rejoin_check_call_id(body: bytes) -> str:
     """The call whose away agent may have missed its REJOIN_SECONDS; read by its trigger."""
     try:
         call_id = loads(body)["callId"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, InvalidInput):
         raise InvalidInput("not a rejoin check message") from None
     if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
         raise InvalidInput("not a rejoin check message")
@@ -117,7 +117,7 @@ class CallbackImport:
                 str(data["requestId"]),
                 datetime.fromisoformat(str(data["requestedAt"])),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, InvalidInput):
             raise InvalidInput("not a callback import message") from None
 
 
@@ -173,6 +173,6 @@ def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
             since = datetime.fromisoformat(str(data["since"]))
             if since.tzinfo is not None:
                 return CatchUp(since, str(data.get("reason") or ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidInput):
         pass
     raise InvalidInput("not an enterprise notification message")

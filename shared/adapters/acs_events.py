@@ -44,6 +44,13 @@ def _time(raw: Any, path: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _is_time(raw: Any) -> bool:
+    try:
+        return isinstance(raw, str) and bool(_time(raw, "eventTime"))
+    except InvalidInput:
+        return False
+
+
 def _object(value: Any) -> dict[str, Any]:
     """A JSON object, or an empty one for anything else (a missing or malformed part)."""
     return value if isinstance(value, dict) else {}
@@ -87,7 +94,7 @@ def event_grid_events(body: bytes) -> list[dict[str, Any]]:
         if not isinstance(event.get("data"), dict):
             errors.append(FieldError(f"[{i}].data", "an object"))
         at = event.get("eventTime")
-        if at is not None and not isinstance(at, str):
+        if "eventTime" in event and not _is_time(at):
             errors.append(FieldError(f"[{i}].eventTime", "an ISO 8601 date-time string"))
     if errors:
         raise InvalidInput(
