@@ -55,6 +55,7 @@ def test_the_api_conforms_to_its_document_for_generated_input(
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,  # its cache stays in the test's directory: every run starts fresh
         env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"},
     )
     output = run.stdout + run.stderr
