@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration e2e bench demo clean d365-setup dataverse-setup
+.PHONY: setup run test lint typecheck unit integration e2e browser bench demo clean d365-setup dataverse-setup
 
 # The virtualenv is rebuilt only when a requirements file changes (a second run installs nothing).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -13,12 +13,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Azurite, pinned in package-lock.json.
+# Azurite and the panel's packages (MSAL.js, ACS Calling SDK, esbuild, axe-core), pinned in package-lock.json.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# The web phone panel (panel/src -> panel/dist), served by the app under /api/panel/.
+PANEL_SOURCES := $(shell find panel/src -type f 2>/dev/null) panel/build.mjs
+panel/dist/index.html: node_modules/.installed $(PANEL_SOURCES)
+	node panel/build.mjs
+
+# The browser tests drive Debian's chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+setup: $(VENV)/.installed node_modules/.installed panel/dist/index.html
 
 run: setup
 	$(PY) -m emulators.run
@@ -39,7 +49,10 @@ integration: setup
 e2e: setup
 	$(PY) -m pytest tests/e2e -q -n $(PYTEST_WORKERS)
 
-test: lint typecheck unit integration e2e
+browser: setup $(CHROMIUM)
+	$(PY) -m pytest tests/browser -q -p no:xdist
+
+test: lint typecheck unit integration e2e browser
 
 bench: setup
 	$(PY) scripts/bench.py
@@ -56,4 +69,4 @@ demo: setup
 	$(PY) scripts/demo.py
 
 clean:
-	rm -rf $(VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules panel/dist tests/browser/artifacts .local .pytest_cache .mypy_cache .ruff_cache

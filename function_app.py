@@ -13,6 +13,7 @@ from functions.enrichment import bp as enrichment
 from functions.enterprise_calls import bp as enterprise_calls
 from functions.health import bp as health
 from functions.openapi import bp as openapi
+from functions.panel import bp as panel
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from shared.config import get_settings
@@ -36,6 +37,7 @@ SURFACES = (
     callbacks,  # callback requests: intake, import timer and queue
     enterprise_calls,  # Teams and mobile calls: sync timer and push intake
     supervisor_api,  # the live pool dashboard and membership switches
+    panel,  # the web phone panel's files and config.json
 )
 for surface in SURFACES:
     app.register_functions(surface)

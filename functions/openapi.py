@@ -28,6 +28,7 @@ MEANING = {
     201: "Created",
     204: "Done; no body",
     206: "The requested part",
+    308: "Moved permanently (the address with a trailing slash)",
     400: "Malformed input: the body or a parameter is not what the operation takes",
     401: "No valid credentials",
     403: "Not allowed",
@@ -94,7 +95,9 @@ def document(version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for op in operations():
-        paths.setdefault("/" + op.route, {})[op.method.lower()] = _operation(op, schemas)
+        # A catch-all route parameter `{*path}` is the path parameter `{path}` in OpenAPI.
+        path = "/" + op.route.replace("{*", "{")
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -147,7 +150,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         out["description"] = description
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"\{(\w+)\}", op.route)
+        for name in re.findall(r"\{\*?(\w+)\}", op.route)
     ]
     if op.auth == Auth.ACS_CALLBACK:
         params.append(
@@ -209,8 +212,8 @@ def _content(code: int, what: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": MEANING.get(code, "OK")}
     if what is None:
         return response
-    if isinstance(what, str) and "/" in what:
-        response["content"] = {what: {"schema": {}}}
+    if isinstance(what, str) and "/" in what:  # media types, e.g. "audio/*" or "text/*, image/*"
+        response["content"] = {media.strip(): {"schema": {}} for media in what.split(",")}
         return response
     names = what if isinstance(what, tuple) else (what,)
     kinds = [getattr(_views(), n) if isinstance(n, str) else n for n in names]

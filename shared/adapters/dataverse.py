@@ -365,7 +365,7 @@ class DataverseCrm:
                 condition = " or ".join(f"{c} eq {odata_string(phone)}" for c in columns)
             else:
                 condition = f"contains({name_column},{odata_string(name or '')})"
-            select = ",".join((f"{entity.value}id", name_column, *columns[:2]))
+            select = ",".join((f"{entity.value}id", name_column, *columns))  # every number
             paths.append(
                 f"{ENTITY_SET[entity]}?$select={select}"
                 f"&$filter={quote(condition, safe='')}&$orderby={name_column}&$top={top}"

@@ -63,6 +63,12 @@ def subscribed(world: Product, teams: GraphEmulator) -> dict[str, Any]:
         [sub] = wait_for(
             lambda: live_subscriptions(teams), what="the call-record subscription", timeout=30
         )
+        # Graph answers the create before the timer has stored the row: wait for the row too.
+        wait_for(
+            lambda: world.store.get(SYNC, "teams", SUBSCRIPTION_ROW),
+            what="the stored subscription row",
+            timeout=30,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- host log ---\n{world.host.log_tail(30)}") from None
     return sub
@@ -212,8 +218,13 @@ def test_an_expiring_subscription_is_renewed_before_it_expires(
     methods = [(r["method"], r["path"]) for r in teams.requests_seen()[before:]]
     assert ("PATCH", f"/v1.0/subscriptions/{subscribed['id']}") in methods
     assert ("POST", "/v1.0/subscriptions") not in methods
-    stored = world.store.get(SYNC, "teams", SUBSCRIPTION_ROW)
-    assert stored is not None and stored["expires_at"] > soon + dt.timedelta(days=1)
+
+    def stored_renewal() -> dict[str, Any] | None:
+        # Graph answers the PATCH before the timer stores the new expiry: wait for our row.
+        stored = world.store.get(SYNC, "teams", SUBSCRIPTION_ROW)
+        return stored if stored and stored["expires_at"] > soon + dt.timedelta(days=1) else None
+
+    wait_for(stored_renewal, what="the stored renewal", timeout=30)
 
 
 def test_lifecycle_notifications_reauthorize_and_recreate_the_subscription(

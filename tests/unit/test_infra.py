@@ -308,6 +308,7 @@ def test_azure_yaml_deploys_the_function_app_and_runs_the_hooks() -> None:
     }
     compile_step = api["hooks"]["prepackage"]["posix"]["run"]
     assert "compileall" in compile_step and "unchecked-hash" in compile_step
+    assert "node panel/build.mjs" in compile_step  # the panel is served from panel/dist
     resources = BicepFile.read(INFRA / "resources.bicep")
     assert "'azd-service-name': 'api'" in resources.resource("app").properties()["tags"]
     for hook in ("preprovision", "postdeploy"):

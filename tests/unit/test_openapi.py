@@ -25,7 +25,8 @@ for fn in function_app.app.get_functions():
         if data.get("type") == "httpTrigger":
             for method in data.get("methods") or ["GET"]:
                 name = getattr(method, "value", method)
-                routes.add(("/" + data["route"], str(name).lower()))
+                # A catch-all {*path} is the path parameter {path} in OpenAPI.
+                routes.add(("/" + data["route"].replace("{*", "{"), str(name).lower()))
 print(json.dumps(sorted(routes)))
 """
 
