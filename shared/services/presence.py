@@ -54,7 +54,9 @@ class Presence:
             errors.append(FieldError("status", f"one of {sorted(self.catalog.statuses)}"))
         if forward_to not in (UNSET, None, "") and not E164.match(str(forward_to)):
             errors.append(FieldError("forwardTo", "an E.164 number, e.g. +358401234567"))
-        elif forward_to and (refused := self.destinations.refusal(str(forward_to))) is not None:
+        elif forward_to not in (UNSET, None, "") and (
+            refused := self.destinations.refusal(str(forward_to))
+        ):
             errors.append(FieldError("forwardTo", f"an allowed destination ({refused})"))
         if errors:
             raise Unprocessable(

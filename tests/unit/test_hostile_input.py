@@ -217,3 +217,13 @@ def test_dnd_forwarding_to_a_blocked_number_is_422_and_nothing_is_stored() -> No
     assert presence.availability(ANNA, NOW).forward_to != "+358600123456"
     presence.set_availability(ANNA, NOW, forward_to="+358401234567")
     assert presence.availability(ANNA, NOW).forward_to == "+358401234567"
+
+
+def test_a_status_change_alone_is_not_checked_as_a_destination() -> None:
+    from shared.domain.availability import StatusCatalog
+    from shared.services.presence import Presence
+    from tests.unit.test_call_flow import ANNA
+
+    w, _, _, policy = _guarded_services()
+    presence = Presence(w.agents, w.flow.directory, StatusCatalog(), destinations=policy)
+    assert presence.set_availability(ANNA, NOW, status="DND").status == "DND"
