@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from shared.views import CallView, CallWithNotes, CurrentCall
 
 bp = func.Blueprint()
+# 2,000 characters of the widest JSON (a 4-byte character is a 12-byte surrogate-pair escape).
+NOTES_BODY_LIMIT = 64 * 1024
 
 
 @endpoint(bp, "GET", "me/calls/current", auth=Auth.AGENT, headers=NO_STORE)
@@ -26,7 +28,14 @@ def current_call(req: func.HttpRequest, agent: Agent) -> CurrentCall:
     return CurrentCall(call=composition.agent_calls().current(agent))
 
 
-@endpoint(bp, "PUT", "me/calls/{callId}/notes", auth=Auth.AGENT, errors=(*CALL_ERRORS, 422))
+@endpoint(
+    bp,
+    "PUT",
+    "me/calls/{callId}/notes",
+    auth=Auth.AGENT,
+    errors=(*CALL_ERRORS, 422),
+    max_body=NOTES_BODY_LIMIT,
+)
 def call_notes(req: func.HttpRequest, agent: Agent, body: NotesBody) -> CallWithNotes:
     """Save the notes (every edit; at most 2000 characters, the activity description)"""
     from shared import composition

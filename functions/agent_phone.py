@@ -77,9 +77,11 @@ def session_heartbeat(req: func.HttpRequest, agent: Agent) -> SessionView:
     )
 
 
-@endpoint(bp, "DELETE", "me/session/{sessionId}", auth=Auth.AGENT, status=204)
+@endpoint(bp, "DELETE", "me/session/{sessionId}", auth=Auth.AGENT, status=204, errors=(404,))
 def end_session(req: func.HttpRequest, agent: Agent) -> None:
-    """End the session"""
+    """End the session
+
+    404 unless `sessionId` is the agent's own live session (a colleague's, an ended one)."""
     from shared import composition
 
     composition.web_phone_sessions().end(agent, req.route_params["sessionId"])

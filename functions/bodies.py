@@ -11,7 +11,7 @@ Imported on first use only, never at cold start.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shared.errors import FieldError, InvalidInput
 from shared.views import documented, named
@@ -57,6 +57,9 @@ class TransferBody:
 class AvailabilityBody:
     """The status and/or the DND forwarding number (null clears it)."""
 
+    SCHEMA: ClassVar[dict[str, Any]] = {
+        "anyOf": [{"required": ["status"]}, {"required": ["forwardTo"]}]
+    }
     status: str | None = None
     forward_to: str | None = None
     given: frozenset[str] = field(
@@ -79,7 +82,7 @@ class PoolSwitch:
 
 @dataclass(frozen=True, kw_only=True)
 class PoolsBody:
-    pools: tuple[PoolSwitch, ...]
+    pools: tuple[PoolSwitch, ...] = documented(minItems=1)
 
     def check(self) -> None:
         if not self.pools:

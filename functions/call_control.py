@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 bp = func.Blueprint()
 HISTORY_LIMIT = IntQuery("limit", 20, 1, 100, "How many calls, newest first")
-DIRECTORY_QUERY = TextQuery("q", required=True, description="A name or a number (2+ characters)")
+DIRECTORY_QUERY = TextQuery(
+    "q", required=True, description="A name or a number (2+ characters)", min_length=2
+)
 DIRECTORY_LIMIT = IntQuery("limit", 20, 1, 50, "Results per page")
 DIRECTORY_PAGE = IntQuery("page", 1, 1, 20, "Which page")
 

@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.invocation import (
+    WEBHOOK_BODY_LIMIT,
     Auth,
     TextQuery,
     background_invocation,
@@ -43,6 +44,7 @@ def enterprise_calls_sync(timer: func.TimerRequest) -> None:
     errors=(503,),
     responses={200: "PushReport", 422: ("PushRejected", "ProblemView")},
     raw_body={"type": "object", "description": "See docs/enterprise-calls.md."},
+    max_body=WEBHOOK_BODY_LIMIT,
 )
 def enterprise_calls_push(req: func.HttpRequest) -> func.HttpResponse:
     """Push call records from other systems (mobile operator, PBX)
@@ -70,13 +72,21 @@ VALIDATION_TOKEN_MAX = 1024
 VALIDATION_TOKEN = TextQuery(
     "validationToken",
     description="Sent by Graph when it validates the URL: echoed back as text/plain (200).",
+    min_length=1,
+    max_length=VALIDATION_TOKEN_MAX,
 )
 GRAPH_WEBHOOK: dict[str, Any] = {
     "auth": Auth.PUBLIC,  # as Graph calls it: the clientState in every notification is the proof
     "errors": (403, 503),
     "query": (VALIDATION_TOKEN,),
     "responses": {200: "text/plain", 202: None},
-    "raw_body": {"type": "object", "description": "See docs/enterprise-calls.md."},
+    "raw_body": {
+        "type": "object",
+        "description": "A changeNotificationCollection; see docs/enterprise-calls.md.",
+        "required": ["value"],
+        "properties": {"value": {"type": "array", "items": {"type": "object"}}},
+    },
+    "max_body": WEBHOOK_BODY_LIMIT,
 }
 
 

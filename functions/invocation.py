@@ -51,8 +51,10 @@ from shared.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    PayloadTooLarge,
     Problem,
     Unprocessable,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger("invocation")
@@ -63,6 +65,8 @@ _STATUS: dict[type[Problem], int] = {
     NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     Unprocessable: 422,
     DependencyUnavailable: 503,
 }
@@ -82,11 +86,10 @@ def json_response(
 
 
 def read_raw_json(req: func.HttpRequest) -> Any:
-    """The body as JSON, whatever its shape (400 if it is not JSON)."""
-    try:
-        return json.loads(req.get_body() or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
+    """The body as JSON, whatever its shape (400 if it is not JSON or nested too deep)."""
+    from shared.json_input import loads
+
+    return loads(req.get_body())
 
 
 def status_of(problem: Problem) -> int:
@@ -242,6 +245,12 @@ class Auth:
     PUBLIC = "public"
 
 
+# Body size limits (bytes), per operation with `max_body=`: a panel's request is small; a
+# webhook delivery may batch events (Event Grid sends at most 1 MB).
+BODY_LIMIT = 16 * 1024
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+_JSON_MEDIA = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+
 NO_STORE = {"Cache-Control": "no-store"}  # live answers: never from a cache
 # An operation on one of the agent's calls: unknown (404), not in a state for it (409, also
 # ACS refusing), ACS or Dataverse down (503); someone else's call is Auth.AGENT's 403.
@@ -280,7 +289,7 @@ class IntQuery:
 class TextQuery:
     """A text query parameter; with `choices`, one of them or absent (400 otherwise)."""
 
-    __slots__ = ("choices", "description", "name", "required")
+    __slots__ = ("choices", "description", "max_length", "min_length", "name", "required")
 
     def __init__(
         self,
@@ -289,8 +298,11 @@ class TextQuery:
         required: bool = False,
         choices: tuple[str, ...] = (),
         description: str = "",
+        min_length: int = 0,
+        max_length: int = 0,
     ):
         self.name, self.required, self.choices = name, required, choices
+        self.min_length, self.max_length = min_length, max_length
         self.description = description
 
     def read(self, req: func.HttpRequest) -> str | None:
@@ -303,7 +315,14 @@ class TextQuery:
         return (raw.lower() if self.choices else raw) or None
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", **({"enum": list(self.choices)} if self.choices else {})}
+        if self.choices:
+            return {"type": "string", "enum": list(self.choices)}
+        bounds = {"minLength": self.min_length} if self.min_length else {}
+        return {
+            "type": "string",
+            **bounds,
+            **({"maxLength": self.max_length} if self.max_length else {}),
+        }
 
 
 class Operation:
@@ -315,6 +334,7 @@ class Operation:
         "errors",
         "handler",
         "headers",
+        "max_body",
         "method",
         "params",
         "query",
@@ -333,6 +353,7 @@ class Operation:
         self.headers: dict[str, str] = spec["headers"]
         self.responses: dict[int, Any] = spec["responses"]
         self.raw_body: dict[str, Any] | None = spec["raw_body"]
+        self.max_body: int = spec["max_body"]
         code = handler.__code__
         self.params = code.co_varnames[: code.co_argcount]
         self._types: dict[str, Any] | None = None
@@ -381,6 +402,7 @@ def endpoint(
     headers: dict[str, str] | None = None,
     responses: dict[int, Any] | None = None,
     raw_body: dict[str, Any] | None = None,
+    max_body: int = BODY_LIMIT,
 ) -> Callable[[Callable[..., Any]], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Register an HTTP route on `bp` with its authentication, typed body and response."""
 
@@ -396,9 +418,11 @@ def endpoint(
             headers=headers or {},
             responses=responses or {},
             raw_body=raw_body,
+            max_body=max_body,
         )
 
         def run(req: func.HttpRequest) -> func.HttpResponse:
+            _guard(op, req)
             kwargs = _authenticate(op, req)
             body_type = op.body_type()
             if body_type is not None:
@@ -427,6 +451,24 @@ def endpoint(
         return registered
 
     return decorate
+
+
+def takes_body(op: Operation) -> bool:
+    return op.raw_body is not None or "body" in op.params
+
+
+def _guard(op: Operation, req: func.HttpRequest) -> None:
+    """What every request meets before anything reads it: the size limit and the media type."""
+    body = req.get_body() or b""
+    if len(body) > op.max_body:
+        raise PayloadTooLarge(f"the body is over this operation's limit of {op.max_body} bytes")
+    if not body or not takes_body(op):
+        return
+    media = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media and not _JSON_MEDIA.match(media):
+        raise UnsupportedMediaType(
+            f"the body must be application/json (or a +json type), not {media[:80]}"
+        )
 
 
 def _authenticate(op: Operation, req: func.HttpRequest) -> dict[str, Any]:
@@ -486,6 +528,9 @@ def _decode(cls: Any, data: dict[str, Any], prefix: str) -> Any:
             not present or (not nullable and (value is None or (value == "" and base is str)))
         ):
             missing.append(FieldError(name, "required"))
+            continue
+        if present and value is None and not nullable:
+            wrong.append(FieldError(name, f"must be {_JSON_TYPES.get(base, 'a value')}, not null"))
             continue
         if not present or value is None:
             if present and nullable:

@@ -19,7 +19,7 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.invocation import OPERATIONS, Auth, Operation, endpoint
+from functions.invocation import OPERATIONS, Auth, Operation, endpoint, takes_body
 
 bp = func.Blueprint()
 JSON, PROBLEM = "application/json", "application/problem+json"
@@ -34,6 +34,8 @@ MEANING = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflicts with the current state",
+    413: "The body is over this operation's size limit (see x-max-body-bytes)",
+    415: "The body is not application/json",
     422: "Breaks a rule; `errors` names the fields",
     503: "A dependency is down or throttling; try again later",
 }
@@ -171,6 +173,8 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     elif op.raw_body is not None:
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": op.raw_body}}}
+    if takes_body(op):
+        out["x-max-body-bytes"] = op.max_body
     out["responses"] = _responses(op, schemas)
     return out
 
@@ -180,7 +184,9 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     returned = op.types().get("return")
     if not declared:
         declared[op.status] = None if returned is type(None) else returned
-    codes = set(op.errors)
+    codes = set(op.errors) | {413}
+    if takes_body(op):
+        codes.add(415)
     if op.body_type() is not None or op.raw_body is not None or op.query:
         codes.add(400)
     if op.auth != Auth.PUBLIC:
@@ -288,6 +294,8 @@ def _object_schema(kind: type, schemas: dict[str, Any]) -> dict[str, Any]:
             schema = (
                 {**schema, **f.schema} if "$ref" not in schema else {"allOf": [schema], **f.schema}
             )
+        if _is_body(kind) and f.required and schema.get("type") == "string":
+            schema = {"minLength": 1, **schema}  # the decoder reads "" as missing
         properties[f.json] = schema
         if f.required or not (f.omit or _is_body(kind)):
             required.append(f.json)
@@ -295,6 +303,7 @@ def _object_schema(kind: type, schemas: dict[str, Any]) -> dict[str, Any]:
     if required:
         out["required"] = required
     out["additionalProperties"] = _is_body(kind)  # views say all they send; bodies may carry more
+    out.update(getattr(kind, "SCHEMA", {}))  # a rule across fields (functions/bodies.py)
     doc = (kind.__doc__ or "").strip()
     if doc and not doc.startswith(f"{kind.__name__}("):  # not the dataclass's own repr text
         out["description"] = " ".join(doc.split())

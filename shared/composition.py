@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.adapters.tables import TableStore
     from shared.domain.activity import SubjectTemplates
     from shared.domain.calls import Call
+    from shared.domain.destinations import DestinationPolicy
     from shared.domain.directory import Directory
     from shared.domain.enrichment import EnrichmentColumns
     from shared.services.access import Access, AcsCallbackAccess
@@ -187,6 +188,15 @@ def _health_acs() -> AcsTelephony:
     )
 
 
+@cache
+def destinations() -> DestinationPolicy:
+    """Where agents may dial, transfer and forward to (OUTBOUND_* settings)."""
+    from shared.domain.destinations import DestinationPolicy
+
+    s = settings()
+    return DestinationPolicy(s.outbound_allowed_regions, s.outbound_blocked_number_types)
+
+
 # ---------------------------------------------------------------------- identity
 
 
@@ -202,6 +212,7 @@ def user_tokens() -> TokenValidator:
         audience=s.api_audience,
         jwks_url=f"{authority}/discovery/v2.0/keys",
         ca_bundle=s.ca_bundle,
+        tenant_id=s.entra_tenant_id,
     )
 
 
@@ -413,6 +424,7 @@ def agent_calls() -> AgentCalls:
         telephony=telephony(),
         templates=subject_templates(),
         default_region=s.phone_default_region,
+        destinations=destinations(),
     )
 
 
@@ -509,7 +521,13 @@ def presence() -> Presence:
         },
         lunch_minutes=s.lunch_minutes,
     )
-    return Presence(agent_states(), directory(), catalog, on_free=call_flow().dispatch_waiting)
+    return Presence(
+        agent_states(),
+        directory(),
+        catalog,
+        on_free=call_flow().dispatch_waiting,
+        destinations=destinations(),
+    )
 
 
 @cache
@@ -537,6 +555,7 @@ def call_control() -> CallControl:
         views=agent_calls(),
         hold_music_url=s.hold_music_url,
         default_region=s.phone_default_region,
+        destinations=destinations(),
     )
 
 

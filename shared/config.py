@@ -174,6 +174,20 @@ def _secret_key(raw: str) -> str:
     return raw.strip()
 
 
+def _regions(raw: str) -> frozenset[str]:
+    return frozenset(_region(part) for part in raw.split(",") if part.strip())
+
+
+def _number_types(raw: str) -> frozenset[str]:
+    from shared.domain.destinations import NUMBER_TYPES
+
+    names = frozenset(part.strip().upper() for part in raw.split(",") if part.strip())
+    unknown = sorted(names - NUMBER_TYPES.keys())
+    if unknown:
+        raise ValueError(f"unknown number types {unknown}; use {sorted(NUMBER_TYPES)}")
+    return names
+
+
 def _region(raw: str) -> str:
     value = raw.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", value):
@@ -296,6 +310,19 @@ class Settings:
         _region,
         "FI",
         "Region used to read numbers written without a country code.",
+    )
+    outbound_allowed_regions: frozenset[str] = setting(
+        _regions,
+        "",
+        "Countries/regions agents may call, transfer and forward to (comma-separated ISO 3166 "
+        "codes, e.g. FI,SE); empty: every region. A refused number is a 422 saying why.",
+    )
+    outbound_blocked_number_types: frozenset[str] = setting(
+        _number_types,
+        "PREMIUM_RATE,SHARED_COST",
+        "Number types agents may never call, transfer or forward to (comma-separated "
+        "phonenumbers types: PREMIUM_RATE, SHARED_COST, TOLL_FREE, VOIP, PERSONAL_NUMBER, "
+        "UAN...); empty: none.",
     )
     acs_connection_string: str = setting(
         _acs_connection_string,

@@ -42,6 +42,18 @@ class NotAllowed(Problem):
     title = "Forbidden"
 
 
+class PayloadTooLarge(Problem):
+    """A body over the operation's size limit (read no further)."""
+
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(Problem):
+    """A body whose Content-Type is not the JSON the operation reads."""
+
+    title = "Unsupported media type"
+
+
 class NotFound(Problem):
     title = "Not found"
 

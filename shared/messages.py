@@ -3,17 +3,18 @@
 The adapters send what a writer returns (QueueSender sends a dict as compact JSON); the queue
 triggers and services read a delivery's body with the reader, which raises InvalidInput for a body
 no writer produces (the host retries it, then parks it in `<queue>-poison`). docs/storage.md lists
-the queues. The triggers import it at cold start for the queue names: stdlib and shared.errors only.
+the queues. The triggers import it at cold start for the queue names: stdlib, shared.errors and
+shared.json_input only.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, InvalidInput
+from shared.json_input import loads
 
 ENRICHMENT = "enrichment"
 CALLBACK_OFFERS = "callback-offers"
@@ -45,10 +46,7 @@ def enrichment_message(
     body: bytes, message_id: str, dequeue_count: int | None
 ) -> EnrichmentMessage:
     """Parse a queue message; InvalidInput when it is not `{"callId": "<id>"}`."""
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidInput("the enrichment message is not JSON") from None
+    data = loads(body, what="the enrichment message")
     call_id = data.get("callId") if isinstance(data, dict) else None
     if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
         raise InvalidInput(
@@ -68,8 +66,8 @@ def callback_offer_body(call_id: str) -> dict[str, str]:
 def callback_offer_call_id(body: bytes) -> str:
     """The call whose caller may now be offered a callback; read by the callback-offer trigger."""
     try:
-        return str(json.loads(body)["callId"])
-    except (ValueError, KeyError, TypeError):
+        return str(loads(body)["callId"])
+    except (ValueError, KeyError, TypeError, InvalidInput):
         raise InvalidInput("not a callback offer message") from None
 
 
@@ -84,8 +82,8 @@ def wrap_up_body(agent_id: str) -> dict[str, str]:
 def wrap_up_agent_id(body: bytes) -> str:
     """The agent whose after-call work is over; read by the wrap-up trigger."""
     try:
-        agent_id = json.loads(body)["agentId"]
-    except (ValueError, KeyError, TypeError):
+        agent_id = loads(body, what="the wrap-up message")["agentId"]
+    except (InvalidInput, KeyError, TypeError):
         raise InvalidInput("not a wrap-up message") from None
     if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 64:
         raise InvalidInput("not a wrap-up message", errors=[FieldError("agentId", "required")])
@@ -103,8 +101,8 @@ def rejoin_check_body(call_id: str) -> dict[str, str]:
 def rejoin_check_call_id(body: bytes) -> str:
     """The call whose away agent may have missed its REJOIN_SECONDS; read by its trigger."""
     try:
-        call_id = json.loads(body)["callId"]
-    except (ValueError, KeyError, TypeError):
+        call_id = loads(body)["callId"]
+    except (ValueError, KeyError, TypeError, InvalidInput):
         raise InvalidInput("not a rejoin check message") from None
     if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
         raise InvalidInput("not a rejoin check message")
@@ -134,13 +132,13 @@ class CallbackImport:
     def read(cls, body: bytes) -> CallbackImport:
         """Read by the import-now trigger; InvalidInput for anything `body()` does not write."""
         try:
-            data: Any = json.loads(body)
+            data: Any = loads(body)
             return cls(
                 str(data["list"]),
                 str(data["requestId"]),
                 datetime.fromisoformat(str(data["requestedAt"])),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, InvalidInput):
             raise InvalidInput("not a callback import message") from None
 
 
@@ -184,7 +182,7 @@ def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
     )
 
     try:
-        data: Any = json.loads(body)
+        data: Any = loads(body)
         kind = data.get("kind")
         if kind == "callRecord" and RECORD_ID.match(str(data.get("id", ""))):
             return CallRecordNotice(str(data["id"]), str(data.get("subscriptionId") or ""))
@@ -196,7 +194,7 @@ def enterprise_notice(body: bytes | str) -> Notice | CatchUp:
             since = datetime.fromisoformat(str(data["since"]))
             if since.tzinfo is not None:
                 return CatchUp(since, str(data.get("reason") or ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidInput):
         pass
     raise InvalidInput("not an enterprise notification message")
 
@@ -211,10 +209,7 @@ def pool_check_body(pool_id: str) -> dict[str, str]:
 
 def pool_check_pool_id(body: bytes) -> str:
     """The pool whose alarms to check now; InvalidInput when it is not `{"poolId": "<id>"}`."""
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidInput("the pool check message is not JSON") from None
+    data = loads(body, what="the pool check message")
     pool_id = data.get("poolId") if isinstance(data, dict) else None
     if not isinstance(pool_id, str) or not pool_id or len(pool_id) > 128:
         raise InvalidInput(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.calls import CallEvent, IncomingCall
 from shared.errors import FieldError, InvalidInput
+from shared.json_input import loads
 
 INCOMING_CALL = "Microsoft.Communication.IncomingCall"
 RECORDING_READY = "Microsoft.Communication.RecordingFileStatusUpdated"
@@ -17,10 +17,7 @@ _PREFIX = "Microsoft.Communication."
 
 
 def _json_list(body: bytes, what: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidInput(f"the body is not JSON ({what} are a JSON array)") from None
+    data = loads(body, what=f"the body ({what} are a JSON array)")
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data or not all(isinstance(e, dict) for e in data):
@@ -45,6 +42,13 @@ def _time(raw: Any, path: str) -> datetime:
             f"{path} is not a date-time", errors=[FieldError(path, "ISO 8601 date-time")]
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _is_time(raw: Any) -> bool:
+    try:
+        return isinstance(raw, str) and bool(_time(raw, "eventTime"))
+    except InvalidInput:
+        return False
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -78,14 +82,25 @@ def _raw_id(identifier: Any, path: str) -> str:
 
 
 def event_grid_events(body: bytes) -> list[dict[str, Any]]:
-    """An Event Grid delivery: every event must have id, eventType, eventTime and data."""
+    """An Event Grid delivery: every event an envelope (Event Grid schema): id and eventType
+    non-empty strings, data an object, eventTime (where given) a date-time string."""
     events = _json_list(body, "Event Grid events")
+    errors: list[FieldError] = []
     for i, event in enumerate(events):
-        for key in ("id", "eventType", "data"):
-            if key not in event:
-                raise InvalidInput(
-                    f"event [{i}] has no {key}", errors=[FieldError(f"[{i}].{key}", "required")]
-                )
+        for key in ("id", "eventType"):
+            value = event.get(key)
+            if not isinstance(value, str) or not value or len(value) > 512:
+                errors.append(FieldError(f"[{i}].{key}", "a string of 1-512 characters"))
+        if not isinstance(event.get("data"), dict):
+            errors.append(FieldError(f"[{i}].data", "an object"))
+        at = event.get("eventTime")
+        if "eventTime" in event and not _is_time(at):
+            errors.append(FieldError(f"[{i}].eventTime", "an ISO 8601 date-time string"))
+    if errors:
+        raise InvalidInput(
+            "not Event Grid events: " + "; ".join(f"{e.field} must be {e.message}" for e in errors),
+            errors=errors,
+        )
     return events
 
 

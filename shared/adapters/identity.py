@@ -82,6 +82,7 @@ class AuthFailure(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     WRONG_AUDIENCE = "invalid_audience"
     WRONG_ISSUER = "invalid_issuer"
+    WRONG_TENANT = "invalid_tenant"
     MISSING_CLAIM = "missing_claim"
 
 
@@ -136,7 +137,10 @@ class TokenValidator:
         refetch_cooldown_seconds: float = 60.0,
         timeout_seconds: float = 10.0,
         algorithms: Sequence[str] = ("RS256",),
+        tenant_id: str | None = None,
     ) -> None:
+        # Entra tokens: `tid` must be our tenant too (the issuer alone names it only by URL).
+        self._tenant = (tenant_id or "").lower() or None
         self._issuers = _as_tuple(issuer)
         self._audiences = _as_tuple(audience)
         self._jwks_url = jwks_url
@@ -202,6 +206,9 @@ class TokenValidator:
             ) from None
         except jwt.PyJWTError:
             raise AuthenticationError(AuthFailure.MALFORMED) from None
+        tid = claims.get("tid")
+        if self._tenant and (not isinstance(tid, str) or tid.lower() != self._tenant):
+            raise AuthenticationError(AuthFailure.WRONG_TENANT)
         return _principal(claims)
 
     # The lock is held while fetching so concurrent validations wait for one download.

@@ -80,7 +80,9 @@ def read_notifications(body: Any, client_state: str) -> list[Notice]:
             errors.append(FieldError(where, "must be an object"))
             continue
         state = item.get("clientState")
-        if not isinstance(state, str) or not hmac.compare_digest(state, client_state):
+        if not isinstance(state, str) or not hmac.compare_digest(
+            state.encode("utf-8", "replace"), client_state.encode("utf-8", "replace")
+        ):
             forged = True
             continue
         subscription = item.get("subscriptionId")

@@ -15,6 +15,7 @@ from shared.domain.customers import (
     identification,
     screen_pop,
 )
+from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
@@ -46,7 +47,9 @@ class AgentCalls:
         telephony: Telephony,
         templates: SubjectTemplates,
         default_region: str,
+        destinations: DestinationPolicy = OPEN,
     ) -> None:
+        self.destinations = destinations
         self.flow, self.directory, self.calls, self.agents = flow, directory, calls, agents
         self.crm, self.telephony, self.templates = crm, telephony, templates
         self.region = default_region
@@ -261,6 +264,8 @@ class AgentCalls:
         errors = []
         if not callee.valid:
             errors.append(FieldError("number", "not a valid phone number"))
+        elif (refused := self.destinations.refusal(callee.value)) is not None:
+            errors.append(FieldError("number", f"refused by the destination policy: {refused}"))
         chosen = caller_id or (agent.caller_ids[0] if agent.caller_ids else None)
         if caller_id and caller_id not in agent.caller_ids:
             errors.append(FieldError("callerId", f"must be one of {list(agent.caller_ids)}"))

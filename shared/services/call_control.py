@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.domain.calls import Call, Consult, ConsultState
+from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
 from shared.errors import (
@@ -38,7 +39,9 @@ class CallControl:
         views: AgentCalls,
         hold_music_url: str | None,
         default_region: str,
+        destinations: DestinationPolicy = OPEN,
     ) -> None:
+        self.destinations = destinations
         self.calls, self.agents, self.telephony = calls, agents, telephony
         self.directory, self.views = directory, views
         self.hold_music_url, self.region = hold_music_url or None, default_region
@@ -110,6 +113,7 @@ class CallControl:
             raise Unprocessable(
                 "not a valid phone number", errors=[FieldError("number", "a valid phone number")]
             )
+        self.destinations.check(number.value, field="number")
         return f"4:{number.value}", None
 
     def _begin(self, call: Call, target: str, agent_id: str | None, blind: bool) -> Consult:

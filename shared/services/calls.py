@@ -102,7 +102,9 @@ class CallbackTokens:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def valid(self, call_id: str, token: str) -> bool:
-        return hmac.compare_digest(self.token(call_id), token or "")
+        # As bytes: compare_digest refuses non-ASCII text (a TypeError, not a wrong token).
+        given = (token or "").encode("utf-8", "replace")
+        return hmac.compare_digest(self.token(call_id).encode(), given)
 
 
 def call_id_for(server_call_id: str) -> str:

@@ -14,6 +14,7 @@ from shared.domain.availability import (
     effective,
     takes_pool_calls,
 )
+from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import E164, Agent, Directory
 from shared.errors import FieldError, Unprocessable
 from shared.services.ports import AgentStates
@@ -36,7 +37,9 @@ class Presence:
         catalog: StatusCatalog,
         *,
         on_free: Callable[[str, datetime], None] | None = None,
+        destinations: DestinationPolicy = OPEN,
     ) -> None:
+        self.destinations = destinations
         self.agents, self.directory, self.catalog = agents, directory, catalog
         # Called when an agent may now take pool calls, so waiting callers reach them at once.
         self.on_free = on_free
@@ -57,6 +60,10 @@ class Presence:
             errors.append(FieldError("status", f"one of {sorted(self.catalog.statuses)}"))
         if forward_to not in (UNSET, None, "") and not E164.match(str(forward_to)):
             errors.append(FieldError("forwardTo", "an E.164 number, e.g. +358401234567"))
+        elif forward_to not in (UNSET, None, "") and (
+            refused := self.destinations.refusal(str(forward_to))
+        ):
+            errors.append(FieldError("forwardTo", f"an allowed destination ({refused})"))
         if errors:
             raise Unprocessable(
                 "; ".join(f"{e.field} must be {e.message}" for e in errors), errors=errors

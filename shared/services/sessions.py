@@ -11,7 +11,7 @@ from typing import Any
 from shared.domain import sessions
 from shared.domain.directory import Agent
 from shared.domain.sessions import Lease
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 from shared.services.ports import SessionLeases
 from shared.views import SessionView
 
@@ -56,6 +56,11 @@ class WebPhoneSessions:
         return _view(lease, self.lease_seconds)
 
     def end(self, agent: Agent, session_id: str) -> None:
+        """End the agent's own live session; any other id (a colleague's, an ended one) is
+        NotFound: a 204 that changed nothing would tell the panel a lie."""
+        current = self.leases.swap(agent.id, lambda lease: None)  # None: read, keep as is
+        if current is None or not current.session_id or current.session_id != session_id:
+            raise NotFound("you have no live session with this id")
         self.leases.remove(agent.id, session_id)
 
 

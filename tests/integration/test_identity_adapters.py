@@ -57,6 +57,25 @@ def test_a_minted_user_token_validates(entra: EntraEmulator, local_tls: LocalTLS
     assert principal.claims["ver"] == "2.0"
 
 
+def test_a_token_of_another_tenant_is_refused_even_with_our_issuer(
+    entra: EntraEmulator, local_tls: LocalTLS
+) -> None:
+    foreign = entra.mint_user_token(
+        **AGENT, aud=API_AUDIENCE, extra={"tid": "99999999-9999-4999-8999-999999999999"}
+    )
+    ours = TokenValidator(
+        entra.issuer,
+        API_AUDIENCE,
+        entra.jwks_url,
+        str(local_tls.ca_path),
+        tenant_id=entra.tenant_id.upper(),
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        ours.validate(foreign)
+    assert caught.value.reason == AuthFailure.WRONG_TENANT
+    assert ours.validate(entra.mint_user_token(**AGENT, aud=API_AUDIENCE)).oid == AGENT["oid"]
+
+
 def _tamper(token: str) -> str:
     head, payload, signature = token.split(".")
     claims = jwt.decode(token, options={"verify_signature": False})

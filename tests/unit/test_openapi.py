@@ -79,7 +79,9 @@ def test_docs_api_md_has_the_generated_operations_table() -> None:
 def test_every_status_the_services_answer_is_documented_with_its_schema() -> None:
     paths = document("1.0")["paths"]
     dial = paths["/me/calls"]["post"]["responses"]
-    assert set(dial) == {"201", "400", "401", "403", "409", "422", "503"}  # 409: on another call
+    # 409: on another call; 413/415: the body over its limit or not JSON
+    assert set(dial) == {"201", "400", "401", "403", "409", "413", "415", "422", "503"}
+    assert paths["/me/calls"]["post"]["x-max-body-bytes"] == 16 * 1024
     assert dial["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CallView"
     }
