@@ -40,6 +40,21 @@ class AcsAccess:
             return self.token_credential
         return managed_identity(self.client_id)
 
+    def sdk_client(
+        self, client_class: Any, *, timeout_seconds: int, ca_bundle: str | None = None
+    ) -> Any:
+        """An ACS SDK client (Identity, Email) for this resource: the app's managed identity in
+        Azure, else the connection string; timeouts and the local CA as our other clients."""
+        options: dict[str, Any] = {
+            "connection_timeout": timeout_seconds,
+            "read_timeout": timeout_seconds,
+        }
+        if ca_bundle:
+            options["connection_verify"] = ca_bundle
+        if self.uses_identity:
+            return client_class(self.endpoint, self.credential(), **options)
+        return client_class.from_connection_string(self.connection_string, **options)
+
     def bearer_token(self) -> str:
         return str(self.credential().get_token(ACS_SCOPE).token)
 

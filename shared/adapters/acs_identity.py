@@ -35,20 +35,11 @@ class AcsIdentity:
                 if self._client is None:
                     from azure.communication.identity import CommunicationIdentityClient
 
-                    options: dict[str, Any] = {
-                        "connection_timeout": self._timeout,
-                        "read_timeout": self._timeout,
-                    }
-                    if self._ca_bundle:
-                        options["connection_verify"] = self._ca_bundle
-                    if self._access.uses_identity:  # Azure: the app's managed identity
-                        self._client = CommunicationIdentityClient(
-                            self._access.endpoint, self._access.credential(), **options
-                        )
-                    else:
-                        self._client = CommunicationIdentityClient.from_connection_string(
-                            self._access.connection_string, **options
-                        )
+                    self._client = self._access.sdk_client(
+                        CommunicationIdentityClient,
+                        timeout_seconds=self._timeout,
+                        ca_bundle=self._ca_bundle,
+                    )
         return self._client
 
     def voip_token(self, communication_user_id: str) -> tuple[str, datetime]:

@@ -313,20 +313,9 @@ class AcsEmail:
                 if self._client is None:
                     from azure.communication.email import EmailClient
 
-                    options: dict[str, Any] = {
-                        "connection_timeout": self._timeout,
-                        "read_timeout": self._timeout,
-                    }
-                    if self._ca_bundle:
-                        options["connection_verify"] = self._ca_bundle
-                    if self._access.uses_identity:  # Azure: the app's managed identity
-                        self._client = EmailClient(
-                            self._access.endpoint, self._access.credential(), **options
-                        )
-                    else:
-                        self._client = EmailClient.from_connection_string(
-                            self._access.connection_string, **options
-                        )
+                    self._client = self._access.sdk_client(
+                        EmailClient, timeout_seconds=self._timeout, ca_bundle=self._ca_bundle
+                    )
         return self._client
 
     def send(self, event_id: str, subject: str, text: str) -> None:
