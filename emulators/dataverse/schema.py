@@ -426,6 +426,42 @@ def base_tables() -> dict[str, Table]:
             state=_ACTIVE_INACTIVE,
             object_type_code=2029,
         ),
+        Table(
+            # A note (Notes on the timeline). `objecttypecode` is the logical name of the record
+            # it is attached to, set by Dataverse from `objectid`.
+            "annotation",
+            "annotations",
+            "annotationid",
+            "subject",
+            _cols(
+                ("annotationid", GUID),
+                ("subject", STRING, 500),
+                ("notetext", STRING, 100_000),
+                ("isdocument", BOOL),
+                ("filename", STRING, 255),
+                ("mimetype", STRING, 256),
+                ("documentbody", STRING, 1_073_741_823),
+                _ro("filesize", INT),
+                ("langid", STRING, 2),
+                ("objecttypecode", STRING),
+                *_AUDIT,
+            ),
+            {
+                "objectid": Lookup(
+                    "objectid",
+                    {
+                        "objectid_phonecall": "phonecall",
+                        "objectid_contact": "contact",
+                        "objectid_account": "account",
+                        "objectid_lead": "lead",
+                        "objectid_incident": "incident",
+                    },
+                ),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            object_type_code=5,
+        ),
         *_setup_tables(),
     ]
     return {t.logical_name: t for t in tables}
@@ -538,7 +574,7 @@ def _setup_tables() -> list[Table]:
 PRIVILEGES = (
     *(
         f"prv{verb}{entity}"
-        for entity in ("Contact", "Account", "Lead", "Activity", "Queue", "QueueItem")
+        for entity in ("Contact", "Account", "Lead", "Activity", "Note", "Queue", "QueueItem")
         for verb in ("Create", "Read", "Write", "Delete", "Append", "AppendTo", "Assign", "Share")
     ),
     "prvReadUser",

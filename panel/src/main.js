@@ -699,8 +699,14 @@ async function flushNotes() {
   else if (notesSaving) await notesSaving.catch(() => {});
 }
 
+// The activity's description holds 2,000 characters; longer notes are kept whole in a note on
+// the activity (docs/phone-call-mapping.md), up to 100,000.
 function renderNotesCount() {
-  setText($("#notes-count"), `${$("#notes").value.length} / 2000`);
+  const length = $("#notes").value.length;
+  setText(
+    $("#notes-count"),
+    length > 2000 ? `${length} / 100000 (full notes attached to the activity)` : `${length} / 2000`,
+  );
 }
 
 async function pick(candidate) {

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.adapters.http import ThrottledHttp
-from shared.domain.activity import ActivityParty, PhoneCallActivity, UnresolvedParty
+from shared.domain.activity import (
+    NOTES_SUBJECT,
+    ActivityNotes,
+    ActivityParty,
+    PhoneCallActivity,
+    UnresolvedParty,
+    notes_annotation_id,
+)
 from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
 from shared.domain.moments import iso_z
 from shared.errors import DependencyUnavailable
@@ -396,7 +403,7 @@ class DataverseCrm:
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
         body = phone_call_body(activity, duration_column=self.duration_column)
         try:
-            return self._create(body)
+            created = self._create(body)
         except DataverseError as exc:
             if not names_missing_column(exc, self.duration_column):
                 raise
@@ -404,7 +411,10 @@ class DataverseCrm:
             # activity, lose only the seconds, and say so.
             warn_missing_column(self.duration_column)
             del body[self.duration_column]
-            return self._create(body)
+            created = self._create(body)
+        if activity.notes_annotation is not None:  # a repeat writes it again: an upsert
+            keep_notes_annotation(self.client, activity.activity_id, activity.notes_annotation)
+        return created
 
     def _create(self, body: dict[str, Any]) -> bool:
         try:
@@ -415,19 +425,53 @@ class DataverseCrm:
             raise
         return True
 
-    def update_description(self, activity_id: str, description: str) -> bool:
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
+        # The annotation first: a description that says "full notes attached" has them.
+        if notes.annotation is not None:
+            keep_notes_annotation(self.client, activity_id, notes.annotation)
         try:
             self.client.request(
                 "PATCH",
                 f"phonecalls({activity_id})",
-                body={"description": description},
+                body={"description": notes.description},
                 headers={"If-Match": "*"},
             )
         except DataverseError as exc:
             if exc.code in CLOSED_CODES or exc.status == 400:
-                return False
+                return False  # the description kept: so does the annotation it points to
             raise
+        if notes.remove_annotation:
+            remove_notes_annotation(self.client, activity_id)
         return True
+
+
+def annotation_body(activity_id: str, text: str) -> dict[str, Any]:
+    """The Web API body of the note that keeps a call's whole notes (docs/phone-call-mapping.md)."""
+    return {
+        "subject": NOTES_SUBJECT,
+        "notetext": text,
+        "objectid_phonecall@odata.bind": f"/phonecalls({activity_id})",
+        "objecttypecode": "phonecall",
+    }
+
+
+def keep_notes_annotation(client: DataverseClient, activity_id: str, text: str) -> None:
+    """Create or update (an upsert: PATCH without If-Match) the activity's one notes annotation.
+    A missing activity is Dataverse's 404 for the bound phonecall (raised)."""
+    client.request(
+        "PATCH",
+        f"annotations({notes_annotation_id(activity_id)})",
+        body=annotation_body(activity_id, text),
+    )
+
+
+def remove_notes_annotation(client: DataverseClient, activity_id: str) -> None:
+    """Delete the notes annotation, if there is one (notes short enough for the description)."""
+    try:
+        client.request("DELETE", f"annotations({notes_annotation_id(activity_id)})")
+    except DataverseError as exc:
+        if exc.status != 404:
+            raise
 
 
 FROM, TO = 1, 2  # activityparty participationtypemask

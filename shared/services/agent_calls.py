@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from shared.domain.activity import DESCRIPTION_MAX, SubjectTemplates, render_subject
+from shared.domain.activity import NOTES_MAX, SubjectTemplates, render_subject
 from shared.domain.calls import Call, Direction, OfferOutcome
 from shared.domain.customers import (
     CustomerEntity,
@@ -19,6 +19,7 @@ from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
+from shared.services.activity_notes import follow_notes
 from shared.services.calls import CallFlow
 from shared.services.ports import AgentStates, CallRepository, Crm, Telephony
 from shared.views import (
@@ -214,17 +215,19 @@ class AgentCalls:
     # ------------------------------------------------------------------ writes
 
     def save_notes(self, agent: Agent, call_id: str, notes: str) -> CallWithNotes:
-        if len(notes) > DESCRIPTION_MAX:
+        if len(notes) > NOTES_MAX:
             raise Unprocessable(
-                f"notes are {len(notes)} characters; the activity description holds at most "
-                f"{DESCRIPTION_MAX}",
-                errors=[FieldError("notes", f"at most {DESCRIPTION_MAX} characters")],
+                f"notes are {len(notes)} characters; a call keeps at most {NOTES_MAX}",
+                errors=[FieldError("notes", f"at most {NOTES_MAX} characters")],
             )
         call = self._call_of(agent, call_id)
         self.calls.save_notes(call_id, notes)
         in_activity = None
         if call.activity_id:  # notes finished after the call: the open activity follows them
-            in_activity = self.crm.update_description(call.activity_id, notes)
+            activity_id = call.activity_id
+            in_activity = follow_notes(
+                self.calls, call_id, lambda split: self.crm.write_notes(activity_id, split)
+            )
         # False: D365 refused (the activity is completed already); the panel says so.
         return extended(self.view(call), CallWithNotes, notes_in_activity=in_activity)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.domain.activity import PhoneCallActivity
+from shared.domain.activity import ActivityNotes, PhoneCallActivity
 from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef, DirectoryEntry
@@ -119,15 +119,17 @@ class Crm(Protocol):
         ...
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
-        """Create the activity; False when one with its id already exists (a repeat)."""
+        """Create the activity (and the annotation of notes too long for its description);
+        False when one with its id already exists (a repeat: the annotation is written again)."""
         ...
 
     def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
         """Contacts, accounts and leads by name (contains) or phone (exact): one round trip."""
         ...
 
-    def update_description(self, activity_id: str, description: str) -> bool:
-        """Replace the notes of an open activity; False when it is already completed."""
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
+        """Replace the notes of an open activity (its description, and the annotation that
+        keeps notes too long for it); False when the activity is already completed."""
         ...
 
 
@@ -179,6 +181,11 @@ class CallRepository(Protocol):
         ...
 
     def notes(self, call_id: str) -> str: ...
+
+    def notes_attached(self, call_id: str) -> bool:
+        """Whether notes longer than the activity's description were ever saved for the call
+        (so its activity may have the notes annotation)."""
+        ...
 
     def save_notes(self, call_id: str, notes: str) -> None: ...
 

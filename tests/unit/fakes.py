@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from shared.domain.activity import PhoneCallActivity
+from shared.domain.activity import DESCRIPTION_MAX, ActivityNotes, PhoneCallActivity
 from shared.domain.availability import (
     AgentState,
     effective,
@@ -140,11 +140,13 @@ class FakeCrm:
     def search(self, *, name: str | None, phone: str | None, top: int) -> list:
         return []
 
-    def update_description(self, activity_id: str, description: str) -> bool:
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
         from dataclasses import replace
 
         self.activities[activity_id] = replace(
-            self.activities[activity_id], description=description
+            self.activities[activity_id],
+            description=notes.description,
+            notes_annotation=notes.annotation,
         )
         return True
 
@@ -154,6 +156,7 @@ class FakeCalls:
     rows: dict[str, Call] = field(default_factory=dict)
     events: set[tuple[str, str]] = field(default_factory=set)
     note_rows: dict[str, str] = field(default_factory=dict)
+    attached: set[str] = field(default_factory=set)  # calls whose notes were once long
 
     def add(self, call: Call) -> bool:
         if call.call_id in self.rows:
@@ -183,8 +186,13 @@ class FakeCalls:
     def notes(self, call_id: str) -> str:
         return self.note_rows.get(call_id, "")
 
+    def notes_attached(self, call_id: str) -> bool:
+        return call_id in self.attached
+
     def save_notes(self, call_id: str, notes: str) -> None:
         self.note_rows[call_id] = notes
+        if len(notes) > DESCRIPTION_MAX:
+            self.attached.add(call_id)
 
 
 @dataclass
