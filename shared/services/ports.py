@@ -11,6 +11,7 @@ from shared.domain.activity import PhoneCallActivity
 from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef, DirectoryEntry
+from shared.domain.directory_search import DirectoryQuery
 from shared.domain.enrichment import (
     ActivityUpdate,
     EnrichmentState,
@@ -122,8 +123,10 @@ class Crm(Protocol):
         """Create the activity; False when one with its id already exists (a repeat)."""
         ...
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
-        """Contacts, accounts and leads by name (contains) or phone (exact): one round trip."""
+    def search(self, query: DirectoryQuery, *, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts, leads and D365 users whose name contains the query or (a number)
+        any of whose phone columns starts with one of its prefixes: one round trip, at most
+        `top` records per table, each with the number that matched."""
         ...
 
     def update_description(self, activity_id: str, description: str) -> bool:
