@@ -172,3 +172,14 @@ def test_the_service_refuses_a_query_it_cannot_search_with_a_422(q: str) -> None
     with pytest.raises(Unprocessable) as refused:
         agent_calls().directory_search(q, 20, 1)
     assert refused.value.errors[0].field == "q"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=150))
+def test_the_service_answers_any_query_with_a_page_or_a_422(raw: str) -> None:
+    try:
+        page = agent_calls().directory_search(raw, 20, 1)
+    except Unprocessable as refused:
+        assert refused.errors[0].field == "q"
+    else:
+        assert page.page == 1
