@@ -93,7 +93,7 @@ def number_prefixes(text: str, default_region: str) -> tuple[str, ...]:
     else:  # no national prefix where the region writes one: an international number sans +
         e164 = "+" + digits
     forms = [e164, national, _as_typed(e164, region), _as_typed(national, region), text]
-    return tuple(dict.fromkeys(f for f in forms if f and sum(c.isdigit() for c in f) >= 1))
+    return tuple(dict.fromkeys(f for f in forms if f and any(c.isdigit() for c in f)))
 
 
 @cache
