@@ -467,6 +467,8 @@ class Store:
             record.setdefault("ispartydeleted", False)
         if table.logical_name == "incident":
             self._case_defaults(record, seeding=seeding)
+        if table.logical_name == "systemuser" and record.get("isdisabled") is None:
+            record["isdisabled"] = False  # Dataverse's default: an enabled user
         self._computed(table, record)
         for name in table.columns:
             record.setdefault(name, None)

@@ -589,7 +589,7 @@ function searchTransfer(q) {
       .slice(0, 6)
       .map(
         (r) => `<li><span class="row-main"><span class="row-title">${esc(r.name)}<span class="kind">${esc(r.kind)}</span></span>
-          <span class="row-sub">${esc(r.phone || "")}</span></span>
+          <span class="row-sub">${numberLine(r, "")}</span></span>
           <button type="button" class="btn btn-secondary" data-target-kind="${esc(r.kind)}" data-target-id="${esc(r.id)}"
             data-target-phone="${esc(r.phone || "")}" data-target-name="${esc(r.name)}">Choose</button></li>`,
       )
@@ -929,6 +929,15 @@ function keypadHtml(prefix) {
   ).join("");
 }
 
+// A directory row's number: the one the search matched, with where it is ("mobile"), else the
+// record's number to call.
+function numberLine(r, none) {
+  if (r.matchedNumber) {
+    return `<span class="matched" data-matched="${esc(r.matchedColumn || "")}">${esc(r.matchedLabel || "")}</span> ${esc(r.matchedNumber)}`;
+  }
+  return esc(r.phone || none);
+}
+
 let directoryTimer = null;
 function searchDirectory(q) {
   clearTimeout(directoryTimer);
@@ -950,7 +959,7 @@ function searchDirectory(q) {
           ? `<a class="row-link" href="${esc(url)}" target="_blank" rel="noopener" data-record="${esc(r.kind)}:${esc(r.id)}">${esc(r.name)}</a>`
           : `<span class="row-title">${esc(r.name)}</span>`;
         return `<li><span class="row-main"><span>${name}<span class="kind">${esc(r.kind)}</span></span>
-          <span class="row-sub">${esc(r.phone || "No number")}</span></span>
+          <span class="row-sub">${numberLine(r, "No number")}</span></span>
           ${r.phone ? `<button type="button" class="row-btn" data-dial="${esc(r.phone)}" aria-label="Call ${esc(r.name)}">${ICON_CALL}</button>` : ""}</li>`;
       })
       .join("");

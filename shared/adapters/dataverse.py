@@ -19,7 +19,15 @@ from shared.domain.activity import (
     UnresolvedParty,
     notes_annotation_id,
 )
-from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
+from shared.domain.customers import (
+    ENTITY_SETS,
+    NAME_COLUMNS,
+    CustomerEntity,
+    CustomerRef,
+    DirectoryEntry,
+    identifying_columns,
+)
+from shared.domain.directory_search import DirectoryQuery, search_filter, selected_columns
 from shared.domain.moments import iso_z
 from shared.errors import DependencyUnavailable
 
@@ -31,29 +39,13 @@ T = TypeVar("T")
 DUPLICATE_CODES = {"0x80040237", "0x80060892"}  # duplicate key; duplicate record id
 CLOSED_CODES = {"0x80040203", "0x8004f508"}  # invalid state for update; closed activity
 
-# Phone columns searched per entity (the handbook's reference; E.164 is stored, §1.1).
+# Identification's columns per table: the record's own numbers (E.164 is stored, §1.1); the
+# directory searches every phone column (shared/domain/customers.py has them all).
 PHONE_COLUMNS: dict[CustomerEntity, tuple[str, ...]] = {
-    CustomerEntity.CONTACT: (
-        "telephone1",
-        "telephone2",
-        "telephone3",
-        "mobilephone",
-        "business2",
-        "home2",
-    ),
-    CustomerEntity.ACCOUNT: ("telephone1", "telephone2", "telephone3"),
-    CustomerEntity.LEAD: ("telephone1", "telephone2", "telephone3", "mobilephone"),
+    entity: identifying_columns(entity) for entity in CustomerEntity
 }
-ENTITY_SET = {
-    CustomerEntity.CONTACT: "contacts",
-    CustomerEntity.ACCOUNT: "accounts",
-    CustomerEntity.LEAD: "leads",
-}
-NAME_COLUMN = {
-    CustomerEntity.CONTACT: "fullname",
-    CustomerEntity.ACCOUNT: "name",
-    CustomerEntity.LEAD: "fullname",
-}
+ENTITY_SET = {entity: ENTITY_SETS[entity.value] for entity in CustomerEntity}
+NAME_COLUMN = {entity: NAME_COLUMNS[entity.value] for entity in CustomerEntity}
 
 
 class DataverseError(Exception):
@@ -366,36 +358,30 @@ class DataverseCrm:
                 )
         return tuple(found)
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
-        paths = []
-        for entity, columns in PHONE_COLUMNS.items():
-            name_column = NAME_COLUMN[entity]
-            if phone:
-                condition = " or ".join(f"{c} eq {odata_string(phone)}" for c in columns)
-            else:
-                condition = f"contains({name_column},{odata_string(name or '')})"
-            select = ",".join((f"{entity.value}id", name_column, *columns))  # every number
-            paths.append(
-                f"{ENTITY_SET[entity]}?$select={select}"
-                f"&$filter={quote(condition, safe='')}&$orderby={name_column}&$top={top}"
-            )
+    def search(self, query: DirectoryQuery, *, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts, leads and D365 users by name or by the start of any phone
+        number: one `$batch` of one GET per table, each at most `top` records."""
+        entities = list(ENTITY_SETS)
+        paths = [
+            f"{ENTITY_SETS[entity]}?$select={','.join(selected_columns(entity))}"
+            f"&$filter={quote(search_filter(entity, query), safe='')}"
+            f"&$orderby={NAME_COLUMNS[entity]}&$top={top}"
+            for entity in entities
+        ]
         found: list[DirectoryEntry] = []
-        for entity, response in zip(PHONE_COLUMNS, self.client.batch_get(paths), strict=True):
+        for entity, response in zip(entities, self.client.batch_get(paths), strict=True):
             if response.status >= 400:
-                raise _error(
-                    response.status,
-                    json.dumps(response.body)
-                    if isinstance(response.body, dict)
-                    else str(response.body),
-                )
+                raise error_of(response)
             for row in response.body.get("value", []):
-                number = next((row[c] for c in PHONE_COLUMNS[entity] if row.get(c)), None)
+                matched = query.match(entity, row) if query.is_number else None
+                phones = (row.get(c) for c in selected_columns(entity)[2:])
                 found.append(
                     DirectoryEntry(
-                        entity.value,
-                        row[f"{entity.value}id"],
-                        row.get(NAME_COLUMN[entity]) or "",
-                        number,
+                        entity,
+                        str(row[f"{entity}id"]),
+                        row.get(NAME_COLUMNS[entity]) or "",
+                        matched.number if matched else next((p for p in phones if p), None),
+                        matched,
                     )
                 )
         return found

@@ -9,7 +9,6 @@ from shared.domain.activity import NOTES_MAX, SubjectTemplates, render_subject
 from shared.domain.calls import Call, Direction, OfferOutcome
 from shared.domain.customers import (
     CustomerEntity,
-    DirectoryEntry,
     ScreenPop,
     customer_of_record,
     identification,
@@ -17,6 +16,7 @@ from shared.domain.customers import (
 )
 from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
+from shared.domain.directory_search import QueryProblem, directory_query, with_colleagues
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
 from shared.services.activity_notes import follow_notes
@@ -29,6 +29,7 @@ from shared.views import (
     CallWithNotes,
     CaseLink,
     DirectoryPage,
+    DirectoryResult,
     History,
     HistoryEntry,
     ScreenPopView,
@@ -179,35 +180,20 @@ class AgentCalls:
         )
 
     def directory_search(self, query: str, limit: int, page: int) -> DirectoryPage:
-        """D365 contacts, accounts and leads by name or number, and colleagues; paged."""
-        text = query.strip()
-        if len(text) < 2:
-            raise Unprocessable(
-                "q needs at least 2 characters", errors=[FieldError("q", "at least 2 characters")]
-            )
-        number = normalise(text, self.region) if any(ch.isdigit() for ch in text) else None
-        phone = number.value if number and number.valid else None
+        """D365 contacts, accounts, leads and users, and colleagues, by name or by the start
+        of a number (E.164 or national, every phone column); paged."""
+        try:
+            wanted_query = directory_query(query, self.region)
+        except QueryProblem as exc:
+            raise Unprocessable(f"q needs {exc}", errors=[FieldError("q", str(exc))]) from None
         wanted = limit * page + 1  # one more than shown tells whether a next page exists
-        entries = self.crm.search(name=None if phone else text, phone=phone, top=wanted)
-        lowered = text.lower()
-        entries += [
-            DirectoryEntry(
-                "colleague",
-                a.id,
-                a.name,
-                (a.direct_numbers or (a.phone_number,))[0]
-                if (a.direct_numbers or a.phone_number)
-                else None,
-            )
-            for a in self.directory.agents
-            if (phone and phone in (*a.direct_numbers, a.phone_number))
-            or (not phone and lowered in a.name.lower())
-        ]
+        found = self.crm.search(wanted_query, top=wanted)
+        entries = with_colleagues(found, self.directory.agents, wanted_query)
         entries.sort(key=lambda e: (e.name.lower(), e.kind, e.id))
         start = limit * (page - 1)
         shown = entries[start : start + limit]
         return DirectoryPage(
-            results=tuple(shown),
+            results=tuple(DirectoryResult.of(e) for e in shown),
             page=page,
             next_page=page + 1 if len(entries) > start + limit else None,
         )

@@ -11,6 +11,7 @@ from shared.domain.activity import ActivityNotes, PhoneCallActivity
 from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef, DirectoryEntry
+from shared.domain.directory_search import DirectoryQuery
 from shared.domain.enrichment import (
     ActivityUpdate,
     EnrichmentState,
@@ -123,8 +124,10 @@ class Crm(Protocol):
         False when one with its id already exists (a repeat: the annotation is written again)."""
         ...
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
-        """Contacts, accounts and leads by name (contains) or phone (exact): one round trip."""
+    def search(self, query: DirectoryQuery, *, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts, leads and D365 users whose name contains the query or (a number)
+        any of whose phone columns starts with one of its prefixes: one round trip, at most
+        `top` records per table, each with the number that matched."""
         ...
 
     def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:

@@ -137,7 +137,7 @@ class FakeCrm:
         self.activities[activity.activity_id] = activity
         return True
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list:
+    def search(self, query: object, *, top: int) -> list:
         return []
 
     def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
