@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from emulators.common.processes import Azurite
 from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
@@ -31,8 +30,8 @@ from tests.fixtures.product import (
     POOLS,
     Product,
     connected,
+    own_product,
     parties,
-    run_product,
     seed_contact,
     wait_for,
 )
@@ -52,29 +51,23 @@ def product_with_workflows(
     entra: EntraEmulator,
     dataverse: DataverseEmulator,
 ) -> Iterator[Product]:
-    work = tmp_path_factory.mktemp("workflows")
     agents = [{**a, "workflow": "contactAccount"} if a["id"] == BEN.id else dict(a) for a in AGENTS]
     pools = [{**p, "workflow": "caseDialog"} for p in POOLS]
-    azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
-    try:
-        with run_product(
-            tls=local_tls,
-            storage=azurite.connection_string,
-            entra=entra,
-            dataverse=dataverse,
-            work=work / "host",
-            extra_env={
-                "AGENTS": json.dumps(agents),
-                "SERVICE_POOLS": json.dumps(pools),
-                "RECORDING_ENABLED": "true",
-                "ENRICH_DELAY_SECONDS": "1",
-                "ENRICH_JITTER_SECONDS": "0",
-                "ENRICH_MAX_WAIT_SECONDS": "60",
-            },
-        ) as product:
-            yield product
-    finally:
-        azurite.stop()
+    with own_product(
+        local_tls,
+        entra,
+        dataverse,
+        tmp_path_factory.mktemp("workflows"),
+        extra_env={
+            "AGENTS": json.dumps(agents),
+            "SERVICE_POOLS": json.dumps(pools),
+            "RECORDING_ENABLED": "true",
+            "ENRICH_DELAY_SECONDS": "1",
+            "ENRICH_JITTER_SECONDS": "0",
+            "ENRICH_MAX_WAIT_SECONDS": "60",
+        },
+    ) as product:
+        yield product
 
 
 @pytest.fixture
