@@ -1,5 +1,7 @@
 """The Functions app: builds it and registers one blueprint per surface. Nothing else."""
 
+from __future__ import annotations
+
 import azure.functions as func
 
 from functions.acs_webhooks import bp as acs_webhooks

@@ -47,7 +47,9 @@ def sign_in_users(settings: Settings) -> list[User]:
 def seed_panel_sign_in(
     entra: EntraEmulator, settings: Settings, public_base_url: str
 ) -> PanelSignIn:
-    """Register the panel's SPA client (PANEL_CLIENT_ID) and the users (idempotent)."""
+    """Register the agent API (API_AUDIENCE, defining the agent and supervisor roles), the
+    panel's SPA client (PANEL_CLIENT_ID) and the users (idempotent)."""
+    entra.register_resource(settings.api_audience, [settings.agent_role, settings.supervisor_role])
     users = sign_in_users(settings)
     for user in users:
         entra.sign_in.add_user(user)

@@ -61,7 +61,7 @@ def pick_customer(req: func.HttpRequest, agent: Agent, body: PickCustomerBody) -
 
 @endpoint(bp, "POST", "me/calls", auth=Auth.AGENT, status=201, errors=(409, 422, 503))
 def dial(req: func.HttpRequest, agent: Agent, body: DialBody) -> CallView:
-    """Click-to-dial (§6): ring the agent's web phone, then the number
+    """Click-to-dial (§6): ring the agent (web phone, or its chosen mobile), then the number
 
     409 while the agent is on another call, or when ACS refuses to place the call."""
     from shared import composition

@@ -1,5 +1,7 @@
 """REJOIN_SECONDS after an agent's web phone dropped mid-call: requeue or divert the caller."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
 
 import azure.functions as func

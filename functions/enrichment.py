@@ -1,5 +1,7 @@
 """The enrichment queue trigger: recording link and pool metrics onto the Phone Call activity."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
 
 import azure.functions as func

@@ -103,6 +103,7 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
             tls=tls, tenant_id=TENANT_ID, clients={APP_CLIENT_ID: APP_CLIENT_SECRET}
         )
         dataverse = start_dataverse(tls=tls, jwks_url=entra.jwks_url, issuer=entra.issuer)
+        entra.register_resource(dataverse.url)
         proxy = CountingProxy(azurite.table_port)
         queue_proxy = CountingProxy(azurite.queue_port, exclude=LISTENER_USER_AGENT.encode())
         storage = azurite.connection_string.replace(

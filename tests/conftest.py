@@ -1,5 +1,7 @@
 """Fixtures shared by every test layer; each area keeps its own in tests/fixtures/."""
 
+from __future__ import annotations
+
 pytest_plugins = [
     "tests.fixtures.platform",
     "tests.fixtures.host",

@@ -57,8 +57,43 @@ class OAuthError(Exception):
 
 
 @dataclass(frozen=True)
+class Resource:
+    """A service principal of the tenant that tokens can be issued for: its identifier URI (a
+    token's `aud`; `https://*.<domain>` for a first-party service answering for every host, as
+    Dynamics CRM does for each org's URL) and the app roles its application defines. A token
+    carries only the roles of its own audience."""
+
+    identifier: str
+    app_roles: frozenset[str] = frozenset()
+
+    def names(self, audience: str) -> bool:
+        wanted, own = audience.rstrip("/").lower(), self.identifier.rstrip("/").lower()
+        if own.startswith("https://*."):
+            host = urlsplit(wanted).netloc
+            return wanted.startswith("https://") and host.endswith(own[len("https://*") :])
+        return wanted == own
+
+    def roles_of(self, assigned: tuple[str, ...] | list[str]) -> list[str]:
+        """The assigned roles this application defines (another app's stay out)."""
+        return [r for r in assigned if r in self.app_roles]
+
+
+def resource_not_found(resource: str, tenant_id: str) -> OAuthError:
+    return OAuthError(
+        400,
+        "invalid_resource",
+        500011,
+        f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
+        f"named {tenant_id}. This can happen if the application has not been installed by the "
+        "administrator of the tenant or consented to by any user in the tenant. You might have "
+        "sent your authentication request to the wrong tenant.",
+    )
+
+
+@dataclass(frozen=True)
 class User:
-    """A user of the tenant; `roles` are the app roles assigned on the API (Phone.Agent, ...)."""
+    """A user of the tenant; `roles` are the app roles assigned to the user (Phone.Agent, ...):
+    a token carries those its audience's application defines."""
 
     oid: str
     upn: str
@@ -126,9 +161,11 @@ class AuthorizationServer:
         issuer: Callable[[], str],
         sign: Callable[[dict[str, Any]], str],
         mint_access_token: Callable[..., str],
+        resource: Callable[[str], Resource | None],
         now: Callable[[], float] = time.time,
     ) -> None:
         self.tenant_id = tenant_id
+        self._resource = resource
         self._issuer, self._sign, self._mint, self._now = issuer, sign, mint_access_token, now
         self._lock = threading.Lock()
         self._users: dict[str, User] = {}
@@ -267,6 +304,11 @@ class AuthorizationServer:
                 900144,
                 "AADSTS900144: The request body must contain the following parameter: 'scope'.",
             )
+        for scope in params["scope"].split():
+            if scope not in OIDC_SCOPES and "/" in scope:
+                audience = scope.rsplit("/", 1)[0]
+                if self._resource(audience) is None:
+                    raise resource_not_found(audience, self.tenant_id)
 
     def _session_user(self, request: Request) -> User | None:
         sid = request.cookies.get(SESSION_COOKIE, "")
@@ -455,13 +497,16 @@ class AuthorizationServer:
         user, now = grant.user, self._now()
         if resources:
             audience = resources.pop()
+            resource = self._resource(audience)
+            if resource is None:
+                raise resource_not_found(audience, self.tenant_id)
             names = [s.rsplit("/", 1)[1] for s in resource_scopes]
             scp = " ".join(n for n in names if n != ".default") or "user_impersonation"
             access_token = self._mint(
                 oid=user.oid,
                 upn=user.upn,
                 name=user.name,
-                roles=list(user.roles),
+                roles=resource.roles_of(user.roles),
                 aud=audience,
                 scp=scp,
                 azp=grant.client_id,

@@ -21,10 +21,31 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.common.server import EmulatorApp, RunningServer, json_response
 from emulators.common.tls import LocalTLS
-from emulators.entra.authorize import AuthorizationServer, OAuthError, User
+from emulators.entra.authorize import (
+    AuthorizationServer,
+    OAuthError,
+    Resource,
+    User,
+    resource_not_found,
+)
 
 # A v2.0 access token lives 60-90 minutes in Entra; MSAL only needs `expires_in`.
 TOKEN_LIFETIME_SECONDS = 3599
+# Microsoft's service principals, in every tenant: the resources the product asks tokens for
+# (and Key Vault, a resource of the tenant whose tokens our services must refuse). Graph's app
+# roles here are the application permissions an admin may grant the backend.
+FIRST_PARTY = (
+    Resource(
+        "https://graph.microsoft.com",
+        frozenset({"CallRecords.Read.All", "CallRecord-PstnCalls.Read.All", "User.Read.All"}),
+    ),
+    Resource("00000003-0000-0000-c000-000000000000"),  # Graph, by its application id
+    Resource("https://communication.azure.com"),
+    Resource("https://storage.azure.com"),
+    Resource("https://vault.azure.net"),
+    Resource("https://management.azure.com"),
+    Resource("https://*.dynamics.com"),  # Dynamics CRM: the URL of every org
+)
 
 
 def _b64url_uint(value: int) -> str:
@@ -115,11 +136,13 @@ class EntraEmulator:
         }
         self._keys: list[SigningKey] = [SigningKey.generate()]
         self._requests: list[dict[str, Any]] = []
+        self._resources: list[Resource] = list(FIRST_PARTY)
         self.sign_in = AuthorizationServer(
             tenant_id=tenant_id,
             issuer=lambda: self.issuer,
             sign=self._sign,
             mint_access_token=self.mint_user_token,
+            resource=self.resource,
         )
         self._app = EmulatorApp()
         self._routes()
@@ -161,6 +184,20 @@ class EntraEmulator:
     ) -> None:
         with self._lock:
             self._clients[client_id] = ClientApp(client_id, client_secret, list(roles or []))
+
+    def register_resource(self, identifier: str, app_roles: list[str] | None = None) -> Resource:
+        """An application exposing an API (its identifier URI) with the app roles it defines,
+        e.g. the agent API (`api://...`, Phone.Agent and Phone.Supervisor) or a Dataverse org
+        on loopback. Tokens are only issued for registered resources."""
+        resource = Resource(identifier, frozenset(app_roles or ()))
+        with self._lock:
+            self._resources = [r for r in self._resources if r.identifier != identifier]
+            self._resources.append(resource)
+        return resource
+
+    def resource(self, audience: str) -> Resource | None:
+        with self._lock:
+            return next((r for r in self._resources if r.names(audience)), None)
 
     def rotate_keys(self, *, keep_old: bool = True) -> str:
         """A new signing key; the old one stays published (as during Entra's rollover) or not."""
@@ -276,6 +313,7 @@ class EntraEmulator:
         app.route("/<tenant>/oauth2/v2.0/logout", ["GET", "POST"], self._logout)
         app.route("/common/discovery/instance", ["GET"], self._instance_discovery)
         app.route("/_control/clients", ["POST"], self._control_clients)
+        app.route("/_control/resources", ["POST"], self._control_resources)
         app.route("/_control/tokens", ["POST"], self._control_tokens)
         app.route("/_control/users", ["POST"], self._control_users)
         app.route("/_control/users", ["GET"], self._control_list_users)
@@ -484,14 +522,10 @@ class EntraEmulator:
                 "suffixed to the resource identifier (application ID URI).",
             )
         audience = resource_scopes[0][: -len("/.default")]
-        if not audience:
-            raise EntraError(
-                400,
-                "invalid_resource",
-                500011,
-                "AADSTS500011: The resource principal named  was not found in the "
-                f"tenant named {self.tenant_id}.",
-            )
+        resource = self.resource(audience) if audience else None
+        if resource is None:
+            missing = resource_not_found(audience, self.tenant_id)
+            raise EntraError(missing.status, missing.error, missing.code, missing.description)
         now = int(time.time())
         sp = self.service_principal_id(client_id)
         claims: dict[str, Any] = {
@@ -513,8 +547,9 @@ class EntraEmulator:
             "uti": _b64url(uuid.uuid4().bytes),
             "ver": "2.0",
         }
-        if client.roles:
-            claims["roles"] = list(client.roles)
+        roles = resource.roles_of(client.roles)  # granted on another API: not in this token
+        if roles:
+            claims["roles"] = roles
         return {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME_SECONDS,
@@ -565,6 +600,18 @@ class EntraEmulator:
         return json_response(
             {"client_id": client_id, "service_principal_id": self.service_principal_id(client_id)},
             201,
+        )
+
+    def _control_resources(self, request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        identifier, roles = body.get("identifier"), body.get("app_roles") or []
+        if not isinstance(identifier, str) or not identifier or not isinstance(roles, list):
+            return json_response(
+                {"error": "identifier (string) and app_roles (list) are required"}, 400
+            )
+        resource = self.register_resource(identifier, [str(r) for r in roles])
+        return json_response(
+            {"identifier": resource.identifier, "app_roles": sorted(resource.app_roles)}, 201
         )
 
     def _control_tokens(self, request: Request) -> Response:

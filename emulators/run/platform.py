@@ -129,6 +129,7 @@ class LocalPlatform:
                 jwks_url=self.entra.jwks_url,
                 issuer=self.entra.issuer,
             )
+            self.entra.register_resource(self.dataverse.url)  # the org, for the app's tokens
             self.graph = start_graph(
                 tls=tls,
                 port=ports.graph,

@@ -26,6 +26,9 @@ WRITER_WAIT_SECONDS = 60.0
 # Records of one source that started within this gap of each other are looked up with one
 # range query; a push spread over weeks becomes a few small queries, not one huge one.
 CLUSTER_GAP = timedelta(hours=1)
+# The subscription ids Graph removed that the subscription row remembers (newest first): enough
+# for any late renewal still in flight, bounded so the row stays small.
+REMOVED_IDS_KEPT = 20
 
 
 def _stamp(moment: datetime) -> str:
@@ -184,25 +187,42 @@ class TableSyncState:
         expires = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
         return StoredSubscription(str(row["subscription_id"]), expires.astimezone(UTC))
 
-    def save_subscription(self, source: str, sub: StoredSubscription, at: datetime) -> None:
-        self.store.upsert(
-            self.sync,
-            {
-                "PartitionKey": source,
-                "RowKey": SUBSCRIPTION_ROW,
+    def save_subscription(self, source: str, sub: StoredSubscription, at: datetime) -> bool:
+        """Store `sub` unless Graph removed it already: a renewal that finishes after its
+        subscription's `subscriptionRemoved` was handled must not bring the dead id back over
+        the new one. ETag-guarded; False when refused."""
+
+        def put(entity: Entity | None) -> Entity | None:
+            removed = _removed_ids(entity)
+            if sub.subscription_id in removed:
+                return None
+            return {
                 "subscription_id": sub.subscription_id,
                 "expires_at": sub.expires_at,
                 "updated_at": at,
-            },
-            replace=True,
-        )
+                "removed_ids": json.dumps(removed),
+            }
+
+        row = self.store.read_modify_write(self.sync, source, SUBSCRIPTION_ROW, put)
+        return (row or {}).get("subscription_id") == sub.subscription_id
 
     def forget_subscription(self, source: str, subscription_id: str) -> None:
-        """Drop the stored subscription if it is still `subscription_id` (a newer one stays)."""
+        """Remember `subscription_id` as removed (it is never stored again) and drop it if it
+        is still the stored one (a newer one stays)."""
 
         def drop(entity: Entity | None) -> Entity | None:
-            if entity is None or entity.get("subscription_id") != subscription_id:
+            removed = _removed_ids(entity)
+            if subscription_id in removed:
                 return None
-            return {"subscription_id": "", "expires_at": entity.get("expires_at")}
+            row = dict(entity or {"subscription_id": ""})
+            if row.get("subscription_id") == subscription_id:
+                row["subscription_id"] = ""
+            row["removed_ids"] = json.dumps([subscription_id, *removed][:REMOVED_IDS_KEPT])
+            return row
 
         self.store.read_modify_write(self.sync, source, SUBSCRIPTION_ROW, drop)
+
+
+def _removed_ids(entity: Entity | None) -> list[str]:
+    ids: list[str] = json.loads((entity or {}).get("removed_ids") or "[]")
+    return ids

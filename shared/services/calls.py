@@ -326,11 +326,13 @@ class CallFlow:
     # ------------------------------------------------------------------ outbound (§6)
 
     def dial(self, agent: Agent, number: str, caller_id: str | None, at: datetime) -> Call:
-        """Click-to-dial: ring the agent's own device first; the customer when it answers."""
+        """Click-to-dial: ring the agent first (its web phone, or the mobile it chose, which
+        sees `caller_id`); the customer when the agent answers."""
         callee = normalise(number, self.options.default_region)
         call_id = str(uuid.uuid4())
         tag_call(call_id)
         candidates = self.crm.find_customers(callee.value) if callee.valid else ()
+        target = self.ring_target_of(agent)
         call = Call(
             call_id=call_id,
             direction=Direction.OUTBOUND,
@@ -339,7 +341,7 @@ class CallFlow:
             our_number=caller_id or "",
             arrived_at=at,
             agent_id=agent.id,
-            peer_target=agent.ring_target,
+            peer_target=target,
             candidates=candidates,
             record=self.options.records(None),
         )
@@ -349,7 +351,7 @@ class CallFlow:
         self.agents.note_call(agent.id, call_id, at)
         try:
             connection_id = self.telephony.create_call(
-                agent.ring_target,
+                target,
                 callback_url=self.callback_url(call_id),
                 operation_context="agent-leg",
                 caller_id=caller_id,
@@ -628,10 +630,13 @@ class CallFlow:
         """What rings for `agent`: its web phone, or the mobile it chose (PUT /me/endpoint),
         added as a PSTN participant that sees the number the customer called (the pool's or
         the agent's direct number) as the caller id."""
+        target = self.ring_target_of(agent)
+        return target, (call.our_number or None) if target.startswith("4:") else None
+
+    def ring_target_of(self, agent: Agent) -> str:
+        """The agent's web phone, or as a PSTN target the mobile it chose (PUT /me/endpoint)."""
         mobile = self.agents.state(agent.id).mobile_number
-        if mobile:
-            return f"4:{mobile}", call.our_number or None
-        return agent.ring_target, None
+        return f"4:{mobile}" if mobile else agent.ring_target
 
     def workflow_of(self, call: Call) -> Workflow:
         """The phone workflow of the call's agent (its own setting wins over the pool's)."""

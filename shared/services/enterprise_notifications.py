@@ -45,7 +45,8 @@ class GraphSubscriptionApi(Protocol):
 class SubscriptionStore(Protocol):
     def subscription(self, source: str) -> StoredSubscription | None: ...
 
-    def save_subscription(self, source: str, sub: StoredSubscription, at: datetime) -> None: ...
+    def save_subscription(self, source: str, sub: StoredSubscription, at: datetime) -> bool:
+        """False (nothing stored) for a subscription forgotten as removed."""
 
     def forget_subscription(self, source: str, subscription_id: str) -> None: ...
 
@@ -119,7 +120,7 @@ class CallRecordNotifications:
             )
         )
         if notice.event is LifecycleEvent.REAUTHORIZATION_REQUIRED:
-            self.keep_subscription(now, force_renew=True)
+            self.keep_subscription(now, reauthorize=notice.subscription_id)
             return
         if notice.event is LifecycleEvent.SUBSCRIPTION_REMOVED:
             self.store.forget_subscription(TEAMS_SOURCE, notice.subscription_id)
@@ -129,25 +130,37 @@ class CallRecordNotifications:
 
     # ---- the timer -----------------------------------------------------------------------------
 
-    def keep_subscription(self, now: datetime, *, force_renew: bool = False) -> SubscriptionResult:
-        """Create the subscription, or renew it before it expires. When it lives long enough
-        this reads one Table row and sends nothing to Graph."""
+    def keep_subscription(
+        self, now: datetime, *, reauthorize: str | None = None
+    ) -> SubscriptionResult:
+        """Create the subscription, or renew it before it expires (or at once when Graph asks
+        to `reauthorize` it and it is still the stored one). When it lives long enough this
+        reads one Table row and sends nothing to Graph."""
         if not self.options.enabled:
             return SubscriptionResult("disabled", None)
         stored = self.store.subscription(TEAMS_SOURCE)
         step = subscription_step(stored, now, self.options.renew_before)
-        if step is SubscriptionStep.KEEP and not force_renew:
+        forced = stored is not None and stored.subscription_id == reauthorize
+        if step is SubscriptionStep.KEEP and not forced:
             return SubscriptionResult(step, stored)
         expires = now + self.options.lifetime
         if stored is not None and step is not SubscriptionStep.CREATE:
             renewed = self.graph.renew(stored.subscription_id, expires)
             if renewed is not None:
-                self.store.save_subscription(TEAMS_SOURCE, renewed, now)
-                self._log("renewed", renewed)
-                return SubscriptionResult(SubscriptionStep.RENEW, renewed)
-        made = self._adopt_or_create(expires, now)
-        self.store.save_subscription(TEAMS_SOURCE, made, now)
-        return SubscriptionResult(SubscriptionStep.CREATE, made)
+                return self._store(SubscriptionStep.RENEW, renewed, now)
+        return self._store(SubscriptionStep.CREATE, self._adopt_or_create(expires, now), now)
+
+    def _store(
+        self, step: SubscriptionStep, sub: StoredSubscription, now: datetime
+    ) -> SubscriptionResult:
+        """Graph may remove the subscription while we renew it, and the `subscriptionRemoved`
+        handler may store its replacement first: the store then refuses the removed id."""
+        if self.store.save_subscription(TEAMS_SOURCE, sub, now):
+            if step is SubscriptionStep.RENEW:
+                self._log("renewed", sub)
+            return SubscriptionResult(step, sub)
+        self._log("removedMeanwhile", sub)
+        return SubscriptionResult(SubscriptionStep.KEEP, self.store.subscription(TEAMS_SOURCE))
 
     def _adopt_or_create(self, expires: datetime, now: datetime) -> StoredSubscription:
         """A run that died after Graph made the subscription but before it was stored left

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from emulators.common.processes import Azurite
 from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
@@ -23,7 +22,7 @@ from tests.fixtures.product import (
     POOL_NUMBER,
     Product,
     connected,
-    run_product,
+    own_product,
     wait_for,
 )
 
@@ -40,8 +39,6 @@ def configured(
     dataverse: DataverseEmulator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Product]:
-    work = tmp_path_factory.mktemp("d365data")
-    azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
     lists = {
         CALLBACK_LIST: {
             "queueId": CALLBACK_QUEUE_ID,
@@ -50,21 +47,17 @@ def configured(
         },
         PAUSED_CALLBACK_LIST: {"queueId": PAUSED_CALLBACK_QUEUE_ID, "enabled": False},
     }
-    try:
-        with run_product(
-            tls=local_tls,
-            storage=azurite.connection_string,
-            entra=entra,
-            dataverse=dataverse,
-            work=work / "host",
-            extra_env={
-                "DATAVERSE_UNRESOLVED_PARTIES": "true",
-                "CALLBACK_LISTS": json.dumps(lists),
-            },
-        ) as product:
-            yield product
-    finally:
-        azurite.stop()
+    with own_product(
+        local_tls,
+        entra,
+        dataverse,
+        tmp_path_factory.mktemp("d365data"),
+        extra_env={
+            "DATAVERSE_UNRESOLVED_PARTIES": "true",
+            "CALLBACK_LISTS": json.dumps(lists),
+        },
+    ) as product:
+        yield product
 
 
 @pytest.fixture

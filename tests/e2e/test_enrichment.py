@@ -13,7 +13,6 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from werkzeug.wrappers import Request, Response
 
-from emulators.common.processes import REPO_ROOT, Azurite
 from emulators.common.server import EmulatorApp, RunningServer
 from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
@@ -40,7 +38,7 @@ from tests.fixtures.product import (
     POOL_NUMBER,
     Product,
     connected,
-    run_product,
+    own_product,
     seed_contact,
     wait_for,
 )
@@ -54,46 +52,27 @@ FUNCTION_KEY = "e2e-function-key"
 # ---------------------------------------------------------------------- the product
 
 
-def fast_retry_app_dir(root: Path) -> Path:
-    """The app as it is, with a host.json whose failed messages come back after 1 s."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("function_app.py", "functions", "shared"):
-        (root / name).symlink_to(REPO_ROOT / name)
-    host = json.loads((REPO_ROOT / "host.json").read_text())
-    host["extensions"]["queues"].update(
-        {"visibilityTimeout": "00:00:01", "maxPollingInterval": "00:00:01"}
-    )
-    (root / "host.json").write_text(json.dumps(host))
-    return root
-
-
 @pytest.fixture(scope="module")
 def enriching(
     local_tls: LocalTLS,
     entra: EntraEmulator,
     dataverse: DataverseEmulator,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Product, Azurite]]:
-    work = tmp_path_factory.mktemp("enrichment")
-    azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
-    try:
-        with run_product(
-            tls=local_tls,
-            storage=azurite.connection_string,
-            entra=entra,
-            dataverse=dataverse,
-            work=work / "host",
-            app_dir=fast_retry_app_dir(work / "app"),
-            extra_env={
-                "RECORDING_ENABLED": "true",
-                "ENRICH_DELAY_SECONDS": str(DELAY),
-                "ENRICH_JITTER_SECONDS": str(JITTER),
-                "ENRICH_MAX_WAIT_SECONDS": "60",
-            },
-        ) as product:
-            yield product, azurite
-    finally:
-        azurite.stop()
+) -> Iterator[Product]:
+    with own_product(
+        local_tls,
+        entra,
+        dataverse,
+        tmp_path_factory.mktemp("enrichment"),
+        extra_env={
+            "RECORDING_ENABLED": "true",
+            "ENRICH_DELAY_SECONDS": str(DELAY),
+            "ENRICH_JITTER_SECONDS": str(JITTER),
+            "ENRICH_MAX_WAIT_SECONDS": "60",
+        },
+        fast_retry=True,
+    ) as product:
+        yield product
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +91,9 @@ def setup_client(
 
 
 @pytest.fixture
-def world(enriching: tuple[Product, Azurite], setup_client: DataverseClient) -> Iterator[Product]:
+def world(enriching: Product, setup_client: DataverseClient) -> Iterator[Product]:
     """The recording product, reset, with the custom columns made by the setup command's code."""
-    product, _ = enriching
+    product = enriching
     product.reset()
     ensure_columns(setup_client, EnrichmentColumns("new_"))
     yield product
@@ -123,8 +102,8 @@ def world(enriching: tuple[Product, Azurite], setup_client: DataverseClient) -> 
 
 
 class Queues:
-    def __init__(self, azurite: Azurite) -> None:
-        connection = azurite.connection_string
+    def __init__(self, product: Product) -> None:
+        connection = product.storage
         self.work = QueueClient.from_connection_string(
             connection, "enrichment", message_encode_policy=TextBase64EncodePolicy()
         )
@@ -144,13 +123,13 @@ class Queues:
             return []
 
 
-def queue_empty(enriching: tuple[Product, Azurite]) -> bool:
-    return Queues.count(Queues(enriching[1]).work) == 0
+def queue_empty(enriching: Product) -> bool:
+    return Queues.count(Queues(enriching).work) == 0
 
 
 @pytest.fixture
-def queues(enriching: tuple[Product, Azurite]) -> Iterator[Queues]:
-    q = Queues(enriching[1])
+def queues(enriching: Product) -> Iterator[Queues]:
+    q = Queues(enriching)
     yield q
     if Queues.count(q.poison):
         q.poison.clear_messages()

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from emulators.common.processes import Azurite
 from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
-from tests.e2e.test_enrichment import fast_retry_app_dir
 from tests.e2e.test_web_phone_device import DeviceSession, device
 from tests.fixtures.product import (
     ANNA,
@@ -22,7 +20,7 @@ from tests.fixtures.product import (
     CALLER,
     POOL_NUMBER,
     Product,
-    run_product,
+    own_product,
     wait_for,
 )
 
@@ -108,21 +106,15 @@ def quick_rejoin(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Product]:
     """The product with REJOIN_SECONDS=5 and its own Azurite (its queues are its own)."""
-    work = tmp_path_factory.mktemp("rejoin")
-    azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
-    try:
-        with run_product(
-            tls=local_tls,
-            storage=azurite.connection_string,
-            entra=entra,
-            dataverse=dataverse,
-            work=work / "host",
-            app_dir=fast_retry_app_dir(work / "app"),
-            extra_env={"REJOIN_SECONDS": str(REJOIN_SECONDS)},
-        ) as product:
-            yield product
-    finally:
-        azurite.stop()
+    with own_product(
+        local_tls,
+        entra,
+        dataverse,
+        tmp_path_factory.mktemp("rejoin"),
+        extra_env={"REJOIN_SECONDS": str(REJOIN_SECONDS)},
+        fast_retry=True,
+    ) as product:
+        yield product
 
 
 def test_after_rejoin_seconds_the_caller_goes_first_to_the_next_agent(

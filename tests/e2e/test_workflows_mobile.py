@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from emulators.common.processes import Azurite
 from emulators.common.tls import LocalTLS
 from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
@@ -24,14 +23,15 @@ from tests.fixtures.entra_dataverse import app_dataverse_client
 from tests.fixtures.product import (
     AGENTS,
     ANNA,
+    ANNA_DIRECT,
     BEN,
     CALLER,
     POOL_NUMBER,
     POOLS,
     Product,
     connected,
+    own_product,
     parties,
-    run_product,
     seed_contact,
     wait_for,
 )
@@ -51,29 +51,23 @@ def product_with_workflows(
     entra: EntraEmulator,
     dataverse: DataverseEmulator,
 ) -> Iterator[Product]:
-    work = tmp_path_factory.mktemp("workflows")
     agents = [{**a, "workflow": "contactAccount"} if a["id"] == BEN.id else dict(a) for a in AGENTS]
     pools = [{**p, "workflow": "caseDialog"} for p in POOLS]
-    azurite = Azurite.on_free_ports().start(log_path=work / "azurite.log")
-    try:
-        with run_product(
-            tls=local_tls,
-            storage=azurite.connection_string,
-            entra=entra,
-            dataverse=dataverse,
-            work=work / "host",
-            extra_env={
-                "AGENTS": json.dumps(agents),
-                "SERVICE_POOLS": json.dumps(pools),
-                "RECORDING_ENABLED": "true",
-                "ENRICH_DELAY_SECONDS": "1",
-                "ENRICH_JITTER_SECONDS": "0",
-                "ENRICH_MAX_WAIT_SECONDS": "60",
-            },
-        ) as product:
-            yield product
-    finally:
-        azurite.stop()
+    with own_product(
+        local_tls,
+        entra,
+        dataverse,
+        tmp_path_factory.mktemp("workflows"),
+        extra_env={
+            "AGENTS": json.dumps(agents),
+            "SERVICE_POOLS": json.dumps(pools),
+            "RECORDING_ENABLED": "true",
+            "ENRICH_DELAY_SECONDS": "1",
+            "ENRICH_JITTER_SECONDS": "0",
+            "ENRICH_MAX_WAIT_SECONDS": "60",
+        },
+    ) as product:
+        yield product
 
 
 @pytest.fixture
@@ -302,6 +296,36 @@ def test_a_pool_call_rings_the_agents_mobile_and_gives_one_activity_with_metrics
 
     back = world.api("PUT", "me/endpoint", ANNA, json_body={"kind": "webPhone"})
     assert back.json()["kind"] == "webPhone"
+
+
+def test_click_to_dial_rings_the_agents_mobile_then_the_customer(world: Product) -> None:
+    """§6 with the mobile endpoint: the agent's mobile rings first, showing the chosen caller
+    id, and the customer only once the agent answers; the activity is a click-to-dial's."""
+    contact_id = seed_contact(world)
+    world.api("PUT", "me/endpoint", ANNA, json_body={"kind": "mobile", "mobileNumber": MOBILE})
+
+    reply = world.api(
+        "POST", "me/calls", ANNA, json_body={"number": CALLER, "callerId": ANNA_DIRECT}
+    )
+    assert reply.status_code == 201, reply.text
+    ring = wait_for(lambda: world.ringing(MOBILE), what="Anna's mobile to ring")
+    assert ring["device"] == f"4:{MOBILE}" and ring["callerId"] == ANNA_DIRECT
+    assert world.ringing(ANNA.acs_id) is None  # not the web phone
+    assert world.ringing(CALLER) is None  # the customer waits for the agent
+    world.answer_device(MOBILE, "Anna's mobile")
+    customer = wait_for(lambda: world.ringing(CALLER), what="the customer's phone to ring")
+    assert customer["callerId"] == ANNA_DIRECT
+    world.answer_device(CALLER, "the customer's phone")
+    call = connected(world, ANNA)
+    assert call["direction"] == "outbound" and call["customerNumber"] == CALLER
+    world.acs.hang_up(CALLER)
+
+    [activity] = wait_for(world.phonecalls, what="the Phone Call activity")
+    assert activity["directioncode"] is True
+    assert activity["subject"] == f"Outgoing call to {CALLER}"
+    assert activity["_regardingobjectid_value"] == contact_id
+    assert parties(world, activity["activityid"]) == {1: ANNA.user_id, 2: contact_id}
+    world.api("PUT", "me/endpoint", ANNA, json_body={"kind": "webPhone"})
 
 
 def test_a_mobile_that_does_not_answer_is_declined_by_the_timeout(world: Product) -> None:

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.integration
 SCOPE = "https://org.example/.default"
 
 
+@pytest.fixture(autouse=True)
+def org_example(entra: EntraEmulator) -> None:
+    """https://org.example is an API of the tenant, defining the app role Calls.Write."""
+    entra.register_resource("https://org.example", ["Calls.Write"])
+
+
 def msal_app(
     local_tls: LocalTLS, entra: EntraEmulator, client_id: str, secret: str
 ) -> msal.ConfidentialClientApplication:
@@ -202,3 +208,51 @@ def test_control_api_registers_apps_and_mints_user_tokens(
     assert claims["tid"] == entra.tenant_id and claims["ver"] == "2.0"
     missing = session.post(f"{entra.url}/_control/tokens", json={"upn": "x"})
     assert missing.status_code == 400
+
+
+def test_a_resource_the_tenant_does_not_have_gets_no_token(
+    local_tls: LocalTLS, entra: EntraEmulator, app_registration: AppRegistration
+) -> None:
+    response = requests.post(
+        entra.token_endpoint,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app_registration.client_id,
+            "client_secret": app_registration.client_secret,
+            "scope": "https://unknown.example/.default",
+        },
+        verify=str(local_tls.ca_path),
+        timeout=10,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["error"], body["error_codes"]) == ("invalid_resource", [500011])
+    assert body["error_description"].startswith(
+        "AADSTS500011: The resource principal named https://unknown.example was not found in "
+        f"the tenant named {entra.tenant_id}."
+    )
+    assert body["trace_id"] and body["correlation_id"] and body["timestamp"]
+    # Microsoft's own services are in every tenant, a Dynamics org by its URL.
+    for scope in ("https://graph.microsoft.com/.default", "https://org.crm4.dynamics.com/.default"):
+        app = msal_app(local_tls, entra, app_registration.client_id, app_registration.client_secret)
+        assert "access_token" in app.acquire_token_for_client(scopes=[scope])
+
+
+def test_an_app_role_is_only_in_tokens_for_the_api_that_defines_it(
+    local_tls: LocalTLS, entra: EntraEmulator
+) -> None:
+    entra.register_client("two-apis", "two-secret", ["Calls.Write", "CallRecords.Read.All"])
+    app = msal_app(local_tls, entra, "two-apis", "two-secret")
+    ca = str(local_tls.ca_path)
+
+    org = app.acquire_token_for_client(scopes=[SCOPE])["access_token"]
+    graph = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    storage = app.acquire_token_for_client(scopes=["https://storage.azure.com/.default"])
+
+    assert verified_claims(entra, org, "https://org.example", ca)["roles"] == ["Calls.Write"]
+    graph_claims = verified_claims(entra, graph["access_token"], "https://graph.microsoft.com", ca)
+    assert graph_claims["roles"] == ["CallRecords.Read.All"]
+    storage_claims = verified_claims(
+        entra, storage["access_token"], "https://storage.azure.com", ca
+    )
+    assert "roles" not in storage_claims

@@ -323,3 +323,57 @@ def test_silent_sign_in_uses_the_session_and_logout_ends_it(
         allow_redirects=False,
     )
     assert elsewhere.status_code == 200 and re.search("signed out", elsewhere.text)
+
+
+def test_user_roles_are_in_the_agent_apis_tokens_only_and_unknown_apis_get_none(
+    entra: EntraEmulator, local_tls: LocalTLS, spa: dict[str, str]
+) -> None:
+    session = ca_session(local_tls)
+    _, answer, verifier = sign_in(session, entra, spa)
+    body = redeem(session, entra, code_form(spa, answer["code"][0], verifier)).json()
+    assert claims(entra, local_tls, body["access_token"], API_AUDIENCE)["roles"] == ["Phone.Agent"]
+
+    def refreshed(scope: str) -> requests.Response:
+        return redeem(
+            session,
+            entra,
+            {
+                "client_id": spa["client_id"],
+                "scope": f"{scope} openid offline_access",
+                "refresh_token": body["refresh_token"],
+                "grant_type": "refresh_token",
+            },
+        )
+
+    # The same user, a token for another API of the tenant: the agent API's roles stay out.
+    storage = refreshed("https://storage.azure.com/user_impersonation")
+    assert storage.status_code == 200, storage.text
+    storage_claims = claims(
+        entra, local_tls, storage.json()["access_token"], "https://storage.azure.com"
+    )
+    assert "roles" not in storage_claims and storage_claims["oid"] == spa["oid"]
+
+    unknown = refreshed("api://not-in-this-tenant/Phone.Use")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == "invalid_resource"
+    assert unknown.json()["error_codes"] == [500011]
+    assert "api://not-in-this-tenant was not found" in unknown.json()["error_description"]
+
+
+def test_signing_in_for_an_api_the_tenant_does_not_have_redirects_invalid_resource(
+    entra: EntraEmulator, local_tls: LocalTLS, spa: dict[str, str]
+) -> None:
+    _, challenge = pkce()
+    params = {
+        **authorize_params(spa["client_id"], challenge),
+        "scope": "api://not-in-this-tenant/Phone.Use openid",
+    }
+    page = ca_session(local_tls).get(
+        f"{entra.url}/{entra.tenant_id}/oauth2/v2.0/authorize", params=params, allow_redirects=False
+    )
+    assert page.status_code == 302, page.text
+    answer = parse_qs(urlsplit(page.headers["Location"]).fragment)
+    assert answer["error"] == ["invalid_resource"]
+    assert answer["error_description"][0].startswith(
+        "AADSTS500011: The resource principal named api://not-in-this-tenant was not found"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,11 +15,23 @@ from werkzeug.wrappers import Request, Response
 
 from emulators.common.server import RunningServer
 from emulators.common.tls import LocalTLS
+from emulators.dataverse import DataverseEmulator
 from emulators.entra import EntraEmulator
 from emulators.graph import GraphEmulator
+from shared.adapters.enterprise_dataverse import DataverseEnterpriseCrm
+from shared.adapters.enterprise_state import TableSyncState
 from shared.adapters.graph import GraphCallRecords, GraphError, GraphSubscriptions
+from shared.adapters.tables import TableStore
 from shared.domain.calls import Direction
-from shared.domain.enterprise_calls import EnterpriseCall
+from shared.domain.enterprise_calls import TEAMS_SOURCE, EnterpriseCall, Rules
+from shared.domain.enterprise_users import UserMap
+from shared.domain.graph_notifications import StoredSubscription
+from shared.services.enterprise_notifications import (
+    CallRecordNotifications,
+    NotificationOptions,
+)
+from shared.services.enterprise_sync import EnterpriseSync, SyncOptions
+from tests.fixtures.entra_dataverse import app_dataverse_client
 from tests.fixtures.product import wait_for
 from tests.integration.test_graph_emulator import client
 
@@ -194,3 +207,95 @@ def test_a_delayed_notification_arrives_after_a_later_calls(
     posts = wait_for(lambda: len(hook.posts) >= 2 and hook.posts, what="both deliveries")
     order = [p["value"][0]["resourceData"]["id"] for p in posts]
     assert order == [second["callRecordId"], first["callRecordId"]]
+
+
+class RemovedWhileRenewing:
+    """Graph subscriptions whose first renewal of `doomed` is answered, then Graph removes that
+    subscription and its `subscriptionRemoved` is handled in full before the renewing handler
+    goes on: two queue handlers at once, the reauthorization's finishing last."""
+
+    def __init__(self, real: GraphSubscriptions, graph: GraphEmulator, doomed: str) -> None:
+        self.real, self.graph, self.doomed = real, graph, doomed
+        self.keeper: CallRecordNotifications | None = None
+
+    def create(self, **options: Any) -> StoredSubscription:
+        return self.real.create(**options)
+
+    def renew(self, subscription_id: str, expires_at: dt.datetime) -> StoredSubscription | None:
+        renewed = self.real.renew(subscription_id, expires_at)
+        if subscription_id == self.doomed and self.keeper is not None:
+            keeper, self.keeper = self.keeper, None
+            self.graph.subscriptions.lifecycle(subscription_id, "subscriptionRemoved")
+            keeper.handle(lifecycle_message("subscriptionRemoved", subscription_id), NOW)
+        return renewed
+
+    def ours(self, notification_url: str) -> list[StoredSubscription]:
+        return self.real.ours(notification_url)
+
+    def delete(self, subscription_id: str) -> None:
+        self.real.delete(subscription_id)
+
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def lifecycle_message(event: str, subscription_id: str) -> str:
+    return json.dumps({"kind": "lifecycle", "event": event, "subscriptionId": subscription_id})
+
+
+def test_a_reauthorization_finishing_after_the_removal_never_stores_the_removed_id(
+    subs: GraphSubscriptions,
+    hook: Webhook,
+    graph_reset: GraphEmulator,
+    dataverse_reset: DataverseEmulator,
+    entra: EntraEmulator,
+    local_tls: LocalTLS,
+    storage_connection_string: str,
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    state = TableSyncState(
+        TableStore(storage_connection_string), markers=f"ecm{suffix}", sync=f"ecs{suffix}"
+    )
+    first = create(subs, hook)
+    state.save_subscription(TEAMS_SOURCE, first, NOW)
+    graph = RemovedWhileRenewing(subs, graph_reset, first.subscription_id)
+    keeper = CallRecordNotifications(
+        graph=graph,
+        store=state,
+        queue=NoQueue(),
+        sync=EnterpriseSync(
+            call_records=GraphCallRecords(client(graph_reset, entra, local_tls)),
+            crm=DataverseEnterpriseCrm(
+                app_dataverse_client(local_tls, entra, dataverse_reset),
+                duration_column="new_durationseconds",
+            ),
+            state=state,
+            users=UserMap(()),
+            options=SyncOptions(rules=Rules(), overlap_seconds=3600),
+        ),
+        options=NotificationOptions(
+            enabled=True,
+            notification_url=hook.url,
+            lifecycle_url=hook.url + "/lifecycle",
+            client_state="our-state",
+            lifetime=dt.timedelta(minutes=4200),
+            renew_before=dt.timedelta(days=1),
+        ),
+    )
+    graph.keeper = keeper
+
+    keeper.handle(lifecycle_message("reauthorizationRequired", first.subscription_id), NOW)
+
+    [live] = subs.ours(hook.url)
+    assert live.subscription_id != first.subscription_id  # the removal made a new one
+    stored = state.subscription(TEAMS_SOURCE)
+    assert stored is not None and stored.subscription_id == live.subscription_id
+    # The timer afterwards keeps the live one, and a repeated removal changes nothing.
+    keeper.handle(lifecycle_message("subscriptionRemoved", first.subscription_id), NOW)
+    assert state.subscription(TEAMS_SOURCE) == stored
+    assert keeper.keep_subscription(NOW).subscription == stored
+
+
+class NoQueue:
+    def send(self, queue: str, body: str | dict[str, Any], *, delay_seconds: int = 0) -> str:
+        raise AssertionError("the queue handler queues nothing")

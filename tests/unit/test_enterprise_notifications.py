@@ -59,14 +59,19 @@ class FakeGraph:
 @dataclass
 class FakeStore:
     row: StoredSubscription | None = None
+    removed: set[str] = field(default_factory=set)
 
     def subscription(self, source: str) -> StoredSubscription | None:
         return self.row
 
-    def save_subscription(self, source: str, sub: StoredSubscription, at: Any) -> None:
+    def save_subscription(self, source: str, sub: StoredSubscription, at: Any) -> bool:
+        if sub.subscription_id in self.removed:
+            return False
         self.row = sub
+        return True
 
     def forget_subscription(self, source: str, subscription_id: str) -> None:
+        self.removed.add(subscription_id)
         if self.row and self.row.subscription_id == subscription_id:
             self.row = None
 
@@ -215,3 +220,17 @@ def test_lifecycle_events_renew_recreate_or_read_the_log_back() -> None:
     assert "create" in graph.calls
     assert store.row is not None and store.row.subscription_id != "sub-1"
     assert len(source.windows) == 2 and source.windows[-1][0] == T0 - CATCH_UP_LOOKBACK
+
+
+def test_a_late_reauthorization_of_a_replaced_subscription_renews_nothing() -> None:
+    graph = FakeGraph({"sub-2": StoredSubscription("sub-2", T0 + dt.timedelta(days=2))})
+    keeper, _, store, _, _ = notifications(graph, FakeStore(graph.subs["sub-2"], {"sub-1"}))
+
+    keeper.handle(
+        json.dumps(
+            {"kind": "lifecycle", "event": "reauthorizationRequired", "subscriptionId": "sub-1"}
+        ),
+        T0,
+    )
+
+    assert graph.calls == [] and store.row == graph.subs["sub-2"]

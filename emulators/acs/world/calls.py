@@ -227,7 +227,7 @@ class Calls(Recordings):
                 self._end_call(call, INJECTED[2], notify=False)
             else:
                 for raw in target_raws:
-                    self._ring(
+                    invitation = self._ring(
                         kind="create",
                         target=identifier(raw),
                         call=call,
@@ -235,6 +235,8 @@ class Calls(Recordings):
                         callback_uri=None,
                         timeout=self.config.ring_timeout_seconds,
                     )
+                    # A phone called shows the number the call was made from, as for an add.
+                    invitation.caller_id = (call.source_caller_id_number or {}).get("value")
             return self.properties(call, "connecting")
 
     def _incoming(self, body: dict[str, Any]) -> IncomingCall:
