@@ -245,3 +245,27 @@ def test_a_prompt_without_text_that_fails_ends_the_announcement() -> None:
     call = closed_call(announcement_prompt="p0123456789abcdef")
     assert apply_event(call, play_event("PlayFailed")).announced == "played"
     assert apply_event(call, play_event("PlayCompleted")).announced == "played"
+
+
+# ---------------------------------------------------------------------- the ACS emulator's check
+
+
+def test_the_acs_emulator_plays_what_acs_plays_and_fails_the_rest_with_its_codes() -> None:
+    from emulators.acs.media_files import DOWNLOAD_FAILED, INVALID_FORMAT, Fetched, playable
+
+    assert playable(wav(1.0)) == ("wav", None)
+    assert playable(b"ID3\x04" + b"\x00" * 32) == ("mp3", None)
+    assert playable(wav(1.0, rate=8_000))[0] is None
+    assert playable(b"not audio")[0] is None
+    assert Fetched("u", 200, 10, "wav").result is None
+    assert (
+        Fetched("u", 200, 10, None, "not a PCM WAV").result
+        == INVALID_FORMAT
+        == (
+            400,
+            8535,
+            "Action failed, file format is invalid.",
+        )
+    )
+    assert Fetched("u", 404, 0, None).result == DOWNLOAD_FAILED
+    assert Fetched("u", None, 0, None, "ConnectionError").result[1] == 8536  # type: ignore[index]
