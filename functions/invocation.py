@@ -468,14 +468,14 @@ def _guard(op: Operation, req: func.HttpRequest) -> None:
     body = req.get_body() or b""
     if len(body) > op.max_body:
         raise PayloadTooLarge(f"the body is over this operation's limit of {op.max_body} bytes")
+    if not body or not takes_body(op):
+        return
     media = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if op.body_media:
         if media not in op.body_media:
             raise UnsupportedMediaType(
                 f"the body must be {' or '.join(op.body_media)}, not {media[:80] or 'untyped'}"
             )
-        return
-    if not body or not takes_body(op):
         return
     if media and not _JSON_MEDIA.match(media):
         raise UnsupportedMediaType(

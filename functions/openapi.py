@@ -174,7 +174,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     elif op.raw_body is not None:
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": op.raw_body}}}
     elif op.body_media:
-        binary = {"type": "string", "contentMediaType": op.body_media[0]}
+        binary = {"type": "string", "format": "binary"}
         out["requestBody"] = {
             "required": True,
             "content": {media: {"schema": binary} for media in op.body_media},

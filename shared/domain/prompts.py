@@ -22,7 +22,14 @@ BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * BITS_PER_SAMPLE // 8
 MAX_PROMPT_SECONDS = 300  # an announcement, not hold music: five minutes at most
 MAX_PROMPT_BYTES = 10 * 1024 * 1024  # five minutes of this format is 9.6 MB, plus headers
 MAX_NAME_LENGTH = 100
-PROMPT_MEDIA_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
+# The WAV types, and a plain binary upload (the content decides: it must be such a WAV).
+PROMPT_MEDIA_TYPES = (
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "audio/vnd.wave",
+    "application/octet-stream",
+)
 PROMPT_ID = re.compile(r"^p[0-9a-f]{16}$")
 
 _PCM, _EXTENSIBLE = 0x0001, 0xFFFE
