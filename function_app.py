@@ -17,6 +17,7 @@ from functions.health import bp as health
 from functions.openapi import bp as openapi
 from functions.panel import bp as panel
 from functions.pool_alarms import bp as pool_alarms
+from functions.prompts import bp as prompts
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from functions.workflows_api import bp as workflows_api
@@ -43,6 +44,7 @@ SURFACES = (
     supervisor_api,  # the live pool dashboard and membership switches
     workflows_api,  # CaseDialog and Contact&Account in the panel, the agent's mobile endpoint
     pool_alarms,  # queue and timer: pool alarms raised and cleared (Teams, e-mail)
+    prompts,  # the pools' uploaded prompts: supervisors' uploads, the audio ACS plays
     panel,  # the web phone panel's files and config.json
 )
 for surface in SURFACES:

@@ -18,7 +18,9 @@ How to add a route with a typed request and response (and have it in /api/openap
 - The return annotation is the response: a view of shared/views.py rendered as JSON with
   `status`, `None` for 204, or `func.HttpResponse` when the handler renders itself (then say
   what it returns in `responses=`). Query parameters are `IntQuery`/`TextQuery` objects, read
-  by the handler and documented from the same object.
+  by the handler and documented from the same object. A binary body (an upload) is declared
+  with `body_media=("audio/wav", ...)`: the guard takes only those types, the handler reads
+  `req.get_body()`, and `max_body=` sets its size limit.
 - `errors=` lists the statuses the service can answer (404, 409, 422, 503...); 400 (body or
   query), 401 and 403 (from `auth`) are added by themselves.
 Types are imported under `if TYPE_CHECKING:` in the trigger modules and resolved on first use,
@@ -331,6 +333,7 @@ class Operation:
     __slots__ = (
         "_types",
         "auth",
+        "body_media",
         "errors",
         "handler",
         "headers",
@@ -354,6 +357,7 @@ class Operation:
         self.responses: dict[int, Any] = spec["responses"]
         self.raw_body: dict[str, Any] | None = spec["raw_body"]
         self.max_body: int = spec["max_body"]
+        self.body_media: tuple[str, ...] = spec["body_media"]
         code = handler.__code__
         self.params = code.co_varnames[: code.co_argcount]
         self._types: dict[str, Any] | None = None
@@ -403,6 +407,7 @@ def endpoint(
     responses: dict[int, Any] | None = None,
     raw_body: dict[str, Any] | None = None,
     max_body: int = BODY_LIMIT,
+    body_media: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Register an HTTP route on `bp` with its authentication, typed body and response."""
 
@@ -419,6 +424,7 @@ def endpoint(
             responses=responses or {},
             raw_body=raw_body,
             max_body=max_body,
+            body_media=body_media,
         )
 
         def run(req: func.HttpRequest) -> func.HttpResponse:
@@ -454,7 +460,7 @@ def endpoint(
 
 
 def takes_body(op: Operation) -> bool:
-    return op.raw_body is not None or "body" in op.params
+    return op.raw_body is not None or "body" in op.params or bool(op.body_media)
 
 
 def _guard(op: Operation, req: func.HttpRequest) -> None:
@@ -465,6 +471,12 @@ def _guard(op: Operation, req: func.HttpRequest) -> None:
     if not body or not takes_body(op):
         return
     media = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if op.body_media:
+        if media not in op.body_media:
+            raise UnsupportedMediaType(
+                f"the body must be {' or '.join(op.body_media)}, not {media[:80] or 'untyped'}"
+            )
+        return
     if media and not _JSON_MEDIA.match(media):
         raise UnsupportedMediaType(
             f"the body must be application/json (or a +json type), not {media[:80]}"

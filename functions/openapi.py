@@ -173,6 +173,12 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     elif op.raw_body is not None:
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": op.raw_body}}}
+    elif op.body_media:
+        binary = {"type": "string", "format": "binary"}
+        out["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": binary} for media in op.body_media},
+        }
     if takes_body(op):
         out["x-max-body-bytes"] = op.max_body
     out["responses"] = _responses(op, schemas)
@@ -200,8 +206,11 @@ def _responses(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         if code == 401 and op.auth == Auth.FUNCTION_KEY:
             out["401"] = {"description": FUNCTION_KEY_401}
             continue
+        meaning = MEANING[code]
+        if code == 415 and op.body_media:
+            meaning = f"The body is not {' or '.join(op.body_media)}"
         out[str(code)] = {
-            "description": MEANING[code],
+            "description": meaning,
             "content": {PROBLEM: {"schema": schema_of(_views().ProblemView, schemas)}},
         }
     return dict(sorted(out.items()))

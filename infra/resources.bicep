@@ -77,6 +77,14 @@ resource packageBlobs 'Microsoft.Storage/storageAccounts/blobServices/containers
   properties: { publicAccess: 'None' }
 }
 
+// The pools' uploaded audio prompts (docs/pools.md, "Prompts"); private: ACS fetches them
+// through the app's signed links, never from storage directly.
+resource promptBlobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'prompts'
+  properties: { publicAccess: 'None' }
+}
+
 resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
   scope: storage

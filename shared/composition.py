@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.adapters.graph import GraphClient
     from shared.adapters.identity import ClientCredentialsTokenProvider, TokenValidator
     from shared.adapters.pools import TablePoolRoster, TablePools
+    from shared.adapters.prompts import BlobStore, TablePrompts
     from shared.adapters.queues import QueueSender
     from shared.adapters.repositories import (
         QueueEnrichment,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.services.health import HealthReport
     from shared.services.pool_monitor import PoolMonitor
     from shared.services.presence import Presence
+    from shared.services.prompts import PromptLibrary
     from shared.services.recordings import RecordingPlayback
     from shared.services.sessions import WebPhoneSessions
     from shared.services.supervision import Supervision
@@ -64,6 +66,7 @@ def storage_access() -> StorageAccess:
     return StorageAccess(
         table_uri=s.storage_uri("table"),
         queue_uri=s.storage_uri("queue"),
+        blob_uri=s.storage_uri("blob"),
         client_id=s.azurewebjobsstorage__clientid,
     )
 
@@ -686,6 +689,38 @@ def supervision() -> Supervision:
         waiting=TableWaitingCalls(table_store()),
         presence=presence(),
         on_change=lambda pool_id: call_flow().dispatch_pool(pool_id, datetime.now(UTC)),
+        prompts=prompt_store(),
+    )
+
+
+@cache
+def blob_store() -> BlobStore:
+    from shared.adapters.prompts import BlobStore
+
+    s = settings()
+    return BlobStore(
+        storage_access(), timeout_seconds=s.http_timeout_seconds, pool_size=s.worker_threads
+    )
+
+
+@cache
+def prompt_store() -> TablePrompts:
+    from shared.adapters.prompts import TablePrompts
+
+    return TablePrompts(table_store(), blob_store())
+
+
+@cache
+def prompt_library() -> PromptLibrary:
+    """The pools' uploaded prompts (docs/pools.md, "Prompts")."""
+    from shared.services.prompt_links import PromptLinks
+    from shared.services.prompts import PromptLibrary
+
+    s = settings()
+    return PromptLibrary(
+        directory=directory(),
+        store=prompt_store(),
+        links=PromptLinks(s.public_base_url, s.callback_secret.encode()),
     )
 
 

@@ -276,7 +276,7 @@ class Settings:
     azurewebjobsstorage__accountname: str = setting(
         _text,
         "",
-        "Storage account name; gives the table and queue URIs when they are not set.",
+        "Storage account name; gives the table, queue and blob URIs when they are not set.",
         env="AzureWebJobsStorage__accountName",
     )
     azurewebjobsstorage__tableserviceuri: str = setting(
@@ -291,6 +291,13 @@ class Settings:
         "Queue service URI, e.g. https://<account>.queue.core.windows.net.",
         env="AzureWebJobsStorage__queueServiceUri",
     )
+    azurewebjobsstorage__blobserviceuri: str = setting(
+        _text,
+        "",
+        "Blob service URI, e.g. https://<account>.blob.core.windows.net: the pools' uploaded "
+        "prompts (container `prompts`); the Functions host needs it too.",
+        env="AzureWebJobsStorage__blobServiceUri",
+    )
     app_version: str = setting(
         _text,
         "0.1.0",
@@ -299,7 +306,7 @@ class Settings:
     public_base_url: str = setting(
         _url,
         None,
-        "Public base URL of this Function App (callback and recording links).",
+        "Public base URL of this Function App (callback, recording and prompt links).",
     )
     tls_ca_bundle: str = setting(
         _text,
@@ -406,7 +413,8 @@ class Settings:
     callback_secret: str = setting(
         _secret_key,
         None,
-        "Key that signs the per-call token in ACS callback URLs (32+ characters).",
+        "Key that signs the per-call token in ACS callback URLs and, through a key derived "
+        "from it, the links ACS fetches uploaded prompts by (32+ characters).",
         secret=True,
     )
     agents: tuple[Agent, ...] = setting(
@@ -716,7 +724,7 @@ class Settings:
         return self.azurewebjobsstorage
 
     def storage_uri(self, service: str) -> str:
-        """The `table` or `queue` service URI of identity-based storage."""
+        """The `table`, `queue` or `blob` service URI of identity-based storage."""
         explicit = getattr(self, f"azurewebjobsstorage__{service}serviceuri")
         if explicit:
             return str(explicit).rstrip("/")
@@ -811,7 +819,11 @@ def _storage_problems(env: Mapping[str, str]) -> list[str]:
         return []
     return [
         f"{name} is missing (identity-based storage needs it, or AzureWebJobsStorage__accountName)"
-        for name in ("AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__queueServiceUri")
+        for name in (
+            "AzureWebJobsStorage__tableServiceUri",
+            "AzureWebJobsStorage__queueServiceUri",
+            "AzureWebJobsStorage__blobServiceUri",
+        )
         if not (env.get(name) or "").strip()
     ]
 

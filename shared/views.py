@@ -645,3 +645,26 @@ class PoolChange:
 class PoolAudit:
     pool_id: str
     changes: tuple[PoolChange, ...]
+
+
+# ---------------------------------------------------------------------- uploaded prompts
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptView:
+    """An uploaded prompt of a pool (§7 2.3 3b): name it in an action as `"prompt": <id>`."""
+
+    prompt_id: str = named("id")
+    pool_id: str
+    name: str
+    duration_ms: int = documented("The audio's length in milliseconds", minimum=0)
+    size_bytes: int = documented("The WAV file's size in bytes", minimum=0)
+    uploaded_at: datetime
+    uploaded_by: str
+    in_use: bool = documented("Named by one of the pool's actions (then it cannot be deleted)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolPrompts:
+    pool_id: str
+    prompts: tuple[PromptView, ...]

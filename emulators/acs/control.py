@@ -154,8 +154,9 @@ class Controls:
         return self.deliverer.log()
 
     def idle(self) -> bool:
-        """True when every queued event has been delivered (or given up on)."""
-        return self.deliverer.idle()
+        """True when every queued event has been delivered (or given up on) and no play is
+        still downloading its files."""
+        return self.world.media_idle() and self.deliverer.idle()
 
     def validate_subscription(self, subscription: str) -> dict[str, Any]:
         """Event Grid's subscription handshake against a configured webhook, synchronously."""

@@ -78,6 +78,7 @@ class Deliverer:
 
     def __init__(self, *, verify: str, signer: CallbackSigner) -> None:
         self._verify = verify
+        self.verify = verify  # the CA bundle the emulator trusts (also for media downloads)
         self._signer = signer
         self._queue: queue.Queue[tuple[int, Outgoing] | None] = queue.Queue()
         self._lock = threading.Lock()

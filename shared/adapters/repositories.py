@@ -163,6 +163,7 @@ def call_from_entity(entity: Entity) -> Call:
         agent_target_override=entity.get("agent_target_override"),
         callback=CallbackOffer(entity["callback"]) if entity.get("callback") else None,
         announcement=entity.get("announcement") or None,
+        announcement_prompt=entity.get("announcement_prompt") or None,
         announce_then=entity.get("announce_then") or None,
         announced=str(entity.get("announced") or ""),
         agent_away_since=as_utc(entity.get("agent_away_since")),

@@ -11,12 +11,14 @@ from shared.adapters.managed_identity import managed_identity
 
 @dataclass(frozen=True)
 class StorageAccess:
-    """One of: `connection_string`, or `table_uri` + `queue_uri` reached with a managed identity
-    (`client_id` names a user-assigned one; empty: the system-assigned identity)."""
+    """One of: `connection_string`, or `table_uri` + `queue_uri` (+ `blob_uri`, the prompts)
+    reached with a managed identity (`client_id` names a user-assigned one; empty: the
+    system-assigned identity)."""
 
     connection_string: str = ""
     table_uri: str = ""
     queue_uri: str = ""
+    blob_uri: str = ""
     client_id: str = ""
     token_credential: Any = None  # any azure-core TokenCredential; None: the managed identity
 
@@ -47,3 +49,10 @@ class StorageAccess:
         if self.uses_identity:
             return QueueServiceClient(self.queue_uri, credential=self.credential(), **options)
         return QueueServiceClient.from_connection_string(self.connection_string, **options)
+
+    def blob_service(self, **options: Any) -> Any:
+        from azure.storage.blob import BlobServiceClient
+
+        if self.uses_identity:
+            return BlobServiceClient(self.blob_uri, credential=self.credential(), **options)
+        return BlobServiceClient.from_connection_string(self.connection_string, **options)

@@ -181,6 +181,7 @@ class Call:
     callback: CallbackOffer | None = None
     # A closed pool's caller hears `announcement`, then "hangup" or "callback" (docs/pools.md).
     announcement: str | None = None
+    announcement_prompt: str | None = None  # an uploaded prompt of the pool, played instead
     announce_then: str | None = None
     announced: str = ""  # "", "playing", "played"
     # A refresh never drops the customer: the serving web phone's leg left without a hang-up.
@@ -416,6 +417,9 @@ def apply_event(call: Call, event: CallEvent) -> Call:
         case "PlayCompleted" | "PlayFailed" | "PlayCanceled" if (
             event.operation_context == CLOSED_ANNOUNCEMENT
         ):
+            if event.type == "PlayFailed" and call.announcement_prompt and call.announcement:
+                # ACS could not play the uploaded prompt: the text is read out instead.
+                return replace(call, announcement_prompt=None, announced="")
             return call if call.announced == "played" else replace(call, announced="played")
         case "CallDisconnected" | "CreateCallFailed" | "AnswerFailed":
             return replace(call, ended_at=_earliest(call.ended_at, event.at))

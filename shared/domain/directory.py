@@ -79,6 +79,16 @@ class ServicePool:
     def skill(self, agent_id: str) -> int:
         return dict(self.skills).get(agent_id, DEFAULT_SKILL)
 
+    @property
+    def actions(self) -> tuple[PoolAction, ...]:
+        """What callers the pool does not take get: closed hours, exceptions, overflow."""
+        found = [self.schedule.closed, *(e.action for e in self.schedule.exceptions)]
+        return (*found, *((self.overflow.action,) if self.overflow else ()))
+
+    @property
+    def prompts_in_use(self) -> frozenset[str]:
+        return frozenset(a.prompt for a in self.actions if a.prompt)
+
 
 class PoolCatalog(Protocol):
     """Where the pools live: Table Storage (edited by supervisors), or a fixed list."""

@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.domain.prompts import PROMPT_ID
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -30,6 +32,11 @@ class PoolAction:
     then: Then
     target: str | None = None  # the pool id or the E.164 number
     announcement: str | None = None  # text ACS reads out (text to speech)
+    prompt: str | None = None  # an uploaded prompt of the pool, played instead of the text
+
+    @property
+    def announces(self) -> bool:
+        return bool(self.announcement or self.prompt)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"then": self.then.value}
@@ -37,6 +44,8 @@ class PoolAction:
             data["target"] = self.target
         if self.announcement:
             data["announcement"] = self.announcement
+        if self.prompt:
+            data["prompt"] = self.prompt
         return data
 
 
@@ -144,7 +153,7 @@ def _ranges(value: Any, where: str, problems: list[str]) -> Ranges:
 def parse_action(
     value: Any, where: str, problems: list[str], *, announcement: bool = True
 ) -> PoolAction | None:
-    """`{"then", "target", "announcement"}`; None (with a problem) when wrong."""
+    """`{"then", "target", "announcement", "prompt"}`; None (with a problem) when wrong."""
     if not isinstance(value, dict):
         problems.append(f"{where} must be an object")
         return None
@@ -164,9 +173,15 @@ def parse_action(
     if text is not None and (not isinstance(text, str) or len(text) > 1000):
         problems.append(f"{where}.announcement must be text of at most 1000 characters")
         text = None
-    if not announcement and text:
+    prompt = value.get("prompt")
+    if prompt is not None and not (isinstance(prompt, str) and PROMPT_ID.match(prompt)):
+        problems.append(f"{where}.prompt must be the id of one of the pool's prompts")
+        prompt = None
+    if not announcement and (text or prompt):
         problems.append(f"{where} takes no announcement")
-    return PoolAction(then, target if then in (Then.POOL, Then.NUMBER) else None, text or None)
+    return PoolAction(
+        then, target if then in (Then.POOL, Then.NUMBER) else None, text or None, prompt or None
+    )
 
 
 def parse_schedule(data: dict[str, Any], where: str, problems: list[str]) -> Schedule:

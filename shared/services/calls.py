@@ -139,9 +139,11 @@ class CallFlow:
             options,
         )
         self.tokens = CallbackTokens(options.callback_secret)
+        from shared.services.prompt_links import PromptLinks
         from shared.services.rejoin import Rejoins
 
         self.rejoins = Rejoins(self)
+        self.prompt_links = PromptLinks(options.public_base_url, options.callback_secret)
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -198,6 +200,7 @@ class CallFlow:
                     pool.record if pool and pool.record is not None else self.options.recording
                 ),
                 announcement=(action.announcement if action else None),
+                announcement_prompt=(action.prompt if action else None),
                 announce_then=(
                     None
                     if action is None
@@ -246,7 +249,7 @@ class CallFlow:
                 return pool, action
             other = self.directory.pool(action.target or "")
             if other is None or other.id == pool.id:
-                return pool, PoolAction(Then.HANG_UP, announcement=action.announcement)
+                return pool, replace(action, then=Then.HANG_UP, target=None)
             pool = other
         return pool, None
 
@@ -256,7 +259,7 @@ class CallFlow:
         """A closed (or full) pool forwards the call to a number or refuses it. An
         announcement, or a callback offer, needs the call answered: None, and the call waits
         marked with what it is to hear."""
-        if action.then is Then.NUMBER or not action.announcement:
+        if action.then is Then.NUMBER or not action.announces:
             if action.then is Then.CALLBACK and pool.callback is not None:
                 return None
             disposition = "closed-forward" if action.then is Then.NUMBER else "closed"
@@ -397,7 +400,7 @@ class CallFlow:
             elif step is NextStep.CAPTURE_CALLBACK:
                 call = self._capture_callback(call, now)
             elif step is NextStep.ANNOUNCE:
-                call = self._announce_closed(call)
+                call = self._announce_closed(call, now)
             elif step is NextStep.OFFER_CALLBACK:
                 call = self.offer_callback(call.call_id, now) or call
                 if call.callback is None:
@@ -451,8 +454,9 @@ class CallFlow:
         )
         return updated[0] if updated else result[0]
 
-    def _announce_closed(self, call: Call) -> Call:
-        """A closed pool's announcement; its PlayCompleted hangs up (once)."""
+    def _announce_closed(self, call: Call, now: datetime) -> Call:
+        """A closed pool's announcement (its uploaded prompt, else the text read out); its
+        PlayCompleted hangs up (once)."""
         result = self.calls.update(
             call.call_id, lambda c: None if c.announced else replace(c, announced="playing")
         )
@@ -461,13 +465,19 @@ class CallFlow:
         try:
             self.telephony.play(
                 call.connection_id or "",
-                Prompt(call.announcement or ""),
+                Prompt(call.announcement or "", self._prompt_url(call, now)),
                 operation_context=CLOSED_ANNOUNCEMENT,
             )
         except Exception:
             self._unmark(call.call_id, announced="")
             raise
         return result[0]
+
+    def _prompt_url(self, call: Call, now: datetime) -> str | None:
+        prompt = call.announcement_prompt
+        if not (prompt and call.pool_id):
+            return None
+        return self.prompt_links.url(call.pool_id, prompt, now)
 
     def _withdraw_pending_offer(self, call: Call) -> None:
         """The caller chose a callback: stop ringing the agent offered the call meanwhile."""

@@ -68,6 +68,10 @@ class PoolStore(Protocol):
     def audit(self, pool_id: str, limit: int) -> list[Any]: ...
 
 
+class PromptIndex(Protocol):
+    def exists(self, pool_id: str, prompt_id: str) -> bool: ...
+
+
 class RosterRows(Protocol):
     def members(self, pool_ids: Any) -> dict[str, list[Any]]: ...
 
@@ -84,9 +88,11 @@ class Supervision:
         waiting: WaitingCalls,
         presence: Presence,
         on_change: Any = None,
+        prompts: PromptIndex | None = None,
     ) -> None:
         self.directory, self.store, self.roster, self.waiting = directory, store, roster, waiting
         self.presence = presence
+        self.prompts = prompts  # an action's prompt must be one uploaded to the pool
         # Called with a pool id after an edit: waiting callers are offered again at once.
         self.on_change = on_change
 
@@ -194,16 +200,19 @@ class Supervision:
                 raise Conflict(f"{number} is pool {owner}'s number")
             if self.directory.agent_by_direct_number(number) is not None:
                 raise Conflict(f"{number} is an agent's direct number")
-        actions = [pool.schedule.closed, *(e.action for e in pool.schedule.exceptions)]
-        if pool.overflow is not None:
-            actions.append(pool.overflow.action)
-        for action in actions:
+        for action in pool.actions:
             if (
                 action.then is Then.POOL
                 and action.target != pool.id
                 and self.directory.pool(action.target or "") is None
             ):
                 problems.append(f"no service pool {action.target!r} to send callers to")
+        if self.prompts is not None:
+            problems.extend(
+                f"no prompt {p!r} uploaded to pool {pool.id!r}"
+                for p in sorted(pool.prompts_in_use)
+                if not self.prompts.exists(pool.id, p)
+            )
         if problems:
             raise Unprocessable(
                 "; ".join(problems), errors=[FieldError("pool", p) for p in problems]

@@ -1,6 +1,6 @@
 """Storage reached as in Azure: service URIs and an Entra token, no key. Azurite run with
 `--oauth basic` over HTTPS checks each request's bearer token (lifetime, issuer, audience; not
-the signature), so the tables and queues adapters are driven through that path for real."""
+the signature), so the tables, queues and blob adapters are driven through that path for real."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from azure.storage.queue import QueueClient
 
 from emulators.common.processes import AZURITE_ACCOUNT, Azurite
 from emulators.common.tls import LocalTLS
+from shared.adapters.prompts import BlobStore
 from shared.adapters.queues import QueueSender
 from shared.adapters.storage_access import StorageAccess
 from shared.adapters.tables import TableStore
@@ -77,6 +78,7 @@ def access(server: Azurite, tokens: EntraTokens) -> StorageAccess:
     return StorageAccess(
         table_uri=f"https://127.0.0.1:{server.table_port}/{AZURITE_ACCOUNT}",
         queue_uri=f"https://127.0.0.1:{server.queue_port}/{AZURITE_ACCOUNT}",
+        blob_uri=f"https://127.0.0.1:{server.blob_port}/{AZURITE_ACCOUNT}",
         token_credential=tokens,
     )
 
@@ -98,6 +100,19 @@ def test_tables_and_queues_work_with_a_storage_token_and_no_key(
     )
     [message] = list(queue.receive_messages())
     assert message.content  # base64 text, as the Functions host reads it
+    assert ("https://storage.azure.com/.default",) in tokens.scopes
+
+
+def test_prompt_audio_goes_to_blob_storage_with_a_storage_token_and_no_key(
+    oauth_azurite: Azurite, trust_local_ca: None
+) -> None:
+    tokens = EntraTokens()
+    blobs = BlobStore(access(oauth_azurite, tokens), timeout_seconds=10)
+    blobs.put("prompts", "support/p0123456789abcdef.wav", b"RIFF-audio", "audio/wav")
+    assert blobs.get("prompts", "support/p0123456789abcdef.wav") == b"RIFF-audio"
+    blobs.delete("prompts", "support/p0123456789abcdef.wav")
+    blobs.delete("prompts", "support/p0123456789abcdef.wav")  # gone already: fine
+    assert blobs.get("prompts", "support/p0123456789abcdef.wav") is None
     assert ("https://storage.azure.com/.default",) in tokens.scopes
 
 

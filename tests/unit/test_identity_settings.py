@@ -21,7 +21,7 @@ def values(**changes: str) -> dict[str, str]:
     return {**base, **changes}
 
 
-def test_identity_based_storage_with_an_account_name_gives_both_service_uris() -> None:
+def test_identity_based_storage_with_an_account_name_gives_every_service_uri() -> None:
     s = load_settings(
         values(
             AzureWebJobsStorage__credential="managedidentity",
@@ -32,6 +32,7 @@ def test_identity_based_storage_with_an_account_name_gives_both_service_uris() -
     assert s.storage_connection_string == ""
     assert s.storage_uri("table") == "https://std365phone.table.core.windows.net"
     assert s.storage_uri("queue") == "https://std365phone.queue.core.windows.net"
+    assert s.storage_uri("blob") == "https://std365phone.blob.core.windows.net"
 
 
 def test_explicit_service_uris_win_over_the_account_name() -> None:
@@ -40,11 +41,13 @@ def test_explicit_service_uris_win_over_the_account_name() -> None:
             AzureWebJobsStorage__credential="ManagedIdentity",
             AzureWebJobsStorage__tableServiceUri="https://t.example/",
             AzureWebJobsStorage__queueServiceUri="https://q.example",
+            AzureWebJobsStorage__blobServiceUri="https://b.example",
         )
     )
-    assert (s.storage_uri("table"), s.storage_uri("queue")) == (
+    assert (s.storage_uri("table"), s.storage_uri("queue"), s.storage_uri("blob")) == (
         "https://t.example",
         "https://q.example",
+        "https://b.example",
     )
 
 
@@ -60,6 +63,7 @@ def test_identity_without_its_uris_names_each_missing_uri() -> None:
     assert [p.split()[0] for p in caught.value.problems] == [
         "AzureWebJobsStorage__tableServiceUri",
         "AzureWebJobsStorage__queueServiceUri",
+        "AzureWebJobsStorage__blobServiceUri",
     ]
 
 

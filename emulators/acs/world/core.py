@@ -47,6 +47,7 @@ class WorldCore:
         self._deliverer = deliverer
         self._lock = threading.RLock()
         self._timers: set[threading.Timer] = set()
+        self._fetching = 0  # file sources being downloaded for a play
         self._wav = tone_wav(1.0)
         self._clear(config)
 
@@ -65,6 +66,11 @@ class WorldCore:
         with self._lock:
             self._cancel_timers()
             self._clear(self._initial)
+
+    def media_idle(self) -> bool:
+        """No play is still downloading its files."""
+        with self._lock:
+            return self._fetching == 0
 
     def stop(self) -> None:
         with self._lock:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from emulators.acs import media_files
 from emulators.acs.delivery import now_iso
 from emulators.acs.errors import AcsError
 from emulators.acs.world.events import Events
@@ -87,11 +89,67 @@ class Media(Events):
                     result=INJECTED,
                 )
                 return
-            self._emit(call, "PlayStarted", operation_context=context, callback_uri=callback)
-            if loop:
-                call.looping_plays.append((context, callback))
-            else:
-                self._emit(call, "PlayCompleted", operation_context=context, callback_uri=callback)
+            files = [
+                str((src.get("file") or {}).get("uri") or "")
+                for src in sources
+                if isinstance(src, dict) and src.get("kind") == "file"
+            ]
+            if files:
+                # ACS downloads the files before it plays: off the lock, like the service.
+                self._fetching += 1
+                threading.Thread(
+                    target=self._play_files,
+                    args=(call, call.plays[-1], files, loop, context, callback),
+                    daemon=True,
+                ).start()
+                return
+            self._play_started(call, loop, context, callback)
+
+    def _play_started(
+        self, call: Call, loop: bool, context: str | None, callback: str | None
+    ) -> None:
+        self._emit(call, "PlayStarted", operation_context=context, callback_uri=callback)
+        if loop:
+            call.looping_plays.append((context, callback))
+        else:
+            self._emit(call, "PlayCompleted", operation_context=context, callback_uri=callback)
+
+    def _play_files(
+        self,
+        call: Call,
+        play: dict[str, Any],
+        urls: list[str],
+        loop: bool,
+        context: str | None,
+        callback: str | None,
+    ) -> None:
+        """Download each file source; the first that fails fails the play (PlayFailed with
+        its index and ACS's result code), else the play goes on."""
+        try:
+            fetched = [media_files.fetch(url, verify=self._deliverer.verify) for url in urls]
+            with self._lock:
+                play["fetched"] = [f.to_json() for f in fetched]
+                if self.calls.get(call.call_connection_id) is not call or not call.active:
+                    return  # hung up (or the world was reset) meanwhile
+                failed = next(((i, f) for i, f in enumerate(fetched) if f.result is not None), None)
+                if failed is None:
+                    play["outcome"] = "played"
+                    self._play_started(call, loop, context, callback)
+                    return
+                code, sub_code, message = failed[1].result or media_files.DOWNLOAD_FAILED
+                play["outcome"] = "failed"
+                play["result"] = {"code": code, "subCode": sub_code, "message": message}
+                self._emit(
+                    call,
+                    "PlayFailed",
+                    {"failedPlaySourceIndex": failed[0]},
+                    operation_context=context,
+                    callback_uri=callback,
+                    result=(code, sub_code, message),
+                )
+        finally:
+            with self._lock:
+                self._fetching -= 1
 
     def recognize(self, cid: str, body: dict[str, Any]) -> None:
         with self._lock:
