@@ -293,6 +293,7 @@ class FakeWaiting:
         if call.call_id not in queue:
             queue.append(call.call_id)
             self.arrived[call.call_id] = call.arrived_at
+            queue.sort(key=lambda c: self.arrived[c])  # as the real keys: oldest first
 
     def remove(self, pool_id: str, call: Call) -> None:
         if call.call_id in self.queues.get(pool_id, []):
@@ -303,6 +304,11 @@ class FakeWaiting:
 
     def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
         return [(c, self.arrived[c]) for c in self.oldest(pool_id, limit)]
+
+    def position(self, pool_id: str, call: Call, limit: int) -> int:
+        queue = self.queues.get(pool_id, [])
+        ahead = queue.index(call.call_id) if call.call_id in queue else len(queue)
+        return min(ahead, limit) + 1
 
 
 @dataclass
