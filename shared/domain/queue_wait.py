@@ -125,7 +125,7 @@ def still_waiting(call: Call) -> WaitCheck:
         or call.hangup_requested
         or call.answered
         or call.announce_then
-        or call.overflowed
+        or call.overflowed in ("number", "hangup")  # sent on, or let go: gone from the queue
         or call.callback
         in (CallbackOffer.ACCEPTED, CallbackOffer.CAPTURED, CallbackOffer.CONFIRMED)
     ):

@@ -23,6 +23,7 @@ from shared.domain.directory import ServicePool
 class FakeTelephony:
     ops: list[tuple[str, ...]] = field(default_factory=list)
     voip_headers: list[dict[str, str]] = field(default_factory=list)  # of each add, in order
+    played: list[str] = field(default_factory=list)  # the text of each play, in order
 
     def answer(
         self, incoming_call_context: str, *, callback_url: str, operation_context: str
@@ -114,6 +115,7 @@ class FakeTelephony:
 
     def play(self, connection_id: str, prompt: object, *, operation_context: str) -> None:
         self.ops.append(("play", operation_context))
+        self.played.append(str(getattr(prompt, "text", prompt)))
 
     def named(self, name: str) -> list[tuple[str, ...]]:
         return [op for op in self.ops if op[0] == name]
