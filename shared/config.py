@@ -421,7 +421,7 @@ class Settings:
         "JSON list of service pools that seeds an empty pool store (Table Storage); "
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
         "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
-        "overflow, workflow (see below, docs/pools.md and docs/workflows.md).",
+        "overflow, queueAnnouncements, workflow (see below, docs/pools.md and docs/workflows.md).",
     )
     agent_role: str = setting(
         _text,
