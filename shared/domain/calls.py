@@ -531,6 +531,8 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING
+    if call.overflowed == "number" and not call.answered:
+        return NextStep.NOTHING  # being transferred to the overflow number
     if call.announce_then and not call.answered:
         if call.app_connected_at is None or not call.connection_id:
             return NextStep.NOTHING

@@ -25,6 +25,7 @@ from tests.fixtures.product import (
 
 pytestmark = pytest.mark.e2e
 SECOND = "+358501112233"
+FORWARD_TO = "+358409998877"
 
 
 def offwork(world: Product, *agents: Any) -> None:
@@ -73,6 +74,32 @@ def test_a_caller_waiting_longer_than_the_maximum_overflows_to_another_pool(
     call = connected(world, agent)
     assert call["customerNumber"] == CALLER
     world.acs.hang_up(CALLER)
+    world.settle()
+
+
+def test_a_caller_waiting_longer_than_the_maximum_is_sent_on_to_the_overflow_number(
+    world: Product,
+) -> None:
+    support(
+        world,
+        [{"agentId": CAT.id, "skill": 5}],
+        overflow={"maxWaitSeconds": 2, "then": "number", "target": FORWARD_TO},
+    )
+    offwork(world, CAT)
+    world.acs.place_call(CALLER, SUPPORT_NUMBER)
+    world.answer_device(FORWARD_TO, "the overflow number")
+    token = world.token(BEN, roles=["Phone.Supervisor"])
+
+    def forwarded() -> dict[str, Any] | None:
+        tab = world.api("GET", "supervisor/pools/support/calls", token=token)
+        assert tab.status_code == 200, tab.text
+        return next((c for c in tab.json()["recent"] if c["outcome"] == "forwarded"), None)
+
+    call = wait_for(forwarded, what="the call to be logged as forwarded")
+    assert call["customerNumber"] == CALLER and call["agentId"] is None
+    assert figures(world, "support")["queueLength"] == 0
+    [acs_call] = world.acs.state()["calls"]
+    assert acs_call["endReason"] == "The call was transferred."
     world.settle()
 
 

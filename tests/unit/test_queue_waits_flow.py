@@ -74,6 +74,8 @@ def test_the_longest_wait_sends_the_caller_on_to_the_number() -> None:
     assert w.telephony.named("transfer") == [
         ("transfer", "4:+358401112233", f"4:{CALLER}", "overflow-transfer")
     ]
+    w.event(call_id, "CallTransferAccepted", 63, "overflow-transfer")
+    assert w.waiting.queues["sales"] == []  # being sent on: not queued again meanwhile
     w.event(call_id, "CallDisconnected", 65)
     assert w.calls.rows[call_id].outcome is Outcome.FORWARDED
 
