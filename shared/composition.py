@@ -405,6 +405,8 @@ def call_flow() -> CallFlow:
             callback_confirm=Prompt(
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
             ),
+            kept_place_offer=Prompt(s.kept_place_offer_prompt),
+            kept_place_confirm=Prompt(s.kept_place_confirm_prompt),
         ),
         callbacks=_CallbackCaptureOnFirstUse(),
         delayed=QueueDelayedChecks(queue_sender()),

@@ -500,6 +500,19 @@ class Settings:
         "",
         "An audio file (https, WAV) to play instead of CALLBACK_CONFIRM_PROMPT.",
     )
+    kept_place_offer_prompt: str = setting(
+        _text,
+        "To keep your place in the queue and be called back when it is your turn, press 1."
+        " To keep waiting, press any other key.",
+        "What a waiting caller hears when a pool offers a callback that keeps the caller's "
+        'place (overflow "then": "queuedCallback", docs/pools.md).',
+    )
+    kept_place_confirm_prompt: str = setting(
+        _text,
+        "Thank you. You keep your place in the queue, and we will call you back when it is"
+        " your turn. Goodbye.",
+        "What the caller hears after pressing 1 to keep the place, before the call ends.",
+    )
     recording_enabled: bool = setting(
         _bool,
         "true",
