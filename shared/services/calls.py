@@ -530,7 +530,7 @@ class CallFlow:
             or (pool.callback is None and not keep_place)
             or call.answered
             or call.ended
-            or call.callback is not None
+            or not _may_offer_callback(call, keep_place)
             or not call.connection_id
             or not (call.peer_target or "").startswith("4:+")
         ):
@@ -539,9 +539,9 @@ class CallFlow:
         result = self.calls.update(
             call_id,
             lambda c: (
-                None
-                if c.callback is not None
-                else replace(c, callback=CallbackOffer.OFFERED, keeps_place=keep_place)
+                replace(c, callback=CallbackOffer.OFFERED, keeps_place=keep_place)
+                if _may_offer_callback(c, keep_place)
+                else None
             ),
         )
         if result is None or not result[1]:
@@ -555,7 +555,7 @@ class CallFlow:
                 silence_timeout=10,
             )
         except Exception:
-            self._unmark(call_id, callback=None, keeps_place=False)
+            self._unmark(call_id, callback=call.callback, keeps_place=False)
             raise
         return result[0]
 
@@ -884,6 +884,11 @@ def ring_headers(call: Call, target: str) -> dict[str, str] | None:
     """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
     which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
     return {"callId": call.call_id} if target.startswith("8:acs:") else None
+
+
+def _may_offer_callback(call: Call, keep_place: bool) -> bool:
+    """Offered once; a caller who declined a callback may still be offered to keep its place."""
+    return call.callback is None or (keep_place and call.callback is CallbackOffer.DECLINED)
 
 
 def _rings_or_serves(call: Call, agent_id: str) -> bool:

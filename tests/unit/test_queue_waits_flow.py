@@ -167,3 +167,18 @@ def test_a_kept_place_waits_in_the_queue_and_a_freed_agent_calls_back_before_lat
     activity = w.crm.activities[w.calls.rows[out2].activity_uuid]
     assert activity.phone_number == CALLER and activity.outgoing
     assert w.calls.rows[first].callback is CallbackOffer.CONFIRMED
+
+
+def test_a_caller_who_declined_a_callback_is_still_offered_to_keep_its_place() -> None:
+    from shared.domain.directory import PoolCallback
+
+    pool = replace(overflowing(Then.QUEUED_CALLBACK), callback=PoolCallback("cb", 30))
+    w, _ = world(pool)
+    call_id = waiting_caller(w)
+    w.flow.offer_callback(call_id, at(31))
+    declined = CallEvent("r1", "RecognizeFailed", at(41), "callback-offer")
+    w.flow.on_event(call_id, declined, at(41))
+    assert w.calls.rows[call_id].callback is CallbackOffer.DECLINED
+    w.flow.queue.due(call_id, "overflow", 0, at(61))
+    assert len(w.telephony.named("recognize")) == 2
+    assert w.calls.rows[call_id].keeps_place
