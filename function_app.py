@@ -18,6 +18,7 @@ from functions.openapi import bp as openapi
 from functions.panel import bp as panel
 from functions.pool_alarms import bp as pool_alarms
 from functions.prompts import bp as prompts
+from functions.queue_waits import bp as queue_waits
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from functions.workflows_api import bp as workflows_api
@@ -37,6 +38,7 @@ SURFACES = (
     device_tokens,  # the agent's ACS user token for the panel's Calling SDK
     call_control,  # hold, mute, DTMF, transfers, history, directory
     call_rejoin,  # queue: a dropped web phone's caller after REJOIN_SECONDS
+    queue_waits,  # queue: a waiting pool caller's announcements and longest wait
     recordings,  # the recording link's audio
     enrichment,  # queue: recording link and pool metrics onto the activity
     callbacks,  # callback requests: intake, import timer and queue

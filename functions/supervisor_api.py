@@ -65,7 +65,7 @@ def pool_detail(req: func.HttpRequest) -> PoolDetail:
 )
 def pool_settings(req: func.HttpRequest) -> PoolSettingsView:
     """Supervisors: a pool's settings (numbers, members and skills, ring timeout, after-call
-    work, opening hours, exceptions, overflow)"""
+    work, opening hours, exceptions, overflow, queue announcements)"""
     from shared import composition
 
     return composition.supervision().settings(req.route_params["poolId"])

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # services and SDK adapters: imported by the factory that nee
     from shared.domain.destinations import DestinationPolicy
     from shared.domain.directory import Directory
     from shared.domain.enrichment import EnrichmentColumns
+    from shared.domain.pool_monitoring import PoolCallEntry
     from shared.services.access import Access, AcsCallbackAccess
     from shared.services.agent_calls import AgentCalls
     from shared.services.call_control import CallControl
@@ -407,10 +408,22 @@ def call_flow() -> CallFlow:
             callback_confirm=Prompt(
                 s.callback_confirm_prompt, s.callback_confirm_prompt_url or None
             ),
+            kept_place_offer=Prompt(s.kept_place_offer_prompt),
+            kept_place_confirm=Prompt(s.kept_place_confirm_prompt),
         ),
         callbacks=_CallbackCaptureOnFirstUse(),
         delayed=QueueDelayedChecks(queue_sender()),
+        recent=_RecentPoolCallsOnFirstUse(),
     )
+
+
+class _RecentPoolCallsOnFirstUse:
+    """The pool call log, imported when a queue announcement first estimates a wait."""
+
+    def recent(self, pool_id: str, since: datetime, limit: int) -> list[PoolCallEntry]:
+        from shared.adapters.pool_monitoring import TablePoolCallLog
+
+        return TablePoolCallLog(table_store()).recent(pool_id, since, limit)
 
 
 @cache

@@ -429,7 +429,7 @@ class Settings:
         "JSON list of service pools that seeds an empty pool store (Table Storage); "
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
         "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
-        "overflow, workflow (see below, docs/pools.md and docs/workflows.md).",
+        "overflow, queueAnnouncements, workflow (see below, docs/pools.md and docs/workflows.md).",
     )
     agent_role: str = setting(
         _text,
@@ -507,6 +507,19 @@ class Settings:
         _text,
         "",
         "An audio file (https, WAV) to play instead of CALLBACK_CONFIRM_PROMPT.",
+    )
+    kept_place_offer_prompt: str = setting(
+        _text,
+        "To keep your place in the queue and be called back when it is your turn, press 1."
+        " To keep waiting, press any other key.",
+        "What a waiting caller hears when a pool offers a callback that keeps the caller's "
+        'place (overflow "then": "queuedCallback", docs/pools.md).',
+    )
+    kept_place_confirm_prompt: str = setting(
+        _text,
+        "Thank you. You keep your place in the queue, and we will call you back when it is"
+        " your turn. Goodbye.",
+        "What the caller hears after pressing 1 to keep the place, before the call ends.",
     )
     recording_enabled: bool = setting(
         _bool,

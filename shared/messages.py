@@ -23,6 +23,7 @@ CALL_REJOINS = "call-rejoins"
 POOL_CHECKS = "pool-checks"
 ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
 WRAP_UPS = "wrap-ups"
+QUEUE_WAITS = "queue-waits"
 
 
 # ------------------------------------------- enrichment: {"callId": ...}, delayed after a call
@@ -107,6 +108,46 @@ def rejoin_check_call_id(body: bytes) -> str:
     if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
         raise InvalidInput("not a rejoin check message")
     return call_id
+
+
+# ---------- queue-waits: {"callId", "check": "overflow" | "announce", "n"}, visible when due
+
+
+@dataclass(frozen=True)
+class QueueWaitCheck:
+    """A check on a waiting pool caller: the maximum wait (overflow) or announcement n."""
+
+    call_id: str
+    check: str
+    n: int
+
+
+QUEUE_WAIT_CHECKS = ("overflow", "announce")
+
+
+def queue_wait_body(call_id: str, check: str, n: int) -> dict[str, Any]:
+    """Written by QueueDelayedChecks.check_queue_wait_later (shared/adapters/repositories.py)."""
+    return {"callId": call_id, "check": check, "n": n}
+
+
+def queue_wait_check(body: bytes) -> QueueWaitCheck:
+    """Read by the queue-wait trigger; InvalidInput for anything the writer does not write."""
+    try:
+        data: Any = loads(body)
+        call_id, check, n = data["callId"], data["check"], data["n"]
+    except (KeyError, TypeError, InvalidInput):
+        raise InvalidInput("not a queue wait message") from None
+    if (
+        not isinstance(call_id, str)
+        or not call_id
+        or len(call_id) > 128
+        or check not in QUEUE_WAIT_CHECKS
+        or not isinstance(n, int)
+        or isinstance(n, bool)
+        or not 0 <= n <= 100000
+    ):
+        raise InvalidInput("not a queue wait message")
+    return QueueWaitCheck(call_id, check, n)
 
 
 # ---------------- callback-imports: {"list": ..., "requestId": ..., "requestedAt": ISO 8601}

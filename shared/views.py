@@ -625,6 +625,7 @@ class PoolSettingsView:
     closed: dict[str, Any] | None = omitted()
     exceptions: tuple[dict[str, Any], ...] | None = omitted()
     overflow: dict[str, Any] | None = omitted()
+    queue_announcements: dict[str, Any] | None = omitted()
     callback: dict[str, Any] | None = omitted()
     record: bool | None = omitted()
 

@@ -68,6 +68,7 @@ _DATES = (
     "ended_at",
     "party_left_at",
     "agent_away_since",
+    "callback_offered_at",
 )
 
 
@@ -174,6 +175,13 @@ def call_from_entity(entity: Entity) -> Call:
         case_title=entity.get("case_title"),
         case_number=entity.get("case_number"),
         activity_requested=bool(entity.get("activity_requested", False)),
+        overflowed=str(entity.get("overflowed") or ""),
+        queue_announced=int(entity.get("queue_announced", 0)),
+        keeps_place=bool(entity.get("keeps_place", False)),
+        callback_call_id=entity.get("callback_call_id"),
+        callback_offered_at=as_utc(entity.get("callback_offered_at")),
+        callback_done=bool(entity.get("callback_done", False)),
+        callback_for=entity.get("callback_for"),
     )
 
 
@@ -580,6 +588,18 @@ class TableWaitingCalls:
             found.append((call_id, datetime.strptime(at, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)))
         return found
 
+    def position(self, pool_id: str, call: Call, limit: int) -> int:
+        """1 for the call at the front: the rows before its own, one read of keys (at most
+        `limit`, so a caller further back counts as `limit + 1`)."""
+        rows = self.store.query(
+            POOL_QUEUE,
+            "PartitionKey eq @pk and RowKey lt @mine",
+            {"pk": pool_id, "mine": self._key(call, front=call.requeue_floor is not None)},
+            select=["RowKey"],
+            top=limit,
+        )
+        return sum(1 for _ in rows) + 1
+
 
 class QueueDelayedChecks:
     """Checks that must run later: a queue message with a visibility delay."""
@@ -604,6 +624,15 @@ class QueueDelayedChecks:
     def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
         self.sender.send(
             messages.CALL_REJOINS, messages.rejoin_check_body(call_id), delay_seconds=delay_seconds
+        )
+
+    def check_queue_wait_later(
+        self, call_id: str, check: str, n: int, *, delay_seconds: int
+    ) -> None:
+        self.sender.send(
+            messages.QUEUE_WAITS,
+            messages.queue_wait_body(call_id, check, n),
+            delay_seconds=delay_seconds,
         )
 
 

@@ -142,6 +142,7 @@ class CallbackOffer(StrEnum):
 
 CALLBACK_OFFER, CALLBACK_CONFIRM = "callback-offer", "callback-confirm"
 CLOSED_ANNOUNCEMENT = "closed-announcement"
+QUEUE_ANNOUNCEMENT, OVERFLOW_TRANSFER = "queue-announcement", "overflow-transfer"
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,16 @@ class Call:
     case_number: str | None = None
     # Contact&Account: the agent asked for a Phone Call activity (none is made otherwise).
     activity_requested: bool = False
+    # Waiting in a pool's queue (docs/pools.md, shared/services/queue_waits.py): the action
+    # taken after overflow.maxWaitSeconds (once), the last queue announcement made, and a
+    # callback that keeps the caller's place in the queue.
+    overflowed: str = ""  # "", or the action's `then` ("pool", "number", "queuedCallback"...)
+    queue_announced: int = 0
+    keeps_place: bool = False  # the callback offered (or left) keeps the caller's place
+    callback_call_id: str | None = None  # kept place: the outbound call offering it now
+    callback_offered_at: datetime | None = None  # ... since then
+    callback_done: bool = False  # kept place: a member took it (answered the outbound leg)
+    callback_for: str | None = None  # an outbound call: the kept-place call it calls back
 
     # ------------------------------------------------------------------ derived
 
@@ -205,6 +216,17 @@ class Call:
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
+
+    @property
+    def place_kept(self) -> bool:
+        """The caller left a callback that keeps its place: the request waits in the queue
+        (the caller has hung up) until a member takes it as an outbound call."""
+        return (
+            self.keeps_place
+            and self.callback in (CallbackOffer.CAPTURED, CallbackOffer.CONFIRMED)
+            and not self.callback_done
+            and not self.answered
+        )
 
     @property
     def pending_offer(self) -> Offer | None:
@@ -255,6 +277,8 @@ class Call:
             return Outcome.ANSWERED
         if self.callback in (CallbackOffer.CAPTURED, CallbackOffer.CONFIRMED):
             return Outcome.CALLBACK_REQUESTED
+        if self.overflowed == "number":
+            return Outcome.FORWARDED  # sent on to the overflow number after the longest wait
         if any(o.outcome is OfferOutcome.NOT_ANSWERED for o in self.offers) and (
             self.kind is not CallKind.POOL or self.direction is Direction.OUTBOUND
         ):
@@ -511,6 +535,8 @@ def next_step(call: Call) -> NextStep:
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING
+    if call.overflowed == "number" and not call.answered:
+        return NextStep.NOTHING  # being transferred to the overflow number
     if call.announce_then and not call.answered:
         if call.app_connected_at is None or not call.connection_id:
             return NextStep.NOTHING

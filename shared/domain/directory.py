@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.domain.schedule import PoolAction, Schedule, parse_action, parse_schedule
+from shared.domain.queue_wait import QueueAnnouncements, parse_queue_announcements
+from shared.domain.schedule import PoolAction, Schedule, Then, parse_action, parse_schedule
 from shared.domain.workflows import Workflow, parse_workflow
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -52,10 +53,12 @@ DEFAULT_SKILL, MIN_SKILL, MAX_SKILL = 5, 1, 10
 
 @dataclass(frozen=True)
 class Overflow:
-    """Where a caller goes instead of waiting once the queue is this long (docs/pools.md)."""
+    """Where a caller goes instead of waiting once the queue is this long, or after waiting
+    this long (docs/pools.md); either limit may be absent, not both."""
 
-    max_queue_length: int
+    max_queue_length: int | None
     action: PoolAction
+    max_wait_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class ServicePool:
     schedule: Schedule = field(default_factory=Schedule)
     overflow: Overflow | None = None
     workflow: Workflow | None = None  # None: a Phone Call activity (docs/workflows.md)
+    queue_announcements: QueueAnnouncements | None = None  # position / estimated wait
 
     def skill(self, agent_id: str) -> int:
         return dict(self.skills).get(agent_id, DEFAULT_SKILL)
@@ -334,11 +338,18 @@ def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None
     if raw_overflow is not None:
         o = _Reader(raw_overflow, f"{where}.overflow", problems)
         longest = _whole(o, "maxQueueLength", None, 0, 10000)
+        max_wait = _whole(o, "maxWaitSeconds", None, 1, 86400)
         action = parse_action(raw_overflow, f"{where}.overflow", problems, announcement=False)
-        if longest is None:
-            problems.append(f"{where}.overflow.maxQueueLength is missing")
+        if longest is None and max_wait is None:
+            problems.append(f"{where}.overflow needs maxQueueLength and/or maxWaitSeconds")
+        elif action is not None and action.then is Then.QUEUED_CALLBACK and longest is not None:
+            problems.append(
+                f"{where}.overflow.then queuedCallback keeps a place in the queue: "
+                "it takes maxWaitSeconds, not maxQueueLength"
+            )
         elif action is not None:
-            overflow = Overflow(longest, action)
+            overflow = Overflow(longest, action, max_wait)
+    announcements = parse_queue_announcements(r.data.get("queueAnnouncements"), where, problems)
     if not pool_id:
         return None
     return ServicePool(
@@ -354,6 +365,7 @@ def parse_pool(item: Any, where: str, problems: list[str]) -> ServicePool | None
         schedule=schedule,
         overflow=overflow,
         workflow=workflow,
+        queue_announcements=announcements,
     )
 
 
@@ -380,10 +392,16 @@ def pool_json(pool: ServicePool) -> dict[str, Any]:
     if pool.workflow is not None:
         data["workflow"] = pool.workflow.value
     if pool.overflow is not None:
-        data["overflow"] = {
+        limits = {
             "maxQueueLength": pool.overflow.max_queue_length,
+            "maxWaitSeconds": pool.overflow.max_wait_seconds,
+        }
+        data["overflow"] = {
+            **{k: v for k, v in limits.items() if v is not None},
             **pool.overflow.action.to_json(),
         }
+    if pool.queue_announcements is not None:
+        data["queueAnnouncements"] = pool.queue_announcements.to_json()
     return data
 
 

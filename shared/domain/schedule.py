@@ -25,6 +25,9 @@ class Then(StrEnum):
     POOL = "pool"  # on to another pool's queue
     NUMBER = "number"  # forwarded to a phone number
     CALLBACK = "callback"  # offered a callback request (the pool's callback list)
+    # Offered a callback that keeps the caller's place in the queue: a member calls back when
+    # the request reaches the front (overflow.maxWaitSeconds only; docs/pools.md).
+    QUEUED_CALLBACK = "queuedCallback"
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,7 @@ def parse_schedule(data: dict[str, Any], where: str, problems: list[str]) -> Sch
     closed = PoolAction(Then.HANG_UP)
     if data.get("closed") is not None:
         closed = parse_action(data["closed"], f"{where}.closed", problems) or closed
+        _waiting_only(closed, f"{where}.closed", problems)
     exceptions: list[ScheduleException] = []
     raw = data.get("exceptions", [])
     if not isinstance(raw, list):
@@ -221,6 +225,7 @@ def parse_schedule(data: dict[str, Any], where: str, problems: list[str]) -> Sch
             problems.append(f"{at}.date must be YYYY-MM-DD")
             continue
         action = parse_action(item, at, problems)
+        _waiting_only(action, at, problems)
         name = item.get("name") or ""
         if not isinstance(name, str) or len(name) > 100:
             problems.append(f"{at}.name must be text of at most 100 characters")
@@ -232,3 +237,9 @@ def parse_schedule(data: dict[str, Any], where: str, problems: list[str]) -> Sch
                 )
             )
     return Schedule(str(zone), weekly, closed, tuple(exceptions))
+
+
+def _waiting_only(action: PoolAction | None, where: str, problems: list[str]) -> None:
+    """A place in the queue is kept only for a caller who is in it (overflow.maxWaitSeconds)."""
+    if action is not None and action.then is Then.QUEUED_CALLBACK:
+        problems.append(f"{where}.then queuedCallback is only for overflow.maxWaitSeconds")

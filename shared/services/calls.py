@@ -50,6 +50,7 @@ from shared.services.ports import (
     EnrichmentQueue,
     PoolRoster,
     Prompt,
+    RecentPoolCalls,
     Telephony,
     WaitingCalls,
 )
@@ -84,6 +85,19 @@ class CallFlowOptions:
     callback_confirm: Prompt = field(
         default_factory=lambda: Prompt(
             "Thank you. We will call you back as soon as we can. Goodbye."
+        )
+    )
+    # overflow "queuedCallback": the callback keeps the caller's place in the queue.
+    kept_place_offer: Prompt = field(
+        default_factory=lambda: Prompt(
+            "To keep your place in the queue and be called back when it is your turn, press 1."
+            " To keep waiting, press any other key."
+        )
+    )
+    kept_place_confirm: Prompt = field(
+        default_factory=lambda: Prompt(
+            "Thank you. You keep your place in the queue, and we will call you back when it"
+            " is your turn. Goodbye."
         )
     )
 
@@ -129,6 +143,7 @@ class CallFlow:
         roster: PoolRoster,
         callbacks: CallbackCapture | None = None,
         delayed: DelayedChecks | None = None,
+        recent: RecentPoolCalls | None = None,
     ) -> None:
         self.callbacks, self.delayed, self.roster = callbacks, delayed, roster
         self.directory, self.calls, self.agents, self.waiting = directory, calls, agents, waiting
@@ -144,6 +159,9 @@ class CallFlow:
 
         self.rejoins = Rejoins(self)
         self.prompt_links = PromptLinks(options.public_base_url, options.callback_secret)
+        from shared.services.queue_waits import QueueWaits
+
+        self.queue = QueueWaits(self, recent)  # announcements, longest wait, kept places
 
     def callback_url(self, call_id: str) -> str:
         return (
@@ -209,8 +227,9 @@ class CallFlow:
                     else "hangup"
                 ),
             )
+            added = self.calls.add(call)
             if (
-                self.calls.add(call)
+                added
                 and pool
                 and action is None
                 and pool.callback
@@ -221,6 +240,8 @@ class CallFlow:
                 self.delayed.offer_callback_later(
                     call_id, delay_seconds=pool.callback.offer_after_seconds
                 )
+            if added and pool and action is None:
+                self.queue.arrived(call, pool)
         connection_id = self.telephony.answer(
             event.incoming_call_context,
             callback_url=self.callback_url(call_id),
@@ -239,10 +260,14 @@ class CallFlow:
         for _ in range(2):
             shut = closure(pool.schedule, now)
             action = shut.action if shut else None
-            if action is None and pool.overflow is not None:
-                limit = pool.overflow.max_queue_length
-                if len(self.waiting.arrivals(pool.id, limit + 1)) >= limit:
-                    action = pool.overflow.action
+            limit = pool.overflow.max_queue_length if pool.overflow else None
+            if (
+                action is None
+                and pool.overflow is not None
+                and limit is not None
+                and len(self.waiting.arrivals(pool.id, limit + 1)) >= limit
+            ):
+                action = pool.overflow.action
             if action is None:
                 return pool, None
             if action.then is not Then.POOL:
@@ -412,7 +437,13 @@ class CallFlow:
             elif step is NextStep.DIVERT_AFTER_REJOIN:
                 call = self.rejoins.divert(call)
         if call.ended:
-            if call.pool_id and (not call.answered or call.requeue_floor is not None):
+            if call.callback_for:
+                self.queue.callback_ended(call, now)
+            if (
+                call.pool_id
+                and (not call.answered or call.requeue_floor is not None)
+                and not call.place_kept  # a callback keeps the caller's place
+            ):
                 # An abandoned caller leaves the queue (so does one queued again after its
                 # agent dropped). An answered call left it when the offer that was answered
                 # rang (if that delete was lost, the dispatcher sweeps it).
@@ -498,17 +529,20 @@ class CallFlow:
 
     # ------------------------------------------------------------------ callbacks (§5)
 
-    def offer_callback(self, call_id: str, now: datetime) -> Call | None:
-        """Offer a waiting pool caller a callback: press 1 to leave a request."""
+    def offer_callback(
+        self, call_id: str, now: datetime, *, keep_place: bool = False
+    ) -> Call | None:
+        """Offer a waiting pool caller a callback: press 1 to leave a request (`keep_place`:
+        one that keeps the caller's place in the queue, docs/pools.md)."""
         call = self.calls.get(call_id)
         pool = self.directory.pool(call.pool_id or "") if call else None
         if (
             call is None
             or pool is None
-            or pool.callback is None
+            or (pool.callback is None and not keep_place)
             or call.answered
             or call.ended
-            or call.callback is not None
+            or not _may_offer_callback(call, keep_place)
             or not call.connection_id
             or not (call.peer_target or "").startswith("4:+")
         ):
@@ -517,7 +551,9 @@ class CallFlow:
         result = self.calls.update(
             call_id,
             lambda c: (
-                None if c.callback is not None else replace(c, callback=CallbackOffer.OFFERED)
+                replace(c, callback=CallbackOffer.OFFERED, keeps_place=keep_place)
+                if _may_offer_callback(c, keep_place)
+                else None
             ),
         )
         if result is None or not result[1]:
@@ -526,18 +562,18 @@ class CallFlow:
             self.telephony.recognize_dtmf(
                 call.connection_id,
                 call.peer_target or "",
-                prompt=self.options.callback_offer,
+                prompt=self.options.kept_place_offer if keep_place else self.options.callback_offer,
                 operation_context=CALLBACK_OFFER,
                 silence_timeout=10,
             )
         except Exception:
-            self._unmark(call_id, callback=None)
+            self._unmark(call_id, callback=call.callback, keeps_place=False)
             raise
         return result[0]
 
     def _capture_callback(self, call: Call, now: datetime) -> Call:
         pool = self.directory.pool(call.pool_id or "")
-        stored = bool(
+        stored = call.keeps_place or bool(  # a kept place stays in the queue, not a list
             pool
             and pool.callback
             and self.callbacks
@@ -554,11 +590,17 @@ class CallFlow:
         if result is None or not result[1]:
             return result[0] if result else call
         if stored and call.pool_id:
-            self.waiting.remove(call.pool_id, call)
+            if call.keeps_place:
+                # Its place: the row of its arrival (an agent rung meanwhile took it out).
+                self.waiting.add(call.pool_id, call)
+            else:
+                self.waiting.remove(call.pool_id, call)
             self._withdraw_pending_offer(result[0])
             self.telephony.play(
                 call.connection_id or "",
-                self.options.callback_confirm,
+                self.options.kept_place_confirm
+                if call.keeps_place
+                else self.options.callback_confirm,
                 operation_context=CALLBACK_CONFIRM,
             )
         return result[0]
@@ -567,6 +609,8 @@ class CallFlow:
 
     def _offer(self, call: Call, now: datetime) -> Call | None:
         if call.direction is Direction.OUTBOUND:
+            if call.callback_for:  # calling back a kept place: it leaves the queue now
+                self.queue.callback_taken(call)
             return self._ring(
                 call,
                 f"4:{call.customer_number}",
@@ -610,6 +654,8 @@ class CallFlow:
                     and not self.roster.anyone_serving(pool.id)
                 ):
                     self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
+                else:
+                    self.queue.joined(call, pool, now)
                 return None
             untried = [a for a in free if a not in call.tried]
             # Every free member rang once in this round: a new round starts.
@@ -773,6 +819,11 @@ class CallFlow:
             live = None
             for call_id in page:
                 waiting = self.calls.get(call_id)
+                if waiting is not None and waiting.place_kept:
+                    offered = self.queue.call_back(waiting, now)
+                    if offered is None:
+                        continue  # being offered to a member: it keeps its place
+                    return True
                 if (
                     waiting is not None
                     and not waiting.ended
@@ -848,6 +899,11 @@ def ring_headers(call: Call, target: str) -> dict[str, str] | None:
     """What a web phone (an ACS user) is told with the ring: our call id, so the panel knows
     which call rings. Phone numbers get nothing (VoIP headers are for ACS users only)."""
     return {"callId": call.call_id} if target.startswith("8:acs:") else None
+
+
+def _may_offer_callback(call: Call, keep_place: bool) -> bool:
+    """Offered once; a caller who declined a callback may still be offered to keep its place."""
+    return call.callback is None or (keep_place and call.callback is CallbackOffer.DECLINED)
 
 
 def _rings_or_serves(call: Call, agent_id: str) -> bool:

@@ -18,6 +18,7 @@ from shared.domain.enrichment import (
     RecordingAudio,
     WriteResult,
 )
+from shared.domain.pool_monitoring import PoolCallEntry
 from shared.domain.sessions import Lease
 
 
@@ -162,6 +163,13 @@ class DelayedChecks(Protocol):
         """REJOIN_SECONDS after an agent's web phone dropped: has it come back?"""
         ...
 
+    def check_queue_wait_later(
+        self, call_id: str, check: str, n: int, *, delay_seconds: int
+    ) -> None:
+        """A waiting pool caller's maximum wait ("overflow") or next announcement ("announce"
+        number `n`) is due (shared/services/queue_waits.py)."""
+        ...
+
 
 class CallRepository(Protocol):
     """Calls, their processed-event markers and notes (one partition per call)."""
@@ -260,6 +268,18 @@ class WaitingCalls(Protocol):
 
     def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
         """(call id, arrived at) of the oldest waiting calls: one read, no call rows."""
+        ...
+
+    def position(self, pool_id: str, call: Call, limit: int) -> int:
+        """The call's place in the queue (1: the front), counting at most `limit` ahead."""
+        ...
+
+
+class RecentPoolCalls(Protocol):
+    """The pool call log (shared/adapters/pool_monitoring.py), as the estimated wait reads it."""
+
+    def recent(self, pool_id: str, since: datetime, limit: int) -> list[PoolCallEntry]:
+        """The pool's calls that arrived after `since`, newest first: one query."""
         ...
 
 

@@ -325,6 +325,7 @@ def settings_view(pool: ServicePool) -> PoolSettingsView:
         closed=data.get("closed"),
         exceptions=tuple(data["exceptions"]) if "exceptions" in data else None,
         overflow=data.get("overflow"),
+        queue_announcements=data.get("queueAnnouncements"),
         callback=data.get("callback"),
         record=pool.record,
     )

@@ -23,6 +23,7 @@ from shared.domain.directory import ServicePool
 class FakeTelephony:
     ops: list[tuple[str, ...]] = field(default_factory=list)
     voip_headers: list[dict[str, str]] = field(default_factory=list)  # of each add, in order
+    played: list[str] = field(default_factory=list)  # the text of each play, in order
 
     def answer(
         self, incoming_call_context: str, *, callback_url: str, operation_context: str
@@ -114,6 +115,7 @@ class FakeTelephony:
 
     def play(self, connection_id: str, prompt: object, *, operation_context: str) -> None:
         self.ops.append(("play", operation_context))
+        self.played.append(str(getattr(prompt, "text", prompt)))
 
     def named(self, name: str) -> list[tuple[str, ...]]:
         return [op for op in self.ops if op[0] == name]
@@ -301,6 +303,7 @@ class FakeWaiting:
         if call.call_id not in queue:
             queue.append(call.call_id)
             self.arrived[call.call_id] = call.arrived_at
+            queue.sort(key=lambda c: self.arrived[c])  # as the real keys: oldest first
 
     def remove(self, pool_id: str, call: Call) -> None:
         if call.call_id in self.queues.get(pool_id, []):
@@ -311,6 +314,11 @@ class FakeWaiting:
 
     def arrivals(self, pool_id: str, limit: int) -> list[tuple[str, datetime]]:
         return [(c, self.arrived[c]) for c in self.oldest(pool_id, limit)]
+
+    def position(self, pool_id: str, call: Call, limit: int) -> int:
+        queue = self.queues.get(pool_id, [])
+        ahead = queue.index(call.call_id) if call.call_id in queue else len(queue)
+        return min(ahead, limit) + 1
 
 
 @dataclass

@@ -208,6 +208,12 @@ class FakeCallbacks:
 class FakeDelayed:
     def __init__(self) -> None:
         self.scheduled: list[tuple[str, int]] = []
+        self.queue_waits: list[tuple[str, str, int, int]] = []
+
+    def check_queue_wait_later(
+        self, call_id: str, check: str, n: int, *, delay_seconds: int
+    ) -> None:
+        self.queue_waits.append((call_id, check, n, delay_seconds))
 
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None:
         self.scheduled.append((call_id, delay_seconds))

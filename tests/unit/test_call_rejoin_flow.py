@@ -20,6 +20,12 @@ CUSTOMER = f"4:{CALLER}"
 class FakeDelayed:
     def __init__(self) -> None:
         self.rejoins: list[tuple[str, int]] = []
+        self.queue_waits: list[tuple[str, str, int, int]] = []
+
+    def check_queue_wait_later(
+        self, call_id: str, check: str, n: int, *, delay_seconds: int
+    ) -> None:
+        self.queue_waits.append((call_id, check, n, delay_seconds))
 
     def offer_callback_later(self, call_id: str, *, delay_seconds: int) -> None:
         return None

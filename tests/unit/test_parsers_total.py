@@ -107,6 +107,7 @@ def _messages() -> dict[str, Callable[[bytes], Any]]:
         "enrichment": lambda b: messages.enrichment_message(b, "m-1", 1),
         "callback-offers": messages.callback_offer_call_id,
         "call-rejoins": messages.rejoin_check_call_id,
+        "queue-waits": messages.queue_wait_check,
         "callback-imports": messages.CallbackImport.read,
         "enterprise-notifications": messages.enterprise_notice,
     }

@@ -118,7 +118,7 @@ def test_every_problem_of_a_pool_is_named() -> None:
         "closed.target must be a pool id",
         "YYYY-MM-DD",
         "overflow takes no announcement",
-        "maxQueueLength is missing",
+        "needs maxQueueLength and/or maxWaitSeconds",
     ):
         assert expected in text, (expected, text)
 

@@ -185,6 +185,11 @@ class Media(Events):
                 inter_tone_seconds=float(
                     dtmf.get("interToneTimeoutInSeconds") or DEFAULT_INTER_TONE_SECONDS
                 ),
+                prompts=list(
+                    options.get("playPrompts")
+                    or body.get("playPrompts")
+                    or [p for p in (options.get("playPrompt"), body.get("playPrompt")) if p]
+                ),
             )
             silence = float(
                 options.get("initialSilenceTimeoutInSeconds") or DEFAULT_INITIAL_SILENCE_SECONDS

@@ -125,6 +125,7 @@ class Recognize:
     inter_tone_seconds: float
     tones: list[str] = field(default_factory=list)
     timer: threading.Timer | None = None
+    prompts: list[Any] = field(default_factory=list)  # the play sources asked for (playPrompts)
 
 
 @dataclass

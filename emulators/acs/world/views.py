@@ -43,6 +43,7 @@ class Views(WorldCore):
                     "maxTones": recognize.max_tones,
                     "stopTones": sorted(recognize.stop_tones),
                     "operationContext": recognize.operation_context,
+                    "prompts": list(recognize.prompts),
                 },
                 "sentTones": list(call.sent_tones),
                 "pressedTones": list(call.pressed_tones),
