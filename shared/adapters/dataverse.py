@@ -429,6 +429,25 @@ class DataverseCrm:
             raise
         return True
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        body = phone_call_body(activity, duration_column=self.duration_column)
+        changed = {
+            k: body[k]
+            for k in ("subject", "description", "ownerid@odata.bind", "phonecall_activity_parties")
+        }
+        try:
+            self.client.request(
+                "PATCH",
+                f"phonecalls({activity.activity_id})",
+                body=changed,
+                headers={"If-Match": "*"},
+            )
+        except DataverseError as exc:
+            if exc.code in CLOSED_CODES or exc.status in (400, 404):
+                return False
+            raise
+        return True
+
 
 FROM, TO = 1, 2  # activityparty participationtypemask
 

@@ -36,6 +36,7 @@ from shared.domain.calls import (
     Consult,
     ConsultState,
     Direction,
+    Handover,
     Offer,
     OfferOutcome,
 )
@@ -63,7 +64,7 @@ _DATES = (
 def call_to_entity(call: Call) -> Entity:
     entity: Entity = {"PartitionKey": call.call_id, "RowKey": CALL_ROW}
     for key, value in asdict(call).items():
-        if key in ("offers", "candidates", "picked", "tried", "consult"):
+        if key in ("offers", "candidates", "picked", "tried", "consult", "handovers"):
             continue
         if value is not None:
             entity[key] = value.value if isinstance(value, Enum) else value
@@ -80,11 +81,38 @@ def call_to_entity(call: Call) -> Entity:
             "blind": consult.blind,
             "invitationId": consult.invitation_id,
             "state": consult.state.value,
+            "fromAgentId": consult.from_agent_id,
+            "fromName": consult.from_name,
+            "toName": consult.to_name,
         }
         if consult
         else None
     )
+    if call.handovers:  # left out until there is one: a call row without stays as it was
+        entity["handovers"] = json.dumps([_handover_json(h) for h in call.handovers])
     return entity
+
+
+def _handover_json(handover: Handover) -> dict[str, Any]:
+    return {
+        "n": handover.n,
+        "fromAgentId": handover.from_agent_id,
+        "fromName": handover.from_name,
+        "toAgentId": handover.to_agent_id,
+        "toName": handover.to_name,
+        "at": handover.at.isoformat(),
+    }
+
+
+def _handover_from(data: dict[str, Any]) -> Handover:
+    return Handover(
+        int(data["n"]),
+        data["fromAgentId"],
+        data.get("fromName") or "",
+        data["toAgentId"],
+        data.get("toName") or "",
+        datetime.fromisoformat(data["at"]),
+    )
 
 
 def _offer_json(offer: Offer) -> dict[str, Any]:
@@ -162,6 +190,8 @@ def call_from_entity(entity: Entity) -> Call:
         case_title=entity.get("case_title"),
         case_number=entity.get("case_number"),
         activity_requested=bool(entity.get("activity_requested", False)),
+        handovers=tuple(_handover_from(h) for h in json.loads(entity.get("handovers") or "[]")),
+        activity_owner=entity.get("activity_owner"),
     )
 
 
@@ -175,6 +205,9 @@ def _consult_from(data: dict[str, Any] | None) -> Consult | None:
         bool(data["blind"]),
         ConsultState(data["state"]),
         data.get("invitationId"),
+        data.get("fromAgentId"),
+        data.get("fromName") or "",
+        data.get("toName") or "",
     )
 
 
@@ -289,16 +322,29 @@ class TableCallRepository:
             versions.remember(CALLS, call_id, NOTES_ROW, {"text": ""}, "none")  # no notes yet
         return found
 
-    def notes(self, call_id: str) -> str:
+    def notes(self, call_id: str, part: int = 0) -> str:
+        if part:
+            entity = self.store.get(CALLS, call_id, notes_row(part))
+            return str(entity.get("text", "")) if entity else ""
         known = versions.known(CALLS, call_id, NOTES_ROW)  # read with this invocation's event
         entity = known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
         return str(entity.get("text", "")) if entity else ""
 
-    def save_notes(self, call_id: str, notes: str) -> None:
-        versions.forget(CALLS, call_id, NOTES_ROW)
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        return tuple(self.notes(call_id, part) for part in range(max(1, count)))
+
+    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None:
+        row = notes_row(part)
+        versions.forget(CALLS, call_id, row)
         self.store.upsert(
-            CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "text": notes}, replace=True
+            CALLS, {"PartitionKey": call_id, "RowKey": row, "text": notes}, replace=True
         )
+
+
+def notes_row(part: int) -> str:
+    """The row of one agent's part of a call's notes: `notes` (the first agent's), then
+    `notes-1`, `notes-2`, ... (the part of the agent each completed transfer handed it to)."""
+    return f"{NOTES_ROW}-{part}" if part else NOTES_ROW
 
 
 def _if_not_modified() -> Any:

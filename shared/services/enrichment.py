@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.calls import Call
+from shared.domain.calls import Call, activity_notes
 from shared.domain.enrichment import (
     Action,
     EnrichmentPolicy,
@@ -95,7 +95,9 @@ class ActivityEnrichment:
             self._recording_url(call),
             now,
             self.options.policy,
-            notes=self.calls.notes(call.call_id),
+            notes=activity_notes(
+                call, self.calls.notes_parts(call.call_id, len(call.handovers) + 1)
+            ),
         )
         if plan.action is Action.FINISH:
             assert plan.outcome is not None

@@ -130,6 +130,12 @@ class Crm(Protocol):
         """Replace the notes of an open activity; False when it is already completed."""
         ...
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        """Give an open activity to the agent `activity` names (owner, agent party, subject,
+        description): a transfer completed after it was written. False when it is completed
+        already (or gone)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -178,9 +184,15 @@ class CallRepository(Protocol):
         """
         ...
 
-    def notes(self, call_id: str) -> str: ...
+    def notes(self, call_id: str, part: int = 0) -> str:
+        """One agent's part of the notes (0: the first agent's; k: after the k-th handover)."""
+        ...
 
-    def save_notes(self, call_id: str, notes: str) -> None: ...
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        """Parts 0 .. count-1 of the notes (at least part 0)."""
+        ...
+
+    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None: ...
 
 
 class AgentStates(Protocol):

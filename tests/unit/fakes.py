@@ -148,6 +148,12 @@ class FakeCrm:
         )
         return True
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        if activity.activity_id not in self.activities:
+            return False
+        self.activities[activity.activity_id] = activity
+        return True
+
 
 @dataclass
 class FakeCalls:
@@ -180,11 +186,14 @@ class FakeCalls:
         self.rows[call_id] = new
         return new, True
 
-    def notes(self, call_id: str) -> str:
-        return self.note_rows.get(call_id, "")
+    def notes(self, call_id: str, part: int = 0) -> str:
+        return self.note_rows.get(call_id if not part else f"{call_id}/{part}", "")
 
-    def save_notes(self, call_id: str, notes: str) -> None:
-        self.note_rows[call_id] = notes
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        return tuple(self.notes(call_id, k) for k in range(max(1, count)))
+
+    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None:
+        self.note_rows[call_id if not part else f"{call_id}/{part}"] = notes
 
 
 @dataclass
