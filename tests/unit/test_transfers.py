@@ -259,3 +259,20 @@ def test_a_late_acceptance_moves_the_activity_written_before_it() -> None:
     assert activity.owner_user_id == BEN.system_user_id
     assert activity.description == "Anna (until transfer at 09:00 UTC):\nFirst part"
     assert d.w.calls.rows[call_id].activity_owner == "ben"
+
+
+def test_the_enrichment_writes_the_attributed_notes_and_never_the_owner() -> None:
+    from shared.domain.calls import Handover
+    from tests.unit.test_enrichment import Rig
+    from tests.unit.test_enrichment import answered_call as enriched_call
+    from tests.unit.test_enrichment import at as enrich_at
+
+    rig = Rig()
+    handover = Handover(1, "anna", "Anna", "ben", "Ben", enrich_at(40))
+    call = rig.add(replace(enriched_call(), handovers=(handover,), activity_owner="ben"))
+    rig.calls.save_notes(call.call_id, "Anna's part")
+    rig.calls.save_notes(call.call_id, "Ben's part", 1)
+    rig.handle(call.call_id, enrich_at(130))
+    [update] = rig.writer.written
+    assert update.description == "Anna (until transfer at 09:00 UTC):\nAnna's part\n\nBen's part"
+    assert "owner" not in " ".join(vars(update))  # the PATCH carries no owner to undo
