@@ -741,7 +741,8 @@ class CallFlow:
         if consult.state in (ConsultState.FAILED, ConsultState.CANCELLED):
             freed = consult.agent_id
         elif consult.state is ConsultState.COMPLETED:
-            freed = call.talk_agent_id or ""
+            handover = next((h for h in call.handovers if h.n == consult.n), None)
+            freed = handover.from_agent_id if handover else call.talk_agent_id or ""
         else:
             return
         if freed and self.agents.release(freed, call.call_id):

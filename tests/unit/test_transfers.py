@@ -276,3 +276,32 @@ def test_the_enrichment_writes_the_attributed_notes_and_never_the_owner() -> Non
     [update] = rig.writer.written
     assert update.description == "Anna (until transfer at 09:00 UTC):\nAnna's part\n\nBen's part"
     assert "owner" not in " ".join(vars(update))  # the PATCH carries no owner to undo
+
+
+def test_a_call_handed_on_and_back_keeps_every_part_attributed_and_frees_each_giver() -> None:
+    d = Desk()
+    call_id = d.answered()
+    d.views.save_notes(ANNA, call_id, "A1")
+    d.control.transfer(ANNA, call_id, to_agent="ben")
+    d.w.event(call_id, "CallTransferAccepted", 30, "transfer:1")
+    assert "anna" not in d.w.agents.busy and d.w.agents.busy["ben"] == call_id
+    d.views.save_notes(BEN, call_id, "B")
+    d.control.transfer(BEN, call_id, to_agent="anna")  # Ben serves it: he may hand it on
+    d.w.event(call_id, "CallTransferAccepted", 90, "transfer:2")
+    d.w.event(call_id, "CallTransferAccepted", 30, "transfer:1")  # a late repeat: nothing
+    assert "ben" not in d.w.agents.busy
+    anna, ben = d.views.current(ANNA), d.views.current(BEN)
+    assert anna is not None and anna.state is Phase.CONNECTED and anna.notes == ""
+    assert anna.earlier_notes == (
+        "Anna (until transfer at 09:00 UTC):\nA1\n\nBen (until transfer at 09:01 UTC):\nB"
+    )
+    assert ben is not None and ben.state is Phase.TRANSFERRED and ben.transferred_to == "Anna"
+    d.views.save_notes(ANNA, call_id, "A2")
+    with pytest.raises(Conflict):
+        d.views.save_notes(BEN, call_id, "B again")
+    d.w.event(call_id, "CallDisconnected", 300)
+    activity = d.activity(call_id)
+    assert activity.owner_user_id == ANNA.system_user_id
+    assert activity.description == (
+        "Anna (until transfer at 09:00 UTC):\nA1\n\nBen (until transfer at 09:01 UTC):\nB\n\nA2"
+    )
