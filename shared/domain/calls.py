@@ -343,6 +343,12 @@ class Call:
             return Phase.TRANSFERRED
         return self.phase
 
+    def notes_shown_to(self, agent_id: str) -> int | None:
+        """The part of the notes `agent_id`'s panel shows as theirs: the one they write or,
+        once they handed the call on, the one they wrote (read-only)."""
+        handed = self.handed_over_by(agent_id)
+        return self.handovers.index(handed) if handed else self.notes_part_of(agent_id)
+
     def notes_part_of(self, agent_id: str) -> int | None:
         """The part of the notes `agent_id` writes (0: the first agent's, k: the part after
         the k-th handover), or None: the call was handed on, its notes are another's. A

@@ -97,14 +97,12 @@ class AgentCalls:
         pop = screen_pop(call.candidates, call.picked)
         state = call.phase_for(viewer.id)
         handed = call.handed_over_by(viewer.id)
-        part = call.notes_part_of(viewer.id)
         parts = self.notes_parts(call)
-        if handed is not None:
-            part = call.handovers.index(handed)  # the part they wrote, read-only now
-        notes = parts[part] if part is not None and part < len(parts) else ""
+        part = call.notes_shown_to(viewer.id)
+        notes = "" if part is None else parts[part] if part < len(parts) else ""
         if part is not None and part >= len(parts):  # a consulted colleague's coming part
             notes = self.calls.notes(call.call_id, part)
-        owner = state is not Phase.TRANSFERRED and part == len(call.handovers)
+        owner = handed is None and part == len(call.handovers)
         return CallView(
             call_id=call.call_id,
             state=state,
