@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from shared.views import CallView, CallWithNotes, CurrentCall
 
 bp = func.Blueprint()
-# 2,000 characters of the widest JSON (a 4-byte character is a 12-byte surrogate-pair escape).
-NOTES_BODY_LIMIT = 64 * 1024
+# 100,000 characters of the widest JSON (a 4-byte character is a 12-byte surrogate-pair
+# escape), and room for the rest of the body (shared.domain.activity.NOTES_MAX).
+NOTES_BODY_LIMIT = 100_000 * 12 + 1024
 
 
 @endpoint(bp, "GET", "me/calls/current", auth=Auth.AGENT, headers=NO_STORE)
@@ -37,7 +38,10 @@ def current_call(req: func.HttpRequest, agent: Agent) -> CurrentCall:
     max_body=NOTES_BODY_LIMIT,
 )
 def call_notes(req: func.HttpRequest, agent: Agent, body: NotesBody) -> CallWithNotes:
-    """Save the notes (every edit; at most 2000 characters, the activity description)"""
+    """Save the notes (every edit; at most 100,000 characters)
+
+    The activity's description holds 2,000 characters; longer notes are kept whole in a note
+    (annotation) on the activity. More than 100,000 characters: 422, which says the limit."""
     from shared import composition
 
     return composition.agent_calls().save_notes(agent, req.route_params["callId"], body.notes or "")

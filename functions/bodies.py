@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from shared.domain.activity import NOTES_MAX
 from shared.errors import FieldError, InvalidInput
 from shared.views import documented, named
 
@@ -20,8 +21,11 @@ from shared.views import documented, named
 @dataclass(frozen=True, kw_only=True)
 class NotesBody:
     notes: str | None = documented(
-        "The whole notes text (null clears them); becomes the activity's description",
-        maxLength=2000,
+        "The whole notes text (null clears them), at most 100,000 characters (what a D365 "
+        "note holds). The activity's description gets the first 2,000; longer notes end it "
+        'with "… (full notes attached)" and are kept whole in a note (annotation) on the '
+        "activity.",
+        maxLength=NOTES_MAX,
     )
 
 

@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 bp = func.Blueprint()
 HISTORY_LIMIT = IntQuery("limit", 20, 1, 100, "How many calls, newest first")
 DIRECTORY_QUERY = TextQuery(
-    "q", required=True, description="A name or a number (2+ characters)", min_length=2
+    "q",
+    required=True,
+    description="Part of a name, or the start of a number in E.164 or national form "
+    "(2 to 100 characters; a number has 3+ digits)",
+    min_length=2,
+    max_length=100,
 )
 DIRECTORY_LIMIT = IntQuery("limit", 20, 1, 50, "Results per page")
 DIRECTORY_PAGE = IntQuery("page", 1, 1, 20, "Which page")
@@ -127,7 +132,7 @@ def caller_ids(req: func.HttpRequest, agent: Agent) -> CallerIds:
     query=(DIRECTORY_QUERY, DIRECTORY_LIMIT, DIRECTORY_PAGE),
 )
 def directory(req: func.HttpRequest, agent: Agent) -> DirectoryPage:
-    """D365 contacts, accounts, leads and colleagues by name or number"""
+    """D365 contacts, accounts, leads, users and colleagues by name or a number's start"""
     from shared import composition
 
     query = DIRECTORY_QUERY.read(req) or ""

@@ -177,6 +177,14 @@ ROLE_PRIVILEGES = {
     "prvReadActivity": "Local",
     "prvWriteActivity": "Basic",
     "prvAppendActivity": "Basic",
+    "prvAppendToActivity": "Basic",
+    # Notes (annotation): the whole notes of a call are a note on its Phone Call, written by the
+    # app; agents read them as they read the activities (their business unit's) and may add
+    # their own to their calls.
+    "prvCreateNote": "Basic",
+    "prvReadNote": "Local",
+    "prvWriteNote": "Basic",
+    "prvAppendNote": "Basic",
     "prvReadQueue": "Global",
     "prvReadQueueItem": "Local",
     "prvReadmsdyn_ciprovider": "Global",  # CIF 1.0 reads its provider as the signed-in user

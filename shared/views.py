@@ -27,7 +27,7 @@ from shared.domain.moments import iso_z
 from shared.domain.pool_monitoring import AlarmKind
 from shared.domain.workflows import Workflow
 
-__all__ = ["CustomerRef", "DirectoryEntry"]  # domain values that are views as they are
+__all__ = ["CustomerRef"]  # domain values that are views as they are
 
 
 # ---------------------------------------------------------------------- declaring and rendering
@@ -293,8 +293,42 @@ class CallerIds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DirectoryResult:
+    """A directory row: a D365 record (`kind` is its table: contact, account, lead, or
+    systemuser for a D365 user) or a colleague (an agent, `id` the agent id). `phone` is the
+    number to call: the one that matched when the query was a number, else the record's
+    first. The `matched...` fields are there when a phone column matched the query."""
+
+    kind: Literal["contact", "account", "lead", "systemuser", "colleague"]
+    id: str
+    name: str
+    phone: str | None
+    matched_number: str | None = omitted(
+        description="The stored number (as D365 holds it) the query is the start of"
+    )
+    matched_column: str | None = omitted(
+        description="Where it is: the D365 column (e.g. mobilephone), or the AGENTS field "
+        "(directNumbers, phoneNumber) of a colleague"
+    )
+    matched_label: str | None = omitted(description="What the panel calls it, e.g. mobile")
+
+    @classmethod
+    def of(cls, entry: DirectoryEntry) -> DirectoryResult:
+        m = entry.matched
+        return cls(
+            kind=entry.kind,  # type: ignore[arg-type]
+            id=entry.id,
+            name=entry.name,
+            phone=entry.phone,
+            matched_number=m.number if m else None,
+            matched_column=m.column if m else None,
+            matched_label=m.label if m else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class DirectoryPage:
-    results: tuple[DirectoryEntry, ...]
+    results: tuple[DirectoryResult, ...]
     page: int
     next_page: int | None
 

@@ -49,6 +49,10 @@ def tokenize(text: str) -> list[Token]:
     pos = 0
     while pos < len(text):
         match = _TOKEN.match(text, pos)
+        if not match and text[pos] == "'":  # OData's lexer reads to the end for the quote
+            raise query_error(
+                f"There is an unterminated literal at position {len(text)} in '{text}'."
+            )
         if not match:
             raise query_error(f"Syntax error at position {pos} in '{text}'.")
         kind = match.lastgroup or ""
@@ -315,17 +319,53 @@ def evaluate(node: Node, record: dict[str, Any]) -> bool:
         needle = _norm(_operand_value(literal, record), STRING)
         if value is None or needle is None:
             return False
+        pattern = like_pattern(needle)
         if name == "contains":
-            return bool(needle in value)
+            return pattern.search(value) is not None
         if name == "startswith":
-            return bool(value.startswith(needle))
-        return bool(value.endswith(needle))
+            return pattern.match(value) is not None
+        return re.search(f"(?:{pattern.pattern})$", value, re.DOTALL) is not None
     if kind == "in":
         _, prop, values = node
         edm = prop[2]
         value = _norm(record.get(prop[1]), edm)
         return value in {_norm(v, edm) for v in values}
     raise ODataError(500, "0x80040216", f"Unknown filter node {kind}")
+
+
+def like_pattern(needle: str) -> re.Pattern[str]:
+    """The string functions' value as Dataverse reads it: a T-SQL LIKE pattern, `%` any text,
+    `_` one character, `[abc]`/`[a-c]` one of a set, `[^...]` one not in it, `[%]` a literal."""
+    out, i = [], 0
+    while i < len(needle):
+        ch = needle[i]
+        close = needle.find("]", i + 2) if ch == "[" else -1
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        elif close != -1:
+            body = needle[i + 1 : close]
+            negate = body.startswith("^") and len(body) > 1
+            members = body[1:] if negate else body
+            parts = []
+            j = 0
+            while j < len(members):
+                if j + 2 < len(members) and members[j + 1] == "-":
+                    parts.append(f"{re.escape(members[j])}-{re.escape(members[j + 2])}")
+                    j += 3
+                else:
+                    parts.append(re.escape(members[j]))
+                    j += 1
+            out.append(f"[{'^' if negate else ''}{''.join(parts)}]")
+            i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:  # a reversed range ([z-a]) matches nothing in SQL Server
+        return re.compile(r"(?!)")
 
 
 def _operand_value(node: Node, record: dict[str, Any]) -> Any:

@@ -145,6 +145,11 @@ def base_tables() -> dict[str, Table]:
                 ("mobilephone", STRING, 50),
                 ("business2", STRING, 50),
                 ("home2", STRING, 50),
+                ("pager", STRING, 50),
+                ("callback", STRING, 50),
+                ("company", STRING, 50),
+                ("assistantphone", STRING, 50),
+                ("managerphone", STRING, 50),
                 ("fax", STRING, 50),
                 ("address1_city", STRING, 80),
                 ("address1_country", STRING, 80),
@@ -252,6 +257,8 @@ def base_tables() -> dict[str, Table]:
                 ("title", STRING, 128),
                 ("mobilephone", STRING, 64),
                 ("address1_telephone1", STRING, 64),
+                ("address1_telephone2", STRING, 50),
+                ("address1_telephone3", STRING, 50),
                 ("homephone", STRING, 50),
                 *_AUDIT,
             ),
@@ -426,6 +433,42 @@ def base_tables() -> dict[str, Table]:
             state=_ACTIVE_INACTIVE,
             object_type_code=2029,
         ),
+        Table(
+            # A note (Notes on the timeline). `objecttypecode` is the logical name of the record
+            # it is attached to, set by Dataverse from `objectid`.
+            "annotation",
+            "annotations",
+            "annotationid",
+            "subject",
+            _cols(
+                ("annotationid", GUID),
+                ("subject", STRING, 500),
+                ("notetext", STRING, 100_000),
+                ("isdocument", BOOL),
+                ("filename", STRING, 255),
+                ("mimetype", STRING, 256),
+                ("documentbody", STRING, 1_073_741_823),
+                _ro("filesize", INT),
+                ("langid", STRING, 2),
+                ("objecttypecode", STRING),
+                *_AUDIT,
+            ),
+            {
+                "objectid": Lookup(
+                    "objectid",
+                    {
+                        "objectid_phonecall": "phonecall",
+                        "objectid_contact": "contact",
+                        "objectid_account": "account",
+                        "objectid_lead": "lead",
+                        "objectid_incident": "incident",
+                    },
+                ),
+                **_OWNER,
+                **_AUDIT_LOOKUPS,
+            },
+            object_type_code=5,
+        ),
         *_setup_tables(),
     ]
     return {t.logical_name: t for t in tables}
@@ -538,7 +581,7 @@ def _setup_tables() -> list[Table]:
 PRIVILEGES = (
     *(
         f"prv{verb}{entity}"
-        for entity in ("Contact", "Account", "Lead", "Activity", "Queue", "QueueItem")
+        for entity in ("Contact", "Account", "Lead", "Activity", "Note", "Queue", "QueueItem")
         for verb in ("Create", "Read", "Write", "Delete", "Append", "AppendTo", "Assign", "Share")
     ),
     "prvReadUser",

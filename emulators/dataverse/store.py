@@ -263,8 +263,8 @@ class Store:
                 raise E.record_not_found(table, record_id)
             self._check_etag(record, if_match)
             del rows[record_id]
-            # Cascade as Dataverse does: an activity's parties and queue items go with it.
-            for child in ("activityparty", "queueitem"):
+            # Cascade as Dataverse does: an activity's parties, queue items and notes go with it.
+            for child in ("activityparty", "queueitem", "annotation"):
                 fk = "_activityid_value" if child == "activityparty" else "_objectid_value"
                 kids = self.data[child]
                 for kid in [k for k, r in kids.items() if r.get(fk) == record_id]:
@@ -467,6 +467,8 @@ class Store:
             record.setdefault("ispartydeleted", False)
         if table.logical_name == "incident":
             self._case_defaults(record, seeding=seeding)
+        if table.logical_name == "systemuser" and record.get("isdisabled") is None:
+            record["isdisabled"] = False  # Dataverse's default: an enabled user
         self._computed(table, record)
         for name in table.columns:
             record.setdefault(name, None)
@@ -485,6 +487,8 @@ class Store:
             record["ticketnumber"] = f"CAS-{1000 + self._tickets:05d}-{suffix}"
 
     def _computed(self, table: Table, record: Record) -> None:
+        if table.logical_name == "annotation":  # what the note is attached to, by its lookup
+            record["objecttypecode"] = record.get(f"{_TYPE_PREFIX}objectid")
         if "fullname" in table.columns and not table.columns["fullname"].writable:
             parts = [p for p in (record.get("firstname"), record.get("lastname")) if p]
             if parts:  # a seeded record may carry only a fullname

@@ -598,7 +598,7 @@ function searchTransfer(q) {
       .slice(0, 6)
       .map(
         (r) => `<li><span class="row-main"><span class="row-title">${esc(r.name)}<span class="kind">${esc(r.kind)}</span></span>
-          <span class="row-sub">${esc(r.phone || "")}</span></span>
+          <span class="row-sub">${numberLine(r, "")}</span></span>
           <button type="button" class="btn btn-secondary" data-target-kind="${esc(r.kind)}" data-target-id="${esc(r.id)}"
             data-target-phone="${esc(r.phone || "")}" data-target-name="${esc(r.name)}">Choose</button></li>`,
       )
@@ -710,8 +710,17 @@ async function flushNotes() {
   else if (notesSaving) await notesSaving.catch(() => {});
 }
 
+// The activity's description holds 2,000 characters; longer notes are kept whole in a note on
+// the activity (docs/phone-call-mapping.md), up to 100,000. After a transfer the activity's
+// notes are the earlier agents' (as shown above) and then these: the count is of them all.
 function renderNotesCount() {
-  setText($("#notes-count"), `${$("#notes").value.length} / 2000`);
+  const own = $("#notes").value;
+  const earlier = state.call?.earlierNotes || "";
+  const length = earlier && own.trim() ? earlier.length + 2 + own.length : earlier.length || own.length;
+  setText(
+    $("#notes-count"),
+    length > 2000 ? `${length} / 100000 (full notes attached to the activity)` : `${length} / 2000`,
+  );
 }
 
 async function pick(candidate) {
@@ -948,6 +957,15 @@ function keypadHtml(prefix) {
   ).join("");
 }
 
+// A directory row's number: the one the search matched, with where it is ("mobile"), else the
+// record's number to call.
+function numberLine(r, none) {
+  if (r.matchedNumber) {
+    return `<span class="matched" data-matched="${esc(r.matchedColumn || "")}">${esc(r.matchedLabel || "")}</span> ${esc(r.matchedNumber)}`;
+  }
+  return esc(r.phone || none);
+}
+
 let directoryTimer = null;
 function searchDirectory(q) {
   clearTimeout(directoryTimer);
@@ -969,7 +987,7 @@ function searchDirectory(q) {
           ? `<a class="row-link" href="${esc(url)}" target="_blank" rel="noopener" data-record="${esc(r.kind)}:${esc(r.id)}">${esc(r.name)}</a>`
           : `<span class="row-title">${esc(r.name)}</span>`;
         return `<li><span class="row-main"><span>${name}<span class="kind">${esc(r.kind)}</span></span>
-          <span class="row-sub">${esc(r.phone || "No number")}</span></span>
+          <span class="row-sub">${numberLine(r, "No number")}</span></span>
           ${r.phone ? `<button type="button" class="row-btn" data-dial="${esc(r.phone)}" aria-label="Call ${esc(r.name)}">${ICON_CALL}</button>` : ""}</li>`;
       })
       .join("");

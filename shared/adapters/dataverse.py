@@ -11,8 +11,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.adapters.http import ThrottledHttp
-from shared.domain.activity import ActivityParty, PhoneCallActivity, UnresolvedParty
-from shared.domain.customers import CustomerEntity, CustomerRef, DirectoryEntry
+from shared.domain.activity import (
+    NOTES_SUBJECT,
+    ActivityNotes,
+    ActivityParty,
+    PhoneCallActivity,
+    UnresolvedParty,
+    notes_annotation_id,
+)
+from shared.domain.customers import (
+    ENTITY_SETS,
+    NAME_COLUMNS,
+    CustomerEntity,
+    CustomerRef,
+    DirectoryEntry,
+    identifying_columns,
+)
+from shared.domain.directory_search import DirectoryQuery, search_filter, selected_columns
 from shared.domain.moments import iso_z
 from shared.errors import DependencyUnavailable
 
@@ -24,29 +39,13 @@ T = TypeVar("T")
 DUPLICATE_CODES = {"0x80040237", "0x80060892"}  # duplicate key; duplicate record id
 CLOSED_CODES = {"0x80040203", "0x8004f508"}  # invalid state for update; closed activity
 
-# Phone columns searched per entity (the handbook's reference; E.164 is stored, §1.1).
+# Identification's columns per table: the record's own numbers (E.164 is stored, §1.1); the
+# directory searches every phone column (shared/domain/customers.py has them all).
 PHONE_COLUMNS: dict[CustomerEntity, tuple[str, ...]] = {
-    CustomerEntity.CONTACT: (
-        "telephone1",
-        "telephone2",
-        "telephone3",
-        "mobilephone",
-        "business2",
-        "home2",
-    ),
-    CustomerEntity.ACCOUNT: ("telephone1", "telephone2", "telephone3"),
-    CustomerEntity.LEAD: ("telephone1", "telephone2", "telephone3", "mobilephone"),
+    entity: identifying_columns(entity) for entity in CustomerEntity
 }
-ENTITY_SET = {
-    CustomerEntity.CONTACT: "contacts",
-    CustomerEntity.ACCOUNT: "accounts",
-    CustomerEntity.LEAD: "leads",
-}
-NAME_COLUMN = {
-    CustomerEntity.CONTACT: "fullname",
-    CustomerEntity.ACCOUNT: "name",
-    CustomerEntity.LEAD: "fullname",
-}
+ENTITY_SET = {entity: ENTITY_SETS[entity.value] for entity in CustomerEntity}
+NAME_COLUMN = {entity: NAME_COLUMNS[entity.value] for entity in CustomerEntity}
 
 
 class DataverseError(Exception):
@@ -359,36 +358,30 @@ class DataverseCrm:
                 )
         return tuple(found)
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
-        paths = []
-        for entity, columns in PHONE_COLUMNS.items():
-            name_column = NAME_COLUMN[entity]
-            if phone:
-                condition = " or ".join(f"{c} eq {odata_string(phone)}" for c in columns)
-            else:
-                condition = f"contains({name_column},{odata_string(name or '')})"
-            select = ",".join((f"{entity.value}id", name_column, *columns))  # every number
-            paths.append(
-                f"{ENTITY_SET[entity]}?$select={select}"
-                f"&$filter={quote(condition, safe='')}&$orderby={name_column}&$top={top}"
-            )
+    def search(self, query: DirectoryQuery, *, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts, leads and D365 users by name or by the start of any phone
+        number: one `$batch` of one GET per table, each at most `top` records."""
+        entities = list(ENTITY_SETS)
+        paths = [
+            f"{ENTITY_SETS[entity]}?$select={','.join(selected_columns(entity))}"
+            f"&$filter={quote(search_filter(entity, query), safe='')}"
+            f"&$orderby={NAME_COLUMNS[entity]}&$top={top}"
+            for entity in entities
+        ]
         found: list[DirectoryEntry] = []
-        for entity, response in zip(PHONE_COLUMNS, self.client.batch_get(paths), strict=True):
+        for entity, response in zip(entities, self.client.batch_get(paths), strict=True):
             if response.status >= 400:
-                raise _error(
-                    response.status,
-                    json.dumps(response.body)
-                    if isinstance(response.body, dict)
-                    else str(response.body),
-                )
+                raise error_of(response)
             for row in response.body.get("value", []):
-                number = next((row[c] for c in PHONE_COLUMNS[entity] if row.get(c)), None)
+                matched = query.match(entity, row) if query.is_number else None
+                phones = (row.get(c) for c in selected_columns(entity)[2:])
                 found.append(
                     DirectoryEntry(
-                        entity.value,
-                        row[f"{entity.value}id"],
-                        row.get(NAME_COLUMN[entity]) or "",
-                        number,
+                        entity,
+                        str(row[f"{entity}id"]),
+                        row.get(NAME_COLUMNS[entity]) or "",
+                        matched.number if matched else next((p for p in phones if p), None),
+                        matched,
                     )
                 )
         return found
@@ -396,7 +389,7 @@ class DataverseCrm:
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
         body = phone_call_body(activity, duration_column=self.duration_column)
         try:
-            return self._create(body)
+            created = self._create(body)
         except DataverseError as exc:
             if not names_missing_column(exc, self.duration_column):
                 raise
@@ -404,7 +397,10 @@ class DataverseCrm:
             # activity, lose only the seconds, and say so.
             warn_missing_column(self.duration_column)
             del body[self.duration_column]
-            return self._create(body)
+            created = self._create(body)
+        if activity.notes_annotation is not None:  # a repeat writes it again: an upsert
+            keep_notes_annotation(self.client, activity.activity_id, activity.notes_annotation)
+        return created
 
     def _create(self, body: dict[str, Any]) -> bool:
         try:
@@ -415,18 +411,23 @@ class DataverseCrm:
             raise
         return True
 
-    def update_description(self, activity_id: str, description: str) -> bool:
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
+        # The annotation first: a description that says "full notes attached" has them.
+        if notes.annotation is not None:
+            keep_notes_annotation(self.client, activity_id, notes.annotation)
         try:
             self.client.request(
                 "PATCH",
                 f"phonecalls({activity_id})",
-                body={"description": description},
+                body={"description": notes.description},
                 headers={"If-Match": "*"},
             )
         except DataverseError as exc:
             if exc.code in CLOSED_CODES or exc.status == 400:
-                return False
+                return False  # the description kept: so does the annotation it points to
             raise
+        if notes.remove_annotation:
+            remove_notes_annotation(self.client, activity_id)
         return True
 
     def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
@@ -436,6 +437,10 @@ class DataverseCrm:
             for k in ("subject", "description", "ownerid@odata.bind", "phonecall_activity_parties")
         }
         try:
+            # The annotation first: a description that says "full notes attached" has them.
+            # Every agent's notes only grow the text: no shorter notes to remove one for here.
+            if activity.notes_annotation is not None:
+                keep_notes_annotation(self.client, activity.activity_id, activity.notes_annotation)
             self.client.request(
                 "PATCH",
                 f"phonecalls({activity.activity_id})",
@@ -447,6 +452,35 @@ class DataverseCrm:
                 return False
             raise
         return True
+
+
+def annotation_body(activity_id: str, text: str) -> dict[str, Any]:
+    """The Web API body of the note that keeps a call's whole notes (docs/phone-call-mapping.md)."""
+    return {
+        "subject": NOTES_SUBJECT,
+        "notetext": text,
+        "objectid_phonecall@odata.bind": f"/phonecalls({activity_id})",
+        "objecttypecode": "phonecall",
+    }
+
+
+def keep_notes_annotation(client: DataverseClient, activity_id: str, text: str) -> None:
+    """Create or update (an upsert: PATCH without If-Match) the activity's one notes annotation.
+    A missing activity is Dataverse's 404 for the bound phonecall (raised)."""
+    client.request(
+        "PATCH",
+        f"annotations({notes_annotation_id(activity_id)})",
+        body=annotation_body(activity_id, text),
+    )
+
+
+def remove_notes_annotation(client: DataverseClient, activity_id: str) -> None:
+    """Delete the notes annotation, if there is one (notes short enough for the description)."""
+    try:
+        client.request("DELETE", f"annotations({notes_annotation_id(activity_id)})")
+    except DataverseError as exc:
+        if exc.status != 404:
+            raise
 
 
 FROM, TO = 1, 2  # activityparty participationtypemask

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.dataverse import DataverseClient, DataverseError
+from shared.adapters.dataverse import (
+    DataverseClient,
+    DataverseError,
+    keep_notes_annotation,
+    remove_notes_annotation,
+)
 from shared.adapters.repositories import CALLS
 from shared.adapters.tables import ConcurrencyConflict, Entity, RetriesExhausted, TableStore
 from shared.domain.enrichment import (
@@ -51,7 +56,12 @@ class DataverseActivityEnrichment:
         return body
 
     def enrich(self, update: ActivityUpdate) -> WriteResult:
+        """The PATCH; notes too long for the description are kept in the activity's annotation,
+        written before it (the activity may be completed by it), removed after it when the
+        notes got short again."""
         try:
+            if update.annotation is not None:
+                keep_notes_annotation(self.client, update.activity_id, update.annotation)
             self.client.request(
                 "PATCH",
                 f"phonecalls({update.activity_id})",
@@ -64,6 +74,8 @@ class DataverseActivityEnrichment:
             if exc.status == 400 and _closed(exc):
                 return WriteResult.CLOSED
             raise
+        if update.remove_annotation:
+            remove_notes_annotation(self.client, update.activity_id)
         return WriteResult.WRITTEN
 
     def carries(self, update: ActivityUpdate) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -21,6 +22,7 @@ from shared.adapters.tables import (
     TableStore,
     conflict_pause,
 )
+from shared.domain.activity import DESCRIPTION_MAX, NOTES_MAX
 from shared.domain.availability import (
     AVAILABLE,
     AgentState,
@@ -50,6 +52,15 @@ CALLS, AGENTS, POOL_QUEUE, AGENT_CALLS = "calls", "agents", "poolqueue", "agentc
 CALL_ROW, NOTES_ROW = "call", "notes"
 AGENT_PARTITION = "agent"
 TIMED_PARTITION = "timed"
+# A Table Storage string property holds 64 KiB (32 K UTF-16 units): notes are kept in slices of
+# characters that fit even when every one is a surrogate pair, `text`, `text1`, `text2`, ...
+NOTES_SLICE = 15_000
+NOTES_SLOTS = math.ceil(NOTES_MAX / NOTES_SLICE)
+
+
+def _notes_property(slot: int) -> str:
+    return "text" if slot == 0 else f"text{slot}"
+
 
 _DATES = (
     "arrived_at",
@@ -322,23 +333,44 @@ class TableCallRepository:
             versions.remember(CALLS, call_id, NOTES_ROW, {"text": ""}, "none")  # no notes yet
         return found
 
-    def notes(self, call_id: str, part: int = 0) -> str:
+    def _notes_row(self, call_id: str, part: int = 0) -> Entity | None:
         if part:
-            entity = self.store.get(CALLS, call_id, notes_row(part))
-            return str(entity.get("text", "")) if entity else ""
+            return self.store.get(CALLS, call_id, notes_row(part))
         known = versions.known(CALLS, call_id, NOTES_ROW)  # read with this invocation's event
-        entity = known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
-        return str(entity.get("text", "")) if entity else ""
+        return known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
+
+    def notes(self, call_id: str, part: int = 0) -> str:
+        entity = self._notes_row(call_id, part)
+        if not entity:
+            return ""
+        return "".join(str(entity.get(_notes_property(n)) or "") for n in range(NOTES_SLOTS))
 
     def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
         return tuple(self.notes(call_id, part) for part in range(max(1, count)))
 
-    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None:
+    def notes_attached(self, call_id: str) -> bool:
+        entity = self._notes_row(call_id)  # the call's flag: on the first agent's row
+        return bool(entity and entity.get("attached"))
+
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
         row = notes_row(part)
         versions.forget(CALLS, call_id, row)
-        self.store.upsert(
-            CALLS, {"PartitionKey": call_id, "RowKey": row, "text": notes}, replace=True
-        )
+        # Sticky (a merge keeps it), one per call on its `notes` row: the activity may have an
+        # annotation from now on, which shorter notes later remove.
+        attached = attached or len(notes) > DESCRIPTION_MAX
+        if attached and part:  # flagged before this part is stored: no write misses it
+            versions.forget(CALLS, call_id, NOTES_ROW)
+            self.store.upsert(
+                CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "attached": True}
+            )
+        entity: Entity = {"PartitionKey": call_id, "RowKey": row}
+        for slot in range(NOTES_SLOTS):  # every slice, so a shorter text leaves none behind
+            entity[_notes_property(slot)] = notes[slot * NOTES_SLICE : (slot + 1) * NOTES_SLICE]
+        if attached and not part:
+            entity["attached"] = True
+        self.store.upsert(CALLS, entity)
 
 
 def notes_row(part: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,44 @@ from shared.domain.customers import CustomerRef
 
 SUBJECT_MAX = 200
 DESCRIPTION_MAX = 2000  # phonecall.description in Dataverse
+NOTES_MAX = 100_000  # annotation.notetext in Dataverse: the most notes a call keeps
+# How a description says that it is the start of longer notes, kept whole as a note on it.
+ATTACHED_MARKER = "… (full notes attached)"
+NOTES_SUBJECT = "Call notes (full text)"  # the annotation's subject
+# How an annotation ends whose notes are more than it holds: after a transfer, the earlier
+# agents' parts under their names can take the combined text past NOTES_MAX.
+CUT_MARKER = "… (cut at 100,000 characters)"
+
+
+@dataclass(frozen=True)
+class ActivityNotes:
+    """Where a call's notes go on its activity: the description holds what fits; notes longer
+    than that are kept whole in one annotation (a Note on the Phone Call)."""
+
+    description: str
+    annotation: str | None = None  # the whole text, when it does not fit the description
+    # No annotation is wanted now, but an earlier, longer version of the notes may have made
+    # one: it is removed (a missing one is no error).
+    remove_annotation: bool = False
+
+
+def activity_notes(notes: str, *, attached_before: bool = False) -> ActivityNotes:
+    """Split notes (at most NOTES_MAX characters; more are cut, saying so) between the
+    description and the annotation.
+    `attached_before`: notes longer than the description were saved for this call at some time,
+    so an annotation may exist."""
+    if len(notes) <= DESCRIPTION_MAX:
+        return ActivityNotes(notes, None, remove_annotation=attached_before)
+    head = notes[: DESCRIPTION_MAX - len(ATTACHED_MARKER)].rstrip()
+    if len(notes) > NOTES_MAX:
+        notes = notes[: NOTES_MAX - len(CUT_MARKER)] + CUT_MARKER
+    return ActivityNotes(head + ATTACHED_MARKER, notes)
+
+
+def notes_annotation_id(activity_id: str) -> str:
+    """The one annotation a call's activity may have: deterministic, so every write (and every
+    retry) lands on the same note."""
+    return str(uuid.uuid5(uuid.UUID(activity_id), "call-notes"))
 
 
 @dataclass(frozen=True)
@@ -72,6 +111,7 @@ class PhoneCallActivity:
     regarding: CustomerRef | None
     duration_seconds: int = 0
     regarding_case: str | None = None  # an incident's id: regards the case, not the customer
+    notes_annotation: str | None = None  # the whole notes, when longer than the description
 
 
 @dataclass(frozen=True)
@@ -111,6 +151,7 @@ def phone_call_activity(
     start, end = call.first_answered_at, max(call.ended_at, call.first_answered_at)
     template = templates.inbound if inbound else templates.outbound
     seconds = duration_seconds(start, end)
+    split = activity_notes(notes)
     return PhoneCallActivity(
         activity_id=call.activity_uuid,
         subject=render_subject(
@@ -120,7 +161,7 @@ def phone_call_activity(
             pool=pool_name,
             agent=agent_name,
         ),
-        description=notes[:DESCRIPTION_MAX],
+        description=split.description,
         phone_number=call.customer_number,
         outgoing=not inbound,
         actual_start=start,
@@ -131,4 +172,5 @@ def phone_call_activity(
         to_party=agent_party if inbound else customer_side,
         regarding=customer,
         duration_seconds=seconds,
+        notes_annotation=split.annotation,
     )

@@ -545,7 +545,7 @@ def notes_before(call: Call, parts: tuple[str, ...]) -> str:
     return "\n\n".join(blocks)
 
 
-def activity_notes(call: Call, parts: tuple[str, ...]) -> str:
+def call_notes(call: Call, parts: tuple[str, ...]) -> str:
     """The call's notes as the Phone Call activity's description: the earlier agents' parts,
     attributed, then the owner's own. Without a transfer, the notes as typed."""
     if not call.handovers:

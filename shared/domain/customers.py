@@ -29,16 +29,91 @@ class CustomerRef:
 
 
 @dataclass(frozen=True)
-class DirectoryEntry:
-    """A row of the web phone's contact directory: a D365 record or a colleague."""
+class PhoneColumn:
+    """A phone column of a D365 table: its logical name, what the panel calls it, and whether
+    a caller from this number is the record itself (identification; an assistant's or a
+    manager's line is searched in the directory but identifies nobody)."""
 
-    kind: str  # contact, account, lead, colleague
+    name: str
+    label: str
+    identifies: bool = True
+
+
+# Every phone column of the tables the directory searches, in the order a match is reported
+# (Dataverse column reference: contact, account, lead, systemuser). Numbers are free text in
+# D365, stored in E.164 (§1.1 asks for it) or national form.
+PHONE_COLUMNS: dict[str, tuple[PhoneColumn, ...]] = {
+    "contact": (
+        PhoneColumn("telephone1", "business"),
+        PhoneColumn("telephone2", "home"),
+        PhoneColumn("telephone3", "other"),
+        PhoneColumn("mobilephone", "mobile"),
+        PhoneColumn("business2", "business 2"),
+        PhoneColumn("home2", "home 2"),
+        PhoneColumn("pager", "pager", identifies=False),
+        PhoneColumn("callback", "callback", identifies=False),
+        PhoneColumn("company", "company", identifies=False),
+        PhoneColumn("assistantphone", "assistant", identifies=False),
+        PhoneColumn("managerphone", "manager", identifies=False),
+    ),
+    "account": (
+        PhoneColumn("telephone1", "main"),
+        PhoneColumn("telephone2", "other"),
+        PhoneColumn("telephone3", "telephone 3"),
+    ),
+    "lead": (
+        PhoneColumn("telephone1", "business"),
+        PhoneColumn("telephone2", "home"),
+        PhoneColumn("telephone3", "other"),
+        PhoneColumn("mobilephone", "mobile"),
+    ),
+    "systemuser": (
+        PhoneColumn("address1_telephone1", "main"),
+        PhoneColumn("mobilephone", "mobile"),
+        PhoneColumn("homephone", "home"),
+        PhoneColumn("address1_telephone2", "other"),
+        PhoneColumn("address1_telephone3", "telephone 3"),
+    ),
+}
+NAME_COLUMNS = {
+    "contact": "fullname",
+    "account": "name",
+    "lead": "fullname",
+    "systemuser": "fullname",
+}
+ENTITY_SETS = {
+    "contact": "contacts",
+    "account": "accounts",
+    "lead": "leads",
+    "systemuser": "systemusers",
+}
+
+
+def identifying_columns(entity: CustomerEntity) -> tuple[str, ...]:
+    """The columns a caller's number is looked up in (§2.1.1): the record's own numbers."""
+    return tuple(c.name for c in PHONE_COLUMNS[entity.value] if c.identifies)
+
+
+@dataclass(frozen=True)
+class PhoneMatch:
+    """The stored number a directory search matched, and the column holding it."""
+
+    number: str
+    column: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A row of the web phone's contact directory: a D365 record (contact, account, lead, a
+    D365 user: systemuser) or a colleague (an agent); `phone` is the number to call (the
+    matched one when a number matched), `matched` what a number search matched."""
+
+    kind: str  # contact, account, lead, systemuser, colleague
     id: str
     name: str
     phone: str | None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"kind": self.kind, "id": self.id, "name": self.name, "phone": self.phone}
+    matched: PhoneMatch | None = None
 
 
 class Identification(StrEnum):

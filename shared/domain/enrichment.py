@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.domain.activity import DESCRIPTION_MAX
+from shared.domain.activity import activity_notes
 from shared.domain.calls import Call, CallKind, Direction
 
 STATUS_MADE, STATUS_RECEIVED = 2, 4  # phonecall statuscode of a completed (statecode 1) call
@@ -112,6 +112,8 @@ class ActivityUpdate:
     complete_as: int | None = None  # statuscode to complete with; None leaves the activity open
     # The notes as they are now: an edit saved while the activity was being created is not lost.
     description: str | None = None
+    annotation: str | None = None  # the whole notes, when longer than the description
+    remove_annotation: bool = False  # shorter now than an earlier version that had one
 
     @property
     def empty(self) -> bool:
@@ -190,8 +192,11 @@ def plan_enrichment(
     now: datetime,
     policy: EnrichmentPolicy,
     notes: str | None = None,
+    *,
+    notes_attached: bool = False,
 ) -> Plan:
-    """Decide one enrichment attempt. `recording_url` is our link, when the recording is in."""
+    """Decide one enrichment attempt. `recording_url` is our link, when the recording is in;
+    `notes_attached`: longer notes were saved once, so the activity may have an annotation."""
     if not call.answered or call.activity_id == "":
         return Plan(
             Action.FINISH, "the call has no Phone Call activity", outcome=Outcome.NO_ACTIVITY
@@ -235,6 +240,7 @@ def plan_enrichment(
     # Dataverse keeps date-times to the second: the wait is what the two shown times say.
     arrived = call.arrived_at.replace(microsecond=0)
     answered = (call.first_answered_at or call.arrived_at).replace(microsecond=0)
+    split = activity_notes(notes or "", attached_before=notes_attached)
     update = ActivityUpdate(
         activity_id=call.activity_id,
         recording_url=recording_url,
@@ -242,7 +248,9 @@ def plan_enrichment(
         first_answered_at=answered if pool else None,
         wait_seconds=max(0, int((answered - arrived).total_seconds())) if pool else None,
         complete_as=completion_status(call) if policy.complete_activity else None,
-        description=notes[:DESCRIPTION_MAX] if notes else None,
+        description=split.description if notes or split.remove_annotation else None,
+        annotation=split.annotation,
+        remove_annotation=split.remove_annotation,
     )
     if update.empty:
         return Plan(

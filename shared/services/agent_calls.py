@@ -5,18 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from shared.domain.activity import DESCRIPTION_MAX, SubjectTemplates, render_subject
+from shared.domain.activity import DESCRIPTION_MAX, NOTES_MAX, SubjectTemplates, render_subject
 from shared.domain.calls import (
     Call,
     Direction,
     OfferOutcome,
     Phase,
-    activity_notes,
+    call_notes,
     notes_before,
 )
 from shared.domain.customers import (
     CustomerEntity,
-    DirectoryEntry,
     ScreenPop,
     customer_of_record,
     identification,
@@ -24,8 +23,10 @@ from shared.domain.customers import (
 )
 from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
+from shared.domain.directory_search import QueryProblem, directory_query, with_colleagues
 from shared.domain.numbers import normalise
 from shared.errors import Conflict, FieldError, NotAllowed, NotFound, Unprocessable
+from shared.services.activity_notes import follow_notes
 from shared.services.calls import CallFlow
 from shared.services.ports import AgentStates, CallRepository, Crm, Telephony
 from shared.views import (
@@ -35,6 +36,7 @@ from shared.views import (
     CallWithNotes,
     CaseLink,
     DirectoryPage,
+    DirectoryResult,
     History,
     HistoryEntry,
     ScreenPopView,
@@ -166,7 +168,7 @@ class AgentCalls:
             direction_code=call.direction is Direction.OUTBOUND,
             actual_start=call.first_answered_at,
             actual_end=call.ended_at,
-            description=activity_notes(call, parts),
+            description=call_notes(call, parts),
             candidates=call.candidates,
         )
 
@@ -210,35 +212,20 @@ class AgentCalls:
         )
 
     def directory_search(self, query: str, limit: int, page: int) -> DirectoryPage:
-        """D365 contacts, accounts and leads by name or number, and colleagues; paged."""
-        text = query.strip()
-        if len(text) < 2:
-            raise Unprocessable(
-                "q needs at least 2 characters", errors=[FieldError("q", "at least 2 characters")]
-            )
-        number = normalise(text, self.region) if any(ch.isdigit() for ch in text) else None
-        phone = number.value if number and number.valid else None
+        """D365 contacts, accounts, leads and users, and colleagues, by name or by the start
+        of a number (E.164 or national, every phone column); paged."""
+        try:
+            wanted_query = directory_query(query, self.region)
+        except QueryProblem as exc:
+            raise Unprocessable(f"q needs {exc}", errors=[FieldError("q", str(exc))]) from None
         wanted = limit * page + 1  # one more than shown tells whether a next page exists
-        entries = self.crm.search(name=None if phone else text, phone=phone, top=wanted)
-        lowered = text.lower()
-        entries += [
-            DirectoryEntry(
-                "colleague",
-                a.id,
-                a.name,
-                (a.direct_numbers or (a.phone_number,))[0]
-                if (a.direct_numbers or a.phone_number)
-                else None,
-            )
-            for a in self.directory.agents
-            if (phone and phone in (*a.direct_numbers, a.phone_number))
-            or (not phone and lowered in a.name.lower())
-        ]
+        found = self.crm.search(wanted_query, top=wanted)
+        entries = with_colleagues(found, self.directory.agents, wanted_query)
         entries.sort(key=lambda e: (e.name.lower(), e.kind, e.id))
         start = limit * (page - 1)
         shown = entries[start : start + limit]
         return DirectoryPage(
-            results=tuple(shown),
+            results=tuple(DirectoryResult.of(e) for e in shown),
             page=page,
             next_page=page + 1 if len(entries) > start + limit else None,
         )
@@ -246,11 +233,10 @@ class AgentCalls:
     # ------------------------------------------------------------------ writes
 
     def save_notes(self, agent: Agent, call_id: str, notes: str) -> CallWithNotes:
-        if len(notes) > DESCRIPTION_MAX:
+        if len(notes) > NOTES_MAX:
             raise Unprocessable(
-                f"notes are {len(notes)} characters; the activity description holds at most "
-                f"{DESCRIPTION_MAX}",
-                errors=[FieldError("notes", f"at most {DESCRIPTION_MAX} characters")],
+                f"notes are {len(notes)} characters; a call keeps at most {NOTES_MAX}",
+                errors=[FieldError("notes", f"at most {NOTES_MAX} characters")],
             )
         call = self._call_of(agent, call_id)
         part = call.notes_part_of(agent.id)
@@ -263,13 +249,27 @@ class AgentCalls:
                     "theirs)"
                 )
             raise Conflict("the notes are the agent's who serves the call")
-        self.calls.save_notes(call_id, notes, part)
+        parts = self.notes_parts(call)
+        before = call_notes(call, parts)
+        after = call_notes(call, tuple(notes if k == part else p for k, p in enumerate(parts)))
+        if len(after) > NOTES_MAX:  # the earlier agents' parts, attributed, leave less room
+            room = max(0, NOTES_MAX - (len(after) - len(notes)))
+            raise Unprocessable(
+                f"notes are {len(notes)} characters; with the earlier agents' notes a call "
+                f"keeps at most {NOTES_MAX}, so yours at most {room}",
+                errors=[FieldError("notes", f"at most {room} characters")],
+            )
+        # Longer than the description now or before this save: the activity may have (or
+        # have had) the annotation, which shorter notes later remove.
+        attached = max(len(before), len(after)) > DESCRIPTION_MAX
+        self.calls.save_notes(call_id, notes, part, attached=attached)
         in_activity = None
         if call.activity_id and part == len(call.handovers):
             # Notes finished after the call: the open activity follows them (every agent's
-            # part, the earlier ones attributed).
-            in_activity = self.crm.update_description(
-                call.activity_id, activity_notes(call, self.notes_parts(call))
+            # part, the earlier ones attributed; re-read until none came in between).
+            activity_id = call.activity_id
+            in_activity = follow_notes(
+                self.calls, call_id, lambda split: self.crm.write_notes(activity_id, split)
             )
         # False: D365 refused (the activity is completed already); the panel says so.
         return extended(self.view(call, agent), CallWithNotes, notes_in_activity=in_activity)

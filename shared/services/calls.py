@@ -32,7 +32,6 @@ from shared.domain.calls import (
     IncomingCall,
     NextStep,
     OfferOutcome,
-    activity_notes,
     apply_event,
     next_step,
     with_offer,
@@ -42,6 +41,7 @@ from shared.domain.numbers import normalise
 from shared.domain.schedule import PoolAction, Then, closure
 from shared.domain.workflows import Workflow, effective_workflow
 from shared.errors import Conflict, TelephonyError
+from shared.services.activity_notes import stored_notes
 from shared.services.ports import (
     AgentStates,
     CallbackCapture,
@@ -789,9 +789,7 @@ class CallFlow:
             agent_user_id=agent.system_user_id,
             agent_name=agent.name,
             pool_name=pool.name if pool else "",
-            notes=activity_notes(
-                call, self.calls.notes_parts(call.call_id, len(call.handovers) + 1)
-            ),
+            notes=stored_notes(self.calls, call),
             templates=self.options.templates,
             unresolved_parties=self.options.unresolved_parties,
         )

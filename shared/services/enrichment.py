@@ -13,9 +13,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.calls import Call, activity_notes
+from shared.domain.calls import Call
 from shared.domain.enrichment import (
     Action,
+    ActivityUpdate,
     EnrichmentPolicy,
     EnrichmentState,
     Outcome,
@@ -32,6 +33,7 @@ from shared.domain.enrichment import (
     waiting,
 )
 from shared.messages import EnrichmentMessage
+from shared.services.activity_notes import follow_notes, stored_notes
 from shared.services.ports import (
     ActivityEnrichmentWriter,
     CallRepository,
@@ -95,9 +97,8 @@ class ActivityEnrichment:
             self._recording_url(call),
             now,
             self.options.policy,
-            notes=activity_notes(
-                call, self.calls.notes_parts(call.call_id, len(call.handovers) + 1)
-            ),
+            notes=stored_notes(self.calls, call),
+            notes_attached=self.calls.notes_attached(call.call_id),
         )
         if plan.action is Action.FINISH:
             assert plan.outcome is not None
@@ -129,6 +130,7 @@ class ActivityEnrichment:
             return state or self._state(call.call_id)
         result = self.writer.enrich(plan.update)
         if result is WriteResult.WRITTEN:
+            self._follow_notes(call.call_id, plan.update)
             return self._finish(
                 call.call_id, plan.outcome, plan.reason, now, plan.update.recording_url
             )
@@ -159,6 +161,29 @@ class ActivityEnrichment:
             "the activity was completed before the enrichment; nothing written, so it shows "
             "no recording link or metrics (§3)",
             now,
+        )
+
+    def _follow_notes(self, call_id: str, update: ActivityUpdate) -> None:
+        """A save that came while the PATCH was on its way may have landed before it: the
+        activity then carries older notes than stored. Write the stored ones again."""
+        activity_id = update.activity_id
+        follow_notes(
+            self.calls,
+            call_id,
+            lambda split: (
+                self.writer.enrich(
+                    ActivityUpdate(
+                        activity_id,
+                        description=split.description,
+                        annotation=split.annotation,
+                        remove_annotation=split.remove_annotation,
+                    )
+                )
+                is WriteResult.WRITTEN
+            ),
+            written=update.annotation
+            if update.annotation is not None
+            else update.description or "",
         )
 
     def _retry_later(

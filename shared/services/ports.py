@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.domain.activity import PhoneCallActivity
+from shared.domain.activity import ActivityNotes, PhoneCallActivity
 from shared.domain.availability import AgentState
 from shared.domain.calls import Call
 from shared.domain.customers import CustomerRef, DirectoryEntry
+from shared.domain.directory_search import DirectoryQuery
 from shared.domain.enrichment import (
     ActivityUpdate,
     EnrichmentState,
@@ -119,15 +120,19 @@ class Crm(Protocol):
         ...
 
     def create_phone_call(self, activity: PhoneCallActivity) -> bool:
-        """Create the activity; False when one with its id already exists (a repeat)."""
+        """Create the activity (and the annotation of notes too long for its description);
+        False when one with its id already exists (a repeat: the annotation is written again)."""
         ...
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list[DirectoryEntry]:
-        """Contacts, accounts and leads by name (contains) or phone (exact): one round trip."""
+    def search(self, query: DirectoryQuery, *, top: int) -> list[DirectoryEntry]:
+        """Contacts, accounts, leads and D365 users whose name contains the query or (a number)
+        any of whose phone columns starts with one of its prefixes: one round trip, at most
+        `top` records per table, each with the number that matched."""
         ...
 
-    def update_description(self, activity_id: str, description: str) -> bool:
-        """Replace the notes of an open activity; False when it is already completed."""
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
+        """Replace the notes of an open activity (its description, and the annotation that
+        keeps notes too long for it); False when the activity is already completed."""
         ...
 
     def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
@@ -192,7 +197,18 @@ class CallRepository(Protocol):
         """Parts 0 .. count-1 of the notes (at least part 0)."""
         ...
 
-    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None: ...
+    def notes_attached(self, call_id: str) -> bool:
+        """Whether the call's notes (every agent's part, attributed) were ever longer than the
+        activity's description (so its activity may have the notes annotation)."""
+        ...
+
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
+        """Store one agent's part (at most NOTES_MAX characters). `attached`: the call's notes
+        as a whole are (or were, before this save) longer than the description; a part that
+        long flags the call by itself. The flag is sticky."""
+        ...
 
 
 class AgentStates(Protocol):

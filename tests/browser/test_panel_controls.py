@@ -145,6 +145,14 @@ def test_pools_directory_and_history(world: Product, agent_browser: Any) -> None
     call_button.wait_for(timeout=10_000)
     anna.screenshot("20-directory")
     anna.axe("directory")
+    # by the start of her mobile number in national form (D365 holds it in E.164)
+    frame.get_by_label("Search contacts, accounts, leads and colleagues").fill("040 123")
+    matched = frame.locator('#dir-results [data-matched="mobilephone"]')
+    matched.wait_for(timeout=10_000)
+    assert matched.inner_text() == "mobile"
+    line = frame.locator("#dir-results .row-sub", has=frame.locator('[data-matched="mobilephone"]'))
+    assert line.inner_text() == f"mobile {CALLER}"
+    anna.screenshot("20b-directory-by-number")
     call_button.click()
     world.answer_device(CALLER, "the customer's phone")
     frame.locator("#call-badge", has_text="Connected").wait_for(timeout=20_000)

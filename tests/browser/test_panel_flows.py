@@ -160,6 +160,29 @@ def test_an_unknown_caller_leaves_the_prefilled_form_after_the_call(
     assert activity["_regardingobjectid_value"] is None
 
 
+def test_long_notes_are_typed_and_saved_whole_and_the_panel_says_they_are_attached(
+    world: Product, agent_browser: Any
+) -> None:
+    """Past the description's 2,000 characters the panel keeps taking notes and says the whole
+    text goes to the activity as a note (docs/phone-call-mapping.md)."""
+    available(world, ANNA)
+    anna = signed_in(agent_browser, ANNA)
+    frame = anna.frame
+    world.acs.place_call(UNKNOWN, POOL_NUMBER)
+    frame.get_by_role("button", name=f"Answer call from {UNKNOWN}").click(timeout=20_000)
+    frame.locator("#call-badge", has_text="Connected").wait_for(timeout=20_000)
+    notes = "The customer explained the whole story. " * 100  # 4,000 characters
+    frame.get_by_label("Call notes").fill(notes)
+    frame.get_by_text("Saved").wait_for(timeout=10_000)
+    assert "(full notes attached to the activity)" in frame.locator("#notes-count").inner_text()
+    assert frame.get_by_label("Call notes").input_value() == notes
+    world.acs.hang_up(UNKNOWN)
+    [activity] = wait_for(world.phonecalls, what="the Phone Call activity")
+    assert activity["description"].endswith("… (full notes attached)")
+    [note] = wait_for(lambda: world.dataverse.records("annotations"), what="the notes note")
+    assert note["notetext"] == notes
+
+
 def test_a_second_tab_gets_the_documented_message_and_can_take_over(
     world: Product, agent_browser: Any
 ) -> None:
@@ -267,6 +290,9 @@ def test_a_consulted_transfer_to_a_colleague_completed(world: Product, agent_bro
     assert earlier.inner_text().endswith("Wants to change the delivery address")
     ben_frame.get_by_label("Call notes").fill("New address confirmed")
     ben_frame.get_by_text("Saved").wait_for(timeout=10_000)
+    # The count is of the activity's notes: Anna's, attributed, then Ben's.
+    whole = len(world.current(BEN)["earlierNotes"]) + len("\n\nNew address confirmed")
+    assert ben_frame.locator("#notes-count").inner_text() == f"{whole} / 2000"
     ben.screenshot("12c-transferred-receiving-agent")
     ben.axe("transferred call")
     world.acs.hang_up(CALLER)

@@ -47,7 +47,7 @@ UNPROCESSABLE: list[tuple[str, str, Any, str]] = [
     ("PUT", "me/availability", {"status": "Sailing"}, "status"),
     ("PUT", "me/availability", {"forwardTo": "12"}, "forwardTo"),
     ("PUT", "me/pools", {"pools": [{"poolId": "nope", "active": True}]}, "pools.nope"),
-    ("PUT", f"me/calls/{CALL}/notes", {"notes": "x" * 2001}, "notes"),
+    ("PUT", f"me/calls/{CALL}/notes", {"notes": "x" * 100_001}, "notes"),
     ("POST", f"me/calls/{CALL}/customer", {"entity": "contact", "id": "nobody"}, "id"),
     ("POST", f"me/calls/{CALL}/dtmf", {"tones": "9x"}, "tones"),
     ("POST", f"me/calls/{CALL}/transfer", {"number": "1"}, "number"),

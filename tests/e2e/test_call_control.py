@@ -157,15 +157,57 @@ def test_a_consulted_transfer_completed_makes_the_call_bens(world: Product) -> N
     ben_owns_the_activity(world)
 
 
+def consulting_ben(world: Product, call_id: str) -> None:
+    """Anna consults Ben, who answers: the customer on hold, the three of them settled."""
+    post(world, call_id, "consult", {"agentId": BEN.id})
+    world.answer(BEN)
+    wait_for(lambda: participant(world, BEN.acs_id), what="ben to join the consultation")
+    world.settle()
+
+
+def test_a_transferred_calls_notes_past_2000_characters_are_attached_whole_and_attributed(
+    world: Product,
+) -> None:
+    """Two parts of 1,500 characters, neither too long for the description alone: together
+    (attributed) they are, so the description is their start, marked, and the one annotation
+    holds both parts, Anna's under her name and the time of the transfer, then Ben's."""
+    anna_part = "".join(f"A{n}: the customer asked about the invoice. " for n in range(60))[:1500]
+    ben_part = "".join(f"B{n}: the refund is approved and on its way. " for n in range(60))[:1500]
+    seed_contact(world)
+    call_id = answered_pool_call(world)
+    assert notes(world, ANNA, call_id, anna_part).status_code == 200
+    consulting_ben(world, call_id)
+    post(world, call_id, "consult/complete")
+    wait_for(lambda: participant(world, ANNA.acs_id) is None, what="anna to leave")
+    saved = notes(world, BEN, call_id, ben_part)
+    assert saved.status_code == 200, saved.text
+    earlier = saved.json()["earlierNotes"]
+    assert earlier.startswith(f"{ANNA.name} (until transfer at ") and earlier.endswith(anna_part)
+    world.acs.hang_up(CALLER)
+    [activity] = wait_for(world.phonecalls, what="the activity")
+    assert activity["_ownerid_value"] == BEN.user_id
+    whole = f"{earlier}\n\n{ben_part}"
+    description = activity["description"]
+    assert len(description) <= 2000 and description.endswith("… (full notes attached)")
+    assert whole.startswith(description.removesuffix("… (full notes attached)"))
+    attached = wait_for(  # written just after the activity it is attached to
+        lambda: [
+            a
+            for a in world.dataverse.records("annotations")
+            if a["_objectid_value"] == activity["activityid"]
+        ],
+        what="the notes annotation",
+    )
+    assert [a["notetext"] for a in attached] == [whole]
+    assert f" UTC):\n{anna_part}\n\n{ben_part}" in attached[0]["notetext"]
+
+
 def test_a_consulted_transfer_cancelled_leaves_the_call_with_the_agent(
     world: Product,
 ) -> None:
     seed_contact(world)
     call_id = answered_pool_call(world)
-    post(world, call_id, "consult", {"agentId": BEN.id})
-    world.answer(BEN)
-    wait_for(lambda: participant(world, BEN.acs_id), what="ben to join the consultation")
-    world.settle()
+    consulting_ben(world, call_id)
     post(world, call_id, "consult/cancel")
     wait_for(lambda: participant(world, BEN.acs_id) is None, what="ben to leave")
     assert participant(world, f"4:{CALLER}")["isOnHold"] is False

@@ -101,14 +101,20 @@ def test_the_agent_api_refuses_no_token_a_wrong_role_and_someone_elses_call(
     world.acs.hang_up(CALLER)
 
 
-def test_notes_over_the_description_limit_are_refused_with_the_limit(world: Product) -> None:
+def test_notes_over_the_description_are_kept_and_over_the_maximum_refused_with_it(
+    world: Product,
+) -> None:
     world.acs.place_call(CALLER, POOL_NUMBER)
     world.answer(ANNA)
     call_id = connected(world, ANNA)["callId"]
-    reply = world.api("PUT", f"me/calls/{call_id}/notes", ANNA, json_body={"notes": "x" * 2001})
+    path = f"me/calls/{call_id}/notes"
+    kept = world.api("PUT", path, ANNA, json_body={"notes": "x" * 2001})
+    assert kept.status_code == 200 and kept.json()["notes"] == "x" * 2001
+    reply = world.api("PUT", path, ANNA, json_body={"notes": "x" * 100_001})
     assert reply.status_code == 422
-    assert "2000" in reply.json()["detail"]
+    assert "100000" in reply.json()["detail"]
     assert reply.json()["errors"][0]["field"] == "notes"
+    assert world.current(ANNA)["notes"] == "x" * 2001
     world.acs.hang_up(CALLER)
 
 

@@ -440,3 +440,39 @@ def test_recording_playback_is_decided_by_the_call_the_roles_and_dataverse(
     assert status(manager) == 200  # shared with her in D365
     world.dataverse.privileges.set_read(BEN.user_id, "phonecall", "organization")
     assert status(world.token(BEN)) == 200  # a role that reads every Phone Call
+
+
+def test_long_notes_saved_three_times_end_as_one_note_and_a_marked_description(
+    world: Product, held: HeldRecordingEvents
+) -> None:
+    """5,000 characters of notes: the description gets what fits and says the rest is attached;
+    one annotation holds the whole, latest text after three saves (one after hang-up) and the
+    enrichment (docs/phone-call-mapping.md)."""
+    notes = "".join(f"{n}: the customer explained the invoice again. " for n in range(150))
+    notes = notes[:5000]
+    held.hold(world)
+    world.acs.place_call(CALLER, POOL_NUMBER)
+    world.answer(ANNA)
+    call_id = str(connected(world, ANNA)["callId"])
+    path = f"me/calls/{call_id}/notes"
+    for text in (notes[:3000], notes[:4500]):  # as typed, during the call
+        assert world.api("PUT", path, ANNA, json_body={"notes": text}).status_code == 200
+    world.acs.hang_up(CALLER)
+    activity_id = the_activity(world)["activityid"]
+    late = world.api("PUT", path, ANNA, json_body={"notes": notes})  # finished after hang-up
+    assert late.status_code == 200, late.text
+    assert late.json()["notesInActivity"] is True and late.json()["notes"] == notes
+    held.release(world)
+    assert finished(world, call_id, timeout=30)["outcome"] == "enriched"
+
+    activity = the_activity(world)
+    assert activity["statecode"] == 1  # completed by the enrichment, notes and all
+    description = activity["description"]
+    assert len(description) <= 2000 and description.endswith("… (full notes attached)")
+    assert notes.startswith(description.removesuffix("… (full notes attached)"))
+    attached = [
+        a for a in world.dataverse.records("annotations") if a["_objectid_value"] == activity_id
+    ]
+    assert len(attached) == 1, attached
+    assert attached[0]["notetext"] == notes
+    assert attached[0]["objecttypecode"] == "phonecall"

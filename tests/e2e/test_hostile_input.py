@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.fixtures.entra_dataverse import API_AUDIENCE
-from tests.fixtures.product import ANNA, BEN, POOL_NUMBER, Product
+from tests.fixtures.product import ANNA, BEN, CALLER, POOL_NUMBER, Product, connected
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +69,24 @@ def test_a_body_over_the_limit_is_413_and_text_plain_is_415(world: Product) -> N
         headers={"Content-Type": "text/plain"},
     )
     assert "application/json" in problem(plain, 415)["detail"]
+
+
+def test_notes_are_kept_up_to_100000_characters_and_longer_is_422_saying_so(
+    world: Product,
+) -> None:
+    """Notes are never cut: 100,000 characters are kept whole; one more is refused, the
+    answer says the limit, and the notes saved before stay."""
+    world.acs.place_call(CALLER, POOL_NUMBER)
+    world.answer(ANNA)
+    path = f"me/calls/{connected(world, ANNA)['callId']}/notes"
+    most = "ä" * 100_000
+    kept = world.api("PUT", path, ANNA, json_body={"notes": most})
+    assert kept.status_code == 200, kept.text[:300]
+    assert world.current(ANNA)["notes"] == most
+    over = problem(world.api("PUT", path, ANNA, json_body={"notes": most + "x"}), 422)
+    assert "at most 100000" in over["detail"] and over["errors"][0]["field"] == "notes"
+    assert world.current(ANNA)["notes"] == most
+    world.acs.hang_up(CALLER)
 
 
 def test_premium_rate_destinations_are_refused_with_the_reason(world: Product) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from shared.domain.activity import PhoneCallActivity
+from shared.domain.activity import DESCRIPTION_MAX, ActivityNotes, PhoneCallActivity
 from shared.domain.availability import (
     AgentState,
     effective,
@@ -137,14 +137,16 @@ class FakeCrm:
         self.activities[activity.activity_id] = activity
         return True
 
-    def search(self, *, name: str | None, phone: str | None, top: int) -> list:
+    def search(self, query: object, *, top: int) -> list:
         return []
 
-    def update_description(self, activity_id: str, description: str) -> bool:
+    def write_notes(self, activity_id: str, notes: ActivityNotes) -> bool:
         from dataclasses import replace
 
         self.activities[activity_id] = replace(
-            self.activities[activity_id], description=description
+            self.activities[activity_id],
+            description=notes.description,
+            notes_annotation=notes.annotation,
         )
         return True
 
@@ -160,6 +162,7 @@ class FakeCalls:
     rows: dict[str, Call] = field(default_factory=dict)
     events: set[tuple[str, str]] = field(default_factory=set)
     note_rows: dict[str, str] = field(default_factory=dict)
+    attached: set[str] = field(default_factory=set)  # calls whose notes were once long
 
     def add(self, call: Call) -> bool:
         if call.call_id in self.rows:
@@ -192,8 +195,15 @@ class FakeCalls:
     def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
         return tuple(self.notes(call_id, k) for k in range(max(1, count)))
 
-    def save_notes(self, call_id: str, notes: str, part: int = 0) -> None:
+    def notes_attached(self, call_id: str) -> bool:
+        return call_id in self.attached
+
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
         self.note_rows[call_id if not part else f"{call_id}/{part}"] = notes
+        if attached or len(notes) > DESCRIPTION_MAX:
+            self.attached.add(call_id)
 
 
 @dataclass

@@ -461,3 +461,27 @@ def test_custom_columns_carry_the_publisher_prefix() -> None:
     )
     kinds = [c.kind for c in columns.definitions()]
     assert kinds == ["String", "DateTime", "DateTime", "Integer", "Integer"]
+
+
+def test_notes_saved_while_the_patch_was_on_its_way_are_written_after_it() -> None:
+    """Out of order: the panel's save (and its own write) land before the enrichment's PATCH
+    that carries the older notes; the enrichment sees the newer ones and writes them again."""
+    rig = Rig(replace(POLICY, complete_activity=False))
+    call = rig.add(answered_call())
+    rig.calls.save_notes(call.call_id, "older")
+    newer = "newer " * 500  # 3,000 characters: the whole text goes to the annotation
+    enrich = rig.writer.enrich
+
+    def save_lands_first(update: ActivityUpdate) -> WriteResult:
+        if not rig.writer.written:
+            rig.calls.save_notes(call.call_id, newer)
+        return enrich(update)
+
+    rig.writer.enrich = save_lands_first  # type: ignore[method-assign]
+    rig.handle(call.call_id, at(130))
+
+    first, last = rig.writer.written
+    assert first.description == "older" and first.recording_url is not None
+    assert last.annotation == newer and last.description is not None
+    assert last.description.endswith("… (full notes attached)")
+    assert last.recording_url is None  # only the notes again

@@ -99,7 +99,7 @@ def test_views_are_closed_and_bodies_open_with_their_limits() -> None:
     schemas = document("1.0")["components"]["schemas"]
     assert schemas["CallView"]["additionalProperties"] is False
     assert "callbackRequested" in schemas["CallView"]["properties"]["outcome"]["enum"]
-    assert schemas["NotesBody"]["properties"]["notes"]["maxLength"] == 2000
+    assert schemas["NotesBody"]["properties"]["notes"]["maxLength"] == 100_000
     assert schemas["NotesBody"]["properties"]["notes"]["type"] == ["string", "null"]
     assert schemas["DialBody"]["required"] == ["number"]
     assert schemas["CallbackBody"]["properties"]["list"]["type"] == ["string", "null"]

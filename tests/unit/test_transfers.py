@@ -10,7 +10,15 @@ from dataclasses import replace
 
 import pytest
 
-from shared.domain.activity import SubjectTemplates
+from shared.domain.activity import (
+    ATTACHED_MARKER,
+    CUT_MARKER,
+    DESCRIPTION_MAX,
+    NOTES_MAX,
+    ActivityNotes,
+    SubjectTemplates,
+    activity_notes,
+)
 from shared.domain.calls import (
     Call,
     CallEvent,
@@ -18,14 +26,14 @@ from shared.domain.calls import (
     ConsultState,
     NextStep,
     Phase,
-    activity_notes,
     apply_event,
+    call_notes,
     next_step,
     notes_before,
     transfer_completed,
     with_offer,
 )
-from shared.errors import Conflict, NotAllowed
+from shared.errors import Conflict, NotAllowed, Unprocessable
 from shared.services.agent_calls import AgentCalls
 from shared.services.call_control import CallControl
 from tests.unit.test_call_domain import at, pool_call
@@ -113,11 +121,11 @@ def test_the_activity_notes_are_the_first_agents_attributed_then_the_colleagues(
     assert (
         notes_before(done, parts) == "Anna (until transfer at 09:48 UTC):\nAsked about the invoice"
     )
-    assert activity_notes(done, parts) == (
+    assert call_notes(done, parts) == (
         "Anna (until transfer at 09:48 UTC):\nAsked about the invoice\n\nSent a corrected invoice"
     )
-    assert activity_notes(done, ("", "Only Ben wrote")) == "Only Ben wrote"
-    assert activity_notes(answered_by_anna(), ("As typed",)) == "As typed"
+    assert call_notes(done, ("", "Only Ben wrote")) == "Only Ben wrote"
+    assert call_notes(answered_by_anna(), ("As typed",)) == "As typed"
 
 
 def test_a_transfer_completing_after_the_activity_was_written_moves_it() -> None:
@@ -305,3 +313,52 @@ def test_a_call_handed_on_and_back_keeps_every_part_attributed_and_frees_each_gi
     assert activity.description == (
         "Anna (until transfer at 09:00 UTC):\nA1\n\nBen (until transfer at 09:01 UTC):\nB\n\nA2"
     )
+
+
+# ---------------------------------------------------------------------- long notes, transferred
+
+
+def test_two_short_parts_past_2000_together_are_attached_and_removed_when_they_shrink() -> None:
+    """Neither part alone is too long for the description; attributed together they are: the
+    activity gets their start, marked, and one annotation of both; Ben's part made short
+    again after the call takes the annotation away (the call's sticky flag)."""
+    d = Desk()
+    call_id = d.answered()
+    anna_part, ben_part = "a" * 1500, "b" * 1500
+    d.views.save_notes(ANNA, call_id, anna_part)
+    d.control.transfer(ANNA, call_id, to_agent="ben")
+    d.w.event(call_id, "CallTransferAccepted", 30, "transfer:1")
+    assert not d.w.calls.notes_attached(call_id)
+    d.views.save_notes(BEN, call_id, ben_part)
+    assert d.w.calls.notes_attached(call_id)
+    d.w.event(call_id, "CallDisconnected", 300)
+    activity = d.activity(call_id)
+    whole = f"Anna (until transfer at 09:00 UTC):\n{anna_part}\n\n{ben_part}"
+    assert activity.notes_annotation == whole
+    assert len(activity.description) == DESCRIPTION_MAX
+    assert activity.description.endswith(ATTACHED_MARKER)
+    written: list[ActivityNotes] = []
+    write = d.w.crm.write_notes
+    d.w.crm.write_notes = lambda a, n: written.append(n) or write(a, n)  # type: ignore[method-assign]
+    saved = d.views.save_notes(BEN, call_id, "Refund approved")
+    assert saved.notes_in_activity is True
+    short = f"Anna (until transfer at 09:00 UTC):\n{anna_part}\n\nRefund approved"
+    assert written == [ActivityNotes(short, None, remove_annotation=True)]
+
+
+def test_the_colleagues_notes_leave_room_for_the_earlier_ones_attributed() -> None:
+    d = Desk()
+    call_id = d.answered()
+    d.views.save_notes(ANNA, call_id, "a" * 60_000)
+    d.control.transfer(ANNA, call_id, to_agent="ben")
+    d.w.event(call_id, "CallTransferAccepted", 30, "transfer:1")
+    room = NOTES_MAX - len("Anna (until transfer at 09:00 UTC):\n") - 60_000 - 2
+    d.views.save_notes(BEN, call_id, "b" * room)  # exactly what is left
+    with pytest.raises(Unprocessable, match=f"yours at most {room}"):
+        d.views.save_notes(BEN, call_id, "b" * (room + 1))
+
+
+def test_notes_longer_than_an_annotation_holds_are_cut_saying_so() -> None:
+    split = activity_notes("x" * (NOTES_MAX + 50))
+    assert split.annotation is not None and len(split.annotation) == NOTES_MAX
+    assert split.annotation.endswith(CUT_MARKER)
