@@ -3,6 +3,7 @@ caller ids and the contact directory."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -88,7 +89,7 @@ def consult_complete(req: func.HttpRequest, agent: Agent) -> CallView:
     """Hand the customer to the consulted target; the agent leaves"""
     from shared import composition
 
-    return composition.call_control().complete(agent, req.route_params["callId"])
+    return composition.call_control().complete(agent, req.route_params["callId"], datetime.now(UTC))
 
 
 @endpoint(bp, "POST", "me/calls/{callId}/consult/cancel", auth=Auth.AGENT, errors=CALL_ERRORS)

@@ -194,7 +194,19 @@ class CallView:
     arrived_at: datetime | None
     answered_at: datetime | None
     ended_at: datetime | None
-    notes: str
+    notes: str = documented(
+        "This agent's own notes. After a completed transfer each agent has their own part: "
+        "the colleague who took the call writes theirs; the agent who handed it on reads "
+        "theirs and can no longer change it (409)"
+    )
+    earlier_notes: str | None = omitted(
+        description="The notes of the agents who handed the call on, each under their name and "
+        "the time of the transfer, read-only; the activity's description is these, then `notes`"
+    )
+    transferred_to: str | None = omitted(
+        description="The colleague this agent transferred the call to (`state` transferred): "
+        "the call, its notes and its Phone Call activity are theirs now"
+    )
     activity_id: str | None
     activity: ActivityPrefill | None
     workflow: Workflow = documented(

@@ -378,6 +378,15 @@ function onCall(call) {
     state.consulting = null;
   }
   if (call && call.state === "connected" && before?.state !== "connected") onConnected(call);
+  if (call && call.state === "transferred" && before?.callId === call.callId && before.state !== "transferred") {
+    // The colleague has the call now: this agent's notes are closed (kept, attributed).
+    state.notesDirty = false;
+    state.consulting = null;
+    state.transferring = null;
+    announce(`Call transferred to ${handedTo(call)}`);
+    loadHistory().catch(() => {});
+    loadAvailability().catch(() => {});
+  }
   if (call && call.state === "ended" && before && before.callId === call.callId && before.state !== "ended") {
     onEnded(call);
     if (!call.answeredAt && call.direction === "outbound") {
@@ -622,6 +631,7 @@ async function transfer(consulted) {
       announce(`Calling ${target.label}. The customer is on hold.`);
     }
   } else {
+    await flushNotes(); // closed to this agent once the colleague accepts
     const done = await attempt("Could not transfer", () => state.api.transfer(call.callId, targetBody(target)));
     if (done) {
       state.transferring = target.label;
@@ -636,6 +646,7 @@ async function transfer(consulted) {
 async function finishConsult(complete) {
   const call = state.call;
   if (!call) return;
+  if (complete) await flushNotes(); // the notes become read-only once the colleague has the call
   const done = await attempt(complete ? "Could not complete the transfer" : "Could not cancel the transfer", () =>
     complete ? state.api.completeConsult(call.callId) : state.api.cancelConsult(call.callId),
   );
@@ -700,9 +711,12 @@ async function flushNotes() {
 }
 
 // The activity's description holds 2,000 characters; longer notes are kept whole in a note on
-// the activity (docs/phone-call-mapping.md), up to 100,000.
+// the activity (docs/phone-call-mapping.md), up to 100,000. After a transfer the activity's
+// notes are the earlier agents' (as shown above) and then these: the count is of them all.
 function renderNotesCount() {
-  const length = $("#notes").value.length;
+  const own = $("#notes").value;
+  const earlier = state.call?.earlierNotes || "";
+  const length = earlier && own.trim() ? earlier.length + 2 + own.length : earlier.length || own.length;
   setText(
     $("#notes-count"),
     length > 2000 ? `${length} / 100000 (full notes attached to the activity)` : `${length} / 2000`,
@@ -758,11 +772,19 @@ function viewOf() {
   const call = state.call;
   if (state.ring) return "ringing";
   if (!call || state.dismissed.has(call.callId) || state.declined.has(call.callId)) return "idle";
-  if (state.handedOver.has(call.callId)) return "wrapup";
+  // Handed to a colleague: the call, its notes and its Phone Call are theirs; this agent is free.
+  if (handedTo(call)) return "idle";
   if (call.state === "connected") return "incall";
   if (call.state === "ended") return call.answeredAt ? "wrapup" : "idle";
   if (call.direction === "outbound" && ["connecting", "waiting", "ringing"].includes(call.state)) return "incall";
   return "idle";
+}
+
+/** Who took the call from this agent (a completed transfer), or "". */
+function handedTo(call) {
+  if (!call) return "";
+  if (call.state === "transferred") return call.transferredTo || state.handedOver.get(call.callId) || "a colleague";
+  return state.handedOver.get(call.callId) || "";
 }
 
 function showView(name) {
@@ -784,6 +806,9 @@ function render() {
   show($("#wrap-actions"), view === "wrapup");
   show($("#idle"), view === "idle");
   const call = state.call;
+  const handed = view === "idle" && call && !state.dismissed.has(call.callId) ? handedTo(call) : "";
+  setText($("#transferred-note"), handed ? `Transferred to ${handed}. The call, its notes and its Phone Call are theirs now.` : "");
+  show($("#transferred-note"), !!handed);
   if (view === "ringing") renderRinging(call);
   if (view === "incall") renderInCall(call);
   if (view === "wrapup") renderWrapUp(call);
@@ -905,6 +930,9 @@ function renderCallWork(call) {
   } else if (!state.notesDirty && !notesSaving && document.activeElement !== notes && notes.value !== (call.notes || "")) {
     notes.value = call.notes || "";
   }
+  const earlier = call.earlierNotes || "";
+  setText($("#earlier-notes-text"), earlier);
+  show($("#earlier-notes"), !!earlier);
   renderNotesCount();
   renderCandidates(call);
   show($("#tab-caller"), (call.candidates || []).length > 0);

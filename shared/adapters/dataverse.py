@@ -430,6 +430,29 @@ class DataverseCrm:
             remove_notes_annotation(self.client, activity_id)
         return True
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        body = phone_call_body(activity, duration_column=self.duration_column)
+        changed = {
+            k: body[k]
+            for k in ("subject", "description", "ownerid@odata.bind", "phonecall_activity_parties")
+        }
+        try:
+            # The annotation first: a description that says "full notes attached" has them.
+            # Every agent's notes only grow the text: no shorter notes to remove one for here.
+            if activity.notes_annotation is not None:
+                keep_notes_annotation(self.client, activity.activity_id, activity.notes_annotation)
+            self.client.request(
+                "PATCH",
+                f"phonecalls({activity.activity_id})",
+                body=changed,
+                headers={"If-Match": "*"},
+            )
+        except DataverseError as exc:
+            if exc.code in CLOSED_CODES or exc.status in (400, 404):
+                return False
+            raise
+        return True
+
 
 def annotation_body(activity_id: str, text: str) -> dict[str, Any]:
     """The Web API body of the note that keeps a call's whole notes (docs/phone-call-mapping.md)."""

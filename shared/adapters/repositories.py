@@ -38,6 +38,7 @@ from shared.domain.calls import (
     Consult,
     ConsultState,
     Direction,
+    Handover,
     Offer,
     OfferOutcome,
 )
@@ -75,7 +76,7 @@ _DATES = (
 def call_to_entity(call: Call) -> Entity:
     entity: Entity = {"PartitionKey": call.call_id, "RowKey": CALL_ROW}
     for key, value in asdict(call).items():
-        if key in ("offers", "candidates", "picked", "tried", "consult"):
+        if key in ("offers", "candidates", "picked", "tried", "consult", "handovers"):
             continue
         if value is not None:
             entity[key] = value.value if isinstance(value, Enum) else value
@@ -92,11 +93,38 @@ def call_to_entity(call: Call) -> Entity:
             "blind": consult.blind,
             "invitationId": consult.invitation_id,
             "state": consult.state.value,
+            "fromAgentId": consult.from_agent_id,
+            "fromName": consult.from_name,
+            "toName": consult.to_name,
         }
         if consult
         else None
     )
+    if call.handovers:  # left out until there is one: a call row without stays as it was
+        entity["handovers"] = json.dumps([_handover_json(h) for h in call.handovers])
     return entity
+
+
+def _handover_json(handover: Handover) -> dict[str, Any]:
+    return {
+        "n": handover.n,
+        "fromAgentId": handover.from_agent_id,
+        "fromName": handover.from_name,
+        "toAgentId": handover.to_agent_id,
+        "toName": handover.to_name,
+        "at": handover.at.isoformat(),
+    }
+
+
+def _handover_from(data: dict[str, Any]) -> Handover:
+    return Handover(
+        int(data["n"]),
+        data["fromAgentId"],
+        data.get("fromName") or "",
+        data["toAgentId"],
+        data.get("toName") or "",
+        datetime.fromisoformat(data["at"]),
+    )
 
 
 def _offer_json(offer: Offer) -> dict[str, Any]:
@@ -182,6 +210,8 @@ def call_from_entity(entity: Entity) -> Call:
         callback_offered_at=as_utc(entity.get("callback_offered_at")),
         callback_done=bool(entity.get("callback_done", False)),
         callback_for=entity.get("callback_for"),
+        handovers=tuple(_handover_from(h) for h in json.loads(entity.get("handovers") or "[]")),
+        activity_owner=entity.get("activity_owner"),
     )
 
 
@@ -195,6 +225,9 @@ def _consult_from(data: dict[str, Any] | None) -> Consult | None:
         bool(data["blind"]),
         ConsultState(data["state"]),
         data.get("invitationId"),
+        data.get("fromAgentId"),
+        data.get("fromName") or "",
+        data.get("toName") or "",
     )
 
 
@@ -309,30 +342,50 @@ class TableCallRepository:
             versions.remember(CALLS, call_id, NOTES_ROW, {"text": ""}, "none")  # no notes yet
         return found
 
-    def _notes_row(self, call_id: str) -> Entity | None:
+    def _notes_row(self, call_id: str, part: int = 0) -> Entity | None:
+        if part:
+            return self.store.get(CALLS, call_id, notes_row(part))
         known = versions.known(CALLS, call_id, NOTES_ROW)  # read with this invocation's event
         return known[0] if known else self.store.get(CALLS, call_id, NOTES_ROW)
 
-    def notes(self, call_id: str) -> str:
-        entity = self._notes_row(call_id)
+    def notes(self, call_id: str, part: int = 0) -> str:
+        entity = self._notes_row(call_id, part)
         if not entity:
             return ""
         return "".join(str(entity.get(_notes_property(n)) or "") for n in range(NOTES_SLOTS))
 
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        return tuple(self.notes(call_id, part) for part in range(max(1, count)))
+
     def notes_attached(self, call_id: str) -> bool:
-        entity = self._notes_row(call_id)
+        entity = self._notes_row(call_id)  # the call's flag: on the first agent's row
         return bool(entity and entity.get("attached"))
 
-    def save_notes(self, call_id: str, notes: str) -> None:
-        versions.forget(CALLS, call_id, NOTES_ROW)
-        entity: Entity = {"PartitionKey": call_id, "RowKey": NOTES_ROW}
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
+        row = notes_row(part)
+        versions.forget(CALLS, call_id, row)
+        # Sticky (a merge keeps it), one per call on its `notes` row: the activity may have an
+        # annotation from now on, which shorter notes later remove.
+        attached = attached or len(notes) > DESCRIPTION_MAX
+        if attached and part:  # flagged before this part is stored: no write misses it
+            versions.forget(CALLS, call_id, NOTES_ROW)
+            self.store.upsert(
+                CALLS, {"PartitionKey": call_id, "RowKey": NOTES_ROW, "attached": True}
+            )
+        entity: Entity = {"PartitionKey": call_id, "RowKey": row}
         for slot in range(NOTES_SLOTS):  # every slice, so a shorter text leaves none behind
             entity[_notes_property(slot)] = notes[slot * NOTES_SLICE : (slot + 1) * NOTES_SLICE]
-        if len(notes) > DESCRIPTION_MAX:
-            # Sticky (a merge keeps it): the activity may have an annotation from now on, which
-            # shorter notes later remove.
+        if attached and not part:
             entity["attached"] = True
         self.store.upsert(CALLS, entity)
+
+
+def notes_row(part: int) -> str:
+    """The row of one agent's part of a call's notes: `notes` (the first agent's), then
+    `notes-1`, `notes-2`, ... (the part of the agent each completed transfer handed it to)."""
+    return f"{NOTES_ROW}-{part}" if part else NOTES_ROW
 
 
 def _if_not_modified() -> Any:

@@ -16,6 +16,9 @@ NOTES_MAX = 100_000  # annotation.notetext in Dataverse: the most notes a call k
 # How a description says that it is the start of longer notes, kept whole as a note on it.
 ATTACHED_MARKER = "… (full notes attached)"
 NOTES_SUBJECT = "Call notes (full text)"  # the annotation's subject
+# How an annotation ends whose notes are more than it holds: after a transfer, the earlier
+# agents' parts under their names can take the combined text past NOTES_MAX.
+CUT_MARKER = "… (cut at 100,000 characters)"
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,15 @@ class ActivityNotes:
 
 
 def activity_notes(notes: str, *, attached_before: bool = False) -> ActivityNotes:
-    """Split notes (at most NOTES_MAX characters) between the description and the annotation.
+    """Split notes (at most NOTES_MAX characters; more are cut, saying so) between the
+    description and the annotation.
     `attached_before`: notes longer than the description were saved for this call at some time,
     so an annotation may exist."""
     if len(notes) <= DESCRIPTION_MAX:
         return ActivityNotes(notes, None, remove_annotation=attached_before)
     head = notes[: DESCRIPTION_MAX - len(ATTACHED_MARKER)].rstrip()
+    if len(notes) > NOTES_MAX:
+        notes = notes[: NOTES_MAX - len(CUT_MARKER)] + CUT_MARKER
     return ActivityNotes(head + ATTACHED_MARKER, notes)
 
 

@@ -43,6 +43,9 @@ class Phase(StrEnum):
     RINGING = "ringing"  # offered to an agent (inbound) or ringing the customer (outbound)
     CONNECTED = "connected"
     ENDED = "ended"
+    # This agent handed the customer to a colleague (a completed transfer): the call goes on,
+    # it is the colleague's now (their notes, their activity), over for this agent.
+    TRANSFERRED = "transferred"
 
 
 class Outcome(StrEnum):
@@ -92,6 +95,10 @@ class Consult:
     blind: bool
     state: ConsultState = ConsultState.RINGING
     invitation_id: str | None = None
+    # Who hands the call over, and the names the attributed notes show (the directory's).
+    from_agent_id: str | None = None
+    from_name: str = ""
+    to_name: str = ""
 
     @property
     def context(self) -> str:
@@ -100,6 +107,19 @@ class Consult:
     @property
     def active(self) -> bool:
         return self.state in (ConsultState.RINGING, ConsultState.CONNECTED)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A transfer to a colleague that completed: from `at` the call is `to_agent_id`'s (the
+    panel, the notes, the Phone Call activity); `from_agent_id`'s notes are kept, attributed."""
+
+    n: int  # the transfer (Consult.n) that made it: a repeat of its event adds nothing
+    from_agent_id: str
+    from_name: str
+    to_agent_id: str
+    to_name: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -206,6 +226,11 @@ class Call:
     callback_offered_at: datetime | None = None  # ... since then
     callback_done: bool = False  # kept place: a member took it (answered the outbound leg)
     callback_for: str | None = None  # an outbound call: the kept-place call it calls back
+    # Completed transfers to colleagues, in order: the last one's colleague owns the call.
+    handovers: tuple[Handover, ...] = ()
+    # The agent the Phone Call activity was written for: a transfer completing after the
+    # activity (its event late) moves the activity to the new owner.
+    activity_owner: str | None = None
 
     # ------------------------------------------------------------------ derived
 
@@ -319,7 +344,47 @@ class Call:
         consult = self.consult
         if consult is not None and consult.state is ConsultState.COMPLETED and consult.agent_id:
             return consult.agent_id
+        return self.owner_agent_id
+
+    @property
+    def owner_agent_id(self) -> str | None:
+        """The agent the call belongs to: the colleague of the latest completed transfer, else
+        the agent who answered (inbound) or dialled (outbound). They own the notes and the
+        Phone Call activity."""
+        if self.handovers:
+            return self.handovers[-1].to_agent_id
         return self.talk_agent_id
+
+    def handed_over_by(self, agent_id: str) -> Handover | None:
+        """The latest transfer by which `agent_id` handed the call to a colleague, if the call
+        is no longer theirs."""
+        if agent_id == self.owner_agent_id:
+            return None
+        return next((h for h in reversed(self.handovers) if h.from_agent_id == agent_id), None)
+
+    def phase_for(self, agent_id: str) -> Phase:
+        """What `agent_id`'s panel shows: a call they handed over is over for them."""
+        if self.handed_over_by(agent_id) is not None:
+            return Phase.TRANSFERRED
+        return self.phase
+
+    def notes_shown_to(self, agent_id: str) -> int | None:
+        """The part of the notes `agent_id`'s panel shows as theirs: the one they write or,
+        once they handed the call on, the one they wrote (read-only)."""
+        handed = self.handed_over_by(agent_id)
+        return self.handovers.index(handed) if handed else self.notes_part_of(agent_id)
+
+    def notes_part_of(self, agent_id: str) -> int | None:
+        """The part of the notes `agent_id` writes (0: the first agent's, k: the part after
+        the k-th handover), or None: the call was handed on, its notes are another's. A
+        colleague consulted writes the part that becomes theirs if the transfer completes."""
+        owner = self.owner_agent_id
+        if agent_id == owner or owner is None:  # None: not answered yet, nobody's in particular
+            return len(self.handovers)
+        consult = self.consult
+        if consult is not None and consult.active and consult.agent_id == agent_id:
+            return len(self.handovers) + 1
+        return None
 
     @property
     def talk_agent_id(self) -> str | None:
@@ -420,7 +485,7 @@ def apply_event(call: Call, event: CallEvent) -> Call:
             | "CallTransferAccepted"
             | ("CallTransferFailed")
         ) if _consult_of(call, event.operation_context) is not None:
-            return _consult_event(call, event.type)
+            return _consult_event(call, event.type, event.at)
         case "RecognizeCompleted" | "RecognizeFailed" if event.operation_context == CALLBACK_OFFER:
             if call.callback is not CallbackOffer.OFFERED:
                 return call  # decided already (a repeat, or out of order)
@@ -456,22 +521,65 @@ def _consult_of(call: Call, context: str | None) -> Consult | None:
     return consult if consult is not None and consult.context == context else None
 
 
-def _consult_event(call: Call, kind: str) -> Call:
+def _consult_event(call: Call, kind: str, at: datetime) -> Call:
     consult = call.consult
     assert consult is not None
     if kind == "AddParticipantSucceeded" and consult.state is ConsultState.RINGING:
         return replace(call, consult=replace(consult, state=ConsultState.CONNECTED))
-    if kind == "CallTransferAccepted" and consult.state is not ConsultState.COMPLETED:
-        return replace(
-            call,
-            consult=replace(consult, state=ConsultState.COMPLETED),
-            agent_target_override=consult.target,
-        )
+    if kind == "CallTransferAccepted":
+        # A direct transfer is done when ACS says the target accepted; a repeat (or the event
+        # after a failure seen first: success outranks it) changes nothing more.
+        return transfer_completed(call, consult.n, at) or call
     if kind in ("AddParticipantFailed", "CallTransferFailed") and consult.state in (
         ConsultState.RINGING,
     ):
         return replace(call, consult=replace(consult, state=ConsultState.FAILED))
     return call
+
+
+def transfer_completed(call: Call, n: int, at: datetime) -> Call | None:
+    """The call once transfer `n` has handed the customer over (ACS's CallTransferAccepted of
+    a direct transfer; the agent completing a consulted one). A colleague becomes the call's
+    owner (docs/api.md, "Transfers"). None: not that transfer, or recorded already."""
+    consult = call.consult
+    if consult is None or consult.n != n or consult.state is ConsultState.CANCELLED:
+        return None
+    if consult.state is ConsultState.COMPLETED and (
+        not consult.agent_id or any(h.n == n for h in call.handovers)
+    ):
+        return None
+    done = replace(
+        call,
+        consult=replace(consult, state=ConsultState.COMPLETED),
+        agent_target_override=consult.target,
+        held=False,
+    )
+    handing = consult.from_agent_id or call.owner_agent_id
+    if consult.agent_id and handing and not any(h.n == n for h in call.handovers):
+        handover = Handover(n, handing, consult.from_name, consult.agent_id, consult.to_name, at)
+        done = replace(done, handovers=(*call.handovers, handover))
+    return done
+
+
+def notes_before(call: Call, parts: tuple[str, ...]) -> str:
+    """The notes of the agents who handed the call on, each under their name and the time of
+    their transfer (UTC): what the owner sees read-only above their own."""
+    blocks = []
+    for k, handover in enumerate(call.handovers):
+        text = parts[k] if k < len(parts) else ""
+        if text.strip():
+            name = handover.from_name or "The first agent"
+            blocks.append(f"{name} (until transfer at {handover.at:%H:%M} UTC):\n{text}")
+    return "\n\n".join(blocks)
+
+
+def call_notes(call: Call, parts: tuple[str, ...]) -> str:
+    """The call's notes as the Phone Call activity's description: the earlier agents' parts,
+    attributed, then the owner's own. Without a transfer, the notes as typed."""
+    if not call.handovers:
+        return parts[0] if parts else ""
+    own = parts[len(call.handovers)] if len(parts) > len(call.handovers) else ""
+    return "\n\n".join(p for p in (notes_before(call, parts), own) if p.strip())
 
 
 def _answered_target(call: Call) -> str | None:
@@ -518,6 +626,7 @@ class NextStep(StrEnum):
     OFFER = "offer"  # choose an agent and ring them (inbound), or ring the customer (outbound)
     HANG_UP = "hangUp"  # end the call for everyone
     CREATE_ACTIVITY = "createActivity"
+    REASSIGN_ACTIVITY = "reassignActivity"  # a transfer completed after the activity was made
     START_RECORDING = "startRecording"  # once the agent and the customer are connected
     CAPTURE_CALLBACK = "captureCallback"  # the waiting caller pressed 1 (§5)
     ANNOUNCE = "announce"  # a closed pool's announcement, then hang up
@@ -532,6 +641,8 @@ def next_step(call: Call) -> NextStep:
     if call.ended:
         if call.answered and call.activity_id is None:
             return NextStep.CREATE_ACTIVITY
+        if call.activity_id and call.activity_owner not in (None, call.owner_agent_id):
+            return NextStep.REASSIGN_ACTIVITY
         return NextStep.NOTHING
     if call.hangup_requested:
         return NextStep.NOTHING

@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from shared.domain.activity import NOTES_MAX, SubjectTemplates, render_subject
-from shared.domain.calls import Call, Direction, OfferOutcome
+from shared.domain.activity import DESCRIPTION_MAX, NOTES_MAX, SubjectTemplates, render_subject
+from shared.domain.calls import (
+    Call,
+    Direction,
+    OfferOutcome,
+    Phase,
+    call_notes,
+    notes_before,
+)
 from shared.domain.customers import (
     CustomerEntity,
     ScreenPop,
@@ -78,15 +85,29 @@ class AgentCalls:
         call = self.calls.get(call_id) if call_id else None
         if call is None or not _acts_on(call, agent):
             return None
-        return self.view(call)
+        return self.view(call, agent)
 
-    def view(self, call: Call) -> CallView:
+    def notes_parts(self, call: Call) -> tuple[str, ...]:
+        """Every agent's part of the call's notes, the first agent's first."""
+        return self.calls.notes_parts(call.call_id, len(call.handovers) + 1)
+
+    def view(self, call: Call, viewer: Agent) -> CallView:
+        """The call as `viewer`'s panel shows it: after a transfer the colleague's, with the
+        earlier agents' notes above theirs; over for the agent who handed it on."""
         pool = self.directory.pool(call.pool_id or "")
         customer = customer_of_record(call.candidates, call.picked)
         pop = screen_pop(call.candidates, call.picked)
+        state = call.phase_for(viewer.id)
+        handed = call.handed_over_by(viewer.id)
+        parts = self.notes_parts(call)
+        part = call.notes_shown_to(viewer.id)
+        notes = "" if part is None else parts[part] if part < len(parts) else ""
+        if part is not None and part >= len(parts):  # a consulted colleague's coming part
+            notes = self.calls.notes(call.call_id, part)
+        owner = handed is None and part == len(call.handovers)
         return CallView(
             call_id=call.call_id,
-            state=call.phase,
+            state=state,
             outcome=call.outcome,
             rejoin=call.pending_rejoin is not None,
             direction=call.direction,
@@ -104,10 +125,14 @@ class AgentCalls:
             arrived_at=call.arrived_at,
             answered_at=call.first_answered_at,
             ended_at=call.ended_at,
-            notes=self.calls.notes(call.call_id),
+            notes=notes,
+            earlier_notes=(notes_before(call, parts) or None) if owner else None,
+            transferred_to=handed.to_name if handed else None,
             activity_id=call.activity_id or None,
             activity=(
-                self._prefill(call) if call.ended and call.answered and customer is None else None
+                self._prefill(call, parts)
+                if owner and call.ended and call.answered and customer is None
+                else None
             ),
             workflow=self.flow.workflow_of(call),
             case=(
@@ -121,7 +146,7 @@ class AgentCalls:
             ),
         )
 
-    def _prefill(self, call: Call) -> ActivityPrefill:
+    def _prefill(self, call: Call, parts: tuple[str, ...]) -> ActivityPrefill:
         """What the agent completes in D365 when the customer was not identified (§3)."""
         template = (
             self.templates.inbound
@@ -129,7 +154,7 @@ class AgentCalls:
             else self.templates.outbound
         )
         pool = self.directory.pool(call.pool_id or "")
-        agent = self.directory.agent(call.talk_agent_id or "")
+        agent = self.directory.agent(call.owner_agent_id or "")
         return ActivityPrefill(
             activity_id=call.activity_id or call.activity_uuid,
             subject=render_subject(
@@ -143,7 +168,7 @@ class AgentCalls:
             direction_code=call.direction is Direction.OUTBOUND,
             actual_start=call.first_answered_at,
             actual_end=call.ended_at,
-            description=self.calls.notes(call.call_id),
+            description=call_notes(call, parts),
             candidates=call.candidates,
         )
 
@@ -166,8 +191,15 @@ class AgentCalls:
                     name=customer.name if customer else None,
                     at=call.arrived_at,
                     duration_seconds=duration,
-                    outcome=(call.outcome.value if call.outcome else call.phase.value),
+                    outcome=(
+                        Phase.TRANSFERRED.value
+                        if call.handed_over_by(agent.id)
+                        else call.outcome.value
+                        if call.outcome
+                        else call.phase.value
+                    ),
                     answered_by_you=call.answered_by == agent.id
+                    or any(h.to_agent_id == agent.id for h in call.handovers)
                     or (call.direction is Direction.OUTBOUND and call.answered),
                 )
             )
@@ -207,15 +239,40 @@ class AgentCalls:
                 errors=[FieldError("notes", f"at most {NOTES_MAX} characters")],
             )
         call = self._call_of(agent, call_id)
-        self.calls.save_notes(call_id, notes)
+        part = call.notes_part_of(agent.id)
+        if part is None:
+            handed = call.handed_over_by(agent.id)
+            if handed is not None:
+                raise Conflict(
+                    f"the call was transferred to {handed.to_name or 'a colleague'} at "
+                    f"{handed.at:%H:%M} UTC; its notes are theirs now (yours are kept above "
+                    "theirs)"
+                )
+            raise Conflict("the notes are the agent's who serves the call")
+        parts = self.notes_parts(call)
+        before = call_notes(call, parts)
+        after = call_notes(call, tuple(notes if k == part else p for k, p in enumerate(parts)))
+        if len(after) > NOTES_MAX:  # the earlier agents' parts, attributed, leave less room
+            room = max(0, NOTES_MAX - (len(after) - len(notes)))
+            raise Unprocessable(
+                f"notes are {len(notes)} characters; with the earlier agents' notes a call "
+                f"keeps at most {NOTES_MAX}, so yours at most {room}",
+                errors=[FieldError("notes", f"at most {room} characters")],
+            )
+        # Longer than the description now or before this save: the activity may have (or
+        # have had) the annotation, which shorter notes later remove.
+        attached = max(len(before), len(after)) > DESCRIPTION_MAX
+        self.calls.save_notes(call_id, notes, part, attached=attached)
         in_activity = None
-        if call.activity_id:  # notes finished after the call: the open activity follows them
+        if call.activity_id and part == len(call.handovers):
+            # Notes finished after the call: the open activity follows them (every agent's
+            # part, the earlier ones attributed; re-read until none came in between).
             activity_id = call.activity_id
             in_activity = follow_notes(
                 self.calls, call_id, lambda split: self.crm.write_notes(activity_id, split)
             )
         # False: D365 refused (the activity is completed already); the panel says so.
-        return extended(self.view(call), CallWithNotes, notes_in_activity=in_activity)
+        return extended(self.view(call, agent), CallWithNotes, notes_in_activity=in_activity)
 
     def pick_customer(self, agent: Agent, call_id: str, entity: str, record_id: str) -> CallView:
         call = self._call_of(agent, call_id)
@@ -246,7 +303,7 @@ class AgentCalls:
         current = result[0] if result else call
         if current.picked != choice:  # the activity was created first: too late to pick here
             raise Conflict("the activity is already in D365: set Regarding there")
-        return self.view(current)
+        return self.view(current, agent)
 
     def dial(self, agent: Agent, number: str, caller_id: str | None, now: datetime) -> CallView:
         callee = normalise(number, self.region)
@@ -262,21 +319,21 @@ class AgentCalls:
             raise Unprocessable(
                 "cannot dial: " + "; ".join(f"{e.field} {e.message}" for e in errors), errors=errors
             )
-        return self.view(self.flow.dial(agent, callee.value, chosen, now))
+        return self.view(self.flow.dial(agent, callee.value, chosen, now), agent)
 
     def hang_up(self, agent: Agent, call_id: str) -> CallView:
         """End the call for everyone: only the agent serving the customer (or dialling) may.
         An agent the call is ringing declines it instead; one who handed it over is done."""
         call = self._call_of(agent, call_id)
         if call.ended:
-            return self.view(call)
+            return self.view(call, agent)
         offer = call.pending_offer
         if offer is not None and offer.agent_id == agent.id and not call.answered:
             return self.decline(agent, call_id)
         serving = call.serving_agent_id if call.answered else call.agent_id
         if serving != agent.id:
             raise NotAllowed("the customer is with a colleague now; you cannot end their call")
-        return self.view(self.flow.hang_up(call))
+        return self.view(self.flow.hang_up(call), agent)
 
     def decline(self, agent: Agent, call_id: str) -> CallView:
         """Refuse an offer ringing this agent (§2.1.1 3: no action is taken in D365)."""
@@ -290,13 +347,18 @@ class AgentCalls:
             self.telephony.cancel_add_participant(
                 call.connection_id, offer.invitation_id, operation_context=offer.context
             )
-        return self.view(call)
+        return self.view(call, agent)
 
 
 def _acts_on(call: Call, agent: Agent) -> bool:
-    """The dialling or dialled agent, the agent who answered, or the agent being rung now."""
+    """The dialling or dialled agent, the agent who answered, an agent a transfer handed it
+    to or from, a colleague being consulted, or the agent being rung now. A colleague whose
+    transfer was cancelled or failed is out of it."""
     if agent.id in (call.agent_id, call.answered_by, call.serving_agent_id):
         return True
-    if call.consult is not None and call.consult.agent_id == agent.id:
+    if any(agent.id in (h.from_agent_id, h.to_agent_id) for h in call.handovers):
+        return True
+    consult = call.consult
+    if consult is not None and consult.agent_id == agent.id and consult.active:
         return True
     return any(o.agent_id == agent.id and o.outcome is OfferOutcome.PENDING for o in call.offers)

@@ -6,9 +6,10 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from shared.domain.calls import Call, Consult, ConsultState
+from shared.domain.calls import Call, Consult, ConsultState, transfer_completed
 from shared.domain.destinations import OPEN, DestinationPolicy
 from shared.domain.directory import Agent, Directory
 from shared.domain.numbers import normalise
@@ -72,14 +73,14 @@ class CallControl:
             self.telephony.hold(call.connection_id or "", customer, music_url=self.hold_music_url)
         else:
             self.telephony.unhold(call.connection_id or "", customer)
-        return self.views.view(self._set(call, held=on))
+        return self.views.view(self._set(call, held=on), agent)
 
     def mute(self, agent: Agent, call_id: str) -> CallView:
         """Mutes the agent in the call. Unmuting is the web phone's own microphone (ACS has no
         server-side unmute)."""
         call = self._serving(agent, call_id)
         self.telephony.mute(call.connection_id or "", call.agent_target or "")
-        return self.views.view(self._set(call, muted=True))
+        return self.views.view(self._set(call, muted=True), agent)
 
     def dtmf(self, agent: Agent, call_id: str, tones: str) -> CallView:
         if not DTMF.match(tones):
@@ -89,13 +90,13 @@ class CallControl:
             )
         call = self._serving(agent, call_id)
         self.telephony.send_dtmf(call.connection_id or "", tones, call.customer_target or "")
-        return self.views.view(call)
+        return self.views.view(call, agent)
 
     # ------------------------------------------------------------------ transfers
 
     def _target(
         self, agent: Agent, to_agent: str | None, to_number: str | None
-    ) -> tuple[str, str | None]:
+    ) -> tuple[str, Agent | None]:
         if bool(to_agent) == bool(to_number):
             raise InvalidInput(
                 "give exactly one of agentId and number",
@@ -107,7 +108,7 @@ class CallControl:
                 raise Unprocessable(
                     "no such colleague", errors=[FieldError("agentId", "a colleague's agent id")]
                 )
-            return colleague.ring_target, colleague.id
+            return colleague.ring_target, colleague
         number = normalise(to_number or "", self.region)
         if not number.valid:
             raise Unprocessable(
@@ -116,13 +117,24 @@ class CallControl:
         self.destinations.check(number.value, field="number")
         return f"4:{number.value}", None
 
-    def _begin(self, call: Call, target: str, agent_id: str | None, blind: bool) -> Consult:
+    def _begin(
+        self, agent: Agent, call: Call, target: str, colleague: Agent | None, blind: bool
+    ) -> Consult:
+        agent_id = colleague.id if colleague else None
         if agent_id and not self.agents.claim(agent_id, call.call_id):
             raise Conflict("that colleague is on another call")
         if agent_id:  # the colleague's panel shows the call they are being handed
             self.agents.note_call(agent_id, call.call_id, call.first_answered_at or call.arrived_at)
         n = (call.consult.n + 1) if call.consult else 1
-        consult = Consult(n, target, agent_id, blind)
+        consult = Consult(
+            n,
+            target,
+            agent_id,
+            blind,
+            from_agent_id=agent.id,
+            from_name=agent.name,
+            to_name=colleague.name if colleague else "",
+        )
 
         def start(current: Call) -> Call | None:
             if current.consult is not None and current.consult.active:
@@ -181,7 +193,7 @@ class CallControl:
         """Direct transfer: the target replaces the agent when it answers."""
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
-        consult = self._begin(call, target, colleague, blind=True)
+        consult = self._begin(agent, call, target, colleague, blind=True)
         try:
             self.telephony.transfer(
                 call.connection_id or "",
@@ -193,7 +205,7 @@ class CallControl:
         except Exception:
             self._abandon(call, consult, unhold=False)
             raise
-        return self.views.view(self.calls.get(call_id) or call)
+        return self.views.view(self.calls.get(call_id) or call, agent)
 
     def consult(
         self,
@@ -206,7 +218,7 @@ class CallControl:
         """Consulted transfer, step 1: the customer on hold, the target rung for the agent."""
         call = self._serving(agent, call_id)
         target, colleague = self._target(agent, to_agent, to_number)
-        consult = self._begin(call, target, colleague, blind=False)
+        consult = self._begin(agent, call, target, colleague, blind=False)
         try:
             if not call.held:
                 self.telephony.hold(
@@ -231,10 +243,11 @@ class CallControl:
                 c, held=True, consult=replace(k, invitation_id=invitation or k.invitation_id)
             ),
         )
-        return self.views.view(updated)
+        return self.views.view(updated, agent)
 
-    def complete(self, agent: Agent, call_id: str) -> CallView:
-        """Step 2a: hand the customer to the target; the agent leaves, the customer resumes."""
+    def complete(self, agent: Agent, call_id: str, now: datetime) -> CallView:
+        """Step 2a: hand the customer to the target; the agent leaves, the customer resumes.
+        A colleague owns the call from now (docs/api.md, "Transfers")."""
         call = self._serving(agent, call_id)
         consult = call.consult
         if consult is None or consult.blind or consult.state is not ConsultState.CONNECTED:
@@ -244,14 +257,7 @@ class CallControl:
             call,
             consult.n,
             lambda c, k: (
-                replace(
-                    c,
-                    consult=replace(k, state=ConsultState.COMPLETED),
-                    agent_target_override=k.target,
-                    held=False,
-                )
-                if k.state is ConsultState.CONNECTED
-                else None
+                transfer_completed(c, k.n, now) if k.state is ConsultState.CONNECTED else None
             ),
         )
         if not changed:
@@ -261,7 +267,7 @@ class CallControl:
             call.connection_id or "", leaving, operation_context="transfer-complete"
         )
         self.agents.release(agent.id, call.call_id)
-        return self.views.view(updated)
+        return self.views.view(updated, agent)
 
     def cancel(self, agent: Agent, call_id: str) -> CallView:
         """Step 2b: drop the target; the customer comes back off hold to the agent."""
@@ -297,4 +303,4 @@ class CallControl:
         self.telephony.unhold(connection, call.customer_target or "")
         if consult.agent_id:
             self.agents.release(consult.agent_id, call.call_id)
-        return self.views.view(updated)
+        return self.views.view(updated, agent)

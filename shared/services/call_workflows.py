@@ -66,7 +66,7 @@ class CallWorkflows:
             raise Unprocessable(
                 "no such case", errors=[FieldError("caseId", "an existing case's id")]
             )
-        return self._linked(call, case)
+        return self._linked(agent, call, case)
 
     def create(
         self,
@@ -93,9 +93,9 @@ class CallWorkflows:
         # One case per call and title: a repeated request finds the case it made.
         case_id = str(uuid.uuid5(uuid.UUID(call.activity_uuid), f"case:{title}"))
         case = self.cases.create_case(case_id, title, customer, agent.system_user_id)
-        return self._linked(call, case)
+        return self._linked(agent, call, case)
 
-    def _linked(self, call: Call, case: CaseRef) -> CallView:
+    def _linked(self, agent: Agent, call: Call, case: CaseRef) -> CallView:
         def link(c: Call) -> Call | None:
             if c.case_id == case.id:
                 return None
@@ -107,7 +107,7 @@ class CallWorkflows:
         current = result[0] if result else call
         if current.activity_id and not self.cases.set_regarding_case(current.activity_id, case.id):
             raise Conflict("the activity is completed in D365 already: set Regarding there")
-        return self.agent_calls.view(current)
+        return self.agent_calls.view(current, agent)
 
     def _customer(
         self, call: Call, entity: str | None, record_id: str | None
@@ -137,7 +137,7 @@ class CallWorkflows:
             raise Conflict("only an answered call becomes a Phone Call activity")
         if self.flow.workflow_of(call) is not Workflow.CONTACT_ACCOUNT:
             raise Conflict("this call's workflow saves its activity itself")
-        return self.agent_calls.view(self.flow.save_activity(call))
+        return self.agent_calls.view(self.flow.save_activity(call), agent)
 
 
 def _case_view(case: CaseRef) -> CaseView:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared.domain.activity import SubjectTemplates, phone_call_activity
+from shared.domain.activity import PhoneCallActivity, SubjectTemplates, phone_call_activity
 from shared.domain.availability import (
     DirectCallAction,
     direct_call_action,
@@ -41,6 +41,7 @@ from shared.domain.numbers import normalise
 from shared.domain.schedule import PoolAction, Then, closure
 from shared.domain.workflows import Workflow, effective_workflow
 from shared.errors import Conflict, TelephonyError
+from shared.services.activity_notes import stored_notes
 from shared.services.ports import (
     AgentStates,
     CallbackCapture,
@@ -420,6 +421,8 @@ class CallFlow:
                 call = self._hang_up(call)
             elif step is NextStep.CREATE_ACTIVITY:
                 call = self._create_activity(call)
+            elif step is NextStep.REASSIGN_ACTIVITY:
+                call = self._reassign_activity(call)
             elif step is NextStep.START_RECORDING:
                 call = self._start_recording(call)
             elif step is NextStep.CAPTURE_CALLBACK:
@@ -799,7 +802,8 @@ class CallFlow:
         if consult.state in (ConsultState.FAILED, ConsultState.CANCELLED):
             freed = consult.agent_id
         elif consult.state is ConsultState.COMPLETED:
-            freed = call.talk_agent_id or ""
+            handover = next((h for h in call.handovers if h.n == consult.n), None)
+            freed = handover.from_agent_id if handover else call.talk_agent_id or ""
         else:
             return
         if freed and self.agents.release(freed, call.call_id):
@@ -842,8 +846,26 @@ class CallFlow:
 
     # ------------------------------------------------------------------ the activity (§3)
 
+    def _phone_call(self, call: Call, agent: Agent) -> PhoneCallActivity:
+        """The call's activity, the agent who owns the call (after a transfer, the colleague
+        who took it) its owner and agent party; every agent's notes, attributed."""
+        pool = self.directory.pool(call.pool_id or "")
+        activity = phone_call_activity(
+            call,
+            agent_user_id=agent.system_user_id,
+            agent_name=agent.name,
+            pool_name=pool.name if pool else "",
+            notes=stored_notes(self.calls, call),
+            templates=self.options.templates,
+            unresolved_parties=self.options.unresolved_parties,
+        )
+        if call.case_id:  # CaseDialog: the activity regards the case the agent chose
+            activity = replace(activity, regarding_case=call.case_id)
+        return activity
+
     def _create_activity(self, call: Call, *, asked: bool = False) -> Call:
-        agent = self.directory.agent(call.talk_agent_id or "")
+        owner = call.owner_agent_id
+        agent = self.directory.agent(owner or "")
         if agent is None:
             log.warning("call %s: answering agent unknown, no activity", call.call_id)
             return replace(call, activity_id="")
@@ -859,27 +881,42 @@ class CallFlow:
                 lambda c: None if c.activity_id is not None else replace(c, activity_id=""),
             )
             return result[0] if result else replace(call, activity_id="")
-        pool = self.directory.pool(call.pool_id or "")
-        activity = phone_call_activity(
-            call,
-            agent_user_id=agent.system_user_id,
-            agent_name=agent.name,
-            pool_name=pool.name if pool else "",
-            notes=self.calls.notes(call.call_id),
-            templates=self.options.templates,
-            unresolved_parties=self.options.unresolved_parties,
-        )
-        if call.case_id:  # CaseDialog: the activity regards the case the agent chose
-            activity = replace(activity, regarding_case=call.case_id)
+        activity = self._phone_call(call, agent)
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between
         # repeats both (each idempotent) rather than leaving an activity never enriched.
         self.enrichment.schedule(call.call_id, delay_seconds=self.options.enrich_delay_seconds)
         result = self.calls.update(
             call.call_id,
-            lambda c: None if c.activity_id else replace(c, activity_id=activity.activity_id),
+            lambda c: (
+                None
+                if c.activity_id
+                else replace(c, activity_id=activity.activity_id, activity_owner=owner)
+            ),
         )
         return result[0] if result else replace(call, activity_id=activity.activity_id)
+
+    def _reassign_activity(self, call: Call) -> Call:
+        """A transfer's completion came in after the activity was written (its event late):
+        the activity follows the call to the colleague who took it."""
+        owner = call.owner_agent_id
+        agent = self.directory.agent(owner or "")
+        if agent is not None and call.activity_id:
+            activity = replace(self._phone_call(call, agent), activity_id=call.activity_id)
+            if not self.crm.reassign_phone_call(activity):
+                log.warning(
+                    "call %s: the activity is completed; it stays with its first owner",
+                    call.call_id,
+                )
+        result = self.calls.update(
+            call.call_id,
+            lambda c: (
+                None
+                if c.activity_owner == c.owner_agent_id
+                else replace(c, activity_owner=c.owner_agent_id)
+            ),
+        )
+        return result[0] if result else replace(call, activity_owner=owner)
 
     def save_activity(self, call: Call) -> Call:
         """Contact&Account: the agent saves the Phone Call activity after all. An ended call

@@ -33,7 +33,7 @@ from shared.domain.enrichment import (
     waiting,
 )
 from shared.messages import EnrichmentMessage
-from shared.services.activity_notes import follow_notes
+from shared.services.activity_notes import follow_notes, stored_notes
 from shared.services.ports import (
     ActivityEnrichmentWriter,
     CallRepository,
@@ -97,7 +97,7 @@ class ActivityEnrichment:
             self._recording_url(call),
             now,
             self.options.policy,
-            notes=self.calls.notes(call.call_id),
+            notes=stored_notes(self.calls, call),
             notes_attached=self.calls.notes_attached(call.call_id),
         )
         if plan.action is Action.FINISH:

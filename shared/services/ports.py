@@ -136,6 +136,12 @@ class Crm(Protocol):
         keeps notes too long for it); False when the activity is already completed."""
         ...
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        """Give an open activity to the agent `activity` names (owner, agent party, subject,
+        description): a transfer completed after it was written. False when it is completed
+        already (or gone)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -191,14 +197,26 @@ class CallRepository(Protocol):
         """
         ...
 
-    def notes(self, call_id: str) -> str: ...
-
-    def notes_attached(self, call_id: str) -> bool:
-        """Whether notes longer than the activity's description were ever saved for the call
-        (so its activity may have the notes annotation)."""
+    def notes(self, call_id: str, part: int = 0) -> str:
+        """One agent's part of the notes (0: the first agent's; k: after the k-th handover)."""
         ...
 
-    def save_notes(self, call_id: str, notes: str) -> None: ...
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        """Parts 0 .. count-1 of the notes (at least part 0)."""
+        ...
+
+    def notes_attached(self, call_id: str) -> bool:
+        """Whether the call's notes (every agent's part, attributed) were ever longer than the
+        activity's description (so its activity may have the notes annotation)."""
+        ...
+
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
+        """Store one agent's part (at most NOTES_MAX characters). `attached`: the call's notes
+        as a whole are (or were, before this save) longer than the description; a part that
+        long flags the call by itself. The flag is sticky."""
+        ...
 
 
 class AgentStates(Protocol):

@@ -256,6 +256,8 @@ def test_a_consulted_transfer_to_a_colleague_completed(world: Product, agent_bro
     world.acs.place_call(CALLER, POOL_NUMBER)
     frame.get_by_role("button", name="Answer call from Maija Meikäläinen").click(timeout=20_000)
     frame.locator("#call-badge", has_text="Connected").wait_for(timeout=20_000)
+    frame.get_by_label("Call notes").fill("Wants to change the delivery address")
+    frame.get_by_text("Saved").wait_for(timeout=10_000)
 
     frame.get_by_role("button", name="Hold").click()
     frame.locator("#call-badge", has_text="On hold").wait_for()
@@ -270,12 +272,37 @@ def test_a_consulted_transfer_to_a_colleague_completed(world: Product, agent_bro
     anna.screenshot("12-consulting")
     anna.axe("consulting")
     frame.get_by_role("button", name="Complete transfer").click()
-    frame.locator("#wrapup").wait_for(timeout=20_000)
-    assert "transferred to Ben Agent" in anna.text("#wrapup")
-    wait_for(lambda: (c := world.current(BEN)) and c["state"] == "connected", what="ben's call")
+    # Anna is free again: the idle panel says who has the call now.
+    frame.locator("#transferred-note", has_text="Transferred to Ben Agent").wait_for(timeout=20_000)
+    frame.locator("#idle").wait_for()
+    assert frame.locator("#incall").is_hidden() and frame.locator("#wrapup").is_hidden()
+    assert state_of(world, ANNA) == "transferred"
+    anna.screenshot("12b-transferred-idle")
+
+    # Ben's panel shows the call, Anna's notes read-only above his own.
+    wait_for(lambda: state_of(world, BEN) == "connected", what="ben's call")
+    ben = agent_browser().open().sign_in(BEN).wait_ready_or_in_call()
+    ben_frame = ben.frame
+    ben_frame.locator("#call-badge", has_text="Connected").wait_for(timeout=20_000)
+    earlier = ben_frame.locator("#earlier-notes-text")
+    earlier.wait_for(timeout=10_000)
+    assert earlier.inner_text().startswith("Anna Agent (until transfer at ")
+    assert earlier.inner_text().endswith("Wants to change the delivery address")
+    ben_frame.get_by_label("Call notes").fill("New address confirmed")
+    ben_frame.get_by_text("Saved").wait_for(timeout=10_000)
+    # The count is of the activity's notes: Anna's, attributed, then Ben's.
+    whole = len(world.current(BEN)["earlierNotes"]) + len("\n\nNew address confirmed")
+    assert ben_frame.locator("#notes-count").inner_text() == f"{whole} / 2000"
+    ben.screenshot("12c-transferred-receiving-agent")
+    ben.axe("transferred call")
     world.acs.hang_up(CALLER)
     [activity] = wait_for(world.phonecalls, what="the Phone Call activity")
-    assert activity["_ownerid_value"] == ANNA.user_id
+    assert activity["_ownerid_value"] == BEN.user_id
+    assert parties(world, activity["activityid"])[2] == BEN.user_id
+    assert activity["description"].startswith("Anna Agent (until transfer at ")
+    assert activity["description"].endswith(
+        " UTC):\nWants to change the delivery address\n\nNew address confirmed"
+    )
 
 
 def test_lunch_ends_by_itself_and_the_panel_shows_the_status_before_it(

@@ -256,3 +256,27 @@ def test_the_notes_row_keeps_100000_characters_of_any_kind(storage_connection_st
     other = str(uuid.uuid4())
     repo.save_notes(other, "never long")
     assert not repo.notes_attached(other)
+
+
+def test_every_agents_part_keeps_100000_characters_and_the_call_has_one_flag(
+    storage_connection_string: str,
+) -> None:
+    """After a transfer each agent's part is its own row, sliced as the first one; `attached`
+    is the call's (the combined notes' length is the service's to judge), on the `notes` row."""
+    repo = TableCallRepository(TableStore(storage_connection_string))
+    call_id = str(uuid.uuid4())
+    repo.save_notes(call_id, "Anna's part")
+    widest = "😀" * 50_000 + "ä" * 50_000
+    repo.save_notes(call_id, widest, 1)
+    assert repo.notes_parts(call_id, 2) == ("Anna's part", widest)
+    assert repo.notes_attached(call_id)  # a part that long flags the call by itself
+    repo.save_notes(call_id, "Ben's part", 1)
+    assert repo.notes_parts(call_id, 3) == ("Anna's part", "Ben's part", "")
+    assert repo.notes_attached(call_id)  # sticky
+
+    short = str(uuid.uuid4())
+    repo.save_notes(short, "a" * 1500)
+    repo.save_notes(short, "b" * 1500, 1)
+    assert not repo.notes_attached(short)
+    repo.save_notes(short, "b" * 1500, 1, attached=True)  # together past the description
+    assert repo.notes_attached(short) and repo.notes(short) == "a" * 1500

@@ -152,6 +152,12 @@ class FakeCrm:
         )
         return True
 
+    def reassign_phone_call(self, activity: PhoneCallActivity) -> bool:
+        if activity.activity_id not in self.activities:
+            return False
+        self.activities[activity.activity_id] = activity
+        return True
+
 
 @dataclass
 class FakeCalls:
@@ -185,15 +191,20 @@ class FakeCalls:
         self.rows[call_id] = new
         return new, True
 
-    def notes(self, call_id: str) -> str:
-        return self.note_rows.get(call_id, "")
+    def notes(self, call_id: str, part: int = 0) -> str:
+        return self.note_rows.get(call_id if not part else f"{call_id}/{part}", "")
+
+    def notes_parts(self, call_id: str, count: int) -> tuple[str, ...]:
+        return tuple(self.notes(call_id, k) for k in range(max(1, count)))
 
     def notes_attached(self, call_id: str) -> bool:
         return call_id in self.attached
 
-    def save_notes(self, call_id: str, notes: str) -> None:
-        self.note_rows[call_id] = notes
-        if len(notes) > DESCRIPTION_MAX:
+    def save_notes(
+        self, call_id: str, notes: str, part: int = 0, *, attached: bool = False
+    ) -> None:
+        self.note_rows[call_id if not part else f"{call_id}/{part}"] = notes
+        if attached or len(notes) > DESCRIPTION_MAX:
             self.attached.add(call_id)
 
 
