@@ -374,7 +374,11 @@ def _pool_offers(
         # Steady state: the store seeded from SERVICE_POOLS (once, by the first supervisor
         # read) and all but ten members off work before anything is counted.
         supervisor = world.token(BEN, roles=["Phone.Supervisor"])
-        reply = world.api("GET", "supervisor/pools", token=supervisor)
+        reply = world.http.get(  # seeding indexes every member: longer than an API call
+            f"{world.host.url}/api/supervisor/pools",
+            headers={"Authorization": f"Bearer {supervisor}"},
+            timeout=600,
+        )
         assert reply.status_code == 200, reply.text
         for m in members[free:]:
             reply = world.api("PUT", "me/availability", m, json_body={"status": "Offwork"})
