@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import messages
+from shared.adapters import versions
 from shared.adapters.acs_access import AcsAccess
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
@@ -78,21 +79,34 @@ class TablePoolCallLog:
             "revision": revision,
         }
         row = {k: v for k, v in row.items() if v is not None}
+        pk, rk = row["PartitionKey"], row["RowKey"]
+        # No read where none is needed: a new call's row is inserted (it is not there yet),
+        # and a later write of the same invocation starts from the version it wrote. Either
+        # guess, if wrong, costs one refused write and then a read.
+        known = versions.known(POOL_CALLS, pk, rk)
         for attempt in range(CONFLICT_ATTEMPTS):
             if attempt:
                 conflict_pause(attempt)
-            found = self.store.get_with_etag(POOL_CALLS, row["PartitionKey"], row["RowKey"])
+            if known is not None:
+                found: tuple[Entity, str] | None = known
+            elif not attempt and revision == 0:
+                found = None
+            else:
+                found = self.store.get_with_etag(POOL_CALLS, pk, rk)
+            known = None
             try:
                 if found is None:
-                    self.store.insert(POOL_CALLS, row)
-                    return
-                stored, etag = found
-                if int(stored.get("revision", -1)) >= revision:
-                    return  # a newer (or the same) revision is there already
-                self.store.replace_if_unchanged(POOL_CALLS, row, etag)
-                return
+                    etag = self.store.insert(POOL_CALLS, row)
+                else:
+                    stored, etag = found
+                    if int(stored.get("revision", -1)) >= revision:
+                        return  # a newer (or the same) revision is there already
+                    etag = self.store.replace_if_unchanged(POOL_CALLS, row, etag)
             except ConcurrencyConflict:
+                versions.forget(POOL_CALLS, pk, rk)
                 continue
+            versions.remember(POOL_CALLS, pk, rk, row, etag)
+            return
         raise RetriesExhausted(f"pool call log {entry.call_id}: still conflicting")
 
     def recent(self, pool_id: str, since: datetime, limit: int) -> list[PoolCallEntry]:
@@ -131,20 +145,21 @@ class TableAlarms:
 
     def thresholds(self, pool_id: str) -> tuple[AlarmThresholds, str | None, datetime | None]:
         """The pool's thresholds, who set them last and when (defaults: every alarm off)."""
-        row = self.store.get(POOL_ALARMS, pool_id, THRESHOLDS_ROW)
-        if row is None:
-            return AlarmThresholds(), None, None
-        return (
-            AlarmThresholds(
-                queue_length=row.get("queueLength"),
-                max_wait_seconds=row.get("maxWaitSeconds"),
-                nobody_serving=bool(row.get("nobodyServing", False)),
-                abandon_rate_percent=row.get("abandonRatePercent"),
-                abandon_min_calls=int(row.get("abandonMinCalls", 10)),
-            ),
-            row.get("updatedBy"),
-            as_utc(row.get("updatedAt")),
-        )
+        return _thresholds(self.store.get(POOL_ALARMS, pool_id, THRESHOLDS_ROW))
+
+    def current(self, pool_id: str) -> tuple[AlarmThresholds, AlarmState, str | None]:
+        """The thresholds, the alarm state and its ETag: both rows in one query (a check of a
+        pool with no alarm set and none to clear costs this one request)."""
+        rows = {
+            row["RowKey"]: (row, etag)
+            for row, etag in self.store.query_versions(
+                POOL_ALARMS, "PartitionKey eq @pk", {"pk": pool_id}
+            )
+        }
+        found = rows.get(THRESHOLDS_ROW)
+        thresholds, _, _ = _thresholds(found[0] if found else None)
+        state, etag = _state(rows.get(STATE_ROW))
+        return thresholds, state, etag
 
     def set_thresholds(
         self, pool_id: str, thresholds: AlarmThresholds, by: str, at: datetime
@@ -166,17 +181,7 @@ class TableAlarms:
 
     def state(self, pool_id: str) -> tuple[AlarmState, str | None]:
         """The alarm state and its ETag (None: never written)."""
-        found = self.store.get_with_etag(POOL_ALARMS, pool_id, STATE_ROW)
-        if found is None:
-            return AlarmState(active={}), None
-        row, etag = found
-        active = {
-            AlarmKind(k): moment
-            for k, v in json.loads(row.get("active") or "{}").items()
-            if (moment := as_utc(v)) is not None
-        }
-        outbox = tuple(_event(e) for e in json.loads(row.get("outbox") or "[]"))
-        return AlarmState(active, int(row.get("serial", 0)), outbox), etag
+        return _state(self.store.get_with_etag(POOL_ALARMS, pool_id, STATE_ROW))
 
     def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> bool:
         """Write the state if nobody else did since it was read; False when someone did."""
@@ -195,6 +200,35 @@ class TableAlarms:
         except ConcurrencyConflict:
             return False
         return True
+
+
+def _thresholds(row: Entity | None) -> tuple[AlarmThresholds, str | None, datetime | None]:
+    if row is None:
+        return AlarmThresholds(), None, None
+    return (
+        AlarmThresholds(
+            queue_length=row.get("queueLength"),
+            max_wait_seconds=row.get("maxWaitSeconds"),
+            nobody_serving=bool(row.get("nobodyServing", False)),
+            abandon_rate_percent=row.get("abandonRatePercent"),
+            abandon_min_calls=int(row.get("abandonMinCalls", 10)),
+        ),
+        row.get("updatedBy"),
+        as_utc(row.get("updatedAt")),
+    )
+
+
+def _state(found: tuple[Entity, str] | None) -> tuple[AlarmState, str | None]:
+    if found is None:
+        return AlarmState(active={}), None
+    row, etag = found
+    active = {
+        AlarmKind(k): moment
+        for k, v in json.loads(row.get("active") or "{}").items()
+        if (moment := as_utc(v)) is not None
+    }
+    outbox = tuple(_event(e) for e in json.loads(row.get("outbox") or "[]"))
+    return AlarmState(active, int(row.get("serial", 0)), outbox), etag
 
 
 def _event_json(event: AlarmEvent) -> dict[str, Any]:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+_MEMO = "*"  # the per-invocation memory's key of what a query found (no such row is stored)
+
+
 def _membership_partition(agent_id: str) -> str:
     return f"member~{agent_id}"
 
@@ -90,15 +93,22 @@ class TablePools:
         return self.pool(row["pool_id"]) if row else None
 
     def memberships(self, agent_id: str) -> dict[str, int]:
-        """The agent's pools and its skill in each: one query."""
+        """The agent's pools and its skill in each: one query, once per invocation (the roster
+        refresh of each agent-row write and the dispatch after a release all ask)."""
+        memo = versions.known(POOLS, _membership_partition(agent_id), _MEMO)
+        if memo is not None:
+            return dict(memo[0])
         rows = self.store.query(
             POOLS, "PartitionKey eq @pk", {"pk": _membership_partition(agent_id)}
         )
-        return {r["RowKey"]: int(r.get("skill", 5)) for r in rows}
+        found = {r["RowKey"]: int(r.get("skill", 5)) for r in rows}
+        versions.remember(POOLS, _membership_partition(agent_id), _MEMO, found, _MEMO)
+        return found
 
     def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
         mine = self.memberships(agent_id)
         if not mine and self._seed_now():
+            versions.forget(POOLS, _membership_partition(agent_id), _MEMO)  # read before it
             mine = self.memberships(agent_id)
         found = (self.pool(p) for p in sorted(mine))
         return tuple(p for p in found if p is not None and agent_id in p.members)
@@ -112,23 +122,32 @@ class TablePools:
     # ------------------------------------------------------------------ seeding
 
     def _seed_now(self) -> bool:
-        """Fill an empty store from SERVICE_POOLS; True if it did so just now."""
-        if not self.seed or self.store.get(POOLS, META_PARTITION, SEEDED) is not None:
+        """Fill an empty store from SERVICE_POOLS; True if it was filled (here or by another
+        thread) since the caller looked. The marker is written last, after the pools, their
+        audit rows and the members' roster rows: calls arriving together on a new store wait
+        for one seeding instead of each seeding again (what made a call's cost grow with the
+        pool), and a crash mid-way leaves no marker, so the next use seeds again."""
+        if not self.seed or self._seeded():
             return False
         with self._seed_lock:
+            if self._seeded():
+                return True  # another thread seeded while this one waited
             for pool in self.seed:
                 self._write(pool, None)
+            for pool in self.seed:
+                self._audit(pool.id, "system", "", "seed", None, pool_json(pool))
+            for agent_id in sorted({a for pool in self.seed for a in pool.members}):
+                self._membership_changed(agent_id)
             # Another instance seeding at the same moment writes the same rows.
             with contextlib.suppress(ConcurrencyConflict):
                 self.store.insert(
                     POOLS,
                     {"PartitionKey": META_PARTITION, "RowKey": SEEDED, "at": datetime.now(UTC)},
                 )
-        for pool in self.seed:
-            self._audit(pool.id, "system", "", "seed", None, pool_json(pool))
-            for agent_id in pool.members:
-                self._membership_changed(agent_id)
         return True
+
+    def _seeded(self) -> bool:
+        return self.store.get(POOLS, META_PARTITION, SEEDED) is not None
 
     # ------------------------------------------------------------------ editing
 
@@ -192,6 +211,8 @@ class TablePools:
         self._write_indexes(pool, before)
 
     def _write_indexes(self, pool: ServicePool, before: ServicePool | None) -> None:
+        for agent_id in {*pool.members, *(before.members if before else ())}:
+            versions.forget(POOLS, _membership_partition(agent_id), _MEMO)
         old_numbers = set(before.numbers) if before else set()
         for number in pool.numbers:
             self.store.upsert(
@@ -357,8 +378,17 @@ class TablePoolRoster:
         ):
             free_from = max(state.idle_since or _EPOCH, state.wrap_until or _EPOCH)
             free_key = _free_key(skill, free_from, agent_id)
+        member_key = MEMBER_PREFIX + agent_id
+        if not free_key and self._claimed_from_free_row(
+            pool_id, agent_id, skill, rev, serving, state, _state_fields(state)
+        ):
+            return
+        known = versions.known(ROSTER, pool_id, member_key)
         for _ in range(5):
-            found = self.store.get_with_etag(ROSTER, pool_id, MEMBER_PREFIX + agent_id)
+            # The member row this invocation wrote last, else a read (a stale one costs one
+            # refused transaction, then a read).
+            found = known or self.store.get_with_etag(ROSTER, pool_id, member_key)
+            known = None
             old = found[0] if found else {}
             if found and int(old.get("rev") or -1) > rev:
                 return  # a newer version of the agent row was indexed already
@@ -427,30 +457,99 @@ class TablePoolRoster:
                     )
                 )
             try:
-                self.store.transact(ROSTER, ops)
-                return
+                results = self.store.transact(ROSTER, ops)
             except (ConcurrencyConflict, TransactionFailed):
+                versions.forget(ROSTER, pool_id, member_key)
                 continue  # another refresh of this member won the race: read it again
+            versions.remember(ROSTER, pool_id, member_key, member, _etag(results))
+            return
         log.warning(
             "roster row of %s in %s: still conflicting; the next change repairs it",
             agent_id,
             pool_id,
         )
 
+    def _claimed_from_free_row(
+        self,
+        pool_id: str,
+        agent_id: str,
+        skill: int,
+        rev: int,
+        serving: bool,
+        state: AgentState,
+        fields: Entity,
+    ) -> bool:
+        """A claim of a member this invocation saw free (the offer's read of the free rows):
+        its rows change in one transaction, without reading the member row first. The free
+        row exists only beside a member row naming it (same transaction), a free, serving,
+        unclaimed one; so the free row still unchanged (its ETag) says what the member row
+        holds, and that no newer version of it was indexed (every later version of a claimed
+        agent drops that free row). Anything else: False, and the usual read and write."""
+        seen = versions.known(ROSTER, pool_id, _SEEN_FREE + agent_id)
+        if seen is None or not state.busy_call_id:
+            return False
+        versions.forget(ROSTER, pool_id, _SEEN_FREE + agent_id)  # one use: it is gone after
+        free_row, etag = seen
+        member = {
+            "PartitionKey": pool_id,
+            "RowKey": MEMBER_PREFIX + agent_id,
+            "agent_id": agent_id,
+            "skill": skill,
+            "rev": f"{rev:015d}",
+            "serving": serving,
+            "free_key": "",
+            **fields,
+        }
+        from azure.core import MatchConditions
+
+        ops: list[tuple[Any, ...]] = [
+            ("update", member, {"mode": "replace"}),
+            (
+                "delete",
+                {"PartitionKey": pool_id, "RowKey": free_row["RowKey"]},
+                {"etag": etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+            (
+                "upsert",
+                {
+                    "PartitionKey": pool_id,
+                    "RowKey": CLAIM_PREFIX + state.busy_call_id,
+                    "agent_id": agent_id,
+                },
+            ),
+        ]
+        if not serving:
+            ops.append(("delete", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id}))
+        try:
+            results = self.store.transact(ROSTER, ops)
+        except (ConcurrencyConflict, TransactionFailed):
+            return False  # the member changed since the offer's read: read it, as usual
+        versions.remember(ROSTER, pool_id, MEMBER_PREFIX + agent_id, member, _etag(results))
+        return True
+
     # ------------------------------------------------------------------ reading
 
     def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
         """Members taking the pool's calls at `now`, best skill then longest idle: one query
-        whose cost does not depend on how many members the pool has."""
-        rows = self.store.query(
+        whose cost does not depend on how many members the pool has. Each free row is kept
+        with its ETag for this invocation, so the claim that follows writes the member's rows
+        without reading them."""
+        rows = self.store.query_versions(
             ROSTER,
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             {"pk": pool_id, "lo": FREE_PREFIX, "hi": FREE_PREFIX + "~"},
-            select=["agent_id", "free_from"],
+            select=["RowKey", "agent_id", "free_from"],
             top=limit,
         )
-        # A row is written free only once after-call work is over; checked again all the same.
-        return [str(r["agent_id"]) for r in rows if (as_utc(r.get("free_from")) or _EPOCH) <= now]
+        free = []
+        for row, etag in rows:
+            # A row is written free only once after-call work is over; checked all the same.
+            if (as_utc(row.get("free_from")) or _EPOCH) > now:
+                continue
+            agent_id = str(row["agent_id"])
+            versions.remember(ROSTER, pool_id, _SEEN_FREE + agent_id, row, etag)
+            free.append(agent_id)
+        return free
 
     def anyone_serving(self, pool_id: str) -> bool:
         rows = self.store.query(
@@ -482,6 +581,14 @@ class TablePoolRoster:
                 for r in rows
             ]
         return out
+
+
+_SEEN_FREE = "seen-free~"  # the per-invocation memory's key of a free row the offer read
+
+
+def _etag(results: list[Any]) -> str:
+    """The member row's new ETag: the first operation of each roster transaction."""
+    return str(results[0].get("etag", "")) if results else ""
 
 
 def wrap_up_end(now: datetime, seconds: int) -> datetime | None:

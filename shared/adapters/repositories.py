@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -406,7 +406,10 @@ class TableAgentStates:
         """ETag-guarded change of the agent row, starting from the version this invocation
         read (the pool's states) or wrote last; returns the row as it now is."""
 
+        before: dict[str, Entity] = {}
+
         def revised(entity: Entity | None) -> Entity | None:
+            before["row"] = dict(entity or {})
             new = change(dict(entity) if entity else {})
             # The revision orders the roster's copies of this row (never an older one last):
             # above the last one, and never below the clock, so a row deleted and made again
@@ -418,7 +421,11 @@ class TableAgentStates:
 
         def written(entity: Entity, etag: str) -> None:
             versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag)
-            if self.roster is not None:
+            # A change the roster does not hold (the latest call, forwarding, the endpoint)
+            # leaves the roster rows as they are: no read and no write of them.
+            if self.roster is not None and routing_fields(
+                agent_id, before.get("row") or {}
+            ) != routing_fields(agent_id, entity):
                 self.roster.refresh(agent_id, entity)
 
         stored = self.store.read_modify_write(
@@ -480,7 +487,11 @@ class TableAgentStates:
         return {a: found.get(a) or AgentState(a) for a in agent_ids}
 
     def state(self, agent_id: str) -> AgentState:
-        return _agent_state(agent_id, self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {})
+        # The version this invocation read or wrote (a claim just made) is as fresh as a read
+        # would be; a write made from it is ETag-guarded all the same.
+        known = versions.known(AGENTS, AGENT_PARTITION, agent_id)
+        row = known[0] if known else self.store.get(AGENTS, AGENT_PARTITION, agent_id)
+        return _agent_state(agent_id, row or {})
 
     def update(
         self, agent_id: str, change: Callable[[AgentState], AgentState | None]
@@ -560,6 +571,14 @@ _MAX_TICKS = 10**15 - 1
 
 def agent_state(agent_id: str, row: Entity) -> AgentState:
     return _agent_state(agent_id, row)
+
+
+def routing_fields(agent_id: str, row: Entity) -> AgentState:
+    """What the pool rosters copy of an agent row: its state without the columns they do not
+    hold (the latest call, forwarding and the endpoint)."""
+    return replace(
+        _agent_state(agent_id, row), latest_call_id=None, forward_to=None, mobile_number=None
+    )
 
 
 def _agent_state(agent_id: str, row: Entity) -> AgentState:

@@ -123,11 +123,27 @@ class TableStore:
                 return
 
     def query_versions(
-        self, table: str, filter: str, parameters: Mapping[str, Any] | None = None
+        self,
+        table: str,
+        filter: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        select: Sequence[str] | None = None,
+        top: int | None = None,
     ) -> list[tuple[Entity, str]]:
         """Like `query`, each entity with its ETag (for a conditional write without a read)."""
-        pages = self.table(table).query_entities(filter, parameters=dict(parameters or {}))
-        return [(dict(e), str(e.metadata["etag"])) for e in pages]
+        pages = self.table(table).query_entities(
+            filter,
+            parameters=dict(parameters or {}),
+            select=list(select) if select else None,
+            results_per_page=top,
+        )
+        found = []
+        for entity in pages:
+            found.append((dict(entity), str(entity.metadata["etag"])))
+            if top is not None and len(found) >= top:
+                break
+        return found
 
     def partition(self, table: str, partition_key: str) -> list[Entity]:
         return list(self.query(table, "PartitionKey eq @pk", {"pk": partition_key}))

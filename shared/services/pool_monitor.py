@@ -57,6 +57,7 @@ class AlarmStore(Protocol):
         self, pool_id: str, thresholds: AlarmThresholds, by: str, at: datetime
     ) -> None: ...
     def state(self, pool_id: str) -> tuple[AlarmState, str | None]: ...
+    def current(self, pool_id: str) -> tuple[AlarmThresholds, AlarmState, str | None]: ...
     def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> bool: ...
 
 
@@ -101,10 +102,14 @@ class PoolMonitor:
         """After a call's write: its log row follows when what the tab shows changed, and the
         pool's alarms are checked when its phase or outcome changed."""
         entry = entry_of(after)
-        if entry is None or entry == (entry_of(before) if before else None):
+        old = entry_of(before) if before else None
+        if entry is None or entry == old:
             return
         self.log.record(entry, revision)
-        if before is None or before.phase != after.phase or before.outcome != after.outcome:
+        # Only what an alarm looks at: a caller joining or leaving the waiting ones (queue
+        # length, longest wait) and the outcome (abandon rate). Ringing is still waiting;
+        # the timer checks the rest (the wait growing, nobody serving).
+        if old is None or old.waiting != entry.waiting or old.outcome != entry.outcome:
             self.checks.request(entry.pool_id)
 
     # ------------------------------------------------------------------ reads
@@ -196,30 +201,37 @@ class PoolMonitor:
 
     def check_all(self, now: datetime) -> int:
         """The timer: every pool's alarms; the number of events raised or cleared."""
-        states = self._states(self.directory.all_pools())
-        return sum(len(self._check(pool, states, now)) for pool in self.directory.all_pools())
+        pools = self.directory.all_pools()
+        watched = {p.id: self.alarms.current(p.id) for p in pools}
+        pools = tuple(p for p in pools if _watched(watched[p.id]))
+        states = self._states(pools) if pools else {}
+        return sum(len(self._check(pool, states, now, watched[pool.id])) for pool in pools)
 
     def check(self, pool_id: str, now: datetime) -> tuple[AlarmEvent, ...]:
         """Check one pool now (after a change): raise what newly holds, clear what no longer
         does. Only the check whose state write wins notifies, so concurrent checks of one
-        condition notify once."""
+        condition notify once. A pool with no alarm set and none to clear costs one read."""
+        current = self.alarms.current(pool_id)
+        if not _watched(current):
+            return ()  # no alarm set, none to clear: no figures needed
         pool = self.directory.pool(pool_id)
         if pool is None:
             return ()  # a pool removed since the message was sent
-        return self._check(pool, self._states((pool,)), now)
+        return self._check(pool, self._states((pool,)), now, current)
 
     def _check(
-        self, pool: ServicePool, states: dict[str, AgentState], now: datetime
+        self,
+        pool: ServicePool,
+        states: dict[str, AgentState],
+        now: datetime,
+        current: tuple[AlarmThresholds, AlarmState, str | None],
     ) -> tuple[AlarmEvent, ...]:
-        thresholds, _, _ = self.alarms.thresholds(pool.id)
-        if not thresholds.any:
-            state, _ = self.alarms.state(pool.id)
-            if not state.active and not state.outbox:
-                return ()  # no alarm set, none to clear: no figures needed
+        thresholds, state, etag = current
         status = self.status(pool, states, now)
         now_breached = breached(thresholds, status)
-        for _ in range(SAVE_ATTEMPTS):
-            state, etag = self.alarms.state(pool.id)
+        for attempt in range(SAVE_ATTEMPTS):
+            if attempt:
+                state, etag = self.alarms.state(pool.id)
             new, events = transition(state, now_breached, pool.id, now)
             if not events:
                 # Left by a delivery that failed (not one another check is doing right now).
@@ -315,6 +327,12 @@ class PoolMonitor:
             agent_name=agent.name if agent else None,
             outcome=entry.outcome,
         )
+
+
+def _watched(current: tuple[AlarmThresholds, AlarmState, str | None]) -> bool:
+    """An alarm is set, or one raised (or an event undelivered) is left to clear."""
+    thresholds, state, _ = current
+    return thresholds.any or bool(state.active) or bool(state.outbox)
 
 
 def _active(

@@ -1,0 +1,227 @@
+"""The pool roster and catalog on a real Azurite: what routing and the supervisors' table cost
+in Table Storage requests, and that the cheap paths stay right when another writer races them."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.adapters import versions
+from shared.adapters.pools import (
+    META_PARTITION,
+    POOL_AUDIT,
+    POOLS,
+    ROSTER,
+    SEEDED,
+    TablePoolRoster,
+    TablePools,
+)
+from shared.adapters.repositories import TableAgentStates, TableWaitingCalls, agent_state
+from shared.adapters.tables import TableStore
+from shared.domain.availability import Availability, AvailabilityType
+from shared.domain.calls import Call, CallKind, Direction
+from shared.domain.directory import Agent, Directory, ServicePool
+from shared.services.supervision import Supervision
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+class CountingStore(TableStore):
+    """A TableStore that counts its requests by (operation, table)."""
+
+    def __init__(self, connection: str) -> None:
+        super().__init__(connection)
+        self.requests: Counter[tuple[str, str]] = Counter()
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Any:
+        self.requests["get", table] += 1
+        return super().get(table, partition_key, row_key)
+
+    def get_with_etag(self, table: str, pk: str, rk: str) -> Any:
+        self.requests["get", table] += 1
+        return super().get_with_etag(table, pk, rk)
+
+    def query(self, table: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self.requests["query", table] += 1
+        return super().query(table, *args, **kwargs)
+
+    def query_versions(self, table: str, *args: Any, **kwargs: Any) -> Any:
+        self.requests["query", table] += 1
+        return super().query_versions(table, *args, **kwargs)
+
+    def transact(self, table: str, operations: Any) -> Any:
+        self.requests["transact", table] += 1
+        return super().transact(table, operations)
+
+    def of(self, table: str) -> dict[str, int]:
+        return {op: n for (op, t), n in self.requests.items() if t == table}
+
+
+def agent(agent_id: str) -> Agent:
+    return Agent(agent_id, agent_id, str(uuid.uuid4()), str(uuid.uuid4()), f"8:acs:{agent_id}")
+
+
+def stored_pool(store: TableStore, *members: str) -> tuple[ServicePool, TablePools]:
+    """A new pool saved as a supervisor would, its members indexed in the roster."""
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "P", (), members)
+    catalog = TablePools(store)
+    agents = states(store, catalog)
+    catalog.on_membership = agents.reindex
+    assert catalog.save(pool, by="test", by_oid="", action="create", expected=None)
+    return pool, catalog
+
+
+def roster_of(store: TableStore, catalog: TablePools) -> TablePoolRoster:
+    return TablePoolRoster(store, memberships=catalog.memberships, state_of=agent_state)
+
+
+def states(store: TableStore, catalog: TablePools) -> TableAgentStates:
+    return TableAgentStates(store, roster=roster_of(store, catalog))
+
+
+def rows(store: TableStore, pool_id: str) -> dict[str, dict[str, Any]]:
+    return {r["RowKey"]: r for r in store.partition(ROSTER, pool_id)}
+
+
+@pytest.fixture
+def store(storage_connection_string: str) -> Iterator[CountingStore]:
+    versions.forget_all()
+    yield CountingStore(storage_connection_string)
+    versions.forget_all()
+
+
+def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
+    store: CountingStore,
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    roster, agents = roster_of(store, catalog), states(store, catalog)
+    versions.forget_all()  # a new invocation: the offer's
+    assert roster.free_members(pool.id, T0, 5) == [a, b]
+    store.requests.clear()
+
+    assert agents.claim(a, "call-1")
+
+    # No read of the member row: the free row's ETag from the offer's read guards the write.
+    assert store.of(ROSTER) == {"transact": 1}
+    found = rows(store, pool.id)
+    assert found[f"m~{a}"]["busy_call_id"] == "call-1" and not found[f"m~{a}"]["free_key"]
+    assert found["c~call-1"]["agent_id"] == a
+    assert not [k for k in found if k.startswith("f~") and k.endswith(a)]
+    assert f"s~{a}" in found  # still serving the pool, busy
+    assert roster.free_members(pool.id, T0, 5) == [b]
+
+
+def test_a_member_changed_since_the_offer_read_it_is_read_and_indexed_right(
+    store: CountingStore,
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a)
+    roster, agents = roster_of(store, catalog), states(store, catalog)
+    versions.forget_all()
+    assert roster.free_members(pool.id, T0, 5) == [a]
+
+    def elsewhere() -> None:  # another instance: the agent goes off work meanwhile
+        offwork = Availability("Offwork", AvailabilityType.OFFWORK)
+        states(store, catalog).update(a, lambda s: replace(s, availability=offwork))
+
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    other.join()
+
+    assert agents.claim(a, "call-2")  # the claim does not look at the status
+
+    found = rows(store, pool.id)
+    member = found[f"m~{a}"]
+    assert (member["busy_call_id"], member["status"], member["serving"]) == (
+        "call-2",
+        "Offwork",
+        False,
+    )
+    assert found["c~call-2"]["agent_id"] == a
+    assert f"s~{a}" not in found and not [k for k in found if k.startswith("f~")]
+
+
+def test_a_write_of_the_agent_row_routing_does_not_see_leaves_the_roster_alone(
+    store: CountingStore,
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    _, catalog = stored_pool(store, a)
+    agents = states(store, catalog)
+    versions.forget_all()
+    store.requests.clear()
+
+    agents.note_call(a, "call-3", T0)
+
+    assert store.of(ROSTER) == {} and store.of(POOLS) == {}
+    assert agents.latest_call(a) == "call-3"
+
+
+def test_calls_arriving_together_on_a_new_store_seed_it_once(store: CountingStore) -> None:
+    members = tuple(f"s{uuid.uuid4().hex[:6]}" for _ in range(3))
+    number = f"+3581099{uuid.uuid4().int % 10**6:06d}"
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "Seeded", (number,), members)
+    store.delete(POOLS, META_PARTITION, SEEDED)  # an empty store, as on a new install
+    catalog = TablePools(store, seed=(pool,))
+    agents = states(store, catalog)
+    catalog.on_membership = agents.reindex
+    seen: list[str | None] = []
+
+    def arrive() -> None:
+        found = catalog.pool_by_number(number)
+        seen.append(found.id if found else None)
+
+    callers = [threading.Thread(target=arrive) for _ in range(8)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+
+    assert seen == [pool.id] * 8
+    audit = store.partition(POOL_AUDIT, pool.id)
+    assert [r["action"] for r in audit] == ["seed"]  # seeded once, not once per caller
+    free = roster_of(store, catalog).free_members(pool.id, T0, 5)
+    assert sorted(free) == sorted(members)  # every member indexed before any call was routed
+
+
+def test_the_supervisors_table_reads_a_long_queue_in_one_query(store: CountingStore) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a)
+    waiting = TableWaitingCalls(store)
+    supervision = Supervision(
+        directory=Directory((agent(a),), (pool,)),
+        store=catalog,
+        roster=roster_of(store, catalog),
+        waiting=waiting,
+        presence=None,  # type: ignore[arg-type]
+    )
+
+    def figures_with(queued: int) -> tuple[int, dict[str, int]]:
+        for n in range(queued):
+            call = Call(
+                str(uuid.uuid4()),
+                Direction.INBOUND,
+                CallKind.POOL,
+                "+358401234567",
+                "",
+                T0 + timedelta(seconds=n),
+                pool_id=pool.id,
+            )
+            waiting.add(pool.id, call)
+        store.requests.clear()
+        dashboard = supervision.dashboard(T0 + timedelta(minutes=5))
+        return dashboard.pools[0].queue_length, dict(store.requests)
+
+    few, cost_few = figures_with(2)
+    many, cost_many = figures_with(40)
+    assert (few, many) == (2, 42)
+    assert cost_many == cost_few  # no read per waiting call
+    assert cost_many[("query", "poolqueue")] == 1
