@@ -59,12 +59,25 @@ class Received:
     status: int
 
 
+def _wav(seconds: float = 0.2) -> bytes:
+    """What ACS plays from a file: 16-bit PCM, mono, 16 kHz."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(16_000)
+        audio.writeframes(b"\0\0" * int(16_000 * seconds))
+    return out.getvalue()
+
+
 class WebhookReceiver:
-    """An HTTPS endpoint that records every POST; can be told to fail the next requests."""
+    """An HTTPS endpoint that records every POST and serves `files` to GETs (the audio a
+    FileSource names); can be told to fail the next requests."""
 
     def __init__(self, tls: LocalTLS) -> None:
         self._lock = threading.Lock()
         self.received: list[Received] = []
+        self.files: dict[str, bytes] = {}
         self.fail_next = 0
         self.answer_after = 0.0  # seconds each request is held before it is answered
         self.in_flight = self.max_in_flight = 0
@@ -73,6 +86,11 @@ class WebhookReceiver:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        if request.method == "GET":
+            found = self.files.get(request.path)
+            return Response(found or b"", 200 if found else 404, content_type="audio/wav")(
+                environ, start_response
+            )
         body = json.loads(request.get_data() or b"null")
         headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
@@ -339,13 +357,17 @@ def test_mid_call_operations(
     )
     assert acs_emulator.call(call_id)["sentTones"][0]["tones"] == ["one", "pound"]
 
-    connection.play_media(
-        FileSource("https://example.invalid/hello.wav"), operation_context="greeting"
-    )
+    receiver.files["/hello.wav"] = _wav()
+    connection.play_media(FileSource(receiver.url + "/hello.wav"), operation_context="greeting")
     assert receiver.wait_for(CALLBACKS, "PlayCompleted")["data"]["operationContext"] == "greeting"
     assert receiver.types(CALLBACKS).index("PlayStarted") < receiver.types(CALLBACKS).index(
         "PlayCompleted"
     )
+    # A file ACS cannot download is a PlayFailed with its download code.
+    connection.play_media(FileSource(receiver.url + "/missing.wav"), operation_context="gone")
+    failed = receiver.wait_for(CALLBACKS, "PlayFailed")["data"]
+    assert failed["operationContext"] == "gone"
+    assert failed["resultInformation"]["subCode"] == 8536
 
     # Keys pressed with no recognize running go nowhere.
     assert acs_emulator.press(CALLER, "9")["recognized"] is False
