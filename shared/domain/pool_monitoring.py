@@ -39,11 +39,14 @@ def entry_of(call: Call) -> PoolCallEntry | None:
     """The log entry of a pool call; None for a call that is not a pool's."""
     if not call.pool_id:
         return None
+    # The caller waits from arrival: the moment before the app's own leg is up is not a phase
+    # of its own in the log, so the event that brings the leg up writes no log row.
+    phase = Phase.WAITING if call.phase is Phase.CONNECTING else call.phase
     return PoolCallEntry(
         pool_id=call.pool_id,
         call_id=call.call_id,
         arrived_at=call.arrived_at,
-        phase=call.phase,
+        phase=phase,
         customer_number=call.customer_number,
         answered_at=call.first_answered_at,
         ended_at=call.ended_at,

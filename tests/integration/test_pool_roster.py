@@ -192,6 +192,26 @@ def test_calls_arriving_together_on_a_new_store_seed_it_once(store: CountingStor
     assert sorted(free) == sorted(members)  # every member indexed before any call was routed
 
 
+def test_a_new_call_reads_its_number_and_pool_in_one_request_and_sees_the_last_edit(
+    store: CountingStore,
+) -> None:
+    number = f"+3581098{uuid.uuid4().int % 10**6:06d}"
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "Before", (number,), ())
+    catalog = TablePools(store)
+    assert catalog.save(pool, by="test", by_oid="", action="create", expected=None)
+    versions.forget_all()  # a new invocation
+    store.requests.clear()
+    found = catalog.pool_by_number(number)
+    assert found == pool
+    assert catalog.pool(pool.id) == pool  # the rest of the invocation asks again: no read
+    assert store.of(POOLS) == {"get": 1}
+
+    edited = replace(pool, name="After", ring_timeout_seconds=pool.ring_timeout_seconds + 5)
+    assert catalog.save(edited, by="test", by_oid="", action="edit", expected=pool)
+    versions.forget_all()  # the next call
+    assert catalog.pool_by_number(number) == edited
+
+
 def test_the_supervisors_table_reads_a_long_queue_in_one_query(store: CountingStore) -> None:
     a = f"a{uuid.uuid4().hex[:6]}"
     pool, catalog = stored_pool(store, a)
