@@ -39,9 +39,13 @@ def entry_of(call: Call) -> PoolCallEntry | None:
     """The log entry of a pool call; None for a call that is not a pool's."""
     if not call.pool_id:
         return None
-    # The caller waits from arrival: the moment before the app's own leg is up is not a phase
-    # of its own in the log, so the event that brings the leg up writes no log row.
-    phase = Phase.WAITING if call.phase is Phase.CONNECTING else call.phase
+    # The log keeps what supervisors act on: waiting (from arrival until answered, ringing an
+    # agent included, as the alarms count it), connected, ended. The moment before the app's
+    # leg is up and each offer ringing before the answer are no phases of their own here, so
+    # neither writes a log row (the agent's panel shows them, from the call row).
+    phase = call.phase
+    if phase is Phase.CONNECTING or (phase is Phase.RINGING and not call.answered):
+        phase = Phase.WAITING
     return PoolCallEntry(
         pool_id=call.pool_id,
         call_id=call.call_id,

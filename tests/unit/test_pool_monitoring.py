@@ -92,12 +92,12 @@ def test_an_alarm_is_raised_once_and_cleared_once_however_often_it_is_checked() 
     assert transition(state, frozenset(), "sales", NOW)[1] == ()
 
 
-def test_the_log_shows_a_caller_waiting_from_arrival_so_the_app_leg_coming_up_writes_nothing() -> (
+def test_the_log_shows_a_caller_waiting_until_answered_so_the_leg_and_an_offer_write_nothing() -> (
     None
 ):
     from dataclasses import replace
 
-    from shared.domain.calls import Call, CallKind, Direction
+    from shared.domain.calls import Call, CallKind, Direction, Offer
     from shared.domain.pool_monitoring import entry_of
 
     arrived = Call(
@@ -114,3 +114,5 @@ def test_the_log_shows_a_caller_waiting_from_arrival_so_the_app_leg_coming_up_wr
     first, then = entry_of(arrived), entry_of(connected)
     assert first is not None and first.phase is Phase.WAITING and first.waiting
     assert then == first  # the same log row: no write
+    ringing = replace(connected, offers=(Offer(1, "8:acs:anna", "anna", NOW),))
+    assert ringing.phase is Phase.RINGING and entry_of(ringing) == first  # nor an offer
