@@ -120,6 +120,33 @@ def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
     assert roster.free_members(pool.id, T0, 5) == [b]
 
 
+def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_once(
+    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    _, catalog = stored_pool(store, a)
+    agents = states(store, catalog)
+    versions.forget_all()  # a new invocation: the offer's
+    writes: list[str] = []
+    for name in ("insert", "replace_if_unchanged", "upsert"):
+        original = getattr(store, name)
+
+        def counted(table: str, *args: Any, _o: Any = original, **kw: Any) -> Any:
+            writes.append(table)
+            return _o(table, *args, **kw)
+
+        monkeypatch.setattr(store, name, counted)
+
+    assert agents.claim(a, "call-1")
+    agents.note_call(a, "call-1", T0)
+
+    assert writes.count("agents") == 1  # the claim; the note found it made
+    assert agents.latest_call(a) == "call-1" and agents.recent_calls(a, 5) == ["call-1"]
+    versions.forget_all()  # another invocation notes a later call: it is written
+    agents.note_call(a, "call-2", T0 + timedelta(minutes=1))
+    assert agents.latest_call(a) == "call-2"
+
+
 def test_a_member_changed_since_the_offer_read_it_is_read_and_indexed_right(
     store: CountingStore,
 ) -> None:
