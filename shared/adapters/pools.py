@@ -36,6 +36,9 @@ def _membership_partition(agent_id: str) -> str:
     return f"member~{agent_id}"
 
 
+_COPY = "copy"  # the "ETag" of a pool definition read from its number row's copy
+
+
 def pool_from_entity(entity: Entity) -> ServicePool:
     problems: list[str] = []
     pool = parse_pool(json.loads(entity["definition"]), entity["RowKey"], problems)
@@ -90,7 +93,20 @@ class TablePools:
         row = self.store.get(POOLS, NUMBER_PARTITION, number)
         if row is None and self._seed_now():
             row = self.store.get(POOLS, NUMBER_PARTITION, number)
-        return self.pool(row["pool_id"]) if row else None
+        if row is None:
+            return None
+        if not row.get("definition"):  # a number row written before it carried the copy
+            return self.pool(row["pool_id"])
+        # The number row carries a copy of its pool's definition, written by every save of the
+        # pool: a new call costs one read for both. It stands for the pool row for the rest
+        # of this invocation (no write is made from it: a save reads the pool row afresh).
+        copy = {
+            "PartitionKey": POOL_PARTITION,
+            "RowKey": row["pool_id"],
+            "definition": row["definition"],
+        }
+        versions.remember(POOLS, POOL_PARTITION, row["pool_id"], copy, _COPY)
+        return pool_from_entity(copy)
 
     def memberships(self, agent_id: str) -> dict[str, int]:
         """The agent's pools and its skill in each: one query, once per invocation (the roster
@@ -214,9 +230,16 @@ class TablePools:
         for agent_id in {*pool.members, *(before.members if before else ())}:
             versions.forget(POOLS, _membership_partition(agent_id), _MEMO)
         old_numbers = set(before.numbers) if before else set()
+        definition = json.dumps(pool_json(pool))
         for number in pool.numbers:
             self.store.upsert(
-                POOLS, {"PartitionKey": NUMBER_PARTITION, "RowKey": number, "pool_id": pool.id}
+                POOLS,
+                {
+                    "PartitionKey": NUMBER_PARTITION,
+                    "RowKey": number,
+                    "pool_id": pool.id,
+                    "definition": definition,
+                },
             )
         for number in old_numbers - set(pool.numbers):
             if self.number_owner(number) == pool.id:

@@ -449,7 +449,9 @@ class TableAgentStates:
             busy = entity.get("busy_call_id") or ""
             if busy:
                 return None  # busy with another call, or already ours
-            return {**entity, "busy_call_id": call_id}
+            # The claim notes the call as the agent's latest too (every claim is followed by
+            # note_call): the ring that follows writes no second version of the row.
+            return {**entity, "busy_call_id": call_id, "latest_call_id": call_id}
 
         # The row returned is what was written, or what stopped the write: no read after it.
         row = self._change(agent_id, take)
@@ -539,12 +541,16 @@ class TableAgentStates:
         return [r["RowKey"] for r in rows if (as_utc(r.get("until")) or now) <= now]
 
     def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
-        self._change(
-            agent_id,
-            lambda e: (
-                None if e.get("latest_call_id") == call_id else {**e, "latest_call_id": call_id}
-            ),
-        )
+        # Noted already by this invocation's claim: the version it wrote says so (a later
+        # call noted since would be newer, and is not to be overwritten either).
+        known = versions.known(AGENTS, AGENT_PARTITION, agent_id)
+        if known is None or known[0].get("latest_call_id") != call_id:
+            self._change(
+                agent_id,
+                lambda e: (
+                    None if e.get("latest_call_id") == call_id else {**e, "latest_call_id": call_id}
+                ),
+            )
         # Newest first: the RowKey counts down with time.
         key = f"{_MAX_TICKS - int(at.timestamp() * 1000):015d}-{call_id}"
         self.store.upsert(

@@ -39,11 +39,18 @@ def entry_of(call: Call) -> PoolCallEntry | None:
     """The log entry of a pool call; None for a call that is not a pool's."""
     if not call.pool_id:
         return None
+    # The log keeps what supervisors act on: waiting (from arrival until answered, ringing an
+    # agent included, as the alarms count it), connected, ended. The moment before the app's
+    # leg is up and each offer ringing before the answer are no phases of their own here, so
+    # neither writes a log row (the agent's panel shows them, from the call row).
+    phase = call.phase
+    if phase is Phase.CONNECTING or (phase is Phase.RINGING and not call.answered):
+        phase = Phase.WAITING
     return PoolCallEntry(
         pool_id=call.pool_id,
         call_id=call.call_id,
         arrived_at=call.arrived_at,
-        phase=call.phase,
+        phase=phase,
         customer_number=call.customer_number,
         answered_at=call.first_answered_at,
         ended_at=call.ended_at,

@@ -120,6 +120,33 @@ def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
     assert roster.free_members(pool.id, T0, 5) == [b]
 
 
+def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_once(
+    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    _, catalog = stored_pool(store, a)
+    agents = states(store, catalog)
+    versions.forget_all()  # a new invocation: the offer's
+    writes: list[str] = []
+    for name in ("insert", "replace_if_unchanged", "upsert"):
+        original = getattr(store, name)
+
+        def counted(table: str, *args: Any, _o: Any = original, **kw: Any) -> Any:
+            writes.append(table)
+            return _o(table, *args, **kw)
+
+        monkeypatch.setattr(store, name, counted)
+
+    assert agents.claim(a, "call-1")
+    agents.note_call(a, "call-1", T0)
+
+    assert writes.count("agents") == 1  # the claim; the note found it made
+    assert agents.latest_call(a) == "call-1" and agents.recent_calls(a, 5) == ["call-1"]
+    versions.forget_all()  # another invocation notes a later call: it is written
+    agents.note_call(a, "call-2", T0 + timedelta(minutes=1))
+    assert agents.latest_call(a) == "call-2"
+
+
 def test_a_member_changed_since_the_offer_read_it_is_read_and_indexed_right(
     store: CountingStore,
 ) -> None:
@@ -190,6 +217,26 @@ def test_calls_arriving_together_on_a_new_store_seed_it_once(store: CountingStor
     assert [r["action"] for r in audit] == ["seed"]  # seeded once, not once per caller
     free = roster_of(store, catalog).free_members(pool.id, T0, 5)
     assert sorted(free) == sorted(members)  # every member indexed before any call was routed
+
+
+def test_a_new_call_reads_its_number_and_pool_in_one_request_and_sees_the_last_edit(
+    store: CountingStore,
+) -> None:
+    number = f"+3581098{uuid.uuid4().int % 10**6:06d}"
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "Before", (number,), ())
+    catalog = TablePools(store)
+    assert catalog.save(pool, by="test", by_oid="", action="create", expected=None)
+    versions.forget_all()  # a new invocation
+    store.requests.clear()
+    found = catalog.pool_by_number(number)
+    assert found == pool
+    assert catalog.pool(pool.id) == pool  # the rest of the invocation asks again: no read
+    assert store.of(POOLS) == {"get": 1}
+
+    edited = replace(pool, name="After", ring_timeout_seconds=pool.ring_timeout_seconds + 5)
+    assert catalog.save(edited, by="test", by_oid="", action="edit", expected=pool)
+    versions.forget_all()  # the next call
+    assert catalog.pool_by_number(number) == edited
 
 
 def test_the_supervisors_table_reads_a_long_queue_in_one_query(store: CountingStore) -> None:

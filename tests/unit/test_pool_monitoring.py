@@ -90,3 +90,29 @@ def test_an_alarm_is_raised_once_and_cleared_once_however_often_it_is_checked() 
     assert state.active == {} and state.serial == 2
     assert len({e.id for e in state.outbox}) == 2  # each event its own identity
     assert transition(state, frozenset(), "sales", NOW)[1] == ()
+
+
+def test_the_log_shows_a_caller_waiting_until_answered_so_the_leg_and_an_offer_write_nothing() -> (
+    None
+):
+    from dataclasses import replace
+
+    from shared.domain.calls import Call, CallKind, Direction, Offer
+    from shared.domain.pool_monitoring import entry_of
+
+    arrived = Call(
+        call_id="c1",
+        direction=Direction.INBOUND,
+        kind=CallKind.POOL,
+        customer_number="+358401234567",
+        our_number="+358900100",
+        arrived_at=NOW,
+        pool_id="sales",
+    )
+    connected = replace(arrived, app_connected_at=NOW + timedelta(seconds=1))
+    assert (arrived.phase, connected.phase) == (Phase.CONNECTING, Phase.WAITING)
+    first, then = entry_of(arrived), entry_of(connected)
+    assert first is not None and first.phase is Phase.WAITING and first.waiting
+    assert then == first  # the same log row: no write
+    ringing = replace(connected, offers=(Offer(1, "8:acs:anna", "anna", NOW),))
+    assert ringing.phase is Phase.RINGING and entry_of(ringing) == first  # nor an offer
