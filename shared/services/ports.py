@@ -274,6 +274,11 @@ class PoolRoster(Protocol):
         """Members already claimed for `call_id` (a claim whose offer a crash never recorded)."""
         ...
 
+    def claims(self, pool_id: str) -> list[tuple[str, str]]:
+        """(member, call) for every member claimed by a call: one query per pool (the
+        housekeeping check of claims and offers a crash left behind)."""
+        ...
+
 
 class WaitingCalls(Protocol):
     """Pool queues: calls waiting for a free agent, in arrival order."""

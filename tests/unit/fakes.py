@@ -295,6 +295,10 @@ class FakeRoster:
     def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
         return [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
 
+    def claims(self, pool_id: str) -> list[tuple[str, str]]:
+        busy = self.agents.busy
+        return [(m, busy[m]) for m in self._pool(pool_id).members if m in busy]
+
     def anyone_serving(self, pool_id: str) -> bool:
         return any(
             self.agents.state(m).active_in(pool_id)
