@@ -565,15 +565,6 @@ class TablePoolRoster:
         row = self.store.get(ROSTER, pool_id, CLAIM_PREFIX + call_id)
         return [str(row["agent_id"])] if row else []
 
-    def claims(self, pool_id: str) -> list[tuple[str, str]]:
-        rows = self.store.query(
-            ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~"},
-            select=["agent_id", "busy_call_id"],
-        )
-        return [(str(r["agent_id"]), str(r["busy_call_id"])) for r in rows if r.get("busy_call_id")]
-
     def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
         """Every member row of these pools: one query per pool, never one per member."""
         out: dict[str, list[RosterRow]] = {}

@@ -613,7 +613,11 @@ class CallFlow:
 
     # ------------------------------------------------------------------ routing
 
-    def _offer(self, call: Call, now: datetime) -> Call | None:
+    def _offer(
+        self, call: Call, now: datetime, nobody_free: list[bool] | None = None
+    ) -> Call | None:
+        """Ring the call's next target; None if this invocation did not (`nobody_free` is
+        told True when it waits because no member was free for it)."""
         if call.direction is Direction.OUTBOUND:
             if call.callback_for:  # calling back a kept place: it leaves the queue now
                 self.queue.callback_taken(call)
@@ -662,6 +666,8 @@ class CallFlow:
                     self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
                 else:
                     self.queue.joined(call, pool, now)
+                if nobody_free is not None:
+                    nobody_free.append(True)
                 return None
             untried = [a for a in free if a not in call.tried]
             # Every free member rang once in this round: a new round starts.
@@ -692,6 +698,8 @@ class CallFlow:
                     reset_round=new_round,
                 )
         self.waiting.add(pool.id, call)
+        if nobody_free is not None:
+            nobody_free.append(True)  # every try lost its claims: the members are taken
         return None
 
     def endpoint_of(self, agent: Agent, call: Call) -> tuple[str, str | None]:
@@ -881,9 +889,15 @@ class CallFlow:
                     if expired is None:
                         continue  # ringing a member: the callers behind it are offered
                     waiting = expired
-                moved = self.advance(waiting, now)
-                if moved is waiting and self.roster.free_members(pool_id, now, 1):
-                    continue  # offered by another invocation meanwhile: the next caller
+                if next_step(waiting) is NextStep.OFFER:
+                    nobody_free: list[bool] = []
+                    rung = self._offer(waiting, now, nobody_free)
+                    if rung is None and not nobody_free:
+                        continue  # offered by another invocation meanwhile: the next caller
+                    if rung is not None:
+                        self.advance(rung, now)
+                    return True
+                self.advance(waiting, now)
                 return True
             if len(page) < 10:
                 break
@@ -891,20 +905,22 @@ class CallFlow:
 
     def dispatch_pools(self, now: datetime) -> None:
         """Housekeeping (docs/pools.md, Routing): what a crash left behind is put right even
-        when nothing else happens in the pool. Each member's claim is looked at (one query
-        per pool, a read per claimed call): an offer never rung expires and the call is
-        offered again; a claim by a call that ended without offering the member is freed.
-        Then the queue is dispatched."""
+        when nothing else happens in the pool. Every agent's claim is looked at (one query,
+        a read per claimed call): an offer never rung expires and the call is offered again;
+        a claim by a call that ended without offering the agent is freed. Then each pool's
+        queue is dispatched."""
+        try:
+            self._heal_claims(now)
+        except Exception:
+            log.exception("the claims check failed; the next one tries again")
         for pool in self.directory.all_pools():
             try:
-                self._heal_claims(pool, now)
                 self.dispatch_pool(pool.id, now)
             except Exception:
                 log.exception("pool %s: the queue check failed; the next one tries again", pool.id)
 
-    def _heal_claims(self, pool: ServicePool, now: datetime) -> None:
-        margin = timedelta(seconds=pool.ring_timeout_seconds + LOST_RING_MARGIN_SECONDS)
-        for agent_id, call_id in self.roster.claims(pool.id):
+    def _heal_claims(self, now: datetime) -> None:
+        for agent_id, call_id in self.agents.claims():
             call = self.calls.get(call_id)
             if call is None:
                 continue  # a dial claims before the call is stored
@@ -913,7 +929,11 @@ class CallFlow:
                 expired = self.expire_lost_offer(call, now)
                 if expired is not None:
                     self.advance(expired, now)
-            elif (
+                continue
+            pool = self.directory.pool(call.pool_id or "")
+            timeout = pool.ring_timeout_seconds if pool else self.options.direct_ring_seconds
+            margin = timedelta(seconds=timeout + LOST_RING_MARGIN_SECONDS)
+            if (
                 call.ended_at is not None
                 and now - call.ended_at >= margin
                 # Ended, and its end freed everyone it offered: this claim was never offered.

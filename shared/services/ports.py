@@ -243,6 +243,11 @@ class AgentStates(Protocol):
         """Change availability, pool switches or forwarding (ETag-guarded, retried)."""
         ...
 
+    def claims(self) -> list[tuple[str, str]]:
+        """(agent, call) for every agent claimed by a call: one query (the housekeeping check
+        of claims and offers a crash left behind)."""
+        ...
+
     def with_expired_status(self, now: datetime) -> list[str]:
         """Agents whose timed status (Lunch) has run out by `now`."""
         ...
@@ -272,11 +277,6 @@ class PoolRoster(Protocol):
 
     def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
         """Members already claimed for `call_id` (a claim whose offer a crash never recorded)."""
-        ...
-
-    def claims(self, pool_id: str) -> list[tuple[str, str]]:
-        """(member, call) for every member claimed by a call: one query per pool (the
-        housekeeping check of claims and offers a crash left behind)."""
         ...
 
 

@@ -235,6 +235,9 @@ class FakeAgents:
             self.rows[agent_id] = new
         return self.state(agent_id)
 
+    def claims(self) -> list[tuple[str, str]]:
+        return sorted(self.busy.items())
+
     def with_expired_status(self, now: datetime) -> list[str]:
         return [
             a
@@ -294,10 +297,6 @@ class FakeRoster:
 
     def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
         return [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
-
-    def claims(self, pool_id: str) -> list[tuple[str, str]]:
-        busy = self.agents.busy
-        return [(m, busy[m]) for m in self._pool(pool_id).members if m in busy]
 
     def anyone_serving(self, pool_id: str) -> bool:
         return any(
