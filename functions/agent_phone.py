@@ -92,7 +92,11 @@ def end_session(req: func.HttpRequest, agent: Agent) -> None:
 def housekeeping(timer: func.TimerRequest) -> None:
     from shared import composition
 
-    composition.presence().sweep(datetime.now(UTC))
+    now = datetime.now(UTC)
+    composition.presence().sweep(now)
+    # An offer never rung (the host died before asking ACS) expires here when nothing else
+    # looks at its pool's queue.
+    composition.call_flow().dispatch_pools(now)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=WRAP_UPS, connection="AzureWebJobsStorage")

@@ -480,7 +480,8 @@ class Settings:
     housekeeping_schedule: str = setting(
         _ncrontab,
         None,
-        "When the housekeeping timer runs (expired Lunch statuses), e.g. 0 * * * * *. "
+        "When the housekeeping timer runs (expired Lunch statuses, offers never rung), "
+        "e.g. 0 * * * * *. "
         "Required: the Functions runtime reads it for the timer binding.",
     )
     hold_music_url: str = setting(

@@ -536,6 +536,15 @@ class TableAgentStates:
             self.store.delete(AGENTS, TIMED_PARTITION, agent_id)
         return state
 
+    def claims(self) -> list[tuple[str, str]]:
+        rows = self.store.query(
+            AGENTS,
+            "PartitionKey eq @pk and busy_call_id ne @none",
+            {"pk": AGENT_PARTITION, "none": ""},
+            select=["RowKey", "busy_call_id"],
+        )
+        return [(r["RowKey"], r["busy_call_id"]) for r in rows if r.get("busy_call_id")]
+
     def with_expired_status(self, now: datetime) -> list[str]:
         rows = self.store.query(AGENTS, "PartitionKey eq @pk", {"pk": TIMED_PARTITION})
         return [r["RowKey"] for r in rows if (as_utc(r.get("until")) or now) <= now]

@@ -9,7 +9,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.activity import PhoneCallActivity, SubjectTemplates, phone_call_activity
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 OFFER_PAGE = 5  # free members read per try: the offer's cost does not grow with the pool
 OFFER_TRIES = 20
+# An offer recorded but never rung (the host died before ACS was asked) expires this long after
+# the pool's ring timeout: by then ACS would have told the result of a ring it was asked for.
+LOST_RING_MARGIN_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -610,7 +613,11 @@ class CallFlow:
 
     # ------------------------------------------------------------------ routing
 
-    def _offer(self, call: Call, now: datetime) -> Call | None:
+    def _offer(
+        self, call: Call, now: datetime, nobody_free: list[bool] | None = None
+    ) -> Call | None:
+        """Ring the call's next target; None if this invocation did not (`nobody_free` is
+        told True when it waits because no member was free for it)."""
         if call.direction is Direction.OUTBOUND:
             if call.callback_for:  # calling back a kept place: it leaves the queue now
                 self.queue.callback_taken(call)
@@ -659,6 +666,8 @@ class CallFlow:
                     self.offer_callback(call.call_id, now)  # nobody serves the pool: closed
                 else:
                     self.queue.joined(call, pool, now)
+                if nobody_free is not None:
+                    nobody_free.append(True)
                 return None
             untried = [a for a in free if a not in call.tried]
             # Every free member rang once in this round: a new round starts.
@@ -666,13 +675,19 @@ class CallFlow:
             # Calls arriving together read the same page: one that loses the claim on an
             # agent moves on to the next one, so they spread over the free members.
             for agent_id in untried or free:
-                if not self.agents.claim(agent_id, call.call_id):
-                    continue
-                agent = self.directory.agent(agent_id)
-                if agent is None:
-                    self.agents.release(agent_id, call.call_id)
-                    continue
-                target, caller_id = self.endpoint_of(agent, call)
+                try:
+                    if not self.agents.claim(agent_id, call.call_id):
+                        continue
+                    agent = self.directory.agent(agent_id)
+                    if agent is None:
+                        self.agents.release(agent_id, call.call_id)
+                        continue
+                    target, caller_id = self.endpoint_of(agent, call)
+                except Exception:
+                    # The claim may have been written: a claim no offer names is never freed
+                    # by the call's end, so it goes now (a release is per call: harmless).
+                    self._free_claim(agent_id, call.call_id)
+                    raise
                 return self._ring(
                     replace(call, tried=()) if new_round else call,
                     target,
@@ -683,6 +698,8 @@ class CallFlow:
                     reset_round=new_round,
                 )
         self.waiting.add(pool.id, call)
+        if nobody_free is not None:
+            nobody_free.append(True)  # every try lost its claims: the members are taken
         return None
 
     def endpoint_of(self, agent: Agent, call: Call) -> tuple[str, str | None]:
@@ -722,7 +739,12 @@ class CallFlow:
             base = replace(current, tried=()) if reset_round else current
             return with_offer(base, target, agent_id, now)
 
-        result = self.calls.update(call.call_id, add_offer)
+        try:
+            result = self.calls.update(call.call_id, add_offer)
+        except Exception:
+            if agent_id:  # the offer may not be recorded: no claim is left behind
+                self._free_claim(agent_id, call.call_id)
+            raise
         if result is None or not result[1]:
             # Someone else offered the call meanwhile. Our claim is freed, unless that offer
             # went to the same agent: a claim is per call, so it is theirs as much as ours.
@@ -733,8 +755,6 @@ class CallFlow:
         offer = updated.offers[-1]
         if agent_id:
             self.agents.note_call(agent_id, call.call_id, now)
-        if call.pool_id:
-            self.waiting.remove(call.pool_id, call)
         try:
             invitation = self.telephony.add_participant(
                 updated.connection_id or "",
@@ -753,7 +773,34 @@ class CallFlow:
             raise
         if invitation:
             self.calls.update(call.call_id, lambda c: _with_invitation(c, offer.n, invitation))
+        if call.pool_id:
+            # Out of the queue only once ACS rings: a host that dies before leaves the call
+            # in the queue, where the next dispatch finds its offer and expires it.
+            self.waiting.remove(call.pool_id, call)
         return updated
+
+    def _free_claim(self, agent_id: str, call_id: str) -> None:
+        with contextlib.suppress(Exception):  # the error that got here is the one to raise
+            self.agents.release(agent_id, call_id)
+
+    def expire_lost_offer(self, call: Call, now: datetime) -> Call | None:
+        """A pending offer never rung (the host died between recording it and asking ACS):
+        settled as not answered once the ring timeout and a margin are over, its agent freed,
+        so the call is offered again. None while it may still ring (or was rung)."""
+        offer = call.pending_offer
+        if offer is None or offer.invitation_id or offer.rejoin:
+            return None
+        pool = self.directory.pool(call.pool_id or "")
+        timeout = pool.ring_timeout_seconds if pool else self.options.direct_ring_seconds
+        if now - offer.offered_at < timedelta(seconds=timeout + LOST_RING_MARGIN_SECONDS):
+            return None
+        lost = CallEvent(f"ring-lost-{offer.n}", "AddParticipantFailed", now, offer.context)
+        result = self.calls.update(call.call_id, lambda c: apply_event(c, lost), event_id=lost.id)
+        if result is None:
+            return None
+        log.warning("call %s: offer %s was never rung; offered again", call.call_id, offer.n)
+        self.release_declined(result[0], now)
+        return result[0]
 
     def _release_agents(self, call: Call, now: datetime) -> None:
         """An ended call frees its agents; each freed agent takes the oldest waiting call."""
@@ -817,10 +864,11 @@ class CallFlow:
 
     def dispatch_pool(self, pool_id: str, now: datetime, skip: str | None = None) -> bool:
         """Offer the pool's oldest waiting call again (a member freed, added or switched on,
-        or the pool's settings changed). True if there was one."""
+        or the pool's settings changed). True if there was one. A call being rung is passed
+        over (one whose offer was never rung expires), and so is one another invocation
+        offered meanwhile while a member is still free: no caller waits behind it."""
         for _ in range(10):  # a page of 10 at a time; ended calls are swept as they are seen
             page = [c for c in self.waiting.oldest(pool_id, 10) if c != skip]
-            live = None
             for call_id in page:
                 waiting = self.calls.get(call_id)
                 if waiting is not None and waiting.place_kept:
@@ -829,20 +877,70 @@ class CallFlow:
                         continue  # being offered to a member: it keeps its place
                     return True
                 if (
-                    waiting is not None
-                    and not waiting.ended
-                    and (not waiting.answered or waiting.needs_agent)
+                    waiting is None
+                    or waiting.ended
+                    or (waiting.answered and not waiting.needs_agent)
                 ):
-                    live = waiting
-                    break
-                if waiting is not None:
-                    self.waiting.remove(pool_id, waiting)
-            if live is not None:
-                self.advance(live, now)
+                    if waiting is not None:
+                        self.waiting.remove(pool_id, waiting)
+                    continue
+                if waiting.pending_offer is not None:
+                    expired = self.expire_lost_offer(waiting, now)
+                    if expired is None:
+                        continue  # ringing a member: the callers behind it are offered
+                    waiting = expired
+                if next_step(waiting) is NextStep.OFFER:
+                    nobody_free: list[bool] = []
+                    rung = self._offer(waiting, now, nobody_free)
+                    if rung is None and not nobody_free:
+                        continue  # offered by another invocation meanwhile: the next caller
+                    if rung is not None:
+                        self.advance(rung, now)
+                    return True
+                self.advance(waiting, now)
                 return True
             if len(page) < 10:
                 break
         return False
+
+    def dispatch_pools(self, now: datetime) -> None:
+        """Housekeeping (docs/pools.md, Routing): what a crash left behind is put right even
+        when nothing else happens in the pool. Every agent's claim is looked at (one query,
+        a read per claimed call): an offer never rung expires and the call is offered again;
+        a claim by a call that ended without offering the agent is freed. Then each pool's
+        queue is dispatched."""
+        try:
+            self._heal_claims(now)
+        except Exception:
+            log.exception("the claims check failed; the next one tries again")
+        for pool in self.directory.all_pools():
+            try:
+                self.dispatch_pool(pool.id, now)
+            except Exception:
+                log.exception("pool %s: the queue check failed; the next one tries again", pool.id)
+
+    def _heal_claims(self, now: datetime) -> None:
+        for agent_id, call_id in self.agents.claims():
+            call = self.calls.get(call_id)
+            if call is None:
+                continue  # a dial claims before the call is stored
+            offer = call.pending_offer
+            if offer is not None and offer.agent_id == agent_id and not call.ended:
+                expired = self.expire_lost_offer(call, now)
+                if expired is not None:
+                    self.advance(expired, now)
+                continue
+            pool = self.directory.pool(call.pool_id or "")
+            timeout = pool.ring_timeout_seconds if pool else self.options.direct_ring_seconds
+            margin = timedelta(seconds=timeout + LOST_RING_MARGIN_SECONDS)
+            if (
+                call.ended_at is not None
+                and now - call.ended_at >= margin
+                # Ended, and its end freed everyone it offered: this claim was never offered.
+                and self.agents.release(agent_id, call_id)
+            ):
+                log.warning("agent %s: claim by ended call %s freed", agent_id, call_id)
+                self.dispatch_waiting(agent_id, now)
 
     # ------------------------------------------------------------------ the activity (§3)
 

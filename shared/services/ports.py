@@ -243,6 +243,11 @@ class AgentStates(Protocol):
         """Change availability, pool switches or forwarding (ETag-guarded, retried)."""
         ...
 
+    def claims(self) -> list[tuple[str, str]]:
+        """(agent, call) for every agent claimed by a call: one query (the housekeeping check
+        of claims and offers a crash left behind)."""
+        ...
+
     def with_expired_status(self, now: datetime) -> list[str]:
         """Agents whose timed status (Lunch) has run out by `now`."""
         ...

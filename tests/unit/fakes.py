@@ -235,6 +235,9 @@ class FakeAgents:
             self.rows[agent_id] = new
         return self.state(agent_id)
 
+    def claims(self) -> list[tuple[str, str]]:
+        return sorted(self.busy.items())
+
     def with_expired_status(self, now: datetime) -> list[str]:
         return [
             a
