@@ -438,6 +438,11 @@ def test_long_notes_saved_three_times_end_as_one_note_and_a_marked_description(
         assert world.api("PUT", path, ANNA, json_body={"notes": text}).status_code == 200
     world.acs.hang_up(CALLER)
     activity_id = the_activity(world)["activityid"]
+    # The call row learns the activity's id just after D365 has it; from then on a save follows.
+    wait_for(
+        lambda: (world.current(ANNA) or {}).get("activityId") == activity_id,
+        what="the call to know its activity",
+    )
     late = world.api("PUT", path, ANNA, json_body={"notes": notes})  # finished after hang-up
     assert late.status_code == 200, late.text
     assert late.json()["notesInActivity"] is True and late.json()["notes"] == notes
