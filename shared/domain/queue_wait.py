@@ -8,10 +8,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.domain.calls import Call, CallbackOffer
-from shared.domain.pool_monitoring import PoolCallEntry
+if TYPE_CHECKING:  # the pool settings' parser imports this module at cold start: no call model
+    from shared.domain.calls import Call
+    from shared.domain.pool_monitoring import PoolCallEntry
 
 MIN_EVERY_SECONDS, MAX_EVERY_SECONDS = 5, 3600
 ESTIMATE_WINDOW = timedelta(hours=1)  # the recent calls the estimate learns from
@@ -120,6 +121,8 @@ class WaitCheck(StrEnum):
 
 def still_waiting(call: Call) -> WaitCheck:
     """Whether a pool caller is still waiting for an agent in the queue."""
+    from shared.domain.calls import CallbackOffer
+
     if (
         call.ended
         or call.hangup_requested
