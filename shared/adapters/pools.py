@@ -323,6 +323,29 @@ def _free_key(skill: int, free_from: datetime, agent_id: str) -> str:
     return f"{FREE_PREFIX}{10 - skill:02d}~{ms:015d}~{agent_id}"
 
 
+def _member_row(
+    pool_id: str,
+    agent_id: str,
+    skill: int,
+    rev: int,
+    serving: bool,
+    free_key: str,
+    state: AgentState | Entity,
+) -> Entity:
+    """A member's `m~` row in the roster, built from its agent state (or those fields)."""
+    fields = state if isinstance(state, dict) else _state_fields(state)
+    return {
+        "PartitionKey": pool_id,
+        "RowKey": MEMBER_PREFIX + agent_id,
+        "agent_id": agent_id,
+        "skill": skill,
+        "rev": f"{rev:015d}",
+        "serving": serving,
+        "free_key": free_key,
+        **fields,
+    }
+
+
 def _state_fields(state: AgentState) -> Entity:
     a = state.availability
     return {
@@ -415,16 +438,7 @@ class TablePoolRoster:
             old = found[0] if found else {}
             if found and int(old.get("rev") or -1) > rev:
                 return  # a newer version of the agent row was indexed already
-            member = {
-                "PartitionKey": pool_id,
-                "RowKey": MEMBER_PREFIX + agent_id,
-                "agent_id": agent_id,
-                "skill": skill,
-                "rev": f"{rev:015d}",
-                "serving": serving,
-                "free_key": free_key,
-                **_state_fields(state),
-            }
+            member = _member_row(pool_id, agent_id, skill, rev, serving, free_key, state)
             if found and all(old.get(k) == v for k, v in member.items()):
                 return
             ops: list[tuple[Any, ...]] = [
@@ -513,16 +527,7 @@ class TablePoolRoster:
             return False
         versions.forget(ROSTER, pool_id, _SEEN_FREE + agent_id)  # one use: it is gone after
         free_row, etag = seen
-        member = {
-            "PartitionKey": pool_id,
-            "RowKey": MEMBER_PREFIX + agent_id,
-            "agent_id": agent_id,
-            "skill": skill,
-            "rev": f"{rev:015d}",
-            "serving": serving,
-            "free_key": "",
-            **fields,
-        }
+        member = _member_row(pool_id, agent_id, skill, rev, serving, "", fields)
         from azure.core import MatchConditions
 
         ops: list[tuple[Any, ...]] = [
