@@ -116,7 +116,8 @@ def product_rig(extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
                 entra=entra,
                 dataverse=dataverse,
                 work=work / "host",
-                extra_env=extra_env,
+                # The product's default, which the tests' settings turn off.
+                extra_env={"POOL_CACHE_SECONDS": "10", **(extra_env or {})},
             ) as product:
                 product.store = TableStore(azurite.connection_string)  # not counted
                 product.store_connection = azurite.connection_string

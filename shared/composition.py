@@ -336,6 +336,7 @@ def pool_catalog() -> TablePools:
     return TablePools(
         table_store(),
         seed=settings().service_pools,
+        cache_seconds=settings().pool_cache_seconds,
         on_membership=lambda agent_id: agent_states().reindex(agent_id),
     )
 
@@ -347,7 +348,7 @@ def pool_roster() -> TablePoolRoster:
 
     return TablePoolRoster(
         table_store(),
-        memberships=lambda agent_id: pool_catalog().memberships(agent_id),
+        memberships=lambda agent_id, fresh=False: pool_catalog().memberships(agent_id, fresh=fresh),
         state_of=agent_state,
     )
 

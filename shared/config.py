@@ -680,6 +680,14 @@ class Settings:
         "refresh) to start again and be rung back; then a pool caller goes to the front "
         "of the queue, a direct call to the agent's DND target.",
     )
+    pool_cache_seconds: int = setting(
+        _int_between(0, 300),
+        "10",
+        "How long an instance keeps what it read of the service pools (definitions, numbers, "
+        "memberships) for the calls it carries; a supervisor's edit reaches the other "
+        "instances within this time (the instance that saved it at once). 0: read for every "
+        "invocation.",
+    )
     # ---- pool alarms and the wallboard (issue 13; docs/alarms.md) ----
     alarm_check_schedule: str = setting(
         _ncrontab,

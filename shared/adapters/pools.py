@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,14 +30,11 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-_MEMO = "*"  # the per-invocation memory's key of what a query found (no such row is stored)
+_MEMO = "*"  # the per-invocation memory's partition prefix of what a read found (not stored)
 
 
 def _membership_partition(agent_id: str) -> str:
     return f"member~{agent_id}"
-
-
-_COPY = "copy"  # the "ETag" of a pool definition read from its number row's copy
 
 
 def pool_from_entity(entity: Entity) -> ServicePool:
@@ -66,30 +64,66 @@ class TablePools:
         *,
         seed: tuple[ServicePool, ...] = (),
         on_membership: Callable[[str], None] | None = None,
+        cache_seconds: float = 0,
     ) -> None:
         self.store, self.seed = store, seed
         self.on_membership = on_membership  # the roster re-indexes an agent whose pools changed
         self._seed_lock = threading.Lock()
+        # POOL_CACHE_SECONDS: what the call flow read of the pools is kept this long by the
+        # process (0: for one invocation only). A save here forgets it at once; one made by
+        # another instance is seen once it runs out (docs/decisions.md, Scaling out).
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
     # ------------------------------------------------------------------ reading
 
+    def _kept(self, kind: str, key: str, load: Callable[[], Any]) -> Any:
+        """What `load` finds (None is never kept): for this invocation, and with a cache for
+        `cache_seconds` in this process."""
+        if self.cache_seconds > 0:
+            hit = self._cache.get((kind, key))
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        else:
+            memo = versions.known(POOLS, f"{_MEMO}{kind}", key)
+            if memo is not None:
+                return memo[0]["value"]
+        value = load()
+        if value is not None:
+            self._keep(kind, key, value)
+        return value
+
+    def _keep(self, kind: str, key: str, value: Any) -> None:
+        if self.cache_seconds > 0:
+            self._cache[(kind, key)] = (time.monotonic() + self.cache_seconds, value)
+        else:
+            versions.remember(POOLS, f"{_MEMO}{kind}", key, {"value": value}, _MEMO)
+
+    def forget_cached(self) -> None:
+        """A pool was written here: nothing read before it is believed any longer."""
+        self._cache.clear()
+
     def pool(self, pool_id: str) -> ServicePool | None:
+        found = self._kept("pool", pool_id, lambda: self._read(pool_id))
+        if found is None and self._seed_now():
+            found = self._read(pool_id)
+        return found
+
+    def stored(self, pool_id: str) -> ServicePool | None:
+        """The pool as stored now, never a kept copy: what a supervisor's edit starts from."""
         found = self._read(pool_id)
         if found is None and self._seed_now():
             found = self._read(pool_id)
+        return found
+
+    def _read(self, pool_id: str) -> ServicePool | None:
+        found = self.store.get(POOLS, POOL_PARTITION, pool_id)
         return pool_from_entity(found) if found else None
 
-    def _read(self, pool_id: str) -> Entity | None:
-        # One read per pool per invocation: the call flow asks for the pool several times.
-        known = versions.known(POOLS, POOL_PARTITION, pool_id)
-        if known is not None:
-            return known[0]
-        found = self.store.get_with_etag(POOLS, POOL_PARTITION, pool_id)
-        if found is not None:
-            versions.remember(POOLS, POOL_PARTITION, pool_id, *found)
-        return found[0] if found else None
-
     def pool_by_number(self, number: str) -> ServicePool | None:
+        return self._kept("number", number, lambda: self._by_number(number))
+
+    def _by_number(self, number: str) -> ServicePool | None:
         row = self.store.get(POOLS, NUMBER_PARTITION, number)
         if row is None and self._seed_now():
             row = self.store.get(POOLS, NUMBER_PARTITION, number)
@@ -98,34 +132,32 @@ class TablePools:
         if not row.get("definition"):  # a number row written before it carried the copy
             return self.pool(row["pool_id"])
         # The number row carries a copy of its pool's definition, written by every save of the
-        # pool: a new call costs one read for both. It stands for the pool row for the rest
-        # of this invocation (no write is made from it: a save reads the pool row afresh).
-        copy = {
-            "PartitionKey": POOL_PARTITION,
-            "RowKey": row["pool_id"],
-            "definition": row["definition"],
-        }
-        versions.remember(POOLS, POOL_PARTITION, row["pool_id"], copy, _COPY)
-        return pool_from_entity(copy)
+        # pool: a new call costs one read for both. It stands for the pool row while it is
+        # kept (no write is made from it: a save reads the pool row afresh).
+        pool = pool_from_entity({"RowKey": row["pool_id"], "definition": row["definition"]})
+        self._keep("pool", pool.id, pool)
+        return pool
 
-    def memberships(self, agent_id: str) -> dict[str, int]:
-        """The agent's pools and its skill in each: one query, once per invocation (the roster
-        refresh of each agent-row write and the dispatch after a release all ask)."""
-        memo = versions.known(POOLS, _membership_partition(agent_id), _MEMO)
-        if memo is not None:
-            return dict(memo[0])
+    def memberships(self, agent_id: str, *, fresh: bool = False) -> dict[str, int]:
+        """The agent's pools and its skill in each: one query, kept like the pools (the roster
+        refresh of each agent-row write and the dispatch after a release all ask). `fresh`
+        reads the store whatever is kept."""
+        if fresh:
+            found = self._memberships(agent_id)
+            self._keep("member", agent_id, found)
+            return dict(found)
+        return dict(self._kept("member", agent_id, lambda: self._memberships(agent_id)))
+
+    def _memberships(self, agent_id: str) -> dict[str, int]:
         rows = self.store.query(
             POOLS, "PartitionKey eq @pk", {"pk": _membership_partition(agent_id)}
         )
-        found = {r["RowKey"]: int(r.get("skill", 5)) for r in rows}
-        versions.remember(POOLS, _membership_partition(agent_id), _MEMO, found, _MEMO)
-        return found
+        return {r["RowKey"]: int(r.get("skill", 5)) for r in rows}
 
     def pools_of(self, agent_id: str) -> tuple[ServicePool, ...]:
         mine = self.memberships(agent_id)
         if not mine and self._seed_now():
-            versions.forget(POOLS, _membership_partition(agent_id), _MEMO)  # read before it
-            mine = self.memberships(agent_id)
+            mine = self.memberships(agent_id, fresh=True)  # read before the seeding
         found = (self.pool(p) for p in sorted(mine))
         return tuple(p for p in found if p is not None and agent_id in p.members)
 
@@ -198,7 +230,6 @@ class TablePools:
                 self.store.replace_if_unchanged(POOLS, entity, current[1])
         except ConcurrencyConflict:
             return False
-        versions.forget(POOLS, POOL_PARTITION, pool.id)
         self._write_indexes(pool, before)
         self._audit(
             pool.id,
@@ -227,8 +258,7 @@ class TablePools:
         self._write_indexes(pool, before)
 
     def _write_indexes(self, pool: ServicePool, before: ServicePool | None) -> None:
-        for agent_id in {*pool.members, *(before.members if before else ())}:
-            versions.forget(POOLS, _membership_partition(agent_id), _MEMO)
+        self._forget_kept(pool, before)
         old_numbers = set(before.numbers) if before else set()
         definition = json.dumps(pool_json(pool))
         for number in pool.numbers:
@@ -256,6 +286,14 @@ class TablePools:
             )
         for agent_id in set(before.members if before else ()) - set(pool.members):
             self.store.delete(POOLS, _membership_partition(agent_id), pool.id)
+
+    def _forget_kept(self, pool: ServicePool, before: ServicePool | None) -> None:
+        self.forget_cached()
+        versions.forget(POOLS, f"{_MEMO}pool", pool.id)
+        for number in {*pool.numbers, *(before.numbers if before else ())}:
+            versions.forget(POOLS, f"{_MEMO}number", number)
+        for agent_id in {*pool.members, *(before.members if before else ())}:
+            versions.forget(POOLS, f"{_MEMO}member", agent_id)
 
     def _membership_changed(self, agent_id: str) -> None:
         if self.on_membership is not None:
@@ -371,7 +409,7 @@ class TablePoolRoster:
         self,
         store: TableStore,
         *,
-        memberships: Callable[[str], dict[str, int]],
+        memberships: Callable[..., dict[str, int]],  # (agent_id, *, fresh=False)
         state_of: Callable[[str, Entity], AgentState],
     ) -> None:
         self.store, self.memberships, self.state_of = store, memberships, state_of
@@ -429,17 +467,23 @@ class TablePoolRoster:
             pool_id, agent_id, skill, rev, serving, state, _state_fields(state)
         ):
             return
-        known = versions.known(ROSTER, pool_id, member_key)
+        known = versions.guess(ROSTER, pool_id, member_key)
         for _ in range(5):
-            # The member row this invocation wrote last, else a read (a stale one costs one
-            # refused transaction, then a read).
+            # The member row this invocation (or, a guess, this instance) wrote last, else a
+            # read (a stale one costs one refused transaction, then a read).
+            guessed = known is not None
             found = known or self.store.get_with_etag(ROSTER, pool_id, member_key)
             known = None
+            if found is None and pool_id not in self.memberships(agent_id, fresh=True):
+                return  # left the pool since its memberships were read (a kept copy)
             old = found[0] if found else {}
-            if found and int(old.get("rev") or -1) > rev:
-                return  # a newer version of the agent row was indexed already
             member = _member_row(pool_id, agent_id, skill, rev, serving, free_key, state)
-            if found and all(old.get(k) == v for k, v in member.items()):
+            if found and (
+                int(old.get("rev") or -1) > rev  # a newer version was indexed already
+                or all(old.get(k) == v for k, v in member.items())  # or this one
+            ):
+                if guessed:
+                    continue  # "nothing to do" is only believed of a fresh read
                 return
             ops: list[tuple[Any, ...]] = [
                 (
@@ -498,7 +542,7 @@ class TablePoolRoster:
             except (ConcurrencyConflict, TransactionFailed):
                 versions.forget(ROSTER, pool_id, member_key)
                 continue  # another refresh of this member won the race: read it again
-            versions.remember(ROSTER, pool_id, member_key, member, _etag(results))
+            versions.remember(ROSTER, pool_id, member_key, member, _etag(results), shared=True)
             return
         log.warning(
             "roster row of %s in %s: still conflicting; the next change repairs it",
@@ -552,7 +596,8 @@ class TablePoolRoster:
             results = self.store.transact(ROSTER, ops)
         except (ConcurrencyConflict, TransactionFailed):
             return False  # the member changed since the offer's read: read it, as usual
-        versions.remember(ROSTER, pool_id, MEMBER_PREFIX + agent_id, member, _etag(results))
+        key = MEMBER_PREFIX + agent_id
+        versions.remember(ROSTER, pool_id, key, member, _etag(results), shared=True)
         return True
 
     # ------------------------------------------------------------------ reading
@@ -569,6 +614,31 @@ class TablePoolRoster:
             select=["RowKey", "agent_id", "free_from"],
             top=limit,
         )
+        return self._free(pool_id, rows, now)
+
+    def claimed_and_free(
+        self, pool_id: str, call_id: str, now: datetime, limit: int
+    ) -> tuple[list[str], list[str]]:
+        """The member claimed for `call_id` (a claim whose offer a crash never recorded) and
+        the free members, in one query: the claim row sorts before the free rows."""
+        rows = self.store.query_versions(
+            ROSTER,
+            # The SDK substitutes @names only between spaces: keep spaces around parentheses.
+            "PartitionKey eq @pk and ( RowKey eq @claim or ( RowKey ge @lo and RowKey lt @hi ) )",
+            {
+                "pk": pool_id,
+                "claim": CLAIM_PREFIX + call_id,
+                "lo": FREE_PREFIX,
+                "hi": FREE_PREFIX + "~",
+            },
+            select=["RowKey", "agent_id", "free_from"],
+            top=limit + 1,
+        )
+        claimed = [str(r["agent_id"]) for r, _ in rows if str(r["RowKey"]).startswith(CLAIM_PREFIX)]
+        free = [(r, e) for r, e in rows if not str(r["RowKey"]).startswith(CLAIM_PREFIX)]
+        return claimed, self._free(pool_id, free[:limit], now)
+
+    def _free(self, pool_id: str, rows: list[tuple[Entity, str]], now: datetime) -> list[str]:
         free = []
         for row, etag in rows:
             # A row is written free only once after-call work is over; checked all the same.
@@ -588,10 +658,6 @@ class TablePoolRoster:
             top=1,
         )
         return next(iter(rows), None) is not None
-
-    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
-        row = self.store.get(ROSTER, pool_id, CLAIM_PREFIX + call_id)
-        return [str(row["agent_id"])] if row else []
 
     def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
         """Every member row of these pools: one query per pool, never one per member."""

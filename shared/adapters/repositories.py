@@ -259,7 +259,7 @@ class TableCallRepository:
             etag = self.store.insert(CALLS, {**entity, REVISION: 0})
         except ConcurrencyConflict:
             return False
-        versions.remember(CALLS, call.call_id, CALL_ROW, {**entity, REVISION: 0}, etag)
+        versions.remember(CALLS, call.call_id, CALL_ROW, {**entity, REVISION: 0}, etag, shared=True)
         self._observe(None, call, 0)
         return True
 
@@ -268,7 +268,7 @@ class TableCallRepository:
         if found is None:
             versions.forget(CALLS, call_id, CALL_ROW)
             return None
-        versions.remember(CALLS, call_id, CALL_ROW, *found)
+        versions.remember(CALLS, call_id, CALL_ROW, *found, shared=True)
         return call_from_entity(found[0])
 
     def update(
@@ -279,9 +279,9 @@ class TableCallRepository:
         for attempt in range(CONFLICT_ATTEMPTS):
             if attempt and not from_known:
                 conflict_pause(attempt)
-            # An event starts an invocation: it reads. Later steps of the same invocation start
-            # from the version it read or wrote last (checked by the ETag, so never stale).
-            found = None if fresh or marker else versions.known(CALLS, call_id, CALL_ROW)
+            # A write starts from the version this invocation (or, a guess, this instance) read
+            # or wrote last: checked by the ETag, so a stale one costs a refusal and a read.
+            found = None if fresh else versions.guess(CALLS, call_id, CALL_ROW)
             from_known, fresh = found is not None, True
             if found is None and marker and not attempt:
                 found = self._read_with_notes(call_id)
@@ -291,7 +291,8 @@ class TableCallRepository:
                 versions.forget(CALLS, call_id, CALL_ROW)
                 return None
             entity, etag = found
-            versions.remember(CALLS, call_id, CALL_ROW, entity, etag)
+            if not from_known:
+                versions.remember(CALLS, call_id, CALL_ROW, entity, etag, shared=True)
             current = call_from_entity(entity)
             new = change(current)
             if (new is None or new == current) and from_known:
@@ -319,7 +320,7 @@ class TableCallRepository:
                     return self.get(call_id) or current, False  # processed before
                 continue  # the call changed meanwhile: look again
             etag_now = str(results[-1].get("etag", "")) if results else ""
-            versions.remember(CALLS, call_id, CALL_ROW, new_entity, etag_now)
+            versions.remember(CALLS, call_id, CALL_ROW, new_entity, etag_now, shared=True)
             self._observe(current, new, revision)
             return new, True
         raise RetriesExhausted(f"call {call_id}: still conflicting")
@@ -404,7 +405,7 @@ class TableAgentStates:
 
     def _change(self, agent_id: str, change: Callable[[Entity], Entity | None]) -> Entity:
         """ETag-guarded change of the agent row, starting from the version this invocation
-        read (the pool's states) or wrote last; returns the row as it now is."""
+        (or, a guess, this instance) read or wrote last; returns the row as it now is."""
 
         before: dict[str, Entity] = {}
 
@@ -420,7 +421,7 @@ class TableAgentStates:
             return {**new, "rev": f"{rev:015d}"}  # text: an Int32 column cannot hold it
 
         def written(entity: Entity, etag: str) -> None:
-            versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag)
+            versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag, shared=True)
             # A change the roster does not hold (the latest call, forwarding, the endpoint)
             # leaves the roster rows as they are: no read and no write of them.
             if self.roster is not None and routing_fields(
@@ -433,7 +434,7 @@ class TableAgentStates:
             AGENT_PARTITION,
             agent_id,
             revised,
-            known=versions.known(AGENTS, AGENT_PARTITION, agent_id),
+            known=versions.guess(AGENTS, AGENT_PARTITION, agent_id),
             written=written,
         )
         return stored or {}
@@ -484,7 +485,7 @@ class TableAgentStates:
             {"pk": AGENT_PARTITION, **params},
         )
         for row, etag in rows:  # a claim that follows writes without reading again
-            versions.remember(AGENTS, AGENT_PARTITION, row["RowKey"], row, etag)
+            versions.remember(AGENTS, AGENT_PARTITION, row["RowKey"], row, etag, shared=True)
         found = {r["RowKey"]: _agent_state(r["RowKey"], r) for r, _ in rows}
         return {a: found.get(a) or AgentState(a) for a in agent_ids}
 

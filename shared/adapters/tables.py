@@ -19,7 +19,9 @@ Entity = dict[str, Any]
 TransactionOp = tuple[Any, ...]
 
 
-_CONFLICT_CODES = {"EntityAlreadyExists", "UpdateConditionNotSatisfied"}
+# A guarded write of an entity deleted since it was read fails with ResourceNotFound: it
+# changed, as much as with a newer ETag.
+_CONFLICT_CODES = {"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"}
 
 
 CONFLICT_ATTEMPTS = 40
@@ -173,7 +175,7 @@ class TableStore:
         """Replace the entity only if it still has `etag` (ConcurrencyConflict otherwise);
         returns its new ETag, so a later write in the same invocation needs no read."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
         try:
@@ -183,8 +185,8 @@ class TableStore:
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
-        except ResourceModifiedError as exc:
-            raise ConcurrencyConflict("entity changed since it was read") from exc
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConcurrencyConflict("entity changed (or went) since it was read") from exc
         return str(written.get("etag", ""))
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
@@ -254,7 +256,11 @@ class TableStore:
     def transact(self, table: str, operations: Iterable[TransactionOp]) -> list[Mapping[str, Any]]:
         """One entity-group transaction: all operations (one partition, at most 100) or none.
         Returns each operation's response metadata (its `etag`), in order."""
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
         from azure.data.tables import TableTransactionError
 
         ops = list(operations)
@@ -267,7 +273,7 @@ class TableStore:
             raise TransactionFailed("a transaction holds at most 100 operations")
         try:
             return list(self.table(table).submit_transaction(ops))
-        except (ResourceExistsError, ResourceModifiedError) as exc:
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ConcurrencyConflict(str(exc).splitlines()[0]) from exc
         except TableTransactionError as exc:
             message = str(exc).splitlines()[0]

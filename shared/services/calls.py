@@ -188,7 +188,9 @@ class CallFlow:
             return None
         call_id = call_id_for(event.server_call_id)
         tag_call(call_id)  # this invocation's spans belong to the call
-        existing = self.calls.get(call_id)
+        # A pool call is stored first (a repeat finds it there); a direct call's diversion
+        # depends on whether it was handled before, so that one is looked up.
+        existing = self.calls.get(call_id) if pool is None else None
         if existing is not None and (existing.connection_id or existing.disposition):
             return existing  # a repeated IncomingCall: already handled
         action: PoolAction | None = None
@@ -246,15 +248,24 @@ class CallFlow:
                 )
             if added and pool and action is None:
                 self.queue.arrived(call, pool)
-        connection_id = self.telephony.answer(
-            event.incoming_call_context,
-            callback_url=self.callback_url(call_id),
-            operation_context="answer",
-        )
-        updated = self.calls.update(
-            call_id, lambda c: None if c.connection_id else replace(c, connection_id=connection_id)
-        )
-        return updated[0] if updated else None
+            if not added:
+                existing = self.calls.get(call_id)
+                if existing is None or existing.connection_id or existing.disposition:
+                    return existing  # a repeated IncomingCall: already handled
+        try:
+            self.telephony.answer(
+                event.incoming_call_context,
+                callback_url=self.callback_url(call_id),
+                operation_context="answer",
+            )
+        except TelephonyError as exc:
+            # A repeat racing the first delivery: ACS refuses the context that one used.
+            if existing is None or exc.status != 400:
+                raise
+            log.info("call %s: the incoming call was answered already (%s)", call_id, exc.code)
+        # The connection id is the call's from its first event (every event carries it): no
+        # write here.
+        return existing if existing is not None else call
 
     def _pool_taking(
         self, pool: ServicePool, now: datetime
@@ -402,21 +413,33 @@ class CallFlow:
 
     def on_event(self, call_id: str, event: CallEvent, now: datetime) -> Call | None:
         """Record a mid-call event once, then do what the call needs next."""
-        result = self.calls.update(call_id, lambda c: apply_event(c, event), event_id=event.id)
+        connects: list[bool] = []
+
+        def change(c: Call) -> Call:
+            new = apply_event(c, event)
+            connects[:] = [c.app_connected_at is None and new.app_connected_at is not None]
+            return new
+
+        result = self.calls.update(call_id, change, event_id=event.id)
         if result is None:
             return None
         # A repeat still advances the call: it may be the retry of a step that failed.
         self.release_declined(result[0], now)
-        return self.advance(result[0], now)
+        # An inbound call connected by this very write was never offered, so never queued:
+        # its first offer has no queue row to remove.
+        unqueued = result[1] and bool(connects and connects[0])
+        return self.advance(result[0], now, unqueued=unqueued)
 
-    def advance(self, call: Call, now: datetime) -> Call:
-        """Carry out next steps until the call needs nothing more right now."""
+    def advance(self, call: Call, now: datetime, *, unqueued: bool = False) -> Call:
+        """Carry out next steps until the call needs nothing more right now (`unqueued`: the
+        call was never in its pool's queue)."""
         for _ in range(10):  # each step changes the call; a bound guards against a loop
             step = next_step(call)
             if step is NextStep.NOTHING:
                 break
             if step is NextStep.OFFER:
-                offered = self._offer(call, now)
+                offered = self._offer(call, now, unqueued=unqueued)
+                unqueued = False
                 if offered is None:
                     break
                 call = offered
@@ -614,10 +637,16 @@ class CallFlow:
     # ------------------------------------------------------------------ routing
 
     def _offer(
-        self, call: Call, now: datetime, nobody_free: list[bool] | None = None
+        self,
+        call: Call,
+        now: datetime,
+        nobody_free: list[bool] | None = None,
+        *,
+        unqueued: bool = False,
     ) -> Call | None:
         """Ring the call's next target; None if this invocation did not (`nobody_free` is
-        told True when it waits because no member was free for it)."""
+        told True when it waits because no member was free for it; `unqueued`: the call was
+        never in the queue, so ringing it removes no queue row unless this offer queued it)."""
         if call.direction is Direction.OUTBOUND:
             if call.callback_for:  # calling back a kept place: it leaves the queue now
                 self.queue.callback_taken(call)
@@ -642,14 +671,17 @@ class CallFlow:
             return self._hang_up(call)
         # A member claimed for this call whose offer was never recorded (the process died in
         # between) is rung now: its claim is taken up again, not leaked.
-        leaked = self.roster.claimed_for(pool.id, call.call_id)
+        page = OFFER_PAGE + len(call.tried)
+        leaked, free = self.roster.claimed_and_free(pool.id, call.call_id, now, page)
         queued = False
         # Each try reads one page of free members. A claim lost to a call arriving at the
         # same moment took that member out of the index, so the next page is another one:
         # the tries are bounded by the calls racing, never by the pool's size.
-        for _ in range(OFFER_TRIES):
-            free = leaked or self.roster.free_members(pool.id, now, OFFER_PAGE + len(call.tried))
-            leaked = []
+        for attempt in range(OFFER_TRIES):
+            if attempt:
+                free = self.roster.free_members(pool.id, now, page)
+            elif leaked:
+                free = leaked
             if not free and not queued:
                 # The caller waits; a freed agent picks it up. An agent freed between the read
                 # above and this write may have looked at the queue before the call was in it:
@@ -696,6 +728,7 @@ class CallFlow:
                     pool.ring_timeout_seconds,
                     caller_id=caller_id,
                     reset_round=new_round,
+                    queued=queued or not unqueued,
                 )
         self.waiting.add(pool.id, call)
         if nobody_free is not None:
@@ -732,6 +765,7 @@ class CallFlow:
         *,
         caller_id: str | None = None,
         reset_round: bool = False,
+        queued: bool = True,
     ) -> Call | None:
         def add_offer(current: Call) -> Call | None:
             if next_step(current) is not NextStep.OFFER:
@@ -773,7 +807,7 @@ class CallFlow:
             raise
         if invitation:
             self.calls.update(call.call_id, lambda c: _with_invitation(c, offer.n, invitation))
-        if call.pool_id:
+        if call.pool_id and queued:
             # Out of the queue only once ACS rings: a host that dies before leaves the call
             # in the queue, where the next dispatch finds its offer and expires it.
             self.waiting.remove(call.pool_id, call)

@@ -275,8 +275,11 @@ class PoolRoster(Protocol):
         """Whether any member is Available and active in the pool (busy or not)."""
         ...
 
-    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
-        """Members already claimed for `call_id` (a claim whose offer a crash never recorded)."""
+    def claimed_and_free(
+        self, pool_id: str, call_id: str, now: datetime, limit: int
+    ) -> tuple[list[str], list[str]]:
+        """Members already claimed for `call_id` (a claim whose offer a crash never recorded),
+        and `free_members(pool_id, now, limit)`: one request for both."""
         ...
 
 

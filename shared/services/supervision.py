@@ -55,6 +55,10 @@ class Editor(Protocol):
 class PoolStore(Protocol):
     def number_owner(self, number: str) -> str | None: ...
 
+    def stored(self, pool_id: str) -> ServicePool | None:
+        """The pool as stored now (the call flow may read a copy kept for a few seconds)."""
+        ...
+
     def save(
         self,
         pool: ServicePool,
@@ -183,7 +187,7 @@ class Supervision:
                 "; ".join(problems) or "not a pool",
                 errors=[FieldError(p.split(" ", 1)[0].removeprefix("pool."), p) for p in problems],
             )
-        before = self.directory.pool(pool_id)
+        before = self.store.stored(pool_id)
         self._check(pool)
         self._save(pool, before, editor, "settings" if before else "create")
         return settings_view(pool)
@@ -305,7 +309,7 @@ class Supervision:
         return self.pool(pool_id, now)
 
     def _pool(self, pool_id: str) -> ServicePool:
-        pool = self.directory.pool(pool_id)
+        pool = self.store.stored(pool_id)
         if pool is None:
             raise NotFound(f"no service pool {pool_id}")
         return pool

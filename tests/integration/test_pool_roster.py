@@ -272,3 +272,73 @@ def test_the_supervisors_table_reads_a_long_queue_in_one_query(store: CountingSt
     assert (few, many) == (2, 42)
     assert cost_many == cost_few  # no read per waiting call
     assert cost_many[("query", "poolqueue")] == 1
+
+
+# ---------------------------------------------------------------------- POOL_CACHE_SECONDS
+
+
+def test_a_kept_pool_costs_no_read_until_it_runs_out_or_this_instance_saves(
+    store: CountingStore,
+) -> None:
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "P", ("+358101999001",), ())
+    catalog = TablePools(store, cache_seconds=60)
+    assert catalog.save(pool, by="test", by_oid="", action="create", expected=None)
+    assert catalog.pool_by_number("+358101999001") == pool
+    store.requests.clear()
+    versions.forget_all()  # later invocations on this instance
+    assert catalog.pool_by_number("+358101999001") == pool
+    assert catalog.pool(pool.id) == pool  # the number row's copy stands for the pool row
+    assert store.of(POOLS) == {}
+    # Another instance's edit is not seen while the copy is kept ...
+    renamed = replace(pool, name="Renamed")
+    other = TablePools(store)
+    assert other.save(renamed, by="test", by_oid="", action="settings", expected=pool)
+    assert catalog.pool(pool.id) == pool
+    assert catalog.stored(pool.id) == renamed  # ... except by a supervisor's edit
+    # ... and once it runs out (or this instance saves) the pool is read again.
+    catalog._cache = {k: (0.0, v) for k, (_, v) in catalog._cache.items()}
+    assert catalog.pool(pool.id) == renamed
+    again = replace(renamed, name="Again")
+    assert catalog.save(again, by="test", by_oid="", action="settings", expected=renamed)
+    assert catalog.pool(pool.id) == again
+
+
+def test_a_kept_membership_never_puts_an_agent_back_into_a_pool_it_left(
+    store: CountingStore,
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    pool = ServicePool(f"p{uuid.uuid4().hex[:8]}", "P", (), (a,))
+    catalog = TablePools(store, cache_seconds=60)
+    agents = states(store, catalog)
+    catalog.on_membership = agents.reindex
+    assert catalog.save(pool, by="test", by_oid="", action="create", expected=None)
+    assert catalog.memberships(a) == {pool.id: 5}  # kept by this instance
+    # Another instance takes the agent out of the pool and drops its roster rows.
+    other = TablePools(store)
+    other_roster = roster_of(store, other)
+    other.on_membership = TableAgentStates(store, roster=other_roster).reindex
+    before = other.stored(pool.id)
+    assert before is not None
+    assert other.save(
+        replace(before, members=(), skills=()), by="t", by_oid="", action="x", expected=before
+    )
+    other_roster.forget(pool.id, a)
+    assert rows(store, pool.id) == {}
+    # This instance, still holding the old membership, writes the agent's row: no roster row.
+    versions.forget_all()
+    assert agents.claim(a, "call-1")
+    assert agents.release(a, "call-1")
+    assert rows(store, pool.id) == {}
+
+
+def test_the_claim_a_crash_left_and_the_free_members_come_in_one_query(
+    store: CountingStore,
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    roster, agents = roster_of(store, catalog), states(store, catalog)
+    assert agents.claim(a, "call-x")  # claimed, and the process died before the offer
+    store.requests.clear()
+    assert roster.claimed_and_free(pool.id, "call-x", T0, 5) == ([a], [b])
+    assert roster.claimed_and_free(pool.id, "call-y", T0, 5) == ([], [b])
+    assert store.of(ROSTER) == {"query": 2}

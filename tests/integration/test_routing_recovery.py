@@ -81,7 +81,7 @@ class Rig:
         self.invocation()
         event = IncomingCall(
             f"eg-{uuid.uuid4()}", f"4:+3584010000{self.n:02d}", "4:+358900100", str(uuid.uuid4()),
-            "ctx", now,
+            f"ctx-{self.n}", now,
         )  # fmt: skip
         call = self.flow.incoming(event)
         assert call is not None
@@ -90,7 +90,9 @@ class Rig:
 
     def event(self, call_id: str, kind: str, now: datetime, context: str | None = None) -> None:
         self.invocation()
-        self.flow.on_event(call_id, CallEvent(str(uuid.uuid4()), kind, now, context), now)
+        connection = self.telephony.connection_of(call_id)
+        event = CallEvent(str(uuid.uuid4()), kind, now, context, connection_id=connection)
+        self.flow.on_event(call_id, event, now)
 
     def ringing(self, call_id: str) -> str | None:
         call = self.calls.get(call_id)

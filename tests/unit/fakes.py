@@ -25,11 +25,24 @@ class FakeTelephony:
     voip_headers: list[dict[str, str]] = field(default_factory=list)  # of each add, in order
     played: list[str] = field(default_factory=list)  # the text of each play, in order
 
+    answered: dict[str, str] = field(default_factory=dict)  # call id -> its connection id
+
     def answer(
         self, incoming_call_context: str, *, callback_url: str, operation_context: str
     ) -> str:
+        from shared.errors import TelephonyError
+
+        connection = f"conn-{incoming_call_context}"
+        if connection in self.answered.values():  # as ACS: a context is answered once
+            raise TelephonyError("answer", 400, "8523")
         self.ops.append(("answer", incoming_call_context, callback_url))
-        return f"conn-{incoming_call_context}"
+        call_id = callback_url.split("/callbacks/", 1)[-1].split("?", 1)[0]
+        self.answered[call_id] = connection
+        return connection
+
+    def connection_of(self, call_id: str) -> str | None:
+        """The connection id ACS's events of an answered call carry."""
+        return self.answered.get(call_id)
 
     def reject(self, incoming_call_context: str, *, busy: bool = False) -> None:
         self.ops.append(("reject", incoming_call_context) + (("busy",) if busy else ()))
@@ -295,8 +308,11 @@ class FakeRoster:
 
         return sorted(free, key=order)[:limit]
 
-    def claimed_for(self, pool_id: str, call_id: str) -> list[str]:
-        return [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
+    def claimed_and_free(
+        self, pool_id: str, call_id: str, now: datetime, limit: int
+    ) -> tuple[list[str], list[str]]:
+        claimed = [m for m in self._pool(pool_id).members if self.agents.busy.get(m) == call_id]
+        return claimed, self.free_members(pool_id, now, limit)
 
     def anyone_serving(self, pool_id: str) -> bool:
         return any(

@@ -76,9 +76,14 @@ class World:
         event_id: str | None = None,
     ) -> None:
         self.n += 1
-        self.flow.on_event(
-            call_id, CallEvent(event_id or f"ev-{self.n}", kind, at(t), context), at(t)
+        event = CallEvent(
+            event_id or f"ev-{self.n}",
+            kind,
+            at(t),
+            context,
+            connection_id=self.telephony.connection_of(call_id),
         )
+        self.flow.on_event(call_id, event, at(t))
 
 
 def test_a_pool_call_is_answered_offered_and_becomes_one_activity() -> None:
@@ -448,3 +453,18 @@ def test_a_duplicate_event_losing_the_offer_race_keeps_the_claim_of_the_agent_ru
     w.flow.advance(stale, at(1))
     assert w.agents.busy == {"anna": call_id}
     assert len(w.telephony.named("add")) == 1
+
+
+def test_an_incoming_call_delivered_again_before_its_first_event_is_answered_once() -> None:
+    w = World()
+    call_id = w.incoming()
+    # Event Grid delivers it again while the answer's events are still on their way: ACS
+    # refuses the used context, and that means the call was answered.
+    again = w.incoming()
+    assert again == call_id
+    assert len(w.telephony.named("answer")) == 1
+    w.event(call_id, "CallConnected", 1)
+    assert w.calls.rows[call_id].connection_id == "conn-ctx-1"  # from the event
+    assert w.incoming() == call_id  # and once connected, a repeat asks ACS nothing
+    assert len(w.telephony.named("answer")) == 1
+    assert w.telephony.named("add") == [("add", "8:acs:anna", "offer:1", "")]
