@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import messages
-from shared.adapters import versions
 from shared.adapters.acs_access import AcsAccess
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
@@ -31,6 +33,7 @@ from shared.domain.pool_monitoring import (
     AlarmThresholds,
     Change,
     PoolCallEntry,
+    watched,
 )
 from shared.errors import DependencyUnavailable
 
@@ -56,15 +59,51 @@ def row_key_before(moment: datetime) -> str:
     return f"{_EPOCH_MS_SPAN - millis:013d}-~"
 
 
+class WrittenRows:
+    """What this process last wrote or read of each pool call log row: its revision and ETag,
+    so the next write of the row is one conditional replace, without a read. Only a guess:
+    the ETag checks it (another process wrote since: one refused write, a read, a retry).
+    Bounded: the least recently used rows are forgotten first (a forgotten row costs a read)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def known(self, pk: str, rk: str) -> tuple[int, str] | None:
+        with self._lock:
+            found = self._rows.get((pk, rk))
+            if found is not None:
+                self._rows.move_to_end((pk, rk))
+            return found
+
+    def remember(self, pk: str, rk: str, revision: int, etag: str) -> None:
+        if not etag:
+            self.forget(pk, rk)
+            return
+        with self._lock:
+            self._rows[(pk, rk)] = (revision, etag)
+            self._rows.move_to_end((pk, rk))
+            while len(self._rows) > self.capacity:
+                self._rows.popitem(last=False)
+
+    def forget(self, pk: str, rk: str) -> None:
+        with self._lock:
+            self._rows.pop((pk, rk), None)
+
+
 class TablePoolCallLog:
     """One row per pool call (partition: the pool; newest first), written after each change of
     the call that the service calls tab or the wallboard shows. The call's revision orders the
     writes: a late write of an older revision never overwrites a newer one."""
 
-    def __init__(self, store: TableStore) -> None:
+    def __init__(self, store: TableStore, written: WrittenRows | None = None) -> None:
         self.store = store
+        self.written = written or WrittenRows()
 
     def record(self, entry: PoolCallEntry, revision: int) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
         row: Entity = {
             "PartitionKey": entry.pool_id,
             "RowKey": _row_key(entry),
@@ -80,32 +119,39 @@ class TablePoolCallLog:
         }
         row = {k: v for k, v in row.items() if v is not None}
         pk, rk = row["PartitionKey"], row["RowKey"]
-        # No read where none is needed: a new call's row is inserted (it is not there yet),
-        # and a later write of the same invocation starts from the version it wrote. Either
-        # guess, if wrong, costs one refused write and then a read.
-        known = versions.known(POOL_CALLS, pk, rk)
+        # No read where none is needed: a new call's row is inserted (it is not there yet), and
+        # a row this process wrote or read before is replaced If-Match the ETag it had then.
+        # Either guess, if wrong, costs one refused write and then a read.
+        known = self.written.known(pk, rk)
         for attempt in range(CONFLICT_ATTEMPTS):
             if attempt:
                 conflict_pause(attempt)
+            found: tuple[int, str] | None
             if known is not None:
-                found: tuple[Entity, str] | None = known
+                found = known
             elif not attempt and revision == 0:
                 found = None
             else:
-                found = self.store.get_with_etag(POOL_CALLS, pk, rk)
+                read = self.store.get_with_etag(POOL_CALLS, pk, rk)
+                found = (int(read[0].get("revision", -1)), read[1]) if read else None
+                if found:
+                    self.written.remember(pk, rk, *found)
             known = None
             try:
                 if found is None:
                     etag = self.store.insert(POOL_CALLS, row)
                 else:
-                    stored, etag = found
-                    if int(stored.get("revision", -1)) >= revision:
-                        return  # a newer (or the same) revision is there already
-                    etag = self.store.replace_if_unchanged(POOL_CALLS, row, etag)
-            except ConcurrencyConflict:
-                versions.forget(POOL_CALLS, pk, rk)
+                    # Revisions only grow in the row: if this process saw this one or a newer
+                    # one there, it is there still (or a newer one is).
+                    stored_revision, stored_etag = found
+                    if stored_revision >= revision:
+                        return
+                    etag = self.store.replace_if_unchanged(POOL_CALLS, row, stored_etag)
+            except (ConcurrencyConflict, ResourceNotFoundError):
+                # Another writer came first, or the row is gone (a reset): read, then decide.
+                self.written.forget(pk, rk)
                 continue
-            versions.remember(POOL_CALLS, pk, rk, row, etag)
+            self.written.remember(pk, rk, revision, etag)
             return
         raise RetriesExhausted(f"pool call log {entry.call_id}: still conflicting")
 
@@ -138,10 +184,20 @@ def _entry(pool_id: str, row: Entity) -> PoolCallEntry:
 
 class TableAlarms:
     """Per pool (partition: the pool id): the supervisors' thresholds and the alarm state, an
-    ETag-guarded row, so concurrent checks agree on one transition."""
+    ETag-guarded row, so concurrent checks agree on one transition. Remembers for
+    `watch_seconds` which pools are watched (`watched`), so a change of a pool nobody watches
+    asks for no check and costs no read."""
 
-    def __init__(self, store: TableStore) -> None:
-        self.store = store
+    def __init__(
+        self,
+        store: TableStore,
+        *,
+        watch_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.watch_seconds, self.clock = store, watch_seconds, clock
+        self._watched: dict[str, tuple[bool, float]] = {}  # pool id -> (watched, seen at)
+        self._lock = threading.Lock()
 
     def thresholds(self, pool_id: str) -> tuple[AlarmThresholds, str | None, datetime | None]:
         """The pool's thresholds, who set them last and when (defaults: every alarm off)."""
@@ -159,7 +215,24 @@ class TableAlarms:
         found = rows.get(THRESHOLDS_ROW)
         thresholds, _, _ = _thresholds(found[0] if found else None)
         state, etag = _state(rows.get(STATE_ROW))
+        self._saw(pool_id, watched(thresholds, state))
         return thresholds, state, etag
+
+    def watched(self, pool_id: str) -> bool:
+        """Whether the pool has an alarm set or one left to clear, as this process saw it at
+        most `watch_seconds` ago (else one query). Another process's change of thresholds
+        reaches this one that much later; the supervisor's own change is checked at once, and
+        the alarm timer checks every watched pool anyway."""
+        with self._lock:
+            seen = self._watched.get(pool_id)
+        if seen is not None and self.clock() - seen[1] < self.watch_seconds:
+            return seen[0]
+        thresholds, state, _ = self.current(pool_id)
+        return watched(thresholds, state)
+
+    def _saw(self, pool_id: str, is_watched: bool) -> None:
+        with self._lock:
+            self._watched[pool_id] = (is_watched, self.clock())
 
     def set_thresholds(
         self, pool_id: str, thresholds: AlarmThresholds, by: str, at: datetime
@@ -178,13 +251,19 @@ class TableAlarms:
         self.store.upsert(
             POOL_ALARMS, {k: v for k, v in row.items() if v is not None}, replace=True
         )
+        if thresholds.any:
+            self._saw(pool_id, True)
+        else:  # watched still if an alarm is left to clear: the next look reads
+            with self._lock:
+                self._watched.pop(pool_id, None)
 
     def state(self, pool_id: str) -> tuple[AlarmState, str | None]:
         """The alarm state and its ETag (None: never written)."""
         return _state(self.store.get_with_etag(POOL_ALARMS, pool_id, STATE_ROW))
 
-    def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> bool:
-        """Write the state if nobody else did since it was read; False when someone did."""
+    def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> str | None:
+        """Write the state if nobody else did since it was read: its new ETag (for the next
+        write, without a read); None when someone did."""
         row: Entity = {
             "PartitionKey": pool_id,
             "RowKey": STATE_ROW,
@@ -194,12 +273,14 @@ class TableAlarms:
         }
         try:
             if etag is None:
-                self.store.insert(POOL_ALARMS, row)
+                written = self.store.insert(POOL_ALARMS, row)
             else:
-                self.store.replace_if_unchanged(POOL_ALARMS, row, etag)
+                written = self.store.replace_if_unchanged(POOL_ALARMS, row, etag)
         except ConcurrencyConflict:
-            return False
-        return True
+            return None
+        if state.active or state.outbox:
+            self._saw(pool_id, True)
+        return written
 
 
 def _thresholds(row: Entity | None) -> tuple[AlarmThresholds, str | None, datetime | None]:

@@ -204,6 +204,12 @@ def transition(
     return AlarmState(active, serial, state.outbox + events), events
 
 
+def watched(thresholds: AlarmThresholds, state: AlarmState) -> bool:
+    """A pool whose changes need an alarm check: an alarm is set, or one raised (or an event
+    undelivered) is left to clear. Any other pool's check could only find nothing to do."""
+    return thresholds.any or bool(state.active) or bool(state.outbox)
+
+
 DESCRIPTIONS = {
     AlarmKind.QUEUE_LENGTH: "Queue length",
     AlarmKind.MAX_WAIT: "Longest wait",

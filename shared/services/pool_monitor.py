@@ -26,6 +26,7 @@ from shared.domain.pool_monitoring import (
     entry_of,
     status_of,
     transition,
+    watched,
 )
 from shared.errors import DependencyUnavailable, NotFound
 from shared.services.ports import AgentStates
@@ -58,7 +59,8 @@ class AlarmStore(Protocol):
     ) -> None: ...
     def state(self, pool_id: str) -> tuple[AlarmState, str | None]: ...
     def current(self, pool_id: str) -> tuple[AlarmThresholds, AlarmState, str | None]: ...
-    def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> bool: ...
+    def watched(self, pool_id: str) -> bool: ...
+    def save_state(self, pool_id: str, state: AlarmState, etag: str | None) -> str | None: ...
 
 
 class PoolChecks(Protocol):
@@ -100,7 +102,9 @@ class PoolMonitor:
 
     def call_changed(self, before: Call | None, after: Call, revision: int) -> None:
         """After a call's write: its log row follows when what the tab shows changed, and the
-        pool's alarms are checked when its phase or outcome changed."""
+        pool's alarms are checked when its phase or outcome changed, if the pool is watched
+        (an alarm set or one to clear; a pool that becomes watched is checked at once by
+        `set_thresholds`, and every watched pool by the timer)."""
         entry = entry_of(after)
         old = entry_of(before) if before else None
         if entry is None or entry == old:
@@ -109,7 +113,8 @@ class PoolMonitor:
         # Only what an alarm looks at: a caller joining or leaving the waiting ones (queue
         # length, longest wait) and the outcome (abandon rate). Ringing is still waiting;
         # the timer checks the rest (the wait growing, nobody serving).
-        if old is None or old.waiting != entry.waiting or old.outcome != entry.outcome:
+        changed = old is None or old.waiting != entry.waiting or old.outcome != entry.outcome
+        if changed and self.alarms.watched(entry.pool_id):
             self.checks.request(entry.pool_id)
 
     # ------------------------------------------------------------------ reads
@@ -129,13 +134,12 @@ class PoolMonitor:
 
     def wallboard(self, now: datetime) -> Wallboard:
         """Every pool's §9 row with its raised alarms: one agent-state read for all members,
-        one log query and one alarm-state read per pool."""
+        one log query and one alarm query (thresholds and state) per pool."""
         states = self._states(self.directory.all_pools())
         rows = []
         for pool in self.directory.all_pools():
             status = self.status(pool, states, now)
-            thresholds, _, _ = self.alarms.thresholds(pool.id)
-            state, _ = self.alarms.state(pool.id)
+            thresholds, state, _ = self.alarms.current(pool.id)
             rows.append(
                 WallboardPool(
                     pool_id=pool.id,
@@ -175,44 +179,39 @@ class PoolMonitor:
         pool = self._pool(pool_id)
         thresholds, by, at = self.alarms.thresholds(pool.id)
         state, _ = self.alarms.state(pool.id)
-        status = self.status(pool, self._states((pool,)), now)
-        return AlarmSettings(
-            pool_id=pool.id,
-            queue_length=thresholds.queue_length,
-            max_wait_seconds=thresholds.max_wait_seconds,
-            nobody_serving=thresholds.nobody_serving,
-            abandon_rate_percent=thresholds.abandon_rate_percent,
-            abandon_min_calls=thresholds.abandon_min_calls,
-            updated_by=by,
-            updated_at=at,
-            active=_active(state, thresholds, status),
-        )
+        status = self.status(pool, self._states((pool,)), now) if state.active else None
+        return _settings(pool, thresholds, by, at, state, status)
 
     def set_thresholds(
         self, pool_id: str, thresholds: AlarmThresholds, by: str, now: datetime
     ) -> AlarmSettings:
-        """A supervisor sets the pool's thresholds; they are checked at once."""
+        """A supervisor sets the pool's thresholds; they are checked at once (a pool that
+        becomes watched is checked now, not only by the next change or timer run), and the
+        answer is drawn from that check's reads."""
         pool = self._pool(pool_id)
         self.alarms.set_thresholds(pool.id, thresholds, by, now)
-        self.check(pool.id, now)
-        return self.settings(pool.id, now)
+        current = self.alarms.current(pool.id)
+        state, status = current[1], None
+        if watched(*current[:2]):
+            _, state, status = self._evaluate(pool, self._states((pool,)), now, current)
+        return _settings(pool, current[0], by, now, state, status)
 
     # ------------------------------------------------------------------ alarms
 
     def check_all(self, now: datetime) -> int:
         """The timer: every pool's alarms; the number of events raised or cleared."""
         pools = self.directory.all_pools()
-        watched = {p.id: self.alarms.current(p.id) for p in pools}
-        pools = tuple(p for p in pools if _watched(watched[p.id]))
+        current = {p.id: self.alarms.current(p.id) for p in pools}
+        pools = tuple(p for p in pools if watched(*current[p.id][:2]))
         states = self._states(pools) if pools else {}
-        return sum(len(self._check(pool, states, now, watched[pool.id])) for pool in pools)
+        return sum(len(self._check(pool, states, now, current[pool.id])) for pool in pools)
 
     def check(self, pool_id: str, now: datetime) -> tuple[AlarmEvent, ...]:
         """Check one pool now (after a change): raise what newly holds, clear what no longer
         does. Only the check whose state write wins notifies, so concurrent checks of one
         condition notify once. A pool with no alarm set and none to clear costs one read."""
         current = self.alarms.current(pool_id)
-        if not _watched(current):
+        if not watched(*current[:2]):
             return ()  # no alarm set, none to clear: no figures needed
         pool = self.directory.pool(pool_id)
         if pool is None:
@@ -226,6 +225,17 @@ class PoolMonitor:
         now: datetime,
         current: tuple[AlarmThresholds, AlarmState, str | None],
     ) -> tuple[AlarmEvent, ...]:
+        return self._evaluate(pool, states, now, current)[0]
+
+    def _evaluate(
+        self,
+        pool: ServicePool,
+        states: dict[str, AgentState],
+        now: datetime,
+        current: tuple[AlarmThresholds, AlarmState, str | None],
+    ) -> tuple[tuple[AlarmEvent, ...], AlarmState, PoolStatus]:
+        """The check: the events this check raised or cleared (it won the state write), the
+        alarm state it leaves and the figures it was decided on."""
         thresholds, state, etag = current
         status = self.status(pool, states, now)
         now_breached = breached(thresholds, status)
@@ -237,14 +247,15 @@ class PoolMonitor:
                 # Left by a delivery that failed (not one another check is doing right now).
                 stale = {e.id for e in state.outbox if e.at <= now - RETRY_AFTER}
                 if stale:
-                    self._deliver(pool, thresholds, status, stale)
-                return ()
-            if self.alarms.save_state(pool.id, new, etag):
-                self._deliver(pool, thresholds, status, {e.id for e in events})
-                return events
+                    self._deliver(pool, thresholds, status, stale, (state, etag))
+                return (), state, status
+            written = self.alarms.save_state(pool.id, new, etag)
+            if written is not None:
+                self._deliver(pool, thresholds, status, {e.id for e in events}, (new, written))
+                return events, new, status
             # Another check wrote first: read its state and decide again.
         log.warning("pool %s: the alarm state kept changing; next check decides", pool.id)
-        return ()
+        return (), state, status
 
     def _deliver(
         self,
@@ -252,10 +263,14 @@ class PoolMonitor:
         thresholds: AlarmThresholds,
         status: PoolStatus,
         ids: set[str],
+        known: tuple[AlarmState, str | None],
     ) -> None:
         """Send these outbox events to every channel; each delivered event leaves the outbox
-        (ETag-guarded), one that failed stays for a later check (after RETRY_AFTER)."""
-        state, etag = self.alarms.state(pool.id)
+        (ETag-guarded, from the state the check read or wrote: no read unless another check
+        wrote since), one that failed stays for a later check (after RETRY_AFTER)."""
+        state, etag = known
+        if not etag:
+            state, etag = self.alarms.state(pool.id)
         delivered: list[AlarmEvent] = []
         for event in (e for e in state.outbox if e.id in ids):
             try:
@@ -268,7 +283,7 @@ class PoolMonitor:
             return
         for _ in range(SAVE_ATTEMPTS):
             kept = tuple(e for e in state.outbox if e not in delivered)
-            if self.alarms.save_state(pool.id, replace(state, outbox=kept), etag):
+            if self.alarms.save_state(pool.id, replace(state, outbox=kept), etag) is not None:
                 return
             state, etag = self.alarms.state(pool.id)
 
@@ -329,10 +344,25 @@ class PoolMonitor:
         )
 
 
-def _watched(current: tuple[AlarmThresholds, AlarmState, str | None]) -> bool:
-    """An alarm is set, or one raised (or an event undelivered) is left to clear."""
-    thresholds, state, _ = current
-    return thresholds.any or bool(state.active) or bool(state.outbox)
+def _settings(
+    pool: ServicePool,
+    thresholds: AlarmThresholds,
+    by: str | None,
+    at: datetime | None,
+    state: AlarmState,
+    status: PoolStatus | None,
+) -> AlarmSettings:
+    return AlarmSettings(
+        pool_id=pool.id,
+        queue_length=thresholds.queue_length,
+        max_wait_seconds=thresholds.max_wait_seconds,
+        nobody_serving=thresholds.nobody_serving,
+        abandon_rate_percent=thresholds.abandon_rate_percent,
+        abandon_min_calls=thresholds.abandon_min_calls,
+        updated_by=by,
+        updated_at=at,
+        active=_active(state, thresholds, status) if status is not None else (),
+    )
 
 
 def _active(

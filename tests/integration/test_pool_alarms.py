@@ -9,7 +9,9 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -237,3 +239,118 @@ def test_the_teams_webhook_takes_adaptive_cards_only(
     with pytest.raises(DependencyUnavailable):
         TeamsWebhook(forged, ca_bundle=ca, timeout_seconds=10).post("x", [], raised=True)
     assert len(teams.posts()) == 1
+
+
+class CountingStore(TableStore):
+    """Azurite, with the name of each request the adapters make."""
+
+    def __init__(self, connection_string: str) -> None:
+        super().__init__(connection_string)
+        self.made: list[str] = []
+
+    def get_with_etag(self, table: str, pk: str, rk: str) -> tuple[dict[str, Any], str] | None:
+        self.made.append("read")
+        return super().get_with_etag(table, pk, rk)
+
+    def query_versions(self, *args: Any, **kwargs: Any) -> list[tuple[dict[str, Any], str]]:
+        self.made.append("query")
+        return super().query_versions(*args, **kwargs)
+
+    def insert(self, table: str, entity: dict[str, Any]) -> str:
+        self.made.append("insert")
+        return super().insert(table, entity)
+
+    def replace_if_unchanged(self, table: str, entity: dict[str, Any], etag: str) -> str:
+        self.made.append("replace")
+        return super().replace_if_unchanged(table, entity, etag)
+
+    def upsert(self, table: str, entity: dict[str, Any], *, replace: bool = False) -> None:
+        self.made.append("upsert")
+        super().upsert(table, entity, replace=replace)
+
+
+def test_a_log_rows_next_write_is_one_conditional_replace_and_a_stale_guess_retries(
+    storage_connection_string: str,
+) -> None:
+    pool_id = f"p{uuid.uuid4().hex[:12]}"
+    store = CountingStore(storage_connection_string)
+    here, there = TablePoolCallLog(store), TablePoolCallLog(store)  # two processes' memories
+    arrival = PoolCallEntry(pool_id, "c1", T0, Phase.WAITING, "+358401234567")
+    answered = replace(arrival, phase=Phase.CONNECTED, answered_at=T0, agent_id="anna")
+    ended = replace(answered, phase=Phase.ENDED, ended_at=T0, outcome=Outcome.ANSWERED)
+
+    here.record(arrival, revision=0)
+    here.record(answered, revision=3)
+    assert store.made == ["insert", "replace"]  # no read: the ETag of its own insert
+
+    store.made.clear()
+    there.record(answered, revision=5)  # knows nothing of the row: reads it once
+    assert store.made == ["read", "replace"]
+
+    store.made.clear()
+    here.record(ended, revision=7)  # its ETag is stale now: refused, read, written
+    assert store.made == ["replace", "read", "replace"]
+    store.made.clear()
+    here.record(answered, revision=6)  # older than what it wrote: nothing to do, nothing read
+    assert store.made == []
+    [row] = log_rows(store, pool_id)
+    assert (row["revision"], row["phase"]) == (7, "ended")
+
+    # The row is gone (a reset): the guess is refused (404), so it is read and inserted.
+    store.delete("poolcalls", pool_id, row["RowKey"])
+    store.made.clear()
+    here.record(ended, revision=8)
+    assert store.made == ["replace", "read", "insert"]
+    assert [r["revision"] for r in log_rows(store, pool_id)] == [8]
+
+
+def test_concurrent_writers_of_one_log_row_leave_the_newest_revision(
+    storage_connection_string: str,
+) -> None:
+    pool_id = f"p{uuid.uuid4().hex[:12]}"
+    store = TableStore(storage_connection_string)
+    entry = PoolCallEntry(pool_id, "c1", T0, Phase.WAITING, "+358401234567")
+    TablePoolCallLog(store).record(entry, revision=0)
+    logs = [TablePoolCallLog(store) for _ in range(4)]  # four processes, each a stale guess
+    for log in logs:
+        log.record(entry, revision=1)
+    barrier = threading.Barrier(8)
+
+    def write(n: int) -> None:
+        barrier.wait()
+        logs[n % 4].record(replace(entry, customer_number=f"+35840{n}"), revision=10 + n)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    [row] = log_rows(store, pool_id)
+    assert (row["revision"], row["customerNumber"]) == (17, "+358407")
+
+
+def test_which_pools_are_watched_is_read_once_per_watch_period(
+    storage_connection_string: str,
+) -> None:
+    pool_id = f"p{uuid.uuid4().hex[:12]}"
+    store, clock = CountingStore(storage_connection_string), [100.0]
+    alarms = TableAlarms(store, watch_seconds=30, clock=lambda: clock[0])
+    other_process = TableAlarms(store, watch_seconds=30, clock=lambda: clock[0])
+
+    assert alarms.watched(pool_id) is False and store.made == ["query"]
+    clock[0] += 29
+    assert alarms.watched(pool_id) is False and store.made == ["query"]  # remembered
+
+    # Another process's supervisor sets an alarm: this one learns it when its memory lapses.
+    other_process.set_thresholds(pool_id, AlarmThresholds(queue_length=3), "sam", T0)
+    assert alarms.watched(pool_id) is False
+    clock[0] += 1
+    store.made.clear()
+    assert alarms.watched(pool_id) is True and store.made == ["query"]
+    # The process that set it knows at once, without a read.
+    store.made.clear()
+    assert other_process.watched(pool_id) is True and store.made == []
+
+
+def log_rows(store: TableStore, pool_id: str) -> list[dict[str, Any]]:
+    return list(store.query("poolcalls", "PartitionKey eq @pk", {"pk": pool_id}))
