@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from shared.adapters import versions
 from shared.adapters.tables import ConcurrencyConflict, Entity, TableStore, TransactionFailed
@@ -27,6 +27,7 @@ SEEDED = "seeded"
 MEMBER_PREFIX, FREE_PREFIX, SERVING_PREFIX, CLAIM_PREFIX = "m~", "f~", "s~", "c~"
 _MAX_MS = 10**15 - 1
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -77,17 +78,17 @@ class TablePools:
 
     # ------------------------------------------------------------------ reading
 
-    def _kept(self, kind: str, key: str, load: Callable[[], Any]) -> Any:
+    def _kept(self, kind: str, key: str, load: Callable[[], _T | None]) -> _T | None:
         """What `load` finds (None is never kept): for this invocation, and with a cache for
         `cache_seconds` in this process."""
         if self.cache_seconds > 0:
             hit = self._cache.get((kind, key))
             if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
+                return cast(_T, hit[1])
         else:
             memo = versions.known(POOLS, f"{_MEMO}{kind}", key)
             if memo is not None:
-                return memo[0]["value"]
+                return cast(_T, memo[0]["value"])
         value = load()
         if value is not None:
             self._keep(kind, key, value)
