@@ -147,7 +147,7 @@ class TablePools:
             found = self._memberships(agent_id)
             self._keep("member", agent_id, found)
             return dict(found)
-        return dict(self._kept("member", agent_id, lambda: self._memberships(agent_id)))
+        return dict(self._kept("member", agent_id, lambda: self._memberships(agent_id)) or {})
 
     def _memberships(self, agent_id: str) -> dict[str, int]:
         rows = self.store.query(
