@@ -271,6 +271,14 @@ class TableCallRepository:
         versions.remember(CALLS, call_id, CALL_ROW, *found, shared=True)
         return call_from_entity(found[0])
 
+    def get_with_notes(self, call_id: str) -> Call | None:
+        found = self._read_with_notes(call_id)
+        if found is None:
+            versions.forget(CALLS, call_id, CALL_ROW)
+            return None
+        versions.remember(CALLS, call_id, CALL_ROW, *found, shared=True)
+        return call_from_entity(found[0])
+
     def update(
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:

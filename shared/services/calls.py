@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -414,11 +415,15 @@ class CallFlow:
     def on_event(self, call_id: str, event: CallEvent, now: datetime) -> Call | None:
         """Record a mid-call event once, then do what the call needs next."""
         connects: list[bool] = []
+        # The event that ends an answered call makes its activity before it is written, so
+        # the event and the activity's mark are one write (a crash in between makes the
+        # activity again on the redelivery: D365 keeps the first, its id is the call's).
+        mark = self._activity_first(call_id, event) if event.type == "CallDisconnected" else None
 
         def change(c: Call) -> Call:
             new = apply_event(c, event)
             connects[:] = [c.app_connected_at is None and new.app_connected_at is not None]
-            return new
+            return mark(new) if mark is not None else new
 
         result = self.calls.update(call_id, change, event_id=event.id)
         if result is None:
@@ -995,12 +1000,29 @@ class CallFlow:
             activity = replace(activity, regarding_case=call.case_id)
         return activity
 
-    def _create_activity(self, call: Call, *, asked: bool = False) -> Call:
+    def _activity_first(self, call_id: str, event: CallEvent) -> Callable[[Call], Call] | None:
+        """If `event` ends the call and its activity is due: make it now (the call and its
+        notes read in one request) and return the mark to write with the event."""
+        current = self.calls.get_with_notes(call_id)
+        if current is None:
+            return None
+        ended = apply_event(current, event)
+        if ended == current or next_step(ended) is not NextStep.CREATE_ACTIVITY:
+            return None
+        made = self._make_activity(ended)
+        if made is None:
+            return None
+        return lambda c: _with_activity(c, *made) if next_step(c) is NextStep.CREATE_ACTIVITY else c
+
+    def _make_activity(self, call: Call, *, asked: bool = False) -> tuple[str, str | None] | None:
+        """Make the call's activity in D365 (and schedule its enrichment): the activity id
+        and owner to mark the call with; ("", None) for a Contact&Account call, which gets
+        none; None if the agent is unknown."""
         owner = call.owner_agent_id
         agent = self.directory.agent(owner or "")
         if agent is None:
             log.warning("call %s: answering agent unknown, no activity", call.call_id)
-            return replace(call, activity_id="")
+            return None
         if (
             not asked
             and not call.activity_requested
@@ -1008,25 +1030,20 @@ class CallFlow:
         ):
             # Contact&Account: identification and screen pop only; the agent may still save an
             # activity from the panel (save_activity). "" marks "none made" on the call.
-            result = self.calls.update(
-                call.call_id,
-                lambda c: None if c.activity_id is not None else replace(c, activity_id=""),
-            )
-            return result[0] if result else replace(call, activity_id="")
+            return "", None
         activity = self._phone_call(call, agent)
         self.crm.create_phone_call(activity)
         # Enrichment is scheduled before the activity is marked as made: a crash in between
         # repeats both (each idempotent) rather than leaving an activity never enriched.
         self.enrichment.schedule(call.call_id, delay_seconds=self.options.enrich_delay_seconds)
-        result = self.calls.update(
-            call.call_id,
-            lambda c: (
-                None
-                if c.activity_id
-                else replace(c, activity_id=activity.activity_id, activity_owner=owner)
-            ),
-        )
-        return result[0] if result else replace(call, activity_id=activity.activity_id)
+        return activity.activity_id, owner
+
+    def _create_activity(self, call: Call, *, asked: bool = False) -> Call:
+        made = self._make_activity(call, asked=asked)
+        if made is None:
+            return replace(call, activity_id="")
+        result = self.calls.update(call.call_id, lambda c: _with_activity(c, *made))
+        return result[0] if result else replace(call, activity_id=made[0])
 
     def _reassign_activity(self, call: Call) -> Call:
         """A transfer's completion came in after the activity was written (its event late):
@@ -1079,6 +1096,16 @@ def _rings_or_serves(call: Call, agent_id: str) -> bool:
     """The agent is rung for the call, or took it: its claim must stay."""
     live = (OfferOutcome.PENDING, OfferOutcome.ANSWERED)
     return any(o.agent_id == agent_id and o.outcome in live for o in call.offers)
+
+
+def _with_activity(call: Call, activity_id: str, owner: str | None) -> Call:
+    """The call marked with its activity ("": none made, Contact&Account); a mark already
+    there stays (a real activity may replace "none made": the agent saved one after all)."""
+    if activity_id and not call.activity_id:
+        return replace(call, activity_id=activity_id, activity_owner=owner)
+    if not activity_id and call.activity_id is None:
+        return replace(call, activity_id="")
+    return call
 
 
 def _with_invitation(call: Call, n: int, invitation: str) -> Call | None:

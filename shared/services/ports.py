@@ -186,6 +186,10 @@ class CallRepository(Protocol):
 
     def get(self, call_id: str) -> Call | None: ...
 
+    def get_with_notes(self, call_id: str) -> Call | None:
+        """The call as stored now, its notes read in the same request (for its activity)."""
+        ...
+
     def update(
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.calls import CallEvent, IncomingCall, Outcome, Phase
+from shared.domain.calls import Call, CallEvent, IncomingCall, Outcome, Phase
 from shared.domain.customers import CustomerEntity, CustomerRef
 from shared.domain.directory import Agent, Directory, ServicePool
 from shared.services.calls import CallFlow, CallFlowOptions
@@ -468,3 +468,42 @@ def test_an_incoming_call_delivered_again_before_its_first_event_is_answered_onc
     assert w.incoming() == call_id  # and once connected, a repeat asks ACS nothing
     assert len(w.telephony.named("answer")) == 1
     assert w.telephony.named("add") == [("add", "8:acs:anna", "offer:1", "")]
+
+
+def test_the_end_and_the_activity_mark_are_one_write_and_a_crash_between_makes_one_activity() -> (
+    None
+):
+    w = World()
+    call_id = w.incoming()
+    w.event(call_id, "CallConnected", 1)
+    w.event(call_id, "AddParticipantSucceeded", 9, "offer:1")
+    writes: list[Call] = []
+    real_update = w.calls.update
+
+    def counted(call_id: str, change, *, event_id=None):  # type: ignore[no-untyped-def]
+        result = real_update(call_id, change, event_id=event_id)
+        if result and result[1]:
+            writes.append(result[0])
+        return result
+
+    w.calls.update = counted  # type: ignore[method-assign]
+    # The host dies after D365 made the activity, before the end was written ...
+    crash = {"once": True}
+
+    def dying(call_id: str, change, *, event_id=None):  # type: ignore[no-untyped-def]
+        if event_id == "end" and crash.pop("once", False):
+            raise RuntimeError("host died")
+        return counted(call_id, change, event_id=event_id)
+
+    w.calls.update = dying  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        w.event(call_id, "CallDisconnected", 70, event_id="end")
+    assert len(w.crm.activities) == 1 and not w.calls.rows[call_id].ended
+    # ... and Event Grid delivers the event again: the activity is not made twice, and the
+    # end and its mark are written together.
+    w.event(call_id, "CallDisconnected", 70, event_id="end")
+    [activity] = w.crm.activities.values()
+    call = w.calls.rows[call_id]
+    assert call.ended and call.activity_id == activity.activity_id
+    assert [(c.ended, c.activity_id) for c in writes][:1] == [(True, activity.activity_id)]
+    assert w.agents.busy == {}
