@@ -271,6 +271,10 @@ class TableCallRepository:
         versions.remember(CALLS, call_id, CALL_ROW, *found, shared=True)
         return call_from_entity(found[0])
 
+    def guess(self, call_id: str) -> Call | None:
+        found = versions.guess(CALLS, call_id, CALL_ROW)
+        return call_from_entity(found[0]) if found else None
+
     def get_with_notes(self, call_id: str) -> Call | None:
         found = self._read_with_notes(call_id)
         if found is None:

@@ -414,6 +414,10 @@ class CallFlow:
 
     def on_event(self, call_id: str, event: CallEvent, now: datetime) -> Call | None:
         """Record a mid-call event once, then do what the call needs next."""
+        if event.type == "CallConnected":
+            folded = self._offer_on_connect(call_id, event, now)
+            if folded is not None:
+                return self.advance(folded, now)
         connects: list[bool] = []
         # The event that ends an answered call makes its activity before it is written, so
         # the event and the activity's mark are one write (a crash in between makes the
@@ -709,36 +713,82 @@ class CallFlow:
             untried = [a for a in free if a not in call.tried]
             # Every free member rang once in this round: a new round starts.
             new_round = not untried
-            # Calls arriving together read the same page: one that loses the claim on an
-            # agent moves on to the next one, so they spread over the free members.
-            for agent_id in untried or free:
-                try:
-                    if not self.agents.claim(agent_id, call.call_id):
-                        continue
-                    agent = self.directory.agent(agent_id)
-                    if agent is None:
-                        self.agents.release(agent_id, call.call_id)
-                        continue
-                    target, caller_id = self.endpoint_of(agent, call)
-                except Exception:
-                    # The claim may have been written: a claim no offer names is never freed
-                    # by the call's end, so it goes now (a release is per call: harmless).
-                    self._free_claim(agent_id, call.call_id)
-                    raise
-                return self._ring(
-                    replace(call, tried=()) if new_round else call,
-                    target,
-                    agent.id,
-                    now,
-                    pool.ring_timeout_seconds,
-                    caller_id=caller_id,
-                    reset_round=new_round,
-                    queued=queued or not unqueued,
-                )
+            claimed, rung = self._ring_first(
+                call, pool, untried or free, now, new_round=new_round, queued=queued or not unqueued
+            )
+            if claimed:
+                return rung
         self.waiting.add(pool.id, call)
         if nobody_free is not None:
             nobody_free.append(True)  # every try lost its claims: the members are taken
         return None
+
+    def _ring_first(
+        self,
+        call: Call,
+        pool: ServicePool,
+        candidates: list[str],
+        now: datetime,
+        *,
+        new_round: bool,
+        queued: bool,
+        event: CallEvent | None = None,
+    ) -> tuple[bool, Call | None]:
+        """Claim the first candidate that can be claimed and ring it: (whether one was
+        claimed, the call as rung or None if another invocation offered it meanwhile)."""
+        # Calls arriving together read the same page: one that loses the claim on an agent
+        # moves on to the next one, so they spread over the free members.
+        for agent_id in candidates:
+            try:
+                if not self.agents.claim(agent_id, call.call_id):
+                    continue
+                agent = self.directory.agent(agent_id)
+                if agent is None:
+                    self.agents.release(agent_id, call.call_id)
+                    continue
+                target, caller_id = self.endpoint_of(agent, call)
+            except Exception:
+                # The claim may have been written: a claim no offer names is never freed by
+                # the call's end, so it goes now (a release is per call: harmless).
+                self._free_claim(agent_id, call.call_id)
+                raise
+            return True, self._ring(
+                replace(call, tried=()) if new_round else call,
+                target,
+                agent.id,
+                now,
+                pool.ring_timeout_seconds,
+                caller_id=caller_id,
+                reset_round=new_round,
+                queued=queued,
+                event=event,
+            )
+        return False, None
+
+    def _offer_on_connect(self, call_id: str, event: CallEvent, now: datetime) -> Call | None:
+        """A pool call's CallConnected and its first offer in one write: the member is claimed
+        first, then the event and the offer are stored together. None when this does not
+        apply (not a new pool call's connection, nobody free, or the call changed meanwhile):
+        the event is then recorded and the call advanced as any other. The call as this
+        instance last saw it decides whether to try; the write checks it against the stored
+        one."""
+        base = self.calls.guess(call_id) or self.calls.get(call_id)
+        if (
+            base is None
+            or base.app_connected_at is not None
+            or base.kind is not CallKind.POOL
+            or base.direction is not Direction.INBOUND
+        ):
+            return None
+        after = apply_event(base, event)
+        pool = self.directory.pool(after.pool_id or "")
+        if pool is None or after.tried or next_step(after) is not NextStep.OFFER:
+            return None
+        leaked, free = self.roster.claimed_and_free(pool.id, call_id, now, OFFER_PAGE)
+        _, rung = self._ring_first(
+            after, pool, leaked or free, now, new_round=False, queued=False, event=event
+        )
+        return rung
 
     def endpoint_of(self, agent: Agent, call: Call) -> tuple[str, str | None]:
         """What rings for `agent`: its web phone, or the mobile it chose (PUT /me/endpoint),
@@ -771,15 +821,26 @@ class CallFlow:
         caller_id: str | None = None,
         reset_round: bool = False,
         queued: bool = True,
+        event: CallEvent | None = None,
     ) -> Call | None:
+        """Record the offer (with `event`, which is then written with it, or not at all),
+        then ring. `queued`: the call may have a queue row, which goes once ACS rings."""
+        connected_before: list[bool] = []
+
         def add_offer(current: Call) -> Call | None:
+            if event is not None:
+                # Connected before this event: the call may have been queued meanwhile.
+                connected_before[:] = [current.app_connected_at is not None]
+                current = apply_event(current, event)
             if next_step(current) is not NextStep.OFFER:
                 return None  # someone else offered it already, or it ended
             base = replace(current, tried=()) if reset_round else current
             return with_offer(base, target, agent_id, now)
 
         try:
-            result = self.calls.update(call.call_id, add_offer)
+            result = self.calls.update(
+                call.call_id, add_offer, event_id=event.id if event is not None else None
+            )
         except Exception:
             if agent_id:  # the offer may not be recorded: no claim is left behind
                 self._free_claim(agent_id, call.call_id)
@@ -812,7 +873,7 @@ class CallFlow:
             raise
         if invitation:
             self.calls.update(call.call_id, lambda c: _with_invitation(c, offer.n, invitation))
-        if call.pool_id and queued:
+        if call.pool_id and (queued or any(connected_before)):
             # Out of the queue only once ACS rings: a host that dies before leaves the call
             # in the queue, where the next dispatch finds its offer and expires it.
             self.waiting.remove(call.pool_id, call)

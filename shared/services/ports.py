@@ -186,6 +186,11 @@ class CallRepository(Protocol):
 
     def get(self, call_id: str) -> Call | None: ...
 
+    def guess(self, call_id: str) -> Call | None:
+        """The call as this instance last read or wrote it, if it did (maybe stale: only for
+        deciding what to try; a write checks it)."""
+        ...
+
     def get_with_notes(self, call_id: str) -> Call | None:
         """The call as stored now, its notes read in the same request (for its activity)."""
         ...

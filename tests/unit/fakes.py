@@ -191,6 +191,9 @@ class FakeCalls:
     def get_with_notes(self, call_id: str) -> Call | None:
         return self.rows.get(call_id)
 
+    def guess(self, call_id: str) -> Call | None:
+        return self.rows.get(call_id)
+
     def update(
         self, call_id: str, change: Callable[[Call], Call | None], *, event_id: str | None = None
     ) -> tuple[Call, bool] | None:

@@ -507,3 +507,27 @@ def test_the_end_and_the_activity_mark_are_one_write_and_a_crash_between_makes_o
     assert call.ended and call.activity_id == activity.activity_id
     assert [(c.ended, c.activity_id) for c in writes][:1] == [(True, activity.activity_id)]
     assert w.agents.busy == {}
+
+
+def test_a_pool_calls_connection_and_first_offer_are_one_write() -> None:
+    w = World()
+    call_id = w.incoming()
+    writes: list[tuple[str | None, Call]] = []
+    real_update = w.calls.update
+
+    def counted(call_id: str, change, *, event_id=None):  # type: ignore[no-untyped-def]
+        result = real_update(call_id, change, event_id=event_id)
+        if result and result[1]:
+            writes.append((event_id, result[0]))
+        return result
+
+    w.calls.update = counted  # type: ignore[method-assign]
+    w.event(call_id, "CallConnected", 1, event_id="connected")
+    first_event, first = writes[0]
+    assert first_event == "connected"  # the event's marker goes with it ...
+    assert first.app_connected_at is not None and first.connection_id == "conn-ctx-1"
+    assert [o.agent_id for o in first.offers] == ["anna"]  # ... and so does the offer
+    assert w.telephony.named("add") == [("add", "8:acs:anna", "offer:1", "")]
+    # A repeat changes nothing and rings nobody again.
+    w.event(call_id, "CallConnected", 1, event_id="connected")
+    assert len(w.telephony.named("add")) == 1
