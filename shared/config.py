@@ -20,22 +20,16 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from urllib.parse import urlparse
 
-from shared.domain.callback_lists import CallbackList, parse_callback_lists
-from shared.domain.directory import (
-    Agent,
-    Directory,
-    ServicePool,
-    check_directory,
-    parse_agents,
-    parse_pools,
-)
-from shared.domain.enterprise_users import EnterpriseUser, parse_enterprise_users
+if TYPE_CHECKING:  # the models of the JSON settings are imported by their parsers, on first use
+    from shared.domain.callback_lists import CallbackList
+    from shared.domain.directory import Agent, Directory, ServicePool
+    from shared.domain.enterprise_users import EnterpriseUser
 
 
 class ConfigError(ValueError):
@@ -179,7 +173,7 @@ def _regions(raw: str) -> frozenset[str]:
 
 
 def _number_types(raw: str) -> frozenset[str]:
-    from shared.domain.destinations import NUMBER_TYPES
+    from shared.domain.number_types import NUMBER_TYPES
 
     names = frozenset(part.strip().upper() for part in raw.split(",") if part.strip())
     unknown = sorted(names - NUMBER_TYPES.keys())
@@ -193,6 +187,30 @@ def _region(raw: str) -> str:
     if not re.fullmatch(r"[A-Z]{2}", value):
         raise ValueError("must be a two-letter ISO 3166 region code, e.g. FI")
     return value
+
+
+def _agents(raw: str) -> tuple[Agent, ...]:
+    from shared.domain.directory import parse_agents
+
+    return parse_agents(raw)
+
+
+def _pools(raw: str) -> tuple[ServicePool, ...]:
+    from shared.domain.directory import parse_pools
+
+    return parse_pools(raw)
+
+
+def _callback_lists(raw: str) -> tuple[CallbackList, ...]:
+    from shared.domain.callback_lists import parse_callback_lists
+
+    return parse_callback_lists(raw)
+
+
+def _enterprise_users(raw: str) -> tuple[EnterpriseUser, ...]:
+    from shared.domain.enterprise_users import parse_enterprise_users
+
+    return parse_enterprise_users(raw)
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -218,8 +236,7 @@ _T = TypeVar("_T")
 _SETTING = "setting"  # the metadata key of a Settings field's declaration
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):  # a NamedTuple: a quarter of a frozen dataclass's cost at cold start
     """One app setting's declaration, read back from its `Settings` field."""
 
     attr: str  # the field of Settings
@@ -247,8 +264,9 @@ def setting(
 
 
 # Not frozen: a frozen dataclass of this many fields costs ~3 ms more at every cold start.
-# Nothing assigns to it; get_settings() hands out the one validated instance.
-@dataclass(eq=False)
+# Nothing assigns to it; get_settings() hands out the one validated instance. No generated
+# __repr__ either: its own below hides the secrets.
+@dataclass(eq=False, repr=False)
 class Settings:
     """The validated settings; field names are the lower-cased setting names."""
 
@@ -418,13 +436,13 @@ class Settings:
         secret=True,
     )
     agents: tuple[Agent, ...] = setting(
-        parse_agents,
+        _agents,
         "[]",
         "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
         "phoneNumber, directNumbers, callerIds, workflow (see below).",
     )
     service_pools: tuple[ServicePool, ...] = setting(
-        parse_pools,
+        _pools,
         "[]",
         "JSON list of service pools that seeds an empty pool store (Table Storage); "
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
@@ -556,7 +574,7 @@ class Settings:
         "enrichment is recorded as moved to the poison queue.",
     )
     callback_lists: tuple[CallbackList, ...] = setting(
-        parse_callback_lists,
+        _callback_lists,
         "{}",
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
         '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
@@ -630,7 +648,7 @@ class Settings:
         "map; empty: such calls are skipped (unmappedUser).",
     )
     enterprise_users: tuple[EnterpriseUser, ...] = setting(
-        parse_enterprise_users,
+        _enterprise_users,
         "[]",
         "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
         "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
@@ -747,6 +765,8 @@ class Settings:
 
     @property
     def directory(self) -> Directory:
+        from shared.domain.directory import Directory
+
         return Directory(self.agents, self.service_pools)
 
     @property
@@ -777,10 +797,21 @@ SETTINGS: dict[str, Setting] = {s.env: s for s in map(_declaration, fields(Setti
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise one ConfigError naming every bad one."""
-    env = os.environ if environ is None else environ
+    values, problems = _read(os.environ if environ is None else environ, SETTINGS.values())
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+
+
+def _read(
+    env: Mapping[str, str], declarations: Iterable[Setting]
+) -> tuple[dict[str, Any], list[str]]:
+    """The declared settings' values by field, and every problem with them or between them
+    (a check between settings runs when all it needs were read)."""
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for name, declared in SETTINGS.items():
+    for declared in declarations:
+        name = declared.env
         raw = env.get(name)
         if raw is None or raw.strip() == "":
             if declared.default is None:
@@ -793,6 +824,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # Parsers of secret settings never echo the value in their message.
             problems.append(f"{name} {exc}")
     if "agents" in values and "service_pools" in values:
+        from shared.domain.directory import Directory, check_directory
+
         problems.extend(check_directory(Directory(values["agents"], values["service_pools"])))
     if "service_pools" in values and "callback_lists" in values:
         known_lists = {c.id for c in values["callback_lists"]}
@@ -815,9 +848,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     if bool(values.get("alarm_email_sender")) != bool(values.get("alarm_email_to", ())):
         problems.append("ALARM_EMAIL_SENDER and ALARM_EMAIL_TO are set together (or neither)")
-    if problems:
-        raise ConfigError(problems)
-    return Settings(**values)
+    return values, problems
 
 
 def _storage_problems(env: Mapping[str, str]) -> list[str]:

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared import messages
+from shared import messages, queues
 from shared.adapters import versions
 from shared.adapters.acs_access import AcsAccess
 from shared.adapters.tables import (
@@ -256,7 +256,7 @@ class QueuePoolChecks:
         self.sender = sender
 
     def request(self, pool_id: str) -> None:
-        self.sender.send(messages.POOL_CHECKS, messages.pool_check_body(pool_id))
+        self.sender.send(queues.POOL_CHECKS, messages.pool_check_body(pool_id))
 
 
 # ---------------------------------------------------------------------- notification channels
