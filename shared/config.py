@@ -1,12 +1,18 @@
 """Every app setting, typed, with defaults; validated once, all problems reported together.
 
+Start-up (function_app.py) runs `check_settings()`: every setting but the four JSON lists of
+models (AGENTS, SERVICE_POOLS, CALLBACK_LISTS, ENTERPRISE_USERS, declared `on_first_use=True`),
+whose models are not worth their import at cold start. `get_settings()`, on first use, reads and
+validates all of them (`load_settings()`, as `make run` does before it starts anything).
+
 Each setting is declared once, as a field of `Settings`: its name (the field, upper-cased, is the
 app setting), its type (the annotation), and `setting(parser, default, doc)`. The parser turns the
 raw text into that type (mypy checks they agree) and raises ValueError naming what is wrong.
 
 To add a setting:
 1. Add a field to `Settings`: `my_thing_seconds: int = setting(_int_between(1, 60), "5", "Doc.")`
-   (default None = required; `secret=True` hides it from repr and the docs say Key Vault).
+   (default None = required; `secret=True` hides it from repr and the docs say Key Vault;
+   `on_first_use=True` leaves it out of the start-up check: for a parser that imports models).
 2. Reuse a parser below or write one (raise ValueError; never echo a secret's value).
 3. Run `python scripts/config_docs.py` to regenerate docs/configuration.md (a test checks it).
 4. A required one (default None) also goes into local.settings.json and infra/.
@@ -246,6 +252,7 @@ class Setting(NamedTuple):  # a NamedTuple: a quarter of a frozen dataclass's co
     doc: str
     env: str  # the app setting's name
     secret: bool
+    on_first_use: bool  # not in the start-up check (check_settings): parsed by get_settings()
 
 
 def setting(
@@ -255,12 +262,13 @@ def setting(
     *,
     secret: bool = False,
     env: str | None = None,
+    on_first_use: bool = False,
 ) -> _T:
     """Declare one setting as a `Settings` field: raw text -> `parse` -> the field's type.
 
     `default` is raw text, parsed like a set value (None: the setting is required); `env` is only
     given when the app setting's name is not the field's name upper-cased."""
-    return cast(_T, field(metadata={_SETTING: (parse, default, doc, env, secret)}))
+    return cast(_T, field(metadata={_SETTING: (parse, default, doc, env, secret, on_first_use)}))
 
 
 # Not frozen: a frozen dataclass of this many fields costs ~3 ms more at every cold start.
@@ -440,6 +448,7 @@ class Settings:
         "[]",
         "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
         "phoneNumber, directNumbers, callerIds, workflow (see below).",
+        on_first_use=True,
     )
     service_pools: tuple[ServicePool, ...] = setting(
         _pools,
@@ -448,6 +457,7 @@ class Settings:
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
         "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
         "overflow, queueAnnouncements, workflow (see below, docs/pools.md and docs/workflows.md).",
+        on_first_use=True,
     )
     agent_role: str = setting(
         _text,
@@ -579,6 +589,7 @@ class Settings:
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
         '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
         "(see docs/callbacks.md).",
+        on_first_use=True,
     )
     callback_poll_schedule: str = setting(
         _ncrontab,
@@ -653,6 +664,7 @@ class Settings:
         "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
         "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
         "docs/enterprise-calls.md).",
+        on_first_use=True,
     )
     enterprise_min_duration_seconds: int = setting(
         _int_between(0, 86400),
@@ -787,8 +799,9 @@ class Settings:
 
 
 def _declaration(f: Field[Any]) -> Setting:
-    parse, default, doc, env, secret = f.metadata[_SETTING]
-    return Setting(f.name, str(f.type), parse, default, doc, env or f.name.upper(), secret)
+    parse, default, doc, env, secret, on_first_use = f.metadata[_SETTING]
+    name = env or f.name.upper()
+    return Setting(f.name, str(f.type), parse, default, doc, name, secret, on_first_use)
 
 
 SETTINGS: dict[str, Setting] = {s.env: s for s in map(_declaration, fields(Settings))}
@@ -801,6 +814,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Start-up's check: what load_settings() checks, but the `on_first_use` settings (and the
+    checks between them); raise one ConfigError naming every bad one."""
+    env = os.environ if environ is None else environ
+    _, problems = _read(env, [s for s in SETTINGS.values() if not s.on_first_use])
+    if problems:
+        raise ConfigError(problems)
 
 
 def _read(
@@ -875,5 +897,6 @@ def _storage_problems(env: Mapping[str, str]) -> list[str]:
 
 @cache
 def get_settings() -> Settings:
-    """The process-wide settings, validated on first use."""
+    """The process-wide settings, all of them validated on first use (start-up has run
+    check_settings(): only an `on_first_use` setting can still be wrong here)."""
     return load_settings()
