@@ -272,9 +272,9 @@ def setting(
 
 
 # Not frozen: a frozen dataclass of this many fields costs ~3 ms more at every cold start.
-# Nothing assigns to it; get_settings() hands out the one validated instance. No generated
-# __repr__ either: its own below hides the secrets.
-@dataclass(eq=False, repr=False)
+# Nothing assigns to it; get_settings() hands out the one validated instance. Nor a generated
+# __init__ (one of this many parameters costs ~3 ms more) or __repr__ (its own hides secrets).
+@dataclass(eq=False, repr=False, init=False)
 class Settings:
     """The validated settings; field names are the lower-cased setting names."""
 
@@ -762,6 +762,13 @@ class Settings:
         "3",
         "Timeout for each dependency probe of /api/health.",
     )
+
+    def __init__(self, **values: Any) -> None:
+        """Every field by name, as load_settings() passes them."""
+        wrong = values.keys() ^ {s.attr for s in SETTINGS.values()}
+        if wrong:
+            raise TypeError(f"Settings() takes each of its fields once; not {sorted(wrong)}")
+        vars(self).update(values)
 
     @property
     def storage_connection_string(self) -> str:
