@@ -22,10 +22,12 @@ from functions.queue_waits import bp as queue_waits
 from functions.recordings import bp as recordings
 from functions.supervisor_api import bp as supervisor_api
 from functions.workflows_api import bp as workflows_api
-from shared.config import get_settings
+from shared.config import check_settings
 from shared.telemetry import configure_from_environment
 
-get_settings()  # validate every app setting now: a bad one stops start-up, naming it
+# Validate the app settings now: a bad one stops start-up, naming it. The JSON lists of agents,
+# pools, callback lists and enterprise users are parsed into their models on first use.
+check_settings()
 configure_from_environment()  # Application Insights, only where its connection string is set
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.invocation import Auth, background_invocation, endpoint
-from shared.messages import WRAP_UPS, wrap_up_agent_id
+from shared.queues import WRAP_UPS
 
 if TYPE_CHECKING:
     from functions.bodies import AvailabilityBody, PoolsBody, SessionBody
@@ -104,6 +104,7 @@ def housekeeping(timer: func.TimerRequest) -> None:
 def wrap_up_over(msg: func.QueueMessage) -> None:
     """An agent's after-call work is over: it takes the oldest call waiting in its pools."""
     from shared import composition
+    from shared.messages import wrap_up_agent_id
 
     agent_id = wrap_up_agent_id(msg.get_body())
     composition.agent_states().reindex(agent_id)  # its free rows come back now

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.invocation import background_invocation
-from shared.messages import CALL_REJOINS, rejoin_check_call_id
+from shared.queues import CALL_REJOINS
 
 bp = func.Blueprint()
 
@@ -18,6 +18,7 @@ def rejoin_check_due(msg: func.QueueMessage) -> None:
     """If the agent is still away, the pool caller goes to the front of the queue, a direct
     caller to the agent's DND target (or the call ends)."""
     from shared import composition
+    from shared.messages import rejoin_check_call_id
 
     call_id = rejoin_check_call_id(msg.get_body())
     composition.call_flow().rejoins.expired(call_id, datetime.now(UTC))

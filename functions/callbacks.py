@@ -20,12 +20,7 @@ from functions.invocation import (
     endpoint,
 )
 from shared.errors import DependencyUnavailable, FieldError, InvalidInput
-from shared.messages import (
-    CALLBACK_IMPORTS,
-    CALLBACK_OFFERS,
-    CallbackImport,
-    callback_offer_call_id,
-)
+from shared.queues import CALLBACK_IMPORTS, CALLBACK_OFFERS
 
 if TYPE_CHECKING:
     from functions.bodies import CallbackBody
@@ -111,6 +106,7 @@ def callback_import_now(msg: func.QueueMessage) -> None:
     """The immediate path: the one request just captured. A failure is retried by the queue;
     after maxDequeueCount the message goes to callback-imports-poison and the timer imports it."""
     from shared import composition  # wired on first use, not at cold start
+    from shared.messages import CallbackImport
     from shared.views import to_json
 
     message = CallbackImport.read(msg.get_body())
@@ -130,6 +126,7 @@ def callback_import_now(msg: func.QueueMessage) -> None:
 def callback_offer_due(msg: func.QueueMessage) -> None:
     """A pool caller has waited `offerAfterSeconds`: if still waiting, offer a callback (§5)."""
     from shared import composition
+    from shared.messages import callback_offer_call_id
 
     call_id = callback_offer_call_id(msg.get_body())
     composition.call_flow().offer_callback(call_id, datetime.now(UTC))

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions.invocation import background_invocation
 from shared import telemetry
-from shared.messages import ENRICHMENT
+from shared.queues import ENRICHMENT
 
 bp = func.Blueprint()
 

@@ -21,7 +21,7 @@ from functions.invocation import (
     read_raw_json,
 )
 from shared.errors import InvalidInput, Unprocessable
-from shared.messages import ENTERPRISE_NOTIFICATIONS
+from shared.queues import ENTERPRISE_NOTIFICATIONS
 
 bp = func.Blueprint()
 

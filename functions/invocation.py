@@ -45,6 +45,7 @@ import azure.functions as func
 
 from shared import telemetry
 from shared.adapters import versions
+from shared.config import ConfigError
 from shared.errors import (
     Conflict,
     DependencyUnavailable,
@@ -167,6 +168,22 @@ def http_invocation(fn: F) -> F:
             response: func.HttpResponse = fn(req, *args, **kwargs)
         except Problem as problem:
             response = problem_response(problem)
+        except ConfigError as exc:
+            # A JSON list of settings (AGENTS, SERVICE_POOLS, ...) is checked on first use: the
+            # admin learns which one is wrong (its problems name settings, never values).
+            log.error("%s", exc)
+            response = func.HttpResponse(
+                json.dumps(
+                    {
+                        "type": "about:blank",
+                        "title": "The app is not configured correctly",
+                        "status": 503,
+                        "detail": str(exc),
+                    }
+                ),
+                status_code=503,
+                mimetype="application/problem+json",
+            )
         except Exception as exc:
             # Logged by type and stack (no request data); the caller gets no internals.
             log.exception("unhandled %s in %s", type(exc).__name__, fn.__name__)

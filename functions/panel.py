@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import azure.functions as func
@@ -10,10 +10,11 @@ import azure.functions as func
 from functions.invocation import NO_STORE, Auth, endpoint, json_response
 from shared.errors import NotFound
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 bp = func.Blueprint()
 
-# Built by `make setup` (npm ci + panel/build.mjs); deployed with the app.
-DIST = Path(__file__).resolve().parent.parent / "panel" / "dist"
 TYPES = {
     ".html": "text/html",  # the worker adds "; charset=utf-8" to text/* types
     ".js": "text/javascript",
@@ -102,7 +103,10 @@ def panel_files(req: func.HttpRequest) -> func.HttpResponse:
 
 def _file(relative: str) -> Path:
     """The built file at `relative`, never outside panel/dist."""
-    root = DIST.resolve()
+    from pathlib import Path  # only when a file is served, not at cold start
+
+    # Built by `make setup` (npm ci + panel/build.mjs); deployed with the app.
+    root = (Path(__file__).resolve().parent.parent / "panel" / "dist").resolve()
     try:
         candidate = (root / relative).resolve()
         found = root in candidate.parents and candidate.is_file()

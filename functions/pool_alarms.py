@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.invocation import background_invocation
-from shared.messages import POOL_CHECKS, pool_check_pool_id
+from shared.queues import POOL_CHECKS
 
 bp = func.Blueprint()
 
@@ -17,6 +17,7 @@ bp = func.Blueprint()
 def pool_check(msg: func.QueueMessage) -> None:
     """A pool call changed its phase: raise or clear the pool's alarms now."""
     from shared import composition
+    from shared.messages import pool_check_pool_id
 
     composition.pool_monitor().check(pool_check_pool_id(msg.get_body()), datetime.now(UTC))
 

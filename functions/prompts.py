@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from functions.invocation import NO_STORE, Auth, TextQuery, endpoint
-from shared.domain.prompts import MAX_NAME_LENGTH, MAX_PROMPT_BYTES, PROMPT_MEDIA_TYPES
+from shared.domain.prompt_limits import MAX_NAME_LENGTH, MAX_PROMPT_BYTES, PROMPT_MEDIA_TYPES
 
 if TYPE_CHECKING:
     from shared.views import PoolPrompts, PromptView

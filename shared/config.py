@@ -1,12 +1,18 @@
 """Every app setting, typed, with defaults; validated once, all problems reported together.
 
+Start-up (function_app.py) runs `check_settings()`: every setting but the four JSON lists of
+models (AGENTS, SERVICE_POOLS, CALLBACK_LISTS, ENTERPRISE_USERS, declared `on_first_use=True`),
+whose models are not worth their import at cold start. `get_settings()`, on first use, reads and
+validates all of them (`load_settings()`, as `make run` does before it starts anything).
+
 Each setting is declared once, as a field of `Settings`: its name (the field, upper-cased, is the
 app setting), its type (the annotation), and `setting(parser, default, doc)`. The parser turns the
 raw text into that type (mypy checks they agree) and raises ValueError naming what is wrong.
 
 To add a setting:
 1. Add a field to `Settings`: `my_thing_seconds: int = setting(_int_between(1, 60), "5", "Doc.")`
-   (default None = required; `secret=True` hides it from repr and the docs say Key Vault).
+   (default None = required; `secret=True` hides it from repr and the docs say Key Vault;
+   `on_first_use=True` leaves it out of the start-up check: for a parser that imports models).
 2. Reuse a parser below or write one (raise ValueError; never echo a secret's value).
 3. Run `python scripts/config_docs.py` to regenerate docs/configuration.md (a test checks it).
 4. A required one (default None) also goes into local.settings.json and infra/.
@@ -20,22 +26,16 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from urllib.parse import urlparse
 
-from shared.domain.callback_lists import CallbackList, parse_callback_lists
-from shared.domain.directory import (
-    Agent,
-    Directory,
-    ServicePool,
-    check_directory,
-    parse_agents,
-    parse_pools,
-)
-from shared.domain.enterprise_users import EnterpriseUser, parse_enterprise_users
+if TYPE_CHECKING:  # the models of the JSON settings are imported by their parsers, on first use
+    from shared.domain.callback_lists import CallbackList
+    from shared.domain.directory import Agent, Directory, ServicePool
+    from shared.domain.enterprise_users import EnterpriseUser
 
 
 class ConfigError(ValueError):
@@ -179,7 +179,7 @@ def _regions(raw: str) -> frozenset[str]:
 
 
 def _number_types(raw: str) -> frozenset[str]:
-    from shared.domain.destinations import NUMBER_TYPES
+    from shared.domain.number_types import NUMBER_TYPES
 
     names = frozenset(part.strip().upper() for part in raw.split(",") if part.strip())
     unknown = sorted(names - NUMBER_TYPES.keys())
@@ -193,6 +193,30 @@ def _region(raw: str) -> str:
     if not re.fullmatch(r"[A-Z]{2}", value):
         raise ValueError("must be a two-letter ISO 3166 region code, e.g. FI")
     return value
+
+
+def _agents(raw: str) -> tuple[Agent, ...]:
+    from shared.domain.directory import parse_agents
+
+    return parse_agents(raw)
+
+
+def _pools(raw: str) -> tuple[ServicePool, ...]:
+    from shared.domain.directory import parse_pools
+
+    return parse_pools(raw)
+
+
+def _callback_lists(raw: str) -> tuple[CallbackList, ...]:
+    from shared.domain.callback_lists import parse_callback_lists
+
+    return parse_callback_lists(raw)
+
+
+def _enterprise_users(raw: str) -> tuple[EnterpriseUser, ...]:
+    from shared.domain.enterprise_users import parse_enterprise_users
+
+    return parse_enterprise_users(raw)
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -218,8 +242,7 @@ _T = TypeVar("_T")
 _SETTING = "setting"  # the metadata key of a Settings field's declaration
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):  # a NamedTuple: a quarter of a frozen dataclass's cost at cold start
     """One app setting's declaration, read back from its `Settings` field."""
 
     attr: str  # the field of Settings
@@ -229,6 +252,7 @@ class Setting:
     doc: str
     env: str  # the app setting's name
     secret: bool
+    on_first_use: bool  # not in the start-up check (check_settings): parsed by get_settings()
 
 
 def setting(
@@ -238,17 +262,19 @@ def setting(
     *,
     secret: bool = False,
     env: str | None = None,
+    on_first_use: bool = False,
 ) -> _T:
     """Declare one setting as a `Settings` field: raw text -> `parse` -> the field's type.
 
     `default` is raw text, parsed like a set value (None: the setting is required); `env` is only
     given when the app setting's name is not the field's name upper-cased."""
-    return cast(_T, field(metadata={_SETTING: (parse, default, doc, env, secret)}))
+    return cast(_T, field(metadata={_SETTING: (parse, default, doc, env, secret, on_first_use)}))
 
 
 # Not frozen: a frozen dataclass of this many fields costs ~3 ms more at every cold start.
-# Nothing assigns to it; get_settings() hands out the one validated instance.
-@dataclass(eq=False)
+# Nothing assigns to it; get_settings() hands out the one validated instance. Nor a generated
+# __init__ (one of this many parameters costs ~3 ms more) or __repr__ (its own hides secrets).
+@dataclass(eq=False, repr=False, init=False)
 class Settings:
     """The validated settings; field names are the lower-cased setting names."""
 
@@ -418,18 +444,20 @@ class Settings:
         secret=True,
     )
     agents: tuple[Agent, ...] = setting(
-        parse_agents,
+        _agents,
         "[]",
         "JSON list of agents: id, name, entraObjectId, systemUserId, acsUserId and/or "
         "phoneNumber, directNumbers, callerIds, workflow (see below).",
+        on_first_use=True,
     )
     service_pools: tuple[ServicePool, ...] = setting(
-        parse_pools,
+        _pools,
         "[]",
         "JSON list of service pools that seeds an empty pool store (Table Storage); "
         "supervisors edit the stored pools through the API. Each: id, name, numbers, members "
         "(agent ids or {agentId, skill}), ringTimeoutSeconds, wrapUpSeconds, hours, exceptions, "
         "overflow, queueAnnouncements, workflow (see below, docs/pools.md and docs/workflows.md).",
+        on_first_use=True,
     )
     agent_role: str = setting(
         _text,
@@ -556,11 +584,12 @@ class Settings:
         "enrichment is recorded as moved to the poison queue.",
     )
     callback_lists: tuple[CallbackList, ...] = setting(
-        parse_callback_lists,
+        _callback_lists,
         "{}",
         'JSON object of callback lists: {"<list id>": {"queueId": "<D365 queue GUID>", '
         '"enabled": true, "dueMinutes": 1440, "ownerTeamId" or "ownerUserId": "<GUID>"}} '
         "(see docs/callbacks.md).",
+        on_first_use=True,
     )
     callback_poll_schedule: str = setting(
         _ncrontab,
@@ -630,11 +659,12 @@ class Settings:
         "map; empty: such calls are skipped (unmappedUser).",
     )
     enterprise_users: tuple[EnterpriseUser, ...] = setting(
-        parse_enterprise_users,
+        _enterprise_users,
         "[]",
         "JSON list of users whose Teams/mobile calls are synced: systemUserId with email "
         "and/or userId (Entra object id). Empty: the AGENTS, by entraObjectId (see "
         "docs/enterprise-calls.md).",
+        on_first_use=True,
     )
     enterprise_min_duration_seconds: int = setting(
         _int_between(0, 86400),
@@ -741,6 +771,13 @@ class Settings:
         "Timeout for each dependency probe of /api/health.",
     )
 
+    def __init__(self, **values: Any) -> None:
+        """Every field by name, as load_settings() passes them."""
+        wrong = values.keys() ^ {s.attr for s in SETTINGS.values()}
+        if wrong:
+            raise TypeError(f"Settings() takes each of its fields once; not {sorted(wrong)}")
+        vars(self).update(values)
+
     @property
     def storage_connection_string(self) -> str:
         return self.azurewebjobsstorage
@@ -755,6 +792,8 @@ class Settings:
 
     @property
     def directory(self) -> Directory:
+        from shared.domain.directory import Directory
+
         return Directory(self.agents, self.service_pools)
 
     @property
@@ -775,8 +814,9 @@ class Settings:
 
 
 def _declaration(f: Field[Any]) -> Setting:
-    parse, default, doc, env, secret = f.metadata[_SETTING]
-    return Setting(f.name, str(f.type), parse, default, doc, env or f.name.upper(), secret)
+    parse, default, doc, env, secret, on_first_use = f.metadata[_SETTING]
+    name = env or f.name.upper()
+    return Setting(f.name, str(f.type), parse, default, doc, name, secret, on_first_use)
 
 
 SETTINGS: dict[str, Setting] = {s.env: s for s in map(_declaration, fields(Settings))}
@@ -785,10 +825,30 @@ SETTINGS: dict[str, Setting] = {s.env: s for s in map(_declaration, fields(Setti
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise one ConfigError naming every bad one."""
+    values, problems = _read(os.environ if environ is None else environ, SETTINGS.values())
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Start-up's check: what load_settings() checks, but the `on_first_use` settings (and the
+    checks between them); raise one ConfigError naming every bad one."""
     env = os.environ if environ is None else environ
+    _, problems = _read(env, [s for s in SETTINGS.values() if not s.on_first_use])
+    if problems:
+        raise ConfigError(problems)
+
+
+def _read(
+    env: Mapping[str, str], declarations: Iterable[Setting]
+) -> tuple[dict[str, Any], list[str]]:
+    """The declared settings' values by field, and every problem with them or between them
+    (a check between settings runs when all it needs were read)."""
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for name, declared in SETTINGS.items():
+    for declared in declarations:
+        name = declared.env
         raw = env.get(name)
         if raw is None or raw.strip() == "":
             if declared.default is None:
@@ -801,6 +861,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # Parsers of secret settings never echo the value in their message.
             problems.append(f"{name} {exc}")
     if "agents" in values and "service_pools" in values:
+        from shared.domain.directory import Directory, check_directory
+
         problems.extend(check_directory(Directory(values["agents"], values["service_pools"])))
     if "service_pools" in values and "callback_lists" in values:
         known_lists = {c.id for c in values["callback_lists"]}
@@ -823,9 +885,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     if bool(values.get("alarm_email_sender")) != bool(values.get("alarm_email_to", ())):
         problems.append("ALARM_EMAIL_SENDER and ALARM_EMAIL_TO are set together (or neither)")
-    if problems:
-        raise ConfigError(problems)
-    return Settings(**values)
+    return values, problems
 
 
 def _storage_problems(env: Mapping[str, str]) -> list[str]:
@@ -852,5 +912,6 @@ def _storage_problems(env: Mapping[str, str]) -> list[str]:
 
 @cache
 def get_settings() -> Settings:
-    """The process-wide settings, validated on first use."""
+    """The process-wide settings, all of them validated on first use (start-up has run
+    check_settings(): only an `on_first_use` setting can still be wrong here)."""
     return load_settings()

@@ -1,10 +1,10 @@
-"""Every queue message the app writes and reads: each queue's name, writer and reader side by side.
+"""Every queue message the app writes and reads: each queue's writer and reader side by side.
 
-The adapters send what a writer returns (QueueSender sends a dict as compact JSON); the queue
-triggers and services read a delivery's body with the reader, which raises InvalidInput for a body
-no writer produces (the host retries it, then parks it in `<queue>-poison`). docs/storage.md lists
-the queues. The triggers import it at cold start for the queue names: stdlib, shared.errors and
-shared.json_input only.
+The adapters send what a writer returns (QueueSender sends a dict as compact JSON) to the queue
+named in shared/queues.py; the queue triggers and services read a delivery's body with the
+reader, which raises InvalidInput for a body no writer produces (the host retries it, then parks
+it in `<queue>-poison`). docs/storage.md lists the queues. The triggers import it on first use
+(their queue names come from shared/queues.py at cold start).
 """
 
 from __future__ import annotations
@@ -15,16 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, InvalidInput
 from shared.json_input import loads
-
-ENRICHMENT = "enrichment"
-CALLBACK_OFFERS = "callback-offers"
-CALLBACK_IMPORTS = "callback-imports"
-CALL_REJOINS = "call-rejoins"
-POOL_CHECKS = "pool-checks"
-ENTERPRISE_NOTIFICATIONS = "enterprise-notifications"
-WRAP_UPS = "wrap-ups"
-QUEUE_WAITS = "queue-waits"
-
 
 # ------------------------------------------- enrichment: {"callId": ...}, delayed after a call
 

@@ -18,7 +18,8 @@ from shared.domain.callbacks import (
 )
 from shared.domain.customers import CustomerRef, Identification
 from shared.domain.moments import as_utc
-from shared.messages import CALLBACK_IMPORTS, CallbackImport
+from shared.messages import CallbackImport
+from shared.queues import CALLBACK_IMPORTS
 
 CALLBACKS = "callbacks"
 REQUEST_PREFIX, OPEN_PREFIX, HANDLED_PREFIX = "req-", "open-", "done-"

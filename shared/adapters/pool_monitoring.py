@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared import messages
+from shared import messages, queues
 from shared.adapters.acs_access import AcsAccess
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
@@ -337,7 +337,7 @@ class QueuePoolChecks:
         self.sender = sender
 
     def request(self, pool_id: str) -> None:
-        self.sender.send(messages.POOL_CHECKS, messages.pool_check_body(pool_id))
+        self.sender.send(queues.POOL_CHECKS, messages.pool_check_body(pool_id))
 
 
 # ---------------------------------------------------------------------- notification channels

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from shared import messages
+from shared import messages, queues
 from shared.adapters import versions
 from shared.adapters.tables import (
     CONFLICT_ATTEMPTS,
@@ -704,7 +704,7 @@ class TableWaitingCalls:
 class QueueDelayedChecks:
     """Checks that must run later: a queue message with a visibility delay."""
 
-    CALLBACK_OFFERS = messages.CALLBACK_OFFERS
+    CALLBACK_OFFERS = queues.CALLBACK_OFFERS
 
     def __init__(self, sender: Any) -> None:
         self.sender = sender
@@ -718,19 +718,19 @@ class QueueDelayedChecks:
 
     def after_wrap_up(self, agent_id: str, *, delay_seconds: int) -> None:
         self.sender.send(
-            messages.WRAP_UPS, messages.wrap_up_body(agent_id), delay_seconds=delay_seconds
+            queues.WRAP_UPS, messages.wrap_up_body(agent_id), delay_seconds=delay_seconds
         )
 
     def check_rejoin_later(self, call_id: str, *, delay_seconds: int) -> None:
         self.sender.send(
-            messages.CALL_REJOINS, messages.rejoin_check_body(call_id), delay_seconds=delay_seconds
+            queues.CALL_REJOINS, messages.rejoin_check_body(call_id), delay_seconds=delay_seconds
         )
 
     def check_queue_wait_later(
         self, call_id: str, check: str, n: int, *, delay_seconds: int
     ) -> None:
         self.sender.send(
-            messages.QUEUE_WAITS,
+            queues.QUEUE_WAITS,
             messages.queue_wait_body(call_id, check, n),
             delay_seconds=delay_seconds,
         )
@@ -740,7 +740,7 @@ class QueueEnrichment:
     """Schedules the delayed enrichment of a call's activity: the delay plus or minus the
     jitter (ENRICH_JITTER_SECONDS), so calls that end together do not reach Dataverse together."""
 
-    QUEUE = messages.ENRICHMENT  # a test sends to a queue of its own
+    QUEUE = queues.ENRICHMENT  # a test sends to a queue of its own
 
     def __init__(
         self,

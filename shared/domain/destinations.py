@@ -9,22 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.domain.number_types import NUMBER_TYPES
 from shared.errors import FieldError, Unprocessable
-
-# The phonenumbers.PhoneNumberType names an app setting may block, and how we say them.
-NUMBER_TYPES = {
-    "PREMIUM_RATE": "premium-rate",
-    "SHARED_COST": "shared-cost",
-    "TOLL_FREE": "toll-free",
-    "VOIP": "VoIP",
-    "PERSONAL_NUMBER": "personal",
-    "PAGER": "pager",
-    "UAN": "universal access",
-    "VOICEMAIL": "voicemail",
-    "FIXED_LINE": "fixed-line",
-    "MOBILE": "mobile",
-    "FIXED_LINE_OR_MOBILE": "fixed-line or mobile",
-}
 
 
 @dataclass(frozen=True)

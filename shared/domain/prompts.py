@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.domain.prompt_limits import MAX_NAME_LENGTH, MAX_PROMPT_BYTES, PROMPT_MEDIA_TYPES
 from shared.errors import FieldError, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 # What ACS Call Automation plays from a FileSource: "WAV files formatted as 16-bit PCM mono
@@ -20,16 +21,6 @@ CHANNELS = 1
 BITS_PER_SAMPLE = 16
 BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * BITS_PER_SAMPLE // 8
 MAX_PROMPT_SECONDS = 300  # an announcement, not hold music: five minutes at most
-MAX_PROMPT_BYTES = 10 * 1024 * 1024  # five minutes of this format is 9.6 MB, plus headers
-MAX_NAME_LENGTH = 100
-# The WAV types, and a plain binary upload (the content decides: it must be such a WAV).
-PROMPT_MEDIA_TYPES = (
-    "audio/wav",
-    "audio/x-wav",
-    "audio/wave",
-    "audio/vnd.wave",
-    "application/octet-stream",
-)
 PROMPT_ID = re.compile(r"^p[0-9a-f]{16}$")
 
 _PCM, _EXTENSIBLE = 0x0001, 0xFFFE

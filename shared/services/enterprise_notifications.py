@@ -22,7 +22,8 @@ from shared.domain.graph_notifications import (
     read_notifications,
     subscription_step,
 )
-from shared.messages import ENTERPRISE_NOTIFICATIONS, enterprise_notice, enterprise_notice_body
+from shared.messages import enterprise_notice, enterprise_notice_body
+from shared.queues import ENTERPRISE_NOTIFICATIONS
 from shared.services.enterprise_sync import EnterpriseSync
 
 log = logging.getLogger("enterprise_notifications")

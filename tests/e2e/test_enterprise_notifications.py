@@ -15,7 +15,7 @@ from azure.storage.queue import QueueClient
 from emulators.graph import GraphEmulator
 from shared.adapters.enterprise_state import MARKERS, SUBSCRIPTION_ROW, SYNC
 from shared.domain.graph_notifications import client_state_for
-from shared.messages import ENTERPRISE_NOTIFICATIONS
+from shared.queues import ENTERPRISE_NOTIFICATIONS
 from tests.e2e.test_enterprise_calls import run_sync
 from tests.fixtures.product import (
     ANNA,

@@ -41,7 +41,7 @@ from shared.domain.callbacks import (
     WriteResult,
 )
 from shared.domain.customers import CustomerEntity, CustomerRef, Identification
-from shared.messages import CALLBACK_IMPORTS
+from shared.queues import CALLBACK_IMPORTS
 from shared.services.callbacks import CallbackOptions, CallbackService, ImportSummary
 from tests.fixtures.entra_dataverse import APP_CLIENT_ID, APP_CLIENT_SECRET, TENANT_ID
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import SETTINGS, ConfigError, Settings, load_settings
+from shared.config import SETTINGS, ConfigError, Settings, check_settings, load_settings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,33 @@ def test_every_bad_setting_is_named_in_one_error() -> None:
     ):
         assert name in message
     assert len(caught.value.problems) == 4
+
+
+def test_start_up_checks_every_setting_but_the_json_lists_of_models() -> None:
+    assert [s.env for s in SETTINGS.values() if s.on_first_use] == [
+        "AGENTS",
+        "SERVICE_POOLS",
+        "CALLBACK_LISTS",
+        "ENTERPRISE_USERS",
+    ]
+    check_settings(local_values())
+    values = {**local_values(), "HTTP_TIMEOUT_SECONDS": "soon", "GRAPH_SUBSCRIPTION_MINUTES": "60"}
+    del values["ENTRA_TENANT_ID"]
+    with pytest.raises(ConfigError) as caught:
+        check_settings(values)
+    assert caught.value.problems == [
+        "ENTRA_TENANT_ID is missing",
+        "HTTP_TIMEOUT_SECONDS must be a whole number, got 'soon'",
+        "GRAPH_SUBSCRIPTION_RENEW_MINUTES must be less than GRAPH_SUBSCRIPTION_MINUTES",
+    ]
+
+
+def test_a_bad_json_list_passes_start_up_and_is_named_on_first_use() -> None:
+    values = {**local_values(), "AGENTS": "[{", "CALLBACK_LISTS": "[]"}
+    check_settings(values)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(values)
+    assert [p.split()[0] for p in caught.value.problems] == ["AGENTS", "CALLBACK_LISTS"]
 
 
 def test_a_secret_never_appears_in_errors_or_repr() -> None:

@@ -14,7 +14,7 @@ import pytest
 from shared.domain.enterprise_calls import Outcome
 from shared.domain.graph_notifications import StoredSubscription, client_state_for
 from shared.errors import NotAllowed
-from shared.messages import ENTERPRISE_NOTIFICATIONS
+from shared.queues import ENTERPRISE_NOTIFICATIONS
 from shared.services.enterprise_notifications import (
     CATCH_UP_LOOKBACK,
     CallRecordNotifications,

@@ -77,6 +77,19 @@ def test_an_unexpected_error_is_a_500_without_internals(caplog: pytest.LogCaptur
     assert invocation_lines(caplog)[0]["outcome"] == "failure"
 
 
+def test_a_setting_found_bad_on_first_use_is_a_503_naming_it() -> None:
+    from shared.config import ConfigError
+
+    @http_invocation
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        raise ConfigError(["SERVICE_POOLS: pool 'sales' has unknown members ['zed']"])
+
+    response = handler(request())
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert b"SERVICE_POOLS" in response.get_body()
+
+
 def test_the_trace_id_of_a_traceparent_is_the_correlation_id() -> None:
     @http_invocation
     def handler(req: func.HttpRequest) -> func.HttpResponse:

@@ -16,13 +16,8 @@ from hypothesis import strategies as st
 
 from shared.domain.calls import CLOSED_ANNOUNCEMENT, Call, CallEvent, apply_event
 from shared.domain.directory import parse_pool
-from shared.domain.prompts import (
-    MAX_PROMPT_BYTES,
-    MAX_PROMPT_SECONDS,
-    check_name,
-    check_prompt,
-    prompt_id_for,
-)
+from shared.domain.prompt_limits import MAX_PROMPT_BYTES
+from shared.domain.prompts import MAX_PROMPT_SECONDS, check_name, check_prompt, prompt_id_for
 from shared.errors import PayloadTooLarge, Problem, Unprocessable, UnsupportedMediaType
 from shared.services.prompt_links import LINK_SECONDS, PromptLinks
 
