@@ -417,6 +417,7 @@ class CallFlow:
         if event.type == "CallConnected":
             folded = self._offer_on_connect(call_id, event, now)
             if folded is not None:
+                self.release_declined(folded, now)
                 return self.advance(folded, now)
         connects: list[bool] = []
         # The event that ends an answered call makes its activity before it is written, so
