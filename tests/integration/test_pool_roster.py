@@ -94,6 +94,7 @@ def rows(store: TableStore, pool_id: str) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def store(storage_connection_string: str) -> Iterator[CountingStore]:
     versions.forget_all()
+    versions.forget_guesses()  # an instance that saw nothing yet
     yield CountingStore(storage_connection_string)
     versions.forget_all()
 

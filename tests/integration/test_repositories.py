@@ -148,3 +148,37 @@ def test_notes_survive_and_are_replaced(store: TableStore) -> None:
     repo.save_notes(call.call_id, "first")
     repo.save_notes(call.call_id, "second")
     assert repo.notes(call.call_id) == "second"
+
+
+def test_a_guess_another_instance_made_stale_costs_a_refusal_never_its_write(
+    store: TableStore,
+) -> None:
+    from shared.adapters import versions
+
+    here = TableCallRepository(store)
+    call = new_call()
+    assert here.add(call)  # this instance now guesses the row it inserted
+    versions.forget_all()  # a later invocation
+    # Another instance writes meanwhile (straight to the store: this one hears nothing of it).
+    entity, etag = store.get_with_etag("calls", call.call_id, "call") or ({}, "")
+    store.replace_if_unchanged("calls", {**entity, "recording_id": "theirs"}, etag)
+    assert versions.guess("calls", call.call_id, "call") is not None  # stale now
+    result = here.update(call.call_id, lambda c: replace(c, server_call_id="ours"))
+    assert result is not None and result[1]
+    stored = here.get(call.call_id)
+    assert stored is not None
+    assert (stored.recording_id, stored.server_call_id) == ("theirs", "ours")
+
+
+def test_a_guess_of_an_agent_row_deleted_since_is_a_refusal_then_a_fresh_claim(
+    store: TableStore,
+) -> None:
+    from shared.adapters import versions
+
+    agents = TableAgentStates(store)
+    agent_id = f"a-{uuid.uuid4().hex[:8]}"
+    assert agents.claim(agent_id, "call-1") and agents.release(agent_id, "call-1")
+    store.delete("agents", "agent", agent_id)  # the row goes; the instance still guesses it
+    versions.forget_all()
+    assert agents.claim(agent_id, "call-2")
+    assert agents.state(agent_id).busy_call_id == "call-2"

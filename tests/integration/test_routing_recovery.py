@@ -46,6 +46,7 @@ class DyingTelephony(FakeTelephony):
 @pytest.fixture
 def store(storage_connection_string: str) -> Iterator[TableStore]:
     versions.forget_all()
+    versions.forget_guesses()  # an instance that saw nothing yet
     yield TableStore(storage_connection_string)
     versions.forget_all()
 
