@@ -464,7 +464,7 @@ class TableAgentStates:
                 return None  # busy with another call, or already ours
             # The claim notes the call as the agent's latest too (every claim is followed by
             # note_call): the ring that follows writes no second version of the row.
-            return {**entity, "busy_call_id": call_id, "latest_call_id": call_id}
+            return {**_noted(entity, call_id), "busy_call_id": call_id}
 
         # The row returned is what was written, or what stopped the write: no read after it.
         row = self._change(agent_id, take)
@@ -563,38 +563,55 @@ class TableAgentStates:
         return [r["RowKey"] for r in rows if (as_utc(r.get("until")) or now) <= now]
 
     def note_call(self, agent_id: str, call_id: str, at: datetime) -> None:
+        """The call is the agent's latest and heads its history (both on the agent row)."""
         # Noted already by this invocation's claim: the version it wrote says so (a later
         # call noted since would be newer, and is not to be overwritten either).
         known = versions.known(AGENTS, AGENT_PARTITION, agent_id)
         if known is None or known[0].get("latest_call_id") != call_id:
             self._change(
                 agent_id,
-                lambda e: (
-                    None if e.get("latest_call_id") == call_id else {**e, "latest_call_id": call_id}
-                ),
+                lambda e: None if e.get("latest_call_id") == call_id else _noted(e, call_id),
             )
-        # Newest first: the RowKey counts down with time.
-        key = f"{_MAX_TICKS - int(at.timestamp() * 1000):015d}-{call_id}"
-        self.store.upsert(
-            AGENT_CALLS, {"PartitionKey": agent_id, "RowKey": key, "call_id": call_id}
-        )
 
     def latest_call(self, agent_id: str) -> str | None:
         return self.state(agent_id).latest_call_id
 
     def recent_calls(self, agent_id: str, limit: int) -> list[str]:
-        seen: list[str] = []
-        for row in self.store.query(
-            AGENT_CALLS, "PartitionKey eq @pk", {"pk": agent_id}, select=["call_id"], top=limit * 2
-        ):
-            if row["call_id"] not in seen:
-                seen.append(row["call_id"])
-            if len(seen) >= limit:
-                break
+        row = self.store.get(AGENTS, AGENT_PARTITION, agent_id) or {}
+        seen = _recent(row)[:limit]
+        if len(seen) < limit:
+            # Calls noted before the history moved onto the agent row (their `agentcalls`
+            # rows, newest first: the RowKey counts down with time).
+            for old in self.store.query(
+                AGENT_CALLS,
+                "PartitionKey eq @pk",
+                {"pk": agent_id},
+                select=["call_id"],
+                top=limit * 2,
+            ):
+                if old["call_id"] not in seen:
+                    seen.append(old["call_id"])
+                if len(seen) >= limit:
+                    break
         return seen
 
 
-_MAX_TICKS = 10**15 - 1
+RECENT_CALLS_KEPT = 100  # the history's longest page (GET /api/me/calls?limit=)
+
+
+def _recent(row: Entity) -> list[str]:
+    try:
+        found = json.loads(str(row.get("recent_calls") or "[]"))
+    except ValueError:
+        return []
+    return [str(c) for c in found] if isinstance(found, list) else []
+
+
+def _noted(row: Entity, call_id: str) -> Entity:
+    """The agent row with `call_id` its latest call, first in its history: the history rides
+    on the row every claim writes anyway, so noting a call costs no request of its own."""
+    recent = [call_id, *(c for c in _recent(row) if c != call_id)][:RECENT_CALLS_KEPT]
+    return {**row, "latest_call_id": call_id, "recent_calls": json.dumps(recent)}
 
 
 def agent_state(agent_id: str, row: Entity) -> AgentState:

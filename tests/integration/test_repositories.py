@@ -182,3 +182,26 @@ def test_a_guess_of_an_agent_row_deleted_since_is_a_refusal_then_a_fresh_claim(
     versions.forget_all()
     assert agents.claim(agent_id, "call-2")
     assert agents.state(agent_id).busy_call_id == "call-2"
+
+
+def test_an_agents_history_rides_on_its_row_and_older_calls_come_from_agentcalls(
+    store: TableStore,
+) -> None:
+    agents = TableAgentStates(store)
+    agent_id = f"a-{uuid.uuid4().hex[:8]}"
+    # Calls noted before the history moved onto the agent row.
+    for n, key in ((1, "998"), (2, "997")):
+        store.upsert(
+            "agentcalls",
+            {"PartitionKey": agent_id, "RowKey": f"{key}-old-{n}", "call_id": f"old-{n}"},
+        )
+    for n in range(3):
+        assert agents.claim(agent_id, f"call-{n}")
+        agents.note_call(agent_id, f"call-{n}", T0)
+        assert agents.release(agent_id, f"call-{n}")
+    agents.note_call(agent_id, "call-1", T0)  # noted again: moves to the front, once
+    assert agents.recent_calls(agent_id, 10) == ["call-1", "call-2", "call-0", "old-2", "old-1"]
+    assert agents.recent_calls(agent_id, 2) == ["call-1", "call-2"]
+    # Nothing new went to agentcalls: noting a call is part of the agent row's write.
+    rows = store.partition("agentcalls", agent_id)
+    assert sorted(r["call_id"] for r in rows) == ["old-1", "old-2"]
