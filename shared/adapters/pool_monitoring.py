@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from shared.adapters.tables import (
     TableStore,
     conflict_pause,
 )
+from shared.adapters.versions import Recent
 from shared.domain.calls import Outcome, Phase
 from shared.domain.moments import as_utc, iso_z
 from shared.domain.pool_monitoring import (
@@ -66,30 +66,19 @@ class WrittenRows:
     Bounded: the least recently used rows are forgotten first (a forgotten row costs a read)."""
 
     def __init__(self, capacity: int = 4096) -> None:
-        self.capacity = capacity
-        self._rows: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._rows: Recent[tuple[int, str]] = Recent(capacity)
 
     def known(self, pk: str, rk: str) -> tuple[int, str] | None:
-        with self._lock:
-            found = self._rows.get((pk, rk))
-            if found is not None:
-                self._rows.move_to_end((pk, rk))
-            return found
+        return self._rows.get((pk, rk))
 
     def remember(self, pk: str, rk: str, revision: int, etag: str) -> None:
-        if not etag:
+        if etag:
+            self._rows.put((pk, rk), (revision, etag))
+        else:
             self.forget(pk, rk)
-            return
-        with self._lock:
-            self._rows[(pk, rk)] = (revision, etag)
-            self._rows.move_to_end((pk, rk))
-            while len(self._rows) > self.capacity:
-                self._rows.popitem(last=False)
 
     def forget(self, pk: str, rk: str) -> None:
-        with self._lock:
-            self._rows.pop((pk, rk), None)
+        self._rows.pop((pk, rk))
 
 
 class TablePoolCallLog:

@@ -15,16 +15,50 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
 
 _local = threading.local()
 
 Version = tuple[dict[str, Any], str]
 Key = tuple[str, str, str]
+_V = TypeVar("_V")
+
+
+class Recent(Generic[_V]):
+    """A process's bounded memory, shared by its threads: the `capacity` entries used last
+    are kept, the least recently used forgotten first (a forgotten guess costs a read)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[Hashable, _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> _V | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: _V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def pop(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
 
 GUESSES_KEPT = 20_000  # the newest; a row's version is a few hundred bytes
-_guesses: OrderedDict[Key, Version] = OrderedDict()
-_guesses_lock = threading.Lock()
+_guesses: Recent[Version] = Recent(GUESSES_KEPT)
 
 
 def _versions() -> dict[Key, Version]:
@@ -41,8 +75,7 @@ def forget_all() -> None:
 
 def forget_guesses() -> None:
     """Nothing the process kept is to be guessed from (tests of a store emptied under it)."""
-    with _guesses_lock:
-        _guesses.clear()
+    _guesses.clear()
 
 
 def known(table: str, pk: str, rk: str) -> Version | None:
@@ -54,8 +87,7 @@ def guess(table: str, pk: str, rk: str) -> Version | None:
     mine = known(table, pk, rk)
     if mine is not None:
         return mine
-    with _guesses_lock:
-        return _guesses.get((table, pk, rk))
+    return _guesses.get((table, pk, rk))
 
 
 def remember(
@@ -68,14 +100,9 @@ def remember(
     version = (dict(entity), etag)
     _versions()[(table, pk, rk)] = version
     if shared:
-        with _guesses_lock:
-            _guesses[(table, pk, rk)] = version
-            _guesses.move_to_end((table, pk, rk))
-            while len(_guesses) > GUESSES_KEPT:
-                _guesses.popitem(last=False)
+        _guesses.put((table, pk, rk), version)
 
 
 def forget(table: str, pk: str, rk: str) -> None:
     _versions().pop((table, pk, rk), None)
-    with _guesses_lock:
-        _guesses.pop((table, pk, rk), None)
+    _guesses.pop((table, pk, rk))

@@ -204,7 +204,7 @@ class PoolMonitor:
         current = {p.id: self.alarms.current(p.id) for p in pools}
         pools = tuple(p for p in pools if watched(*current[p.id][:2]))
         states = self._states(pools) if pools else {}
-        return sum(len(self._check(pool, states, now, current[pool.id])) for pool in pools)
+        return sum(len(self._evaluate(pool, states, now, current[pool.id])[0]) for pool in pools)
 
     def check(self, pool_id: str, now: datetime) -> tuple[AlarmEvent, ...]:
         """Check one pool now (after a change): raise what newly holds, clear what no longer
@@ -216,16 +216,7 @@ class PoolMonitor:
         pool = self.directory.pool(pool_id)
         if pool is None:
             return ()  # a pool removed since the message was sent
-        return self._check(pool, self._states((pool,)), now, current)
-
-    def _check(
-        self,
-        pool: ServicePool,
-        states: dict[str, AgentState],
-        now: datetime,
-        current: tuple[AlarmThresholds, AlarmState, str | None],
-    ) -> tuple[AlarmEvent, ...]:
-        return self._evaluate(pool, states, now, current)[0]
+        return self._evaluate(pool, self._states((pool,)), now, current)[0]
 
     def _evaluate(
         self,
