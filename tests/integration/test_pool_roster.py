@@ -19,9 +19,11 @@ from shared.adapters.pools import (
     POOL_AUDIT,
     POOLS,
     ROSTER,
+    ROSTER_PARTITION,
     SEEDED,
     TablePoolRoster,
     TablePools,
+    roster_key,
 )
 from shared.adapters.repositories import TableAgentStates, TableWaitingCalls, agent_state
 from shared.adapters.tables import TableStore
@@ -88,7 +90,20 @@ def states(store: TableStore, catalog: TablePools) -> TableAgentStates:
 
 
 def rows(store: TableStore, pool_id: str) -> dict[str, dict[str, Any]]:
-    return {r["RowKey"]: r for r in store.partition(ROSTER, pool_id)}
+    """The pool's roster rows, by their key within the pool (`m~<agent>`, `f~...`)."""
+    return TablePoolRoster(store, memberships=lambda *a, **k: {}, state_of=agent_state).rows(
+        pool_id
+    )
+
+
+def etags(store: TableStore, pool_id: str) -> dict[str, str]:
+    mark = roster_key(pool_id, "")
+    found = store.query_versions(
+        ROSTER,
+        "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+        {"pk": ROSTER_PARTITION, "lo": mark, "hi": mark + "~"},
+    )
+    return {str(r["RowKey"]): etag for r, etag in found}
 
 
 @pytest.fixture
@@ -99,7 +114,7 @@ def store(storage_connection_string: str) -> Iterator[CountingStore]:
     versions.forget_all()
 
 
-def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
+def test_claiming_a_member_the_offer_saw_free_is_one_transaction_with_its_agent_row(
     store: CountingStore,
 ) -> None:
     a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
@@ -111,8 +126,9 @@ def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
 
     assert agents.claim(a, "call-1")
 
-    # No read of the member row: the free row's ETag from the offer's read guards the write.
-    assert store.of(ROSTER) == {"transact": 1}
+    # No read of the member row: the free row's ETag from the offer's read guards the write,
+    # made in the agent row's transaction (the agent row is read: this instance never saw it).
+    assert store.of(ROSTER) == {"get": 1, "transact": 1}
     found = rows(store, pool.id)
     assert found[f"m~{a}"]["busy_call_id"] == "call-1" and not found[f"m~{a}"]["free_key"]
     assert found["c~call-1"]["agent_id"] == a
@@ -129,7 +145,7 @@ def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_on
     agents = states(store, catalog)
     versions.forget_all()  # a new invocation: the offer's
     writes: list[str] = []
-    for name in ("insert", "replace_if_unchanged", "upsert"):
+    for name in ("insert", "replace_if_unchanged", "upsert", "transact"):
         original = getattr(store, name)
 
         def counted(table: str, *args: Any, _o: Any = original, **kw: Any) -> Any:
@@ -141,7 +157,7 @@ def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_on
     assert agents.claim(a, "call-1")
     agents.note_call(a, "call-1", T0)
 
-    assert writes.count("agents") == 1  # the claim; the note found it made
+    assert writes.count("agents") == 1  # the claim (with its roster rows); the note found it made
     assert agents.latest_call(a) == "call-1" and agents.recent_calls(a, 5) == ["call-1"]
     versions.forget_all()  # another invocation notes a later call: it is written
     agents.note_call(a, "call-2", T0 + timedelta(minutes=1))
@@ -182,14 +198,17 @@ def test_a_write_of_the_agent_row_routing_does_not_see_leaves_the_roster_alone(
     store: CountingStore,
 ) -> None:
     a = f"a{uuid.uuid4().hex[:6]}"
-    _, catalog = stored_pool(store, a)
+    pool, catalog = stored_pool(store, a)
     agents = states(store, catalog)
     versions.forget_all()
+    before = etags(store, pool.id)
     store.requests.clear()
 
     agents.note_call(a, "call-3", T0)
 
-    assert store.of(ROSTER) == {} and store.of(POOLS) == {}
+    # The agent row alone: read (this instance never saw it), then written.
+    assert store.of(ROSTER) == {"get": 1, "transact": 1} and store.of(POOLS) == {}
+    assert etags(store, pool.id) == before and before
     assert agents.latest_call(a) == "call-3"
 
 
