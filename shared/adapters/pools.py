@@ -212,10 +212,11 @@ class TablePools:
         period. Once the marker is seen, this process never reads it again."""
         if self._roster_built:
             return False
-        if self.store.get(POOLS, META_PARTITION, ROSTER_BUILT) is not None or not self._seeded():
-            # A store not seeded yet gets its roster with the seeding.
-            self._roster_built = self._seeded()
+        if self.store.get(POOLS, META_PARTITION, ROSTER_BUILT) is not None:
+            self._roster_built = True
             return False
+        if not self._seeded():
+            return False  # a store not seeded yet gets its roster with the seeding
         members = sorted({a for pool in self.all() for a in pool.members})
         for agent_id in members:
             self._membership_changed(agent_id)
@@ -389,6 +390,11 @@ def roster_key(pool_id: str, key: str) -> str:
     """A roster row's RowKey in the agents' partition: `~<pool>~<key>`. Ids never hold `~`,
     which sorts after every character they may hold, so roster rows sort after agent rows."""
     return f"{ROSTER_MARK}{pool_id}~{key}"
+
+
+def _claim_key(call_id: str, agent_id: str) -> str:
+    """A claim row's key: one per agent claimed for the call (a transfer claims a second)."""
+    return f"{CLAIM_PREFIX}{call_id}~{agent_id}"
 
 
 def _free_key(skill: int, free_from: datetime, agent_id: str) -> str:
@@ -568,11 +574,12 @@ class TablePoolRoster:
         if found is None:
             return
         row = found[0]
+        busy = str(row.get("busy_call_id") or "")
         ops: list[tuple[Any, ...]] = [("delete", row, _if_match(found[1]))]
         for key, present in (
             (str(row.get("free_key") or ""), bool(row.get("free_key"))),
             (SERVING_PREFIX + agent_id, bool(row.get("serving"))),
-            (CLAIM_PREFIX + str(row.get("busy_call_id") or ""), bool(row.get("busy_call_id"))),
+            (_claim_key(busy, agent_id), bool(busy)),
         ):
             if present:
                 ops.append(("delete", _row(pool_id, key)))
@@ -618,9 +625,9 @@ class TablePoolRoster:
             ops.append(("upsert", _row(pool_id, SERVING_PREFIX + agent_id)))
         old_busy, busy = str(old.get("busy_call_id") or ""), state.busy_call_id or ""
         if old_busy and old_busy != busy:
-            ops.append(("delete", _row(pool_id, CLAIM_PREFIX + old_busy)))
+            ops.append(("delete", _row(pool_id, _claim_key(old_busy, agent_id))))
         if busy and busy != old_busy:
-            ops.append(("upsert", _row(pool_id, CLAIM_PREFIX + busy, agent_id=agent_id)))
+            ops.append(("upsert", _row(pool_id, _claim_key(busy, agent_id), agent_id=agent_id)))
         if free_key and free_key != old_free:
             ops.append(
                 (
@@ -655,6 +662,7 @@ class TablePoolRoster:
             # the member changed since the offer's read: read it, as usual
         member_key = MEMBER_PREFIX + agent_id
         known = versions.guess(ROSTER_MEMO, pool_id, member_key)
+        refused_fresh = 0
         for _ in range(5):
             # The member row this invocation (or, a guess, this instance) wrote last, else a
             # read (a stale one costs one refused transaction, then a read).
@@ -673,10 +681,19 @@ class TablePoolRoster:
                 if guessed:
                     continue  # "nothing to do" is only believed of a fresh read
                 return
+            if refused_fresh >= 2:
+                # Refused twice from fresh reads: a row the member row names is not there (a
+                # crash, or an older version's bug). Deleted one by one (a missing one is no
+                # error), the rest is written: the index mends itself.
+                for op in [o for o in ops if o[0] == "delete"]:
+                    with contextlib.suppress(Exception):
+                        self.store.delete(ROSTER, ROSTER_PARTITION, op[1]["RowKey"])
+                ops = [o for o in ops if o[0] != "delete"]
             try:
                 results = self.store.transact(ROSTER, ops)
             except (ConcurrencyConflict, TransactionFailed):
                 versions.forget(ROSTER_MEMO, pool_id, member_key)
+                refused_fresh += not guessed
                 continue  # another refresh of this member won the race: read it again
             versions.remember(ROSTER_MEMO, pool_id, member_key, member, _etag(results), shared=True)
             return
@@ -711,7 +728,10 @@ class TablePoolRoster:
                 {"PartitionKey": ROSTER_PARTITION, "RowKey": free_row["RowKey"]},
                 _if_match(etag),
             ),
-            ("upsert", _row(pool_id, CLAIM_PREFIX + state.busy_call_id, agent_id=agent_id)),
+            (
+                "upsert",
+                _row(pool_id, _claim_key(state.busy_call_id, agent_id), agent_id=agent_id),
+            ),
         ]
         if not serving:
             ops.append(("delete", _row(pool_id, SERVING_PREFIX + agent_id)))
@@ -749,22 +769,24 @@ class TablePoolRoster:
     ) -> tuple[list[str], list[str]]:
         """The member claimed for `call_id` (a claim whose offer a crash never recorded) and
         the free members, in one query: the claim row sorts before the free rows."""
-        claim = roster_key(pool_id, CLAIM_PREFIX + call_id)
+        claim = roster_key(pool_id, _claim_key(call_id, ""))
         rows = self.store.query_versions(
             ROSTER,
             # The SDK substitutes @names only between spaces: keep spaces around parentheses.
-            "PartitionKey eq @pk and ( RowKey eq @claim or ( RowKey ge @lo and RowKey lt @hi ) )",
+            "PartitionKey eq @pk and ( ( RowKey ge @claim and RowKey lt @claimed ) or "
+            "( RowKey ge @lo and RowKey lt @hi ) )",
             {
                 "pk": ROSTER_PARTITION,
                 "claim": claim,
+                "claimed": claim + "~",
                 "lo": roster_key(pool_id, FREE_PREFIX),
                 "hi": roster_key(pool_id, FREE_PREFIX + "~"),
             },
             select=["RowKey", "agent_id", "free_from"],
             top=limit + 1,
         )
-        claimed = [str(r["agent_id"]) for r, _ in rows if r["RowKey"] == claim]
-        free = [(r, e) for r, e in rows if r["RowKey"] != claim]
+        claimed = [str(r["agent_id"]) for r, _ in rows if str(r["RowKey"]).startswith(claim)]
+        free = [(r, e) for r, e in rows if not str(r["RowKey"]).startswith(claim)]
         return claimed, self._free(pool_id, free[:limit], now)
 
     def _free(self, pool_id: str, rows: list[tuple[Entity, str]], now: datetime) -> list[str]:

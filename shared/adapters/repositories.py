@@ -435,6 +435,7 @@ class TableAgentStates:
 
         known = versions.guess(AGENTS, AGENT_PARTITION, agent_id)
         from_known = known is not None
+        refused_with_roster = 0
         for attempt in range(CONFLICT_ATTEMPTS):
             if attempt and not from_known:
                 conflict_pause(attempt)
@@ -462,24 +463,28 @@ class TableAgentStates:
             # A change the roster holds goes into its rows in the agent's pools in the same
             # transaction (they share the partition); one it does not hold (the latest call,
             # forwarding, the endpoint) leaves them as they are: no read and no write of them.
-            plan = (
-                self.roster.plan(agent_id, new)
-                if self.roster is not None
-                and routing_fields(agent_id, before.get("row") or {})
-                != routing_fields(agent_id, new)
-                else None
-            )
+            routing = self.roster is not None and routing_fields(
+                agent_id, before.get("row") or {}
+            ) != routing_fields(agent_id, new)
+            # Refused twice with its roster rows (a roster row not as its member row says, which
+            # no rereading mends): the agent row goes alone and the roster follows it, as a
+            # refresh of its own that logs what it cannot write. The claim never waits on it.
+            alone = refused_with_roster >= 2
+            plan = self.roster.plan(agent_id, new) if routing and not alone else None
             try:
                 results = self.store.transact(AGENTS, [op, *(plan.ops if plan else [])])
             except (ConcurrencyConflict, TransactionFailed):
                 versions.forget(AGENTS, AGENT_PARTITION, agent_id)
                 if plan is not None:
                     self.roster.failed(plan)
+                    refused_with_roster += 1
                 continue
             etag_now = str(results[0].get("etag", "")) if results else ""
             versions.remember(AGENTS, AGENT_PARTITION, agent_id, new, etag_now, shared=True)
             if plan is not None:
                 self.roster.planned(plan, results[1:], agent_id, new)
+            elif routing:
+                self.roster.refresh(agent_id, new)
             return new
         raise RetriesExhausted(f"agent {agent_id}: still conflicting")
 

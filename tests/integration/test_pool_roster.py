@@ -19,6 +19,7 @@ from shared.adapters.pools import (
     POOL_AUDIT,
     POOLS,
     ROSTER,
+    ROSTER_BUILT,
     ROSTER_PARTITION,
     SEEDED,
     TablePoolRoster,
@@ -131,7 +132,7 @@ def test_claiming_a_member_the_offer_saw_free_is_one_transaction_with_its_agent_
     assert store.of(ROSTER) == {"get": 1, "transact": 1}
     found = rows(store, pool.id)
     assert found[f"m~{a}"]["busy_call_id"] == "call-1" and not found[f"m~{a}"]["free_key"]
-    assert found["c~call-1"]["agent_id"] == a
+    assert found[f"c~call-1~{a}"]["agent_id"] == a
     assert not [k for k in found if k.startswith("f~") and k.endswith(a)]
     assert f"s~{a}" in found  # still serving the pool, busy
     assert roster.free_members(pool.id, T0, 5) == [b]
@@ -190,7 +191,7 @@ def test_a_member_changed_since_the_offer_read_it_is_read_and_indexed_right(
         "Offwork",
         False,
     )
-    assert found["c~call-2"]["agent_id"] == a
+    assert found[f"c~call-2~{a}"]["agent_id"] == a
     assert f"s~{a}" not in found and not [k for k in found if k.startswith("f~")]
 
 
@@ -362,3 +363,72 @@ def test_the_claim_a_crash_left_and_the_free_members_come_in_one_query(
     assert roster.claimed_and_free(pool.id, "call-x", T0, 5) == ([a], [b])
     assert roster.claimed_and_free(pool.id, "call-y", T0, 5) == ([], [b])
     assert store.of(ROSTER) == {"query": 2}
+
+
+def test_a_transfer_claims_a_second_agent_for_the_call_and_each_release_is_one_transaction(
+    store: CountingStore,
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    agents = states(store, catalog)
+    assert agents.claim(a, "call-t") and agents.claim(b, "call-t")  # handed over to b
+    found = rows(store, pool.id)
+    assert found[f"c~call-t~{a}"]["agent_id"] == a and found[f"c~call-t~{b}"]["agent_id"] == b
+    store.requests.clear()
+
+    assert agents.release(a, "call-t")
+    assert agents.release(b, "call-t")
+
+    # Each release is the agent row and its roster rows together, from what it wrote last.
+    assert store.of(ROSTER) == {"transact": 2}
+    found = rows(store, pool.id)
+    assert not [k for k in found if k.startswith("c~")]
+    assert sorted(roster_of(store, catalog).free_members(pool.id, datetime.now(UTC), 5)) == sorted(
+        [a, b]
+    )
+
+
+def test_a_roster_row_gone_missing_never_blocks_the_agent_row_and_the_index_mends(
+    store: CountingStore,
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a)
+    agents = states(store, catalog)
+    assert agents.claim(a, "call-m")
+    # The claim row goes missing (a crash, an older version's bug): the member row still
+    # names it, so a transaction deleting it is refused whatever is read.
+    store.delete(ROSTER, ROSTER_PARTITION, roster_key(pool.id, f"c~call-m~{a}"))
+
+    assert agents.release(a, "call-m")
+
+    assert agents.state(a).busy_call_id is None
+    found = rows(store, pool.id)
+    assert found[f"m~{a}"]["busy_call_id"] == "" and found[f"m~{a}"]["free_key"]
+    assert roster_of(store, catalog).free_members(pool.id, datetime.now(UTC), 5) == [a]
+
+
+def test_a_store_from_before_the_roster_moved_gets_it_built_once(
+    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    # As the store was before the move: the pool and its members, no roster rows, no marker.
+    for key in rows(store, pool.id):
+        store.delete(ROSTER, ROSTER_PARTITION, roster_key(pool.id, key))
+    store.delete(POOLS, META_PARTITION, ROSTER_BUILT)
+    if store.get(POOLS, META_PARTITION, SEEDED) is None:
+        store.insert(POOLS, {"PartitionKey": META_PARTITION, "RowKey": SEEDED})
+    versions.forget_guesses()
+    roster = roster_of(store, catalog)
+    assert roster.free_members(pool.id, T0, 5) == []
+    # The shared store holds other tests' pools too: this one is the store's only pool here.
+    monkeypatch.setattr(catalog, "all", lambda: (pool,))
+
+    assert catalog.build_roster_once()
+
+    assert sorted(roster.free_members(pool.id, T0, 5)) == sorted([a, b])
+    assert store.get(POOLS, META_PARTITION, ROSTER_BUILT) is not None
+    store.requests.clear()
+    assert not catalog.build_roster_once()  # once: this instance does not even look again
+    assert not TablePools(store).build_roster_once()  # another sees the marker
+    assert store.of(ROSTER) == {} and store.of(POOLS) == {"get": 1}
