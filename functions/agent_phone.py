@@ -93,6 +93,7 @@ def housekeeping(timer: func.TimerRequest) -> None:
     from shared import composition
 
     now = datetime.now(UTC)
+    composition.pool_catalog().build_roster_once()  # once, on a store from before it moved
     composition.presence().sweep(now)
     # An offer never rung (the host died before asking ACS) expires here when nothing else
     # looks at its pool's queue.

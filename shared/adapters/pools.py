@@ -21,9 +21,15 @@ from shared.domain.availability import AgentState, effective, takes_pool_calls
 from shared.domain.directory import ServicePool, parse_pool, pool_json
 from shared.domain.moments import as_utc
 
-POOLS, POOL_AUDIT, ROSTER = "pools", "poolaudit", "poolagents"
+POOLS, POOL_AUDIT = "pools", "poolaudit"
+# The roster lives beside the agent rows (their table and partition), so an agent row and its
+# roster rows are written in one transaction; ROSTER_MEMO names them in the versions memory.
+ROSTER, ROSTER_PARTITION, ROSTER_MARK, ROSTER_MEMO = "agents", "agent", "~", "poolagents"
 POOL_PARTITION, NUMBER_PARTITION, META_PARTITION = "pool", "number", "meta"
 SEEDED = "seeded"
+# The marker of a roster built beside the agent rows (before 2026-12 it had a table of its own,
+# `poolagents`): a store without it has every pool member indexed again, once.
+ROSTER_BUILT = "roster-beside-agents"
 MEMBER_PREFIX, FREE_PREFIX, SERVING_PREFIX, CLAIM_PREFIX = "m~", "f~", "s~", "c~"
 _MAX_MS = 10**15 - 1
 log = logging.getLogger(__name__)
@@ -75,6 +81,7 @@ class TablePools:
         # another instance is seen once it runs out (docs/decisions.md, Scaling out).
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._roster_built = False
 
     # ------------------------------------------------------------------ reading
 
@@ -188,11 +195,34 @@ class TablePools:
             for agent_id in sorted({a for pool in self.seed for a in pool.members}):
                 self._membership_changed(agent_id)
             # Another instance seeding at the same moment writes the same rows.
-            with contextlib.suppress(ConcurrencyConflict):
-                self.store.insert(
-                    POOLS,
-                    {"PartitionKey": META_PARTITION, "RowKey": SEEDED, "at": datetime.now(UTC)},
-                )
+            for marker in (ROSTER_BUILT, SEEDED):
+                self._mark(marker)
+        return True
+
+    def _mark(self, marker: str) -> None:
+        with contextlib.suppress(ConcurrencyConflict):
+            self.store.insert(
+                POOLS, {"PartitionKey": META_PARTITION, "RowKey": marker, "at": datetime.now(UTC)}
+            )
+
+    def build_roster_once(self) -> bool:
+        """Index every member of every pool again if the roster was never built where it is
+        kept now (a store from before it moved beside the agent rows); True if it did. Run by
+        the housekeeping timer: after an upgrade, members are offered calls again within its
+        period. Once the marker is seen, this process never reads it again."""
+        if self._roster_built:
+            return False
+        if self.store.get(POOLS, META_PARTITION, ROSTER_BUILT) is not None:
+            self._roster_built = True
+            return False
+        if not self._seeded():
+            return False  # a store not seeded yet gets its roster with the seeding
+        members = sorted({a for pool in self.all() for a in pool.members})
+        for agent_id in members:
+            self._membership_changed(agent_id)
+        self._mark(ROSTER_BUILT)
+        self._roster_built = True
+        log.info("the pool roster was built beside the agent rows: %d members", len(members))
         return True
 
     def _seeded(self) -> bool:
@@ -356,10 +386,25 @@ class RosterRow:
     state: AgentState
 
 
+def roster_key(pool_id: str, key: str) -> str:
+    """A roster row's RowKey in the agents' partition: `~<pool>~<key>`. Ids never hold `~`,
+    which sorts after every character they may hold, so roster rows sort after agent rows."""
+    return f"{ROSTER_MARK}{pool_id}~{key}"
+
+
+def _claim_key(call_id: str, agent_id: str) -> str:
+    """A claim row's key: one per agent claimed for the call (a transfer claims a second)."""
+    return f"{CLAIM_PREFIX}{call_id}~{agent_id}"
+
+
 def _free_key(skill: int, free_from: datetime, agent_id: str) -> str:
     # Ascending RowKeys: the best skill first (10 - skill), then the longest idle.
     ms = max(0, int(free_from.timestamp() * 1000))
     return f"{FREE_PREFIX}{10 - skill:02d}~{ms:015d}~{agent_id}"
+
+
+def _row(pool: str, key: str, **fields: Any) -> Entity:
+    return {"PartitionKey": ROSTER_PARTITION, "RowKey": roster_key(pool, key), **fields}
 
 
 def _member_row(
@@ -373,16 +418,17 @@ def _member_row(
 ) -> Entity:
     """A member's `m~` row in the roster, built from its agent state (or those fields)."""
     fields = state if isinstance(state, dict) else _state_fields(state)
-    return {
-        "PartitionKey": pool_id,
-        "RowKey": MEMBER_PREFIX + agent_id,
-        "agent_id": agent_id,
-        "skill": skill,
-        "rev": f"{rev:015d}",
-        "serving": serving,
-        "free_key": free_key,
+    return _row(
+        pool_id,
+        MEMBER_PREFIX + agent_id,
+        pool_id=pool_id,
+        agent_id=agent_id,
+        skill=skill,
+        rev=f"{rev:015d}",
+        serving=serving,
+        free_key=free_key,
         **fields,
-    }
+    )
 
 
 def _state_fields(state: AgentState) -> Entity:
@@ -400,11 +446,30 @@ def _state_fields(state: AgentState) -> Entity:
     }
 
 
+def _if_match(etag: str) -> dict[str, Any]:
+    from azure.core import MatchConditions
+
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+@dataclass
+class RosterPlan:
+    """The roster rows one change of an agent row brings, to go in the agent row's own
+    transaction (`ops`), and the pools that did not fit in it (`rest`, written after it)."""
+
+    ops: list[tuple[Any, ...]]
+    members: list[tuple[str, Entity, int]]  # (pool, member row, its index in `ops`)
+    rest: dict[str, int]
+    used: list[tuple[str, str]]  # the guesses it was built from: forgotten if it fails
+
+
 class TablePoolRoster:
-    """`poolagents`: per pool (PartitionKey), one member row `m~<agent>` and, while the member
-    takes the pool's calls, one free row `f~<10 - skill>~<free from, ms>~<agent>`. A member's
-    two rows change in one entity-group transaction, guarded by the member row's ETag and the
-    agent row's revision, so the index is never older than what it was built from."""
+    """Per pool, in the `agents` table's `agent` partition beside the agent rows (RowKeys
+    `~<pool>~...`, docs/storage.md): one member row `m~<agent>` and, while the member takes the
+    pool's calls, one free row `f~<10 - skill>~<free from, ms>~<agent>`, a serving row and the
+    claim row of its call. An agent row's change and its rows in its pools are one entity-group
+    transaction (`plan`), so the index is never older than the row it is built from; a refresh
+    on its own (`refresh`) is guarded by the member row's ETag and the agent row's revision."""
 
     def __init__(
         self,
@@ -430,28 +495,109 @@ class TablePoolRoster:
         for pool_id, skill in (pools if pools is not None else self.memberships(agent_id)).items():
             self._write(pool_id, agent_id, skill, state, rev, now)
 
+    def plan(self, agent_id: str, row: Entity, *, room: int = 99) -> RosterPlan:
+        """The operations that bring the agent's rows in its pools up to `row`, for the
+        transaction that writes `row` (at most `room` of them). A member row is written If-Match
+        the version guessed or read (one query for those not guessed), so a stale guess fails
+        the whole transaction, which is then planned again from reads."""
+        now = datetime.now(UTC)
+        state = self.state_of(agent_id, row)
+        rev = int(row.get("rev") or 0)
+        pools = self.memberships(agent_id)
+        plan = RosterPlan([], [], {}, [])
+        found: dict[str, tuple[Entity, str] | None] = {}
+        unknown = []
+        for pool_id in pools:
+            if versions.known(ROSTER_MEMO, pool_id, _SEEN_FREE + agent_id) and state.busy_call_id:
+                continue  # a claim of a member the offer saw free: its free row vouches
+            guessed = versions.guess(ROSTER_MEMO, pool_id, MEMBER_PREFIX + agent_id)
+            if guessed is None:
+                unknown.append(pool_id)
+            else:
+                found[pool_id] = guessed
+                plan.used.append((pool_id, MEMBER_PREFIX + agent_id))
+        found.update(self._member_rows(agent_id, unknown))
+        for pool_id, skill in pools.items():
+            built = self._claim_from_free_row(pool_id, agent_id, skill, rev, state)
+            if built is None:
+                absent = pool_id in found and found[pool_id] is None
+                if absent and pool_id not in self.memberships(agent_id, fresh=True):
+                    continue  # left the pool since its memberships were read (a kept copy)
+                built = self._ops(pool_id, agent_id, skill, state, rev, now, found.get(pool_id))
+            member, ops = built
+            if len(plan.ops) + len(ops) > room:
+                plan.rest[pool_id] = skill
+                continue
+            plan.members.append((pool_id, member, len(plan.ops)))
+            plan.ops.extend(ops)
+        return plan
+
+    def planned(self, plan: RosterPlan, results: list[Any], agent_id: str, row: Entity) -> None:
+        """The transaction of `plan` was written (`results`: its operations' responses)."""
+        for pool_id, member, at in plan.members:
+            etag = str(results[at].get("etag", "")) if at < len(results) else ""
+            versions.remember(
+                ROSTER_MEMO, pool_id, MEMBER_PREFIX + member["agent_id"], member, etag, shared=True
+            )
+        if plan.rest:
+            self.refresh(agent_id, row, pools=plan.rest)
+
+    def failed(self, plan: RosterPlan) -> None:
+        """The transaction of `plan` was refused: none of its guesses is believed again."""
+        for pool_id, key in plan.used:
+            versions.forget(ROSTER_MEMO, pool_id, key)
+
+    def _member_rows(
+        self, agent_id: str, pool_ids: list[str]
+    ) -> dict[str, tuple[Entity, str] | None]:
+        """The agent's member rows in these pools, with their ETags: one query."""
+        if not pool_ids:
+            return {}
+        params = {f"k{i}": roster_key(p, MEMBER_PREFIX + agent_id) for i, p in enumerate(pool_ids)}
+        rows = self.store.query_versions(
+            # The SDK substitutes @names only between spaces: keep spaces around parentheses.
+            ROSTER,
+            "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )",
+            {"pk": ROSTER_PARTITION, **params},
+        )
+        found: dict[str, tuple[Entity, str] | None] = dict.fromkeys(pool_ids)
+        for entity, etag in rows:
+            found[str(entity["pool_id"])] = (entity, etag)
+        return found
+
     def forget(self, pool_id: str, agent_id: str) -> None:
-        """The agent left the pool: both its rows go."""
-        found = self.store.get_with_etag(ROSTER, pool_id, MEMBER_PREFIX + agent_id)
+        """The agent left the pool: all its rows there go."""
+        found = self.store.get_with_etag(
+            ROSTER, ROSTER_PARTITION, roster_key(pool_id, MEMBER_PREFIX + agent_id)
+        )
+        versions.forget(ROSTER_MEMO, pool_id, MEMBER_PREFIX + agent_id)
         if found is None:
             return
-        ops: list[tuple[Any, ...]] = [("delete", found[0])]
         row = found[0]
+        busy = str(row.get("busy_call_id") or "")
+        ops: list[tuple[Any, ...]] = [("delete", row, _if_match(found[1]))]
         for key, present in (
             (str(row.get("free_key") or ""), bool(row.get("free_key"))),
             (SERVING_PREFIX + agent_id, bool(row.get("serving"))),
-            (CLAIM_PREFIX + str(row.get("busy_call_id") or ""), bool(row.get("busy_call_id"))),
+            (_claim_key(busy, agent_id), bool(busy)),
         ):
             if present:
-                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": key}))
+                ops.append(("delete", _row(pool_id, key)))
         with contextlib.suppress(ConcurrencyConflict):  # changed meanwhile: refreshed again
             self.store.transact(ROSTER, ops)
 
-    def _write(
-        self, pool_id: str, agent_id: str, skill: int, state: AgentState, rev: int, now: datetime
-    ) -> None:
-        from azure.core import MatchConditions
-
+    def _ops(
+        self,
+        pool_id: str,
+        agent_id: str,
+        skill: int,
+        state: AgentState,
+        rev: int,
+        now: datetime,
+        found: tuple[Entity, str] | None,
+    ) -> tuple[Entity, list[tuple[Any, ...]]]:
+        """The member row `state` makes in the pool and the operations that write it and its
+        other rows, from the member row as `found` (None: there is none)."""
         serving = state.active_in(pool_id) and takes_pool_calls(effective(state.availability, now))
         free_key = ""
         # In after-call work the member has no free row: the wrap-up's end re-indexes it. So
@@ -463,87 +609,93 @@ class TablePoolRoster:
         ):
             free_from = max(state.idle_since or _EPOCH, state.wrap_until or _EPOCH)
             free_key = _free_key(skill, free_from, agent_id)
+        old = found[0] if found else {}
+        member = _member_row(pool_id, agent_id, skill, rev, serving, free_key, state)
+        ops: list[tuple[Any, ...]] = [
+            ("update", member, {"mode": "replace", **_if_match(found[1])})
+            if found
+            else ("create", member)
+        ]
+        old_free = str(old.get("free_key") or "")
+        if old_free and old_free != free_key:
+            ops.append(("delete", _row(pool_id, old_free)))
+        if old.get("serving") and not serving:
+            ops.append(("delete", _row(pool_id, SERVING_PREFIX + agent_id)))
+        if serving and not old.get("serving"):
+            ops.append(("upsert", _row(pool_id, SERVING_PREFIX + agent_id)))
+        old_busy, busy = str(old.get("busy_call_id") or ""), state.busy_call_id or ""
+        if old_busy and old_busy != busy:
+            ops.append(("delete", _row(pool_id, _claim_key(old_busy, agent_id))))
+        if busy and busy != old_busy:
+            ops.append(("upsert", _row(pool_id, _claim_key(busy, agent_id), agent_id=agent_id)))
+        if free_key and free_key != old_free:
+            ops.append(
+                (
+                    "upsert",
+                    _row(
+                        pool_id,
+                        free_key,
+                        agent_id=agent_id,
+                        free_from=(state.wrap_until or _EPOCH),
+                    ),
+                )
+            )
+        return member, ops
+
+    def _write(
+        self, pool_id: str, agent_id: str, skill: int, state: AgentState, rev: int, now: datetime
+    ) -> None:
+        """The agent's rows in one pool brought up to `state`, in a transaction of their own."""
+        built = self._claim_from_free_row(pool_id, agent_id, skill, rev, state)
+        if built is not None:
+            with contextlib.suppress(ConcurrencyConflict, TransactionFailed):
+                results = self.store.transact(ROSTER, built[1])
+                versions.remember(
+                    ROSTER_MEMO,
+                    pool_id,
+                    MEMBER_PREFIX + agent_id,
+                    built[0],
+                    _etag(results),
+                    shared=True,
+                )
+                return
+            # the member changed since the offer's read: read it, as usual
         member_key = MEMBER_PREFIX + agent_id
-        if not free_key and self._claimed_from_free_row(
-            pool_id, agent_id, skill, rev, serving, state, _state_fields(state)
-        ):
-            return
-        known = versions.guess(ROSTER, pool_id, member_key)
+        known = versions.guess(ROSTER_MEMO, pool_id, member_key)
+        refused_fresh = 0
         for _ in range(5):
             # The member row this invocation (or, a guess, this instance) wrote last, else a
             # read (a stale one costs one refused transaction, then a read).
             guessed = known is not None
-            found = known or self.store.get_with_etag(ROSTER, pool_id, member_key)
+            found = known or self.store.get_with_etag(
+                ROSTER, ROSTER_PARTITION, roster_key(pool_id, member_key)
+            )
             known = None
             if found is None and pool_id not in self.memberships(agent_id, fresh=True):
                 return  # left the pool since its memberships were read (a kept copy)
-            old = found[0] if found else {}
-            member = _member_row(pool_id, agent_id, skill, rev, serving, free_key, state)
+            member, ops = self._ops(pool_id, agent_id, skill, state, rev, now, found)
             if found and (
-                int(old.get("rev") or -1) > rev  # a newer version was indexed already
-                or all(old.get(k) == v for k, v in member.items())  # or this one
+                int(found[0].get("rev") or -1) > rev  # a newer version was indexed already
+                or all(found[0].get(k) == v for k, v in member.items())  # or this one
             ):
                 if guessed:
                     continue  # "nothing to do" is only believed of a fresh read
                 return
-            ops: list[tuple[Any, ...]] = [
-                (
-                    (
-                        "update",
-                        member,
-                        {
-                            "mode": "replace",
-                            "etag": found[1],
-                            "match_condition": MatchConditions.IfNotModified,
-                        },
-                    )
-                    if found
-                    else ("create", member)
-                )
-            ]
-            old_free = str(old.get("free_key") or "")
-            if old_free and old_free != free_key:
-                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": old_free}))
-            if old.get("serving") and not serving:
-                ops.append(
-                    ("delete", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
-                )
-            if serving and not old.get("serving"):
-                ops.append(
-                    ("upsert", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id})
-                )
-            old_busy, busy = str(old.get("busy_call_id") or ""), state.busy_call_id or ""
-            if old_busy and old_busy != busy:
-                ops.append(("delete", {"PartitionKey": pool_id, "RowKey": CLAIM_PREFIX + old_busy}))
-            if busy and busy != old_busy:
-                ops.append(
-                    (
-                        "upsert",
-                        {
-                            "PartitionKey": pool_id,
-                            "RowKey": CLAIM_PREFIX + busy,
-                            "agent_id": agent_id,
-                        },
-                    )
-                )
-            if free_key and free_key != old_free:
-                ops.append(
-                    (
-                        "upsert",
-                        {
-                            "PartitionKey": pool_id,
-                            "RowKey": free_key,
-                            "agent_id": agent_id,
-                            "free_from": (state.wrap_until or _EPOCH),
-                        },
-                    )
-                )
+            if refused_fresh >= 2:
+                # Refused twice from fresh reads: a row the member row names is not there (a
+                # crash, or an older version's bug). Deleted one by one (a missing one is no
+                # error), the rest is written: the index mends itself.
+                for op in [o for o in ops if o[0] == "delete"]:
+                    with contextlib.suppress(Exception):
+                        self.store.delete(ROSTER, ROSTER_PARTITION, op[1]["RowKey"])
+                ops = [o for o in ops if o[0] != "delete"]
             try:
                 results = self.store.transact(ROSTER, ops)
             except (ConcurrencyConflict, TransactionFailed):
-                versions.forget(ROSTER, pool_id, member_key)
+                versions.forget(ROSTER_MEMO, pool_id, member_key)
+                refused_fresh += not guessed
                 continue  # another refresh of this member won the race: read it again
-            versions.remember(ROSTER, pool_id, member_key, member, _etag(results), shared=True)
+            versions.remember(ROSTER_MEMO, pool_id, member_key, member, _etag(results), shared=True)
             return
         log.warning(
             "roster row of %s in %s: still conflicting; the next change repairs it",
@@ -551,69 +703,64 @@ class TablePoolRoster:
             pool_id,
         )
 
-    def _claimed_from_free_row(
-        self,
-        pool_id: str,
-        agent_id: str,
-        skill: int,
-        rev: int,
-        serving: bool,
-        state: AgentState,
-        fields: Entity,
-    ) -> bool:
+    def _claim_from_free_row(
+        self, pool_id: str, agent_id: str, skill: int, rev: int, state: AgentState
+    ) -> tuple[Entity, list[tuple[Any, ...]]] | None:
         """A claim of a member this invocation saw free (the offer's read of the free rows):
-        its rows change in one transaction, without reading the member row first. The free
-        row exists only beside a member row naming it (same transaction), a free, serving,
-        unclaimed one; so the free row still unchanged (its ETag) says what the member row
-        holds, and that no newer version of it was indexed (every later version of a claimed
-        agent drops that free row). Anything else: False, and the usual read and write."""
-        seen = versions.known(ROSTER, pool_id, _SEEN_FREE + agent_id)
+        its rows change without reading the member row first. The free row exists only beside
+        a member row naming it (same transaction), a free, serving, unclaimed one; so the free
+        row still unchanged (its ETag) says what the member row holds, and that no newer
+        version of it was indexed (every later version of a claimed agent drops that free
+        row). Anything else: None, and the usual read and write."""
+        seen = versions.known(ROSTER_MEMO, pool_id, _SEEN_FREE + agent_id)
         if seen is None or not state.busy_call_id:
-            return False
-        versions.forget(ROSTER, pool_id, _SEEN_FREE + agent_id)  # one use: it is gone after
+            return None
+        versions.forget(ROSTER_MEMO, pool_id, _SEEN_FREE + agent_id)  # one use: gone after
         free_row, etag = seen
-        member = _member_row(pool_id, agent_id, skill, rev, serving, "", fields)
-        from azure.core import MatchConditions
-
+        serving = state.active_in(pool_id) and takes_pool_calls(
+            effective(state.availability, datetime.now(UTC))
+        )
+        member = _member_row(pool_id, agent_id, skill, rev, serving, "", state)
         ops: list[tuple[Any, ...]] = [
             ("update", member, {"mode": "replace"}),
             (
                 "delete",
-                {"PartitionKey": pool_id, "RowKey": free_row["RowKey"]},
-                {"etag": etag, "match_condition": MatchConditions.IfNotModified},
+                {"PartitionKey": ROSTER_PARTITION, "RowKey": free_row["RowKey"]},
+                _if_match(etag),
             ),
             (
                 "upsert",
-                {
-                    "PartitionKey": pool_id,
-                    "RowKey": CLAIM_PREFIX + state.busy_call_id,
-                    "agent_id": agent_id,
-                },
+                _row(pool_id, _claim_key(state.busy_call_id, agent_id), agent_id=agent_id),
             ),
         ]
         if not serving:
-            ops.append(("delete", {"PartitionKey": pool_id, "RowKey": SERVING_PREFIX + agent_id}))
-        try:
-            results = self.store.transact(ROSTER, ops)
-        except (ConcurrencyConflict, TransactionFailed):
-            return False  # the member changed since the offer's read: read it, as usual
-        key = MEMBER_PREFIX + agent_id
-        versions.remember(ROSTER, pool_id, key, member, _etag(results), shared=True)
-        return True
+            ops.append(("delete", _row(pool_id, SERVING_PREFIX + agent_id)))
+        return member, ops
 
     # ------------------------------------------------------------------ reading
+
+    def _range(
+        self, pool_id: str, prefix: str, *, top: int | None, select: list[str] | None = None
+    ) -> list[tuple[Entity, str]]:
+        return self.store.query_versions(
+            ROSTER,
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {
+                "pk": ROSTER_PARTITION,
+                "lo": roster_key(pool_id, prefix),
+                "hi": roster_key(pool_id, prefix + "~"),
+            },
+            select=select,
+            top=top,
+        )
 
     def free_members(self, pool_id: str, now: datetime, limit: int) -> list[str]:
         """Members taking the pool's calls at `now`, best skill then longest idle: one query
         whose cost does not depend on how many members the pool has. Each free row is kept
         with its ETag for this invocation, so the claim that follows writes the member's rows
         without reading them."""
-        rows = self.store.query_versions(
-            ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            {"pk": pool_id, "lo": FREE_PREFIX, "hi": FREE_PREFIX + "~"},
-            select=["RowKey", "agent_id", "free_from"],
-            top=limit,
+        rows = self._range(
+            pool_id, FREE_PREFIX, select=["RowKey", "agent_id", "free_from"], top=limit
         )
         return self._free(pool_id, rows, now)
 
@@ -622,21 +769,24 @@ class TablePoolRoster:
     ) -> tuple[list[str], list[str]]:
         """The member claimed for `call_id` (a claim whose offer a crash never recorded) and
         the free members, in one query: the claim row sorts before the free rows."""
+        claim = roster_key(pool_id, _claim_key(call_id, ""))
         rows = self.store.query_versions(
             ROSTER,
             # The SDK substitutes @names only between spaces: keep spaces around parentheses.
-            "PartitionKey eq @pk and ( RowKey eq @claim or ( RowKey ge @lo and RowKey lt @hi ) )",
+            "PartitionKey eq @pk and ( ( RowKey ge @claim and RowKey lt @claimed ) or "
+            "( RowKey ge @lo and RowKey lt @hi ) )",
             {
-                "pk": pool_id,
-                "claim": CLAIM_PREFIX + call_id,
-                "lo": FREE_PREFIX,
-                "hi": FREE_PREFIX + "~",
+                "pk": ROSTER_PARTITION,
+                "claim": claim,
+                "claimed": claim + "~",
+                "lo": roster_key(pool_id, FREE_PREFIX),
+                "hi": roster_key(pool_id, FREE_PREFIX + "~"),
             },
             select=["RowKey", "agent_id", "free_from"],
             top=limit + 1,
         )
-        claimed = [str(r["agent_id"]) for r, _ in rows if str(r["RowKey"]).startswith(CLAIM_PREFIX)]
-        free = [(r, e) for r, e in rows if not str(r["RowKey"]).startswith(CLAIM_PREFIX)]
+        claimed = [str(r["agent_id"]) for r, _ in rows if str(r["RowKey"]).startswith(claim)]
+        free = [(r, e) for r, e in rows if not str(r["RowKey"]).startswith(claim)]
         return claimed, self._free(pool_id, free[:limit], now)
 
     def _free(self, pool_id: str, rows: list[tuple[Entity, str]], now: datetime) -> list[str]:
@@ -646,36 +796,31 @@ class TablePoolRoster:
             if (as_utc(row.get("free_from")) or _EPOCH) > now:
                 continue
             agent_id = str(row["agent_id"])
-            versions.remember(ROSTER, pool_id, _SEEN_FREE + agent_id, row, etag)
+            versions.remember(ROSTER_MEMO, pool_id, _SEEN_FREE + agent_id, row, etag)
             free.append(agent_id)
         return free
 
     def anyone_serving(self, pool_id: str) -> bool:
-        rows = self.store.query(
-            ROSTER,
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            {"pk": pool_id, "lo": SERVING_PREFIX, "hi": SERVING_PREFIX + "~"},
-            select=["RowKey"],
-            top=1,
-        )
-        return next(iter(rows), None) is not None
+        rows = self._range(pool_id, SERVING_PREFIX, select=["RowKey"], top=1)
+        return bool(rows)
 
     def members(self, pool_ids: Iterable[str]) -> dict[str, list[RosterRow]]:
         """Every member row of these pools: one query per pool, never one per member."""
         out: dict[str, list[RosterRow]] = {}
         for pool_id in pool_ids:
-            rows = self.store.query(
-                ROSTER,
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                {"pk": pool_id, "lo": MEMBER_PREFIX, "hi": MEMBER_PREFIX + "~"},
-            )
+            rows = self._range(pool_id, MEMBER_PREFIX, top=None)
             out[pool_id] = [
                 RosterRow(
                     str(r["agent_id"]), int(r.get("skill", 5)), self.state_of(str(r["agent_id"]), r)
                 )
-                for r in rows
+                for r, _ in rows
             ]
         return out
+
+    def rows(self, pool_id: str) -> dict[str, Entity]:
+        """Every row the pool's roster holds, by its key within the pool (`m~...`, `f~...`)."""
+        mark = roster_key(pool_id, "")
+        return {str(r["RowKey"])[len(mark) :]: r for r, _ in self._range(pool_id, "", top=None)}
 
 
 _SEEN_FREE = "seen-free~"  # the per-invocation memory's key of a free row the offer read

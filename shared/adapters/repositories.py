@@ -20,6 +20,7 @@ from shared.adapters.tables import (
     Entity,
     RetriesExhausted,
     TableStore,
+    TransactionFailed,
     conflict_pause,
 )
 from shared.domain.activity import DESCRIPTION_MAX, NOTES_MAX
@@ -432,24 +433,60 @@ class TableAgentStates:
             rev = max(int((entity or {}).get("rev") or 0) + 1, int(time.time() * 1000))
             return {**new, "rev": f"{rev:015d}"}  # text: an Int32 column cannot hold it
 
-        def written(entity: Entity, etag: str) -> None:
-            versions.remember(AGENTS, AGENT_PARTITION, agent_id, entity, etag, shared=True)
-            # A change the roster does not hold (the latest call, forwarding, the endpoint)
-            # leaves the roster rows as they are: no read and no write of them.
-            if self.roster is not None and routing_fields(
+        known = versions.guess(AGENTS, AGENT_PARTITION, agent_id)
+        from_known = known is not None
+        refused_with_roster = 0
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if attempt and not from_known:
+                conflict_pause(attempt)
+            current = (
+                known if from_known else self.store.get_with_etag(AGENTS, AGENT_PARTITION, agent_id)
+            )
+            entity, etag = current if current else (None, None)
+            new = revised(dict(entity) if entity is not None else None)
+            if new is None:
+                if from_known:  # "nothing to do" is only believed of a fresh read
+                    from_known = False
+                    continue
+                return entity or {}
+            from_known = False
+            new = {**new, "PartitionKey": AGENT_PARTITION, "RowKey": agent_id}
+            op: tuple[Any, ...] = (
+                ("create", new)
+                if etag is None
+                else (
+                    "update",
+                    new,
+                    {"mode": "replace", "etag": etag, "match_condition": _if_not_modified()},
+                )
+            )
+            # A change the roster holds goes into its rows in the agent's pools in the same
+            # transaction (they share the partition); one it does not hold (the latest call,
+            # forwarding, the endpoint) leaves them as they are: no read and no write of them.
+            routing = self.roster is not None and routing_fields(
                 agent_id, before.get("row") or {}
-            ) != routing_fields(agent_id, entity):
-                self.roster.refresh(agent_id, entity)
-
-        stored = self.store.read_modify_write(
-            AGENTS,
-            AGENT_PARTITION,
-            agent_id,
-            revised,
-            known=versions.guess(AGENTS, AGENT_PARTITION, agent_id),
-            written=written,
-        )
-        return stored or {}
+            ) != routing_fields(agent_id, new)
+            # Refused twice with its roster rows (a roster row not as its member row says, which
+            # no rereading mends): the agent row goes alone and the roster follows it, as a
+            # refresh of its own that logs what it cannot write. The claim never waits on it.
+            alone = refused_with_roster >= 2
+            plan = self.roster.plan(agent_id, new) if routing and not alone else None
+            try:
+                results = self.store.transact(AGENTS, [op, *(plan.ops if plan else [])])
+            except (ConcurrencyConflict, TransactionFailed):
+                versions.forget(AGENTS, AGENT_PARTITION, agent_id)
+                if plan is not None:
+                    self.roster.failed(plan)
+                    refused_with_roster += 1
+                continue
+            etag_now = str(results[0].get("etag", "")) if results else ""
+            versions.remember(AGENTS, AGENT_PARTITION, agent_id, new, etag_now, shared=True)
+            if plan is not None:
+                self.roster.planned(plan, results[1:], agent_id, new)
+            elif routing:
+                self.roster.refresh(agent_id, new)
+            return new
+        raise RetriesExhausted(f"agent {agent_id}: still conflicting")
 
     def reindex(self, agent_id: str) -> None:
         """Write the agent's roster rows again from its row (its pools or skills changed)."""
@@ -552,8 +589,9 @@ class TableAgentStates:
     def claims(self) -> list[tuple[str, str]]:
         rows = self.store.query(
             AGENTS,
-            "PartitionKey eq @pk and busy_call_id ne @none",
-            {"pk": AGENT_PARTITION, "none": ""},
+            # The roster's rows share the partition; they sort after every agent id.
+            "PartitionKey eq @pk and RowKey lt @roster and busy_call_id ne @none",
+            {"pk": AGENT_PARTITION, "roster": "~", "none": ""},
             select=["RowKey", "busy_call_id"],
         )
         return [(r["RowKey"], r["busy_call_id"]) for r in rows if r.get("busy_call_id")]

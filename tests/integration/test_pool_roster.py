@@ -19,9 +19,12 @@ from shared.adapters.pools import (
     POOL_AUDIT,
     POOLS,
     ROSTER,
+    ROSTER_BUILT,
+    ROSTER_PARTITION,
     SEEDED,
     TablePoolRoster,
     TablePools,
+    roster_key,
 )
 from shared.adapters.repositories import TableAgentStates, TableWaitingCalls, agent_state
 from shared.adapters.tables import TableStore
@@ -88,7 +91,20 @@ def states(store: TableStore, catalog: TablePools) -> TableAgentStates:
 
 
 def rows(store: TableStore, pool_id: str) -> dict[str, dict[str, Any]]:
-    return {r["RowKey"]: r for r in store.partition(ROSTER, pool_id)}
+    """The pool's roster rows, by their key within the pool (`m~<agent>`, `f~...`)."""
+    return TablePoolRoster(store, memberships=lambda *a, **k: {}, state_of=agent_state).rows(
+        pool_id
+    )
+
+
+def etags(store: TableStore, pool_id: str) -> dict[str, str]:
+    mark = roster_key(pool_id, "")
+    found = store.query_versions(
+        ROSTER,
+        "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+        {"pk": ROSTER_PARTITION, "lo": mark, "hi": mark + "~"},
+    )
+    return {str(r["RowKey"]): etag for r, etag in found}
 
 
 @pytest.fixture
@@ -99,7 +115,7 @@ def store(storage_connection_string: str) -> Iterator[CountingStore]:
     versions.forget_all()
 
 
-def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
+def test_claiming_a_member_the_offer_saw_free_is_one_transaction_with_its_agent_row(
     store: CountingStore,
 ) -> None:
     a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
@@ -111,11 +127,12 @@ def test_claiming_a_member_the_offer_saw_free_is_one_roster_transaction(
 
     assert agents.claim(a, "call-1")
 
-    # No read of the member row: the free row's ETag from the offer's read guards the write.
-    assert store.of(ROSTER) == {"transact": 1}
+    # No read of the member row: the free row's ETag from the offer's read guards the write,
+    # made in the agent row's transaction (the agent row is read: this instance never saw it).
+    assert store.of(ROSTER) == {"get": 1, "transact": 1}
     found = rows(store, pool.id)
     assert found[f"m~{a}"]["busy_call_id"] == "call-1" and not found[f"m~{a}"]["free_key"]
-    assert found["c~call-1"]["agent_id"] == a
+    assert found[f"c~call-1~{a}"]["agent_id"] == a
     assert not [k for k in found if k.startswith("f~") and k.endswith(a)]
     assert f"s~{a}" in found  # still serving the pool, busy
     assert roster.free_members(pool.id, T0, 5) == [b]
@@ -129,7 +146,7 @@ def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_on
     agents = states(store, catalog)
     versions.forget_all()  # a new invocation: the offer's
     writes: list[str] = []
-    for name in ("insert", "replace_if_unchanged", "upsert"):
+    for name in ("insert", "replace_if_unchanged", "upsert", "transact"):
         original = getattr(store, name)
 
         def counted(table: str, *args: Any, _o: Any = original, **kw: Any) -> Any:
@@ -141,7 +158,7 @@ def test_a_claim_notes_the_call_so_the_ring_that_follows_writes_the_agent_row_on
     assert agents.claim(a, "call-1")
     agents.note_call(a, "call-1", T0)
 
-    assert writes.count("agents") == 1  # the claim; the note found it made
+    assert writes.count("agents") == 1  # the claim (with its roster rows); the note found it made
     assert agents.latest_call(a) == "call-1" and agents.recent_calls(a, 5) == ["call-1"]
     versions.forget_all()  # another invocation notes a later call: it is written
     agents.note_call(a, "call-2", T0 + timedelta(minutes=1))
@@ -174,7 +191,7 @@ def test_a_member_changed_since_the_offer_read_it_is_read_and_indexed_right(
         "Offwork",
         False,
     )
-    assert found["c~call-2"]["agent_id"] == a
+    assert found[f"c~call-2~{a}"]["agent_id"] == a
     assert f"s~{a}" not in found and not [k for k in found if k.startswith("f~")]
 
 
@@ -182,14 +199,17 @@ def test_a_write_of_the_agent_row_routing_does_not_see_leaves_the_roster_alone(
     store: CountingStore,
 ) -> None:
     a = f"a{uuid.uuid4().hex[:6]}"
-    _, catalog = stored_pool(store, a)
+    pool, catalog = stored_pool(store, a)
     agents = states(store, catalog)
     versions.forget_all()
+    before = etags(store, pool.id)
     store.requests.clear()
 
     agents.note_call(a, "call-3", T0)
 
-    assert store.of(ROSTER) == {} and store.of(POOLS) == {}
+    # The agent row alone: read (this instance never saw it), then written.
+    assert store.of(ROSTER) == {"get": 1, "transact": 1} and store.of(POOLS) == {}
+    assert etags(store, pool.id) == before and before
     assert agents.latest_call(a) == "call-3"
 
 
@@ -343,3 +363,72 @@ def test_the_claim_a_crash_left_and_the_free_members_come_in_one_query(
     assert roster.claimed_and_free(pool.id, "call-x", T0, 5) == ([a], [b])
     assert roster.claimed_and_free(pool.id, "call-y", T0, 5) == ([], [b])
     assert store.of(ROSTER) == {"query": 2}
+
+
+def test_a_transfer_claims_a_second_agent_for_the_call_and_each_release_is_one_transaction(
+    store: CountingStore,
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    agents = states(store, catalog)
+    assert agents.claim(a, "call-t") and agents.claim(b, "call-t")  # handed over to b
+    found = rows(store, pool.id)
+    assert found[f"c~call-t~{a}"]["agent_id"] == a and found[f"c~call-t~{b}"]["agent_id"] == b
+    store.requests.clear()
+
+    assert agents.release(a, "call-t")
+    assert agents.release(b, "call-t")
+
+    # Each release is the agent row and its roster rows together, from what it wrote last.
+    assert store.of(ROSTER) == {"transact": 2}
+    found = rows(store, pool.id)
+    assert not [k for k in found if k.startswith("c~")]
+    assert sorted(roster_of(store, catalog).free_members(pool.id, datetime.now(UTC), 5)) == sorted(
+        [a, b]
+    )
+
+
+def test_a_roster_row_gone_missing_never_blocks_the_agent_row_and_the_index_mends(
+    store: CountingStore,
+) -> None:
+    a = f"a{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a)
+    agents = states(store, catalog)
+    assert agents.claim(a, "call-m")
+    # The claim row goes missing (a crash, an older version's bug): the member row still
+    # names it, so a transaction deleting it is refused whatever is read.
+    store.delete(ROSTER, ROSTER_PARTITION, roster_key(pool.id, f"c~call-m~{a}"))
+
+    assert agents.release(a, "call-m")
+
+    assert agents.state(a).busy_call_id is None
+    found = rows(store, pool.id)
+    assert found[f"m~{a}"]["busy_call_id"] == "" and found[f"m~{a}"]["free_key"]
+    assert roster_of(store, catalog).free_members(pool.id, datetime.now(UTC), 5) == [a]
+
+
+def test_a_store_from_before_the_roster_moved_gets_it_built_once(
+    store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    pool, catalog = stored_pool(store, a, b)
+    # As the store was before the move: the pool and its members, no roster rows, no marker.
+    for key in rows(store, pool.id):
+        store.delete(ROSTER, ROSTER_PARTITION, roster_key(pool.id, key))
+    store.delete(POOLS, META_PARTITION, ROSTER_BUILT)
+    if store.get(POOLS, META_PARTITION, SEEDED) is None:
+        store.insert(POOLS, {"PartitionKey": META_PARTITION, "RowKey": SEEDED})
+    versions.forget_guesses()
+    roster = roster_of(store, catalog)
+    assert roster.free_members(pool.id, T0, 5) == []
+    # The shared store holds other tests' pools too: this one is the store's only pool here.
+    monkeypatch.setattr(catalog, "all", lambda: (pool,))
+
+    assert catalog.build_roster_once()
+
+    assert sorted(roster.free_members(pool.id, T0, 5)) == sorted([a, b])
+    assert store.get(POOLS, META_PARTITION, ROSTER_BUILT) is not None
+    store.requests.clear()
+    assert not catalog.build_roster_once()  # once: this instance does not even look again
+    assert not TablePools(store).build_roster_once()  # another sees the marker
+    assert store.of(ROSTER) == {} and store.of(POOLS) == {"get": 1}
