@@ -392,6 +392,11 @@ def roster_key(pool_id: str, key: str) -> str:
     return f"{ROSTER_MARK}{pool_id}~{key}"
 
 
+def _serving(state: AgentState, pool_id: str, now: datetime) -> bool:
+    """Available and active in the pool at `now` (busy or not): its serving row is there."""
+    return state.active_in(pool_id) and takes_pool_calls(effective(state.availability, now))
+
+
 def _claim_key(call_id: str, agent_id: str) -> str:
     """A claim row's key: one per agent claimed for the call (a transfer claims a second)."""
     return f"{CLAIM_PREFIX}{call_id}~{agent_id}"
@@ -598,7 +603,7 @@ class TablePoolRoster:
     ) -> tuple[Entity, list[tuple[Any, ...]]]:
         """The member row `state` makes in the pool and the operations that write it and its
         other rows, from the member row as `found` (None: there is none)."""
-        serving = state.active_in(pool_id) and takes_pool_calls(effective(state.availability, now))
+        serving = _serving(state, pool_id, now)
         free_key = ""
         # In after-call work the member has no free row: the wrap-up's end re-indexes it. So
         # every read of the index is a plain range read, never a filter scanning the pool.
@@ -717,9 +722,7 @@ class TablePoolRoster:
             return None
         versions.forget(ROSTER_MEMO, pool_id, _SEEN_FREE + agent_id)  # one use: gone after
         free_row, etag = seen
-        serving = state.active_in(pool_id) and takes_pool_calls(
-            effective(state.availability, datetime.now(UTC))
-        )
+        serving = _serving(state, pool_id, datetime.now(UTC))
         member = _member_row(pool_id, agent_id, skill, rev, serving, "", state)
         ops: list[tuple[Any, ...]] = [
             ("update", member, {"mode": "replace"}),

@@ -468,7 +468,7 @@ class TableAgentStates:
             ) != routing_fields(agent_id, new)
             # Refused twice with its roster rows (a roster row not as its member row says, which
             # no rereading mends): the agent row goes alone and the roster follows it, as a
-            # refresh of its own that logs what it cannot write. The claim never waits on it.
+            # refresh of its own that mends what it finds. The claim never waits on it.
             alone = refused_with_roster >= 2
             plan = self.roster.plan(agent_id, new) if routing and not alone else None
             try:
@@ -589,7 +589,8 @@ class TableAgentStates:
     def claims(self) -> list[tuple[str, str]]:
         rows = self.store.query(
             AGENTS,
-            # The roster's rows share the partition; they sort after every agent id.
+            # The roster's rows share the partition; their keys start with pools.ROSTER_MARK
+            # ("~"), which sorts after every agent id.
             "PartitionKey eq @pk and RowKey lt @roster and busy_call_id ne @none",
             {"pk": AGENT_PARTITION, "roster": "~", "none": ""},
             select=["RowKey", "busy_call_id"],
